@@ -1,1 +1,109 @@
-//! connector-core
+//! The contract between the executor and a destination connector.
+//!
+//! A connector turns a batch of [`Operation`]s into requests and each response into one
+//! [`RowOutcome`] per operation. It never sleeps, loops or retries: batching, rate limits,
+//! backoff and the journal live in `engine-executor`, which decides what to do with
+//! [`RowOutcome::Retry`] and [`BatchResult::RetryAll`].
+//!
+//! ```text
+//!  plan ──► operations ──► executor ──► Destination::send_batch ──► BatchResult ──► journal
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use engine_diag::{Diagnostic, SecretString};
+
+/// What to do with one row in the destination.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// Create or update the record whose match property equals `match_value`.
+    Upsert,
+    /// Change some properties of a known record (`destination_id`).
+    Update,
+    /// Empty properties of a known record whose row left the model (`on_remove: clear_fields`).
+    Clear,
+}
+
+/// One row's write, as the executor hands it to a connector.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Operation {
+    /// The model row's primary key text (state and messages use it).
+    pub key: String,
+    /// Upsert, update or clear.
+    pub kind: OperationKind,
+    /// The destination's record id, known for updates and clears.
+    pub destination_id: Option<String>,
+    /// The unique match property's value, for upserts.
+    pub match_value: Option<String>,
+    /// Properties to write, in mapping order; an empty string clears a property.
+    pub properties: Vec<(String, String)>,
+}
+
+/// The result for one operation of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowOutcome {
+    /// Written; `destination_id` is the record's id, `created` tells a new record.
+    Succeeded {
+        /// The destination's record id.
+        destination_id: String,
+        /// True when the destination created the record.
+        created: bool,
+    },
+    /// Not written for a passing reason (rate limit, server error, timeout); try again.
+    Retry {
+        /// What happened, for logs and run history.
+        reason: String,
+        /// How long the destination asked us to wait.
+        after: Option<Duration>,
+    },
+    /// The destination refused this row (bad enum value, conflict, missing record): it stays
+    /// pending with the destination's message and is retried on the next run.
+    Rejected {
+        /// The destination's own message.
+        message: String,
+    },
+}
+
+/// The result for a whole batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchResult {
+    /// One outcome per operation, in the order sent.
+    PerRow(Vec<RowOutcome>),
+    /// Nothing was written; send the whole batch again later (429, 5xx, timeout).
+    RetryAll {
+        /// What happened.
+        reason: String,
+        /// How long the destination asked us to wait.
+        after: Option<Duration>,
+    },
+    /// Stop the run: retrying cannot help (401, revoked token, unreachable host after retries).
+    Fatal(Diagnostic),
+}
+
+/// Fixed facts about a connector that validation and the executor rely on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capabilities {
+    /// The most operations one request may carry.
+    pub max_batch_size: usize,
+    /// Requests per second when the destination's config says nothing.
+    pub default_requests_per_second: f64,
+}
+
+/// A destination connector with a connected client.
+///
+/// `send_batch` is the one place that writes. It must be safe to call again with the same
+/// operations after a crash: upserts match on a unique property and updates are idempotent,
+/// so a replay never creates a record twice.
+pub trait Destination {
+    /// The connector's name, e.g. `hubspot`.
+    fn name(&self) -> &'static str;
+
+    /// Batch size and rate defaults.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Sends one batch (at most `max_batch_size` operations, all of one kind) and classifies
+    /// the response per row.
+    fn send_batch(&self, operations: &[Operation]) -> impl Future<Output = BatchResult> + Send;
+}

@@ -1,1 +1,187 @@
-//! connector-hubspot
+//! HubSpot CRM objects as a destination: contacts, companies, deals and custom objects.
+//!
+//! One sync writes one object type (`contacts`, `companies`, `deals`, `2-1234`, …) and matches
+//! records on one unique property (`email`, `domain`, a unique custom property). The connector
+//! turns a batch of [`Operation`]s (all of one kind) into one request and the response into one
+//! [`RowOutcome`] per operation; it never sleeps or retries (that is `engine-executor`'s job).
+//!
+//! ```text
+//!  operations ─► encode ─► client (POST, Bearer token) ─► response ─► BatchResult per row
+//!   (pure)       (pure)      no retries, one timeout       (pure)
+//! ```
+//!
+//! | operation | endpoint | body |
+//! | --- | --- | --- |
+//! | upsert | `POST /crm/v3/objects/{object}/batch/upsert` | `{"inputs":[{"idProperty","id","properties"}]}` |
+//! | update, clear | `POST /crm/v3/objects/{object}/batch/update` | `{"inputs":[{"id","properties"}]}` |
+//! | describe | `GET /crm/v3/properties/{object}` | — |
+//!
+//! Limits: at most 100 inputs per batch request, and 100 requests per 10 seconds for a Free or
+//! Starter account (more on higher tiers), so the default rate is 10 requests per second.
+//!
+//! How responses map to outcomes (see [`response`](crate::response) for the details):
+//! 200 and 207 are split per row (results by `id` or match value, errors by their `context`),
+//! 400 and 409 reject the batch's rows with HubSpot's message, 401 and 403 stop the run,
+//! 429, 423, 477, 5xx and timeouts ask the executor to send the whole batch again later.
+//!
+//! HubSpot documentation:
+//! - objects and batch upsert: <https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/guide>
+//! - properties: <https://developers.hubspot.com/docs/api/crm/properties>
+//! - error handling and status codes: <https://developers.hubspot.com/docs/api-reference/error-handling>
+//! - rate limits: <https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines>
+
+mod client;
+mod config;
+mod encode;
+mod response;
+mod schema;
+
+#[cfg(test)]
+mod tests;
+
+use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutcome};
+
+pub use config::HubspotConfig;
+pub use connector_core::{Diagnostic, SecretString};
+pub use schema::{Properties, Property, PropertyOption, check_properties};
+
+use client::{Client, TransportError};
+
+/// The most inputs HubSpot accepts in one CRM batch request (FACTS B1).
+pub const MAX_BATCH_SIZE: usize = 100;
+
+/// 100 requests per 10 seconds, the burst limit of Free and Starter accounts (FACTS R1).
+pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 10.0;
+
+/// A HubSpot object type reached through a connected HTTP client.
+#[derive(Debug)]
+pub struct HubspotDestination {
+    config: HubspotConfig,
+    client: Client,
+}
+
+impl HubspotDestination {
+    /// Checks the configuration and builds the HTTP client (no request is sent).
+    pub fn new(config: HubspotConfig) -> Result<Self, Diagnostic> {
+        let checked = config.check().and_then(|()| Client::new(&config));
+        match checked {
+            Ok(client) => Ok(Self { config, client }),
+            Err(diagnostic) => Err(redact_diagnostic(diagnostic, &config.token)),
+        }
+    }
+
+    /// The configuration this destination was built from.
+    pub fn config(&self) -> &HubspotConfig {
+        &self.config
+    }
+
+    /// Reads the object's property definitions (read-only; `engine plan` may call it).
+    pub async fn describe(&self) -> Result<Properties, Diagnostic> {
+        let path = format!("/crm/v3/properties/{}", self.config.object);
+        let result = match self.client.get(&path).await {
+            Ok(response) => schema::parse_describe(&self.config, &response),
+            Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
+        };
+        result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))
+    }
+
+    async fn send(&self, operations: &[Operation]) -> BatchResult {
+        let request = match encode::encode_batch(
+            &self.config.object,
+            &self.config.match_property,
+            operations,
+        ) {
+            Ok(request) => request,
+            Err(diagnostic) => return BatchResult::Fatal(diagnostic),
+        };
+        match self.client.post_json(&request.path, &request.body).await {
+            Ok(response) => response::classify(
+                &response::Context {
+                    endpoint: request.endpoint,
+                    object: &self.config.object,
+                    match_property: &self.config.match_property,
+                },
+                operations,
+                &response,
+            ),
+            Err(error) => transport_retry(&self.config, &error),
+        }
+    }
+}
+
+impl Destination for HubspotDestination {
+    fn name(&self) -> &'static str {
+        "hubspot"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch_size: MAX_BATCH_SIZE,
+            default_requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+        }
+    }
+
+    async fn send_batch(&self, operations: &[Operation]) -> BatchResult {
+        if operations.is_empty() {
+            return BatchResult::PerRow(Vec::new());
+        }
+        let result = self.send(operations).await;
+        redact_result(result, &self.config.token)
+    }
+}
+
+/// A request that never got an HTTP answer: the executor sends the batch again later and
+/// turns repeated failures into a fatal error.
+fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResult {
+    let reason = match error {
+        TransportError::Timeout => format!(
+            "HubSpot did not answer within {} s at `{}`",
+            config.timeout.as_secs_f64(),
+            config.base_url
+        ),
+        TransportError::Connect(detail) => {
+            format!("could not connect to HubSpot at `{}`: {detail}", config.base_url)
+        }
+        TransportError::Other(detail) => {
+            format!("the request to HubSpot at `{}` failed: {detail}", config.base_url)
+        }
+    };
+    BatchResult::RetryAll { reason, after: None }
+}
+
+/// Removes the token from every text of a result, in case a response or an error echoed it.
+fn redact_result(result: BatchResult, token: &SecretString) -> BatchResult {
+    match result {
+        BatchResult::PerRow(rows) => BatchResult::PerRow(
+            rows.into_iter()
+                .map(|row| match row {
+                    RowOutcome::Retry { reason, after } => {
+                        RowOutcome::Retry { reason: token.redact_in(&reason), after }
+                    }
+                    RowOutcome::Rejected { message } => {
+                        RowOutcome::Rejected { message: token.redact_in(&message) }
+                    }
+                    succeeded @ RowOutcome::Succeeded { .. } => succeeded,
+                })
+                .collect(),
+        ),
+        BatchResult::RetryAll { reason, after } => {
+            BatchResult::RetryAll { reason: token.redact_in(&reason), after }
+        }
+        BatchResult::Fatal(diagnostic) => BatchResult::Fatal(redact_diagnostic(diagnostic, token)),
+    }
+}
+
+fn redact_diagnostic(mut diagnostic: Diagnostic, token: &SecretString) -> Diagnostic {
+    diagnostic.message = token.redact_in(&diagnostic.message);
+    for text in diagnostic.notes.iter_mut().chain(diagnostic.hints.iter_mut()) {
+        *text = token.redact_in(text);
+    }
+    diagnostic
+}
+
+/// The diagnostic for a bug in the engine (an invariant the executor should have kept).
+fn internal(message: impl Into<String>) -> Diagnostic {
+    Diagnostic::error("internal", format!("{}; this is a bug in engine", message.into()))
+        .hint("please report it with the command you ran")
+}

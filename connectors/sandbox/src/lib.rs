@@ -1,1 +1,177 @@
-//! engine-sandbox
+//! A local HubSpot-compatible API server for tests, examples and the README quickstart.
+//!
+//! The engine's HubSpot connector, its conformance suite and the end-to-end tests talk to this
+//! server instead of `api.hubapi.com`. It is faithful to the public contracts in
+//! `shared/contracts/hubspot` (the OpenAPI files, and `FACTS.md` for what the files do not say:
+//! batch limits, error bodies, 207s, 401/429 shapes, value formats), keeps records in memory for
+//! its lifetime, and lets a test inject faults (rate limits, a write request that never answers).
+//! It depends on no connector crate, so it tests the connector rather than mirroring it.
+//!
+//! ```text
+//!  request ─► correlation id ─► auth (401) ─► rate limit (429) ─► route ─► batch / search rules
+//!                                                                   │            │
+//!                                             rate-limit headers ◄──┘      store (Mutex)
+//! ```
+//!
+//! # Routes
+//!
+//! Every `/crm/…` route needs `Authorization: Bearer <token>`; `{objectType}` is `contacts` /
+//! `0-1` or `companies` / `0-2`.
+//!
+//! | method | path | answers |
+//! | --- | --- | --- |
+//! | POST | `/crm/v3/objects/{objectType}/batch/upsert` | 200 `BatchResponseSimplePublicUpsertObject`, 207 with errors, 400 |
+//! | POST | `/crm/v3/objects/{objectType}/batch/update` | 200 `BatchResponseSimplePublicObject`, 207 with errors, 400 |
+//! | POST | `/crm/v3/objects/{objectType}/batch/read` | 200, 207 (`OBJECT_NOT_FOUND` for missing ids), 400 |
+//! | POST | `/crm/v3/objects/{objectType}/search` | 200 `CollectionResponseWithTotalSimplePublicObject`, 400 |
+//! | GET | `/crm/v3/objects/{objectType}?limit&after&properties` | 200 `CollectionResponse…ForwardPaging` |
+//! | GET | `/crm/v3/objects/{objectType}/{id}?idProperty&properties` | 200 `SimplePublicObjectWithAssociations`, 404 |
+//! | GET | `/crm/v3/properties/{objectType}` | 200 `CollectionResponsePropertyNoPaging` |
+//! | GET | `/crm/v3/properties/{objectType}/{propertyName}` | 200 `Property`, 404 |
+//!
+//! Test-control routes (no auth, no rate limit, not counted):
+//!
+//! | method | path | does |
+//! | --- | --- | --- |
+//! | GET | `/_sandbox/records/{objectType}` | `{"objectType","total","results":[SimplePublicObject with every property]}` |
+//! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","unauthorized"}` |
+//! | GET | `/_sandbox/faults` | the faults in force |
+//! | POST | `/_sandbox/faults` | `{"requests_per_second": n\|null, "hang_before_write": n\|null, "hang_after_write": n\|null}`; a key left out keeps its value |
+//! | POST | `/_sandbox/reset` | clears records and counters; faults and the rate limit stay, record ids keep increasing |
+//!
+//! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `search`, `list`,
+//! `get`, `properties_list`, `property_get`, `other`. `write_requests` numbers the batch upserts
+//! and updates that got past auth and the rate limit, from 1 (since start or the last reset);
+//! `hang_before_write: N` holds the N-th of them before it touches the store,
+//! `hang_after_write: N` applies it fully and then never answers (until shutdown), so a test can
+//! kill a client right after the server accepted a batch.
+//!
+//! # Behaviour worth knowing
+//!
+//! - Records hold only written properties; `hs_object_id`, `createdate`, `lastmodifieddate` are
+//!   derived. `""` clears a property (the key disappears). `lastmodifieddate` moves only when a
+//!   write changes a value, so a rerun that changes nothing leaves records untouched.
+//! - Unset properties are left out of responses (the contract types values as strings, never
+//!   `null`).
+//! - Unique properties: contacts `email`, companies `domain`, and `hs_object_id`; values match
+//!   exactly (case-sensitive). Upsert by `hs_object_id` (or with no `idProperty`) only updates.
+//! - Searches compare strings case-insensitively, order by id and treat `after` as an offset;
+//!   search responses carry no rate-limit headers (FACTS R3).
+//! - Rate limit: a fixed one-second window of `requests_per_second` requests; 429 with
+//!   `Retry-After: 1`. Interval rate-limit headers are sent only when a limit is set.
+//!
+//! The [`contract`] module validates JSON against the OpenAPI files; the HubSpot connector's
+//! tests use it for request bodies, this crate's tests for every response.
+
+pub mod contract;
+
+mod batch;
+mod errors;
+mod object_type;
+mod properties;
+mod rate_limit;
+mod respond;
+mod routes;
+mod search;
+mod state;
+mod store;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::state::Shared;
+
+/// How long [`SandboxHandle::shutdown`] waits for open connections before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How a sandbox behaves: the token it accepts and the limits it enforces.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// The bearer token every `/crm/…` request must carry; anything else gets HubSpot's 401.
+    pub token: String,
+    /// Requests per second before 429s; `None` is unlimited. Changeable at run time through
+    /// `POST /_sandbox/faults`.
+    pub requests_per_second: Option<u32>,
+    /// Most inputs one batch request may carry (HubSpot: 100, FACTS B1).
+    pub max_batch_inputs: usize,
+}
+
+impl Default for SandboxConfig {
+    /// Token `sandbox-token`, no rate limit, 100 inputs per batch.
+    fn default() -> Self {
+        SandboxConfig {
+            token: "sandbox-token".to_owned(),
+            requests_per_second: None,
+            max_batch_inputs: 100,
+        }
+    }
+}
+
+/// A sandbox running in a background task (see [`spawn`]); dropping it stops the server.
+#[derive(Debug)]
+pub struct SandboxHandle {
+    /// Where to send requests, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub base_url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SandboxHandle {
+    /// Stops the server: releases held requests, waits briefly for open connections to finish,
+    /// then drops whatever is left.
+    pub async fn shutdown(mut self) {
+        self.shared.stop();
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
+}
+
+/// Serves on an already-bound listener until the server fails (used by
+/// `engine sandbox hubspot --port N`, which stops it by dropping the future).
+pub async fn serve(config: SandboxConfig, listener: TcpListener) -> std::io::Result<()> {
+    let shared = Arc::new(Shared::new(config));
+    axum::serve(listener, routes::router(shared)).await
+}
+
+/// Binds `127.0.0.1:0` and serves in a background task (used by tests).
+pub async fn spawn(config: SandboxConfig) -> std::io::Result<SandboxHandle> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared::new(config));
+    let app = routes::router(shared.clone());
+    let signal = {
+        let shared = shared.clone();
+        async move { shared.stopped().await }
+    };
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+    });
+    tracing::debug!(%addr, "HubSpot sandbox listening.");
+    Ok(SandboxHandle {
+        base_url: format!("http://{addr}"),
+        addr,
+        shared,
+        task: Some(task),
+    })
+}

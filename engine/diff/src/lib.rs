@@ -1,1 +1,28 @@
-//! engine-diff
+//! The diff planner: compares a sync's mapped model rows with the snapshot of what was synced
+//! last time, and the snapshot fold that records what an apply actually wrote.
+//!
+//! ```text
+//! model stream ─► mapping ─► key + fingerprint ─► rows.parquet ─┐
+//!                                                               ├─ DataFusion FULL JOIN on key,
+//! previous snapshot (Parquet: key, destination id, fp, values) ─┘  fp IS DISTINCT FROM
+//!                                    │
+//!                                    ▼  changed keys only (small)
+//!                 field-level before → after read back from both files ─► SyncPlan
+//! ```
+//!
+//! Only key and fingerprint take part in the join, under DataFusion's bounded memory pool;
+//! whole rows are read back in Rust just for the keys that changed. Nothing here holds a map
+//! of all rows.
+
+mod fingerprint;
+mod fold;
+mod planner;
+mod snapshot;
+
+pub use fingerprint::{FP_VERSION, fingerprint_row};
+pub use fold::{FoldOutcome, fold_snapshot};
+pub use planner::{SyncDiffInput, plan_sync};
+pub use snapshot::{KEY_COLUMN, ID_COLUMN, FP_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count};
+
+#[cfg(test)]
+mod tests;

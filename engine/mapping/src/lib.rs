@@ -1,1 +1,628 @@
-//! engine-mapping
+//! Model rows → destination property values.
+//!
+//! A sync's `match` and `mapping:` entries are compiled once into a [`SyncMapping`]
+//! (templates parsed, every column reference checked against the model's output schema), which
+//! then turns each Arrow [`RecordBatch`] of model rows into a batch of strings: a `__key`
+//! column and one column per destination property, in [`SyncMapping::properties`] order. The
+//! diff stage fingerprints and compares these mapped rows with the last sync's snapshot, so
+//! mapping is deterministic: the same rows always give the same strings, however they are
+//! split into batches.
+//!
+//! ```text
+//! model batch ──► format_column (column: / match / key)  ─┐
+//!             └─► row object ──► minijinja (template:) ───┼──► __key, prop1, prop2, … (Utf8)
+//!                 value: (static)  ───────────────────────┘
+//! ```
+//!
+//! # Values as text
+//!
+//! HubSpot takes every property as a string (`properties: {string: string}`), or null.
+//!
+//! | Arrow type | text |
+//! | --- | --- |
+//! | `Utf8`, `LargeUtf8`, `Utf8View` | as is |
+//! | integers | decimal, `-42` |
+//! | `Float16/32/64` | shortest text that reads back as the same number, no exponent, integral values without `.0` (`17.0` → `17`, `0.1` → `0.1`); `-0` → `0`; `NaN`, `Infinity`, `-Infinity` |
+//! | `Decimal32/64/128/256` | exact decimal text with the column's scale, `12.30` |
+//! | `Boolean` | `true` / `false` |
+//! | `Date32`, `Date64` | `YYYY-MM-DD` |
+//! | `Timestamp` (any unit, with or without a time zone) | RFC 3339 in UTC with milliseconds, `2024-01-15T10:30:00.000Z` (sub-millisecond digits are dropped, rounding towards the past; a timestamp without a zone is taken as UTC) |
+//! | dictionary / run-end encoded | as their value type |
+//! | anything else (times, durations, intervals, binary, lists, structs, …) | arrow's display formatter |
+//! | null (any type) | null |
+//!
+//! A `value:` mapping is the same string on every row.
+//!
+//! # Keys
+//!
+//! `__key` identifies a row everywhere (state, plans, messages): with one primary-key column it
+//! is that column's text; with several, a JSON array of their texts, `["acme","42"]` (see
+//! [`key_text`]). It is null when any key column is null (the diff stage reports those rows).
+//!
+//! # Templates
+//!
+//! `template:` entries are [minijinja] templates (Jinja syntax), compiled once per sync in one
+//! `Environment`. A template sees `row`, a map of column name → value: strings, numbers as
+//! numbers (decimals with a fraction as the nearest `f64`), booleans, null as `none`, dates and
+//! timestamps as the strings above, lists as lists and structs as maps. `null` and `nil` are
+//! globals equal to `none`. Values are printed as columns are (`17.0` → `17`), never
+//! HTML-escaped.
+//!
+//! **Null:** `none` prints as nothing. When a render printed `none` at least once and its whole
+//! output is empty or whitespace, the property is **null** (so `{{ row.email }}` on a null
+//! email, or `{{ null }}`, gives null and the property's `on_null` applies); any other output,
+//! including an empty string from a template that printed no `none`, is kept as rendered.
+//! The formatter sets a thread-local flag when it prints `none`; no sentinel text is involved,
+//! so no data value can be mistaken for null.
+//!
+//! Liquid-named filters (minijinja call syntax, `| append("!")`, not `| append: "!"`):
+//! `to_unix` (ISO date or date-time → epoch milliseconds, dates at midnight UTC; an error on
+//! null, as Hightouch documents), `date(format)` (chrono strftime on an ISO date or
+//! date-time), `upcase`, `downcase`, `strip`, `lstrip`, `rstrip`, `size`, `append`, `prepend`,
+//! `split`, `plus`, `minus`, `times`, `divided_by` (integer division rounds down), `modulo`,
+//! `default` (Liquid's: the fallback for none, false, `""` and empty lists). String and number
+//! filters return `none` for a `none` input (so the property stays null). All of
+//! minijinja's own filters (`lower`, `join`, `replace`, `round`, …) work too.
+//!
+//! Undefined values are semi-strict: printing `row.missing` is an error, `{% if row.missing %}`
+//! is false. Each render may use [`TEMPLATE_FUEL`] units of work; a runaway loop fails the row
+//! instead of hanging the sync. A failing render is a [`MappingError`] naming the row's key and
+//! the property.
+//!
+//! `compile` checks templates statically: syntax errors, `row.x` / `row['x']` naming no
+//! column, unknown filters and bare variables (`{{ email }}` for `{{ row.email }}`), each at its
+//! line and column in the YAML file, with a "did you mean" hint.
+//!
+//! # Cost
+//!
+//! `column:` mappings are formatted column by column into one Arrow string buffer (a `Utf8`
+//! column is passed through without copying); nothing is allocated per row. Templates are
+//! rendered row by row only when the sync has any, and a row's columns are read lazily.
+
+mod check;
+mod filters;
+mod format;
+mod template;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use engine_diag::{Diagnostic, SourceSpan, did_you_mean};
+use engine_spec::{Located, MappingSource, OnNull, SyncSpec};
+use minijinja::{Environment, ErrorKind};
+
+pub use template::TEMPLATE_FUEL;
+
+/// The name of the key column in [`SyncMapping::map_batch`]'s output.
+pub const KEY_COLUMN: &str = "__key";
+
+/// One output property, in output order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyInfo {
+    /// The destination's internal property name (also the output column's name).
+    pub name: String,
+    /// What a null value does to the destination's value.
+    pub on_null: OnNull,
+    /// True for the match property (always the first).
+    pub is_match: bool,
+}
+
+/// Where one output column comes from.
+#[derive(Debug)]
+enum Source {
+    /// A model column, by name.
+    Column(String),
+    /// A static string.
+    Value(String),
+    /// The template registered in the environment under this name (the property's name).
+    Template(String),
+}
+
+/// A sync's mapping compiled once: templates parsed, column references resolved.
+pub struct SyncMapping {
+    sync: String,
+    key_columns: Vec<String>,
+    properties: Vec<PropertyInfo>,
+    sources: Vec<Source>,
+    env: Environment<'static>,
+    output_schema: SchemaRef,
+}
+
+impl fmt::Debug for SyncMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncMapping")
+            .field("sync", &self.sync)
+            .field("key_columns", &self.key_columns)
+            .field("properties", &self.properties)
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row that could not be mapped (a template error such as `to_unix` on null).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot map property `{property}` of row {}: {message}", display_key(.key))]
+pub struct MappingError {
+    /// The row's key text, when its key columns are not null.
+    pub key: Option<String>,
+    /// The destination property whose value failed.
+    pub property: String,
+    /// What went wrong, one sentence.
+    pub message: String,
+}
+
+fn display_key(key: &Option<String>) -> String {
+    match key {
+        Some(key) => format!("`{key}`"),
+        None => "with a null key".to_owned(),
+    }
+}
+
+impl MappingError {
+    /// The error as a diagnostic (`mapping::render_failed`) located at the row and property.
+    pub fn to_diagnostic(&self, sync: &str) -> Diagnostic {
+        let mut diagnostic = Diagnostic::error(
+            "mapping::render_failed",
+            format!("cannot map property `{}`: {}", self.property, self.message),
+        )
+        .at_row(sync, self.key.clone(), Some(self.property.clone()));
+        if self.message.contains("is null") {
+            diagnostic = diagnostic.hint(
+                "guard nullable columns: `{%- if row['col'] == null -%}{{ null }}{%- else -%}…{%- endif -%}`",
+            );
+        } else if self.message.contains("fuel") {
+            diagnostic = diagnostic.hint("simplify the template; loops over large ranges are cut short");
+        }
+        diagnostic
+    }
+
+    fn internal(property: &str, message: impl fmt::Display) -> Self {
+        Self {
+            key: None,
+            property: property.to_owned(),
+            message: format!("internal error: {message}; this is a bug in engine"),
+        }
+    }
+}
+
+/// The key text used everywhere (state, plans, messages): one key column → its value as text;
+/// several → a JSON array of the texts, e.g. `["acme","42"]`.
+pub fn key_text(values: &[&str]) -> String {
+    let mut out = String::new();
+    // Writing into a `String` cannot fail.
+    let _ = format::write_key_text(&mut out, values);
+    out
+}
+
+/// Collects compile diagnostics with the context they all need.
+struct Checker<'a> {
+    sync: &'a SyncSpec,
+    columns: Vec<&'a str>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn has_column(&self, name: &str) -> bool {
+        self.columns.contains(&name)
+    }
+
+    /// "did you mean" over the model's columns, preferring a match that differs only in case.
+    fn suggest(&self, name: &str) -> Option<String> {
+        self.columns
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(name))
+            .copied()
+            .or_else(|| did_you_mean(name, self.columns.iter().copied()))
+            .map(str::to_owned)
+    }
+
+    fn columns_note(&self) -> String {
+        const SHOWN: usize = 20;
+        let mut note = format!("the model `{}` has the columns ", self.sync.model.value);
+        for (i, c) in self.columns.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                note.push_str(", ");
+            }
+            let _ = write!(note, "`{c}`");
+        }
+        if self.columns.len() > SHOWN {
+            let _ = write!(note, " and {} more", self.columns.len() - SHOWN);
+        }
+        note
+    }
+
+    fn unknown_column(&mut self, name: &str, span: SourceSpan, what: &str, in_template: bool) {
+        let mut d = Diagnostic::error(
+            "mapping::unknown_column",
+            format!("{what} `{name}` is not a column of the model `{}`", self.sync.model.value),
+        )
+        .at(span);
+        if let Some(suggestion) = self.suggest(name) {
+            d = d.hint(if in_template {
+                format!("did you mean `row.{suggestion}`?")
+            } else {
+                format!("did you mean `{suggestion}`?")
+            });
+        }
+        d = d.note(self.columns_note());
+        self.diagnostics.push(d);
+    }
+
+    fn check_column(&mut self, column: &Located<String>, what: &str) {
+        if !self.has_column(&column.value) {
+            self.unknown_column(&column.value, column.span.clone(), what, false);
+        }
+    }
+
+    fn check_template(
+        &mut self,
+        env: &mut Environment<'static>,
+        property: &str,
+        template: &Located<String>,
+    ) {
+        let src = template.value.as_str();
+        if let Err(err) = env.add_template_owned(property.to_owned(), src.to_owned()) {
+            self.diagnostics.push(syntax_diagnostic(property, template, &err));
+            return;
+        }
+        let scan = check::scan(src);
+        if !scan.row_rebound {
+            for found in &scan.columns {
+                if !self.has_column(&found.name) {
+                    let span = check::sub_span(&template.span, src, found.range.clone());
+                    self.unknown_column(&found.name, span, "`row` reads", true);
+                }
+            }
+        }
+        let mut state = env.empty_state();
+        for found in &scan.filters {
+            let unknown = state
+                .apply_filter(&found.name, &[])
+                .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter);
+            if unknown {
+                let mut d = Diagnostic::error(
+                    "mapping::unknown_filter",
+                    format!("unknown filter `{}` in the template for `{property}`", found.name),
+                )
+                .at(check::sub_span(&template.span, src, found.range.clone()));
+                let known = filters::LIQUID_FILTERS.iter().chain(filters::BUILTIN_FILTERS);
+                if let Some(suggestion) = did_you_mean(&found.name, known.copied()) {
+                    d = d.hint(format!("did you mean `{suggestion}`?"));
+                }
+                d = d.note(format!(
+                    "Liquid-compatible filters: {}; and minijinja's own filters",
+                    filters::LIQUID_FILTERS.join(", ")
+                ));
+                self.diagnostics.push(d);
+            }
+        }
+        drop(state);
+        let Ok(compiled) = env.get_template(property) else { return };
+        let mut undeclared: Vec<String> = compiled
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| {
+                !matches!(name.as_str(), "row" | "loop" | "self" | "super" | "caller" | "varargs" | "kwargs")
+                    && env.globals().all(|(global, _)| global != name)
+            })
+            .collect();
+        undeclared.sort();
+        for name in undeclared {
+            let range = scan
+                .names
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(0..0, |f| f.range.clone());
+            let mut d = Diagnostic::error(
+                "mapping::unknown_variable",
+                format!("unknown variable `{name}` in the template for `{property}`"),
+            )
+            .at(check::sub_span(&template.span, src, range));
+            if let Some(column) = self.suggest(&name) {
+                d = d.hint(format!("model columns are under `row`: did you mean `row.{column}`?"));
+            } else {
+                d = d.hint("model columns are under `row`, e.g. `row.email`; `null` and `nil` are none");
+            }
+            self.diagnostics.push(d);
+        }
+    }
+}
+
+/// A template syntax error at its position in the YAML file, with a hint for Liquid-isms.
+fn syntax_diagnostic(property: &str, template: &Located<String>, err: &minijinja::Error) -> Diagnostic {
+    let src = template.value.as_str();
+    let detail = err.detail().unwrap_or("invalid syntax");
+    let span = match (err.range(), err.line()) {
+        (Some(range), _) => check::sub_span(&template.span, src, range),
+        (None, Some(line)) => {
+            let start = src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+            SourceSpan { length: 0, ..check::sub_span(&template.span, src, start..start) }
+        }
+        (None, None) => template.span.clone(),
+    };
+    let mut d = Diagnostic::error(
+        "mapping::template_syntax",
+        format!("syntax error in the template for `{property}`: {detail}"),
+    )
+    .at(span);
+    let liquid = [
+        ("unknown statement assign", "minijinja has no `assign`: write `{% set x = … %}`"),
+        ("unknown statement unless", "minijinja has no `unless`: write `{% if not (…) %}`"),
+        ("unknown statement elsif", "write `{% elif … %}` instead of `{% elsif … %}`"),
+        ("unknown statement case", "minijinja has no `case`: write `{% if x == … %}…{% elif x == … %}`"),
+        ("unknown statement capture", "write `{% set x %}…{% endset %}` instead of `capture`"),
+        ("unknown statement comment", "write comments as `{# … #}`"),
+        ("unexpected `:`", "filters take arguments in parentheses: `| append(\"x\")`, not `| append: \"x\"`"),
+    ];
+    for (needle, hint) in liquid {
+        if detail.contains(needle) {
+            d = d.hint(hint);
+        }
+    }
+    if detail.contains("unexpected identifier") && src.contains(" contains ") {
+        d = d.hint("write `\"x\" in value` instead of `value contains \"x\"`");
+    }
+    d.note("templates use minijinja (Jinja) syntax with Liquid-named filters")
+}
+
+/// A render error as one sentence for [`MappingError::message`].
+fn render_message(err: &minijinja::Error, multiline: bool) -> String {
+    let mut message = match (err.kind(), err.detail()) {
+        (ErrorKind::OutOfFuel, _) => format!(
+            "the template ran out of fuel (more than {TEMPLATE_FUEL} steps); is there a runaway loop?"
+        ),
+        (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
+    };
+    if multiline && let Some(line) = err.line() {
+        let _ = write!(message, " (template line {line})");
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = write!(message, ": {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+impl SyncMapping {
+    /// Compiles templates (minijinja) and checks the mapping against the model's output schema:
+    /// unknown columns (in `column:`, `match.column`, `primary_key`, and `row['x']` / `row.x`
+    /// references in templates) → a Diagnostic at the YAML span with "did you mean" over the
+    /// schema's columns; template syntax errors, unknown filters and unknown variables → a
+    /// Diagnostic at their position inside the template. All problems are reported together.
+    pub fn compile(
+        sync: &SyncSpec,
+        primary_key: &[Located<String>],
+        schema: &Schema,
+    ) -> Result<SyncMapping, Vec<Diagnostic>> {
+        let mut checker = Checker {
+            sync,
+            columns: schema.fields().iter().map(|f| f.name().as_str()).collect(),
+            diagnostics: Vec::new(),
+        };
+        if primary_key.is_empty() {
+            checker.diagnostics.push(
+                Diagnostic::error(
+                    "mapping::no_primary_key",
+                    format!("the model `{}` of sync `{}` has no primary key", sync.model.value, sync.name.value),
+                )
+                .at(sync.model.span.clone())
+                .hint("set `primary_key:` in the model to the column(s) that identify a row"),
+            );
+        }
+        for column in primary_key {
+            checker.check_column(column, "primary key column");
+        }
+        checker.check_column(&sync.match_on.column, "`match.column`");
+
+        let mut env = template::environment();
+        let mut properties = vec![PropertyInfo {
+            name: sync.match_on.property.value.clone(),
+            on_null: OnNull::Keep,
+            is_match: true,
+        }];
+        let mut sources = vec![Source::Column(sync.match_on.column.value.clone())];
+        let mut seen: HashMap<&str, &SourceSpan> =
+            HashMap::from([(sync.match_on.property.value.as_str(), &sync.match_on.property.span)]);
+        for entry in &sync.mapping {
+            let name = entry.property.value.as_str();
+            if name == KEY_COLUMN {
+                checker.diagnostics.push(
+                    Diagnostic::error(
+                        "mapping::reserved_property",
+                        format!("the property name `{KEY_COLUMN}` is reserved for the row key"),
+                    )
+                    .at(entry.property.span.clone()),
+                );
+            }
+            if let Some(first) = seen.insert(name, &entry.property.span) {
+                let mut d = Diagnostic::error(
+                    "mapping::duplicate_property",
+                    format!("the property `{name}` is mapped twice in sync `{}`", sync.name.value),
+                )
+                .at(entry.property.span.clone())
+                .note(format!(
+                    "first mapped at {}:{}:{}",
+                    first.file.display(),
+                    first.line,
+                    first.column
+                ));
+                if name == sync.match_on.property.value {
+                    d = d.hint("the match property is always sent from `match.column`; remove this entry");
+                }
+                checker.diagnostics.push(d);
+            }
+            let source = match &entry.source {
+                MappingSource::Column(column) => {
+                    checker.check_column(column, "`column`");
+                    Source::Column(column.value.clone())
+                }
+                MappingSource::Value(value) => Source::Value(value.value.clone()),
+                MappingSource::Template(template) => {
+                    checker.check_template(&mut env, name, template);
+                    Source::Template(name.to_owned())
+                }
+            };
+            properties.push(PropertyInfo { name: name.to_owned(), on_null: entry.on_null, is_match: false });
+            sources.push(source);
+        }
+        if !checker.diagnostics.is_empty() {
+            return Err(checker.diagnostics);
+        }
+        let fields: Vec<Field> = std::iter::once(Field::new(KEY_COLUMN, DataType::Utf8, true))
+            .chain(properties.iter().map(|p| Field::new(&p.name, DataType::Utf8, true)))
+            .collect();
+        Ok(SyncMapping {
+            sync: sync.name.value.clone(),
+            key_columns: primary_key.iter().map(|c| c.value.clone()).collect(),
+            properties,
+            sources,
+            env,
+            output_schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// Output properties: the match property first (value from `match.column`,
+    /// `is_match = true`), then the mapping entries in order.
+    pub fn properties(&self) -> &[PropertyInfo] {
+        &self.properties
+    }
+
+    /// The schema of [`map_batch`](Self::map_batch)'s output: `__key`, then one nullable
+    /// `Utf8` column per property.
+    pub fn output_schema(&self) -> SchemaRef {
+        Arc::clone(&self.output_schema)
+    }
+
+    /// The primary-key columns, in key order.
+    pub fn key_columns(&self) -> &[String] {
+        &self.key_columns
+    }
+
+    /// Maps one batch of model rows. Output schema: `__key` (Utf8, null when any key column is
+    /// null), then one nullable Utf8 column per property in [`properties`](Self::properties)
+    /// order, named by the property. Stops at the first row a template cannot render.
+    pub fn map_batch(&self, batch: &RecordBatch) -> Result<RecordBatch, MappingError> {
+        let rows = batch.num_rows();
+        let schema = batch.schema();
+        // Formatted model columns, by index: a column used twice is formatted once.
+        let mut formatted: HashMap<usize, ArrayRef> = HashMap::new();
+        let mut text_column = |name: &str, property: &str| -> Result<ArrayRef, MappingError> {
+            let index = schema.index_of(name).map_err(|_| {
+                MappingError::internal(property, format_args!("the batch has no column `{name}`"))
+            })?;
+            Ok(Arc::clone(
+                formatted.entry(index).or_insert_with(|| format::format_column(batch.column(index))),
+            ))
+        };
+
+        let key_parts = self
+            .key_columns
+            .iter()
+            .map(|c| text_column(c, KEY_COLUMN))
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = compose_key(&key_parts, rows);
+
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.sources.len() + 1);
+        columns.push(Arc::clone(&key));
+        let mut templates = Vec::new();
+        for (source, property) in self.sources.iter().zip(&self.properties) {
+            columns.push(match source {
+                Source::Column(column) => text_column(column, &property.name)?,
+                Source::Value(value) => {
+                    let mut out = StringBuilder::with_capacity(rows, rows * value.len());
+                    for _ in 0..rows {
+                        out.append_value(value);
+                    }
+                    Arc::new(out.finish())
+                }
+                Source::Template(name) => {
+                    let template = self.env.get_template(name).map_err(|e| {
+                        MappingError::internal(&property.name, format_args!("template not compiled: {e}"))
+                    })?;
+                    templates.push((columns.len(), property.name.as_str(), template));
+                    // Replaced below once every template has rendered.
+                    Arc::new(StringArray::new_null(0))
+                }
+            });
+        }
+        if !templates.is_empty() {
+            let key = key.as_string::<i32>();
+            for (index, array) in self.render_templates(batch, key, &templates)? {
+                columns[index] = array;
+            }
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.output_schema(), columns, &options)
+            .map_err(|e| MappingError::internal(KEY_COLUMN, e))
+    }
+
+    /// Renders every template row by row (one `row` object per row, shared by the templates).
+    fn render_templates(
+        &self,
+        batch: &RecordBatch,
+        key: &StringArray,
+        templates: &[(usize, &str, minijinja::Template<'_, '_>)],
+    ) -> Result<Vec<(usize, ArrayRef)>, MappingError> {
+        let rows = batch.num_rows();
+        let view = template::BatchView::new(batch);
+        let mut builders: Vec<StringBuilder> =
+            templates.iter().map(|_| StringBuilder::with_capacity(rows, rows * 16)).collect();
+        for row in 0..rows {
+            let context = template::row_context(&view, row);
+            for ((_, property, template), out) in templates.iter().zip(&mut builders) {
+                match template::render(template, &context) {
+                    Ok(value) => out.append_option(value),
+                    Err(err) => {
+                        return Err(MappingError {
+                            key: key.is_valid(row).then(|| key.value(row).to_owned()),
+                            property: (*property).to_owned(),
+                            message: render_message(&err, template.source().contains('\n')),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(templates
+            .iter()
+            .zip(builders)
+            .map(|((index, _, _), mut out)| (*index, Arc::new(out.finish()) as ArrayRef))
+            .collect())
+    }
+}
+
+/// The `__key` column from the key columns' texts: the column itself for one key column,
+/// JSON arrays otherwise; null when any part is null.
+fn compose_key(parts: &[ArrayRef], rows: usize) -> ArrayRef {
+    if let [single] = parts {
+        return Arc::clone(single);
+    }
+    let parts: Vec<&StringArray> = parts.iter().map(|p| p.as_string::<i32>()).collect();
+    let mut out = StringBuilder::with_capacity(rows, rows * 8 * parts.len().max(1));
+    let mut values: Vec<&str> = Vec::with_capacity(parts.len());
+    for row in 0..rows {
+        values.clear();
+        for part in &parts {
+            if part.is_null(row) {
+                break;
+            }
+            values.push(part.value(row));
+        }
+        if values.len() < parts.len() {
+            out.append_null();
+        } else {
+            let _ = format::write_key_text(&mut out, &values);
+            out.append_value("");
+        }
+    }
+    Arc::new(out.finish())
+}

@@ -1,1 +1,275 @@
-//! engine-state
+//! Where the engine remembers what it synced: snapshots, per-row status, run history and the
+//! apply journal, behind the [`StateStore`] trait.
+//!
+//! The embedded backend ([`LocalState`]) keeps everything under the project's `.engine/`:
+//!
+//! ```text
+//! .engine/
+//!   state.db                       SQLite (WAL): lineage, generations, runs, journal, row status
+//!   snapshots/<sync>/gen-<N>.parquet   what the destination holds, per sync and generation
+//!   runs/<id>.plan.json            the plan each run executed (recovery replays it)
+//!   locks/<sync>.lock              an OS file lock held by the running apply
+//! ```
+//!
+//! A generation moves forward in one SQLite transaction, after its snapshot file is fully
+//! written and renamed into place, so a crash at any point leaves the previous generation in
+//! force. The journal records each batch before it is sent and each outcome after, so a
+//! crashed run can be folded into the next generation without sending anything twice.
+
+mod local;
+mod lock;
+
+pub use local::LocalState;
+pub use lock::SyncLock;
+
+use std::path::PathBuf;
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another apply holds the sync's lock.
+    #[error("sync `{sync}` is locked by another apply ({holder})")]
+    Locked {
+        /// The sync.
+        sync: String,
+        /// Who holds it (pid, host, start time), as written in the lock file.
+        holder: String,
+    },
+    /// The generation moved while this apply ran (should not happen under the lock).
+    #[error("sync `{sync}` moved from generation {expected} to {found} during this apply")]
+    GenerationMoved {
+        /// The sync.
+        sync: String,
+        /// The generation this apply started from.
+        expected: u64,
+        /// The generation found at commit.
+        found: u64,
+    },
+    /// SQLite failed.
+    #[error("state database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A file under the state directory could not be read or written.
+    #[error("state file error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The state was written by an incompatible version.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// The current generation of one sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGeneration {
+    /// 0 before the first apply.
+    pub generation: u64,
+    /// The snapshot file of this generation (None at generation 0).
+    pub snapshot: Option<PathBuf>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Still running, or crashed (no process holds the lock).
+    Running,
+    /// Every row succeeded.
+    Succeeded,
+    /// Some rows were rejected or given up on; they stay pending.
+    Partial,
+    /// Stopped by a fatal error (bad token, unreachable destination).
+    Failed,
+    /// Crashed; its journal was folded into the next generation by a later apply.
+    Recovered,
+}
+
+impl RunStatus {
+    /// The word stored in the database and shown by `engine runs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Recovered => "recovered",
+        }
+    }
+
+    fn parse(text: &str) -> RunStatus {
+        match text {
+            "succeeded" => RunStatus::Succeeded,
+            "partial" => RunStatus::Partial,
+            "failed" => RunStatus::Failed,
+            "recovered" => RunStatus::Recovered,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// One row's journaled outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    /// In a batch that was sent; no answer recorded yet.
+    Sent,
+    /// Written; the destination id is recorded.
+    Succeeded,
+    /// Refused by the destination; stays pending with its message.
+    Rejected,
+    /// Not written after all retries; stays pending.
+    GaveUp,
+}
+
+impl RowState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowState::Sent => "sent",
+            RowState::Succeeded => "succeeded",
+            RowState::Rejected => "rejected",
+            RowState::GaveUp => "gave_up",
+        }
+    }
+
+    fn parse(text: &str) -> RowState {
+        match text {
+            "succeeded" => RowState::Succeeded,
+            "rejected" => RowState::Rejected,
+            "gave_up" => RowState::GaveUp,
+            _ => RowState::Sent,
+        }
+    }
+}
+
+/// A journal entry: what happened to one row in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    /// The row key.
+    pub key: String,
+    /// The plan action (`create`, `update`, `remove`).
+    pub action: String,
+    /// Outcome so far.
+    pub state: RowState,
+    /// The destination id, when it succeeded.
+    pub destination_id: Option<String>,
+    /// The destination's message, when rejected or given up.
+    pub message: Option<String>,
+}
+
+/// Counts shown in run history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Rows the plan created.
+    pub planned_create: u64,
+    /// Rows the plan updated.
+    pub planned_update: u64,
+    /// Rows the plan removed.
+    pub planned_remove: u64,
+    /// Rows written.
+    pub succeeded: u64,
+    /// Rows refused by the destination.
+    pub rejected: u64,
+    /// Rows given up on after retries, or not reached before a fatal error.
+    pub pending: u64,
+}
+
+/// A run in history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    /// Increasing id.
+    pub id: i64,
+    /// The sync.
+    pub sync: String,
+    /// The plan's id.
+    pub plan_id: String,
+    /// The generation the plan was made against.
+    pub base_generation: u64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339, when finished.
+    pub finished_at: Option<String>,
+    /// Counts.
+    pub counts: RunCounts,
+    /// A fatal error's message, if any (never contains secrets: it comes from a Diagnostic).
+    pub message: Option<String>,
+}
+
+/// What a pending row is waiting for: the last failure, shown in plans and `runs show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    /// The row key.
+    pub key: String,
+    /// The destination's message.
+    pub message: String,
+    /// The run that last tried it.
+    pub run_id: i64,
+}
+
+/// The state backend interface; [`LocalState`] is the embedded one, a PostgreSQL backend
+/// comes later for teams and CI.
+pub trait StateStore {
+    /// The state's identity, created once; a saved plan records it.
+    fn lineage(&self) -> &str;
+    /// The current generation of a sync.
+    fn generation(&self, sync: &str) -> Result<SyncGeneration, StateError>;
+    /// Takes the sync's apply lock, failing at once if another process holds it.
+    fn lock_sync(&self, sync: &str) -> Result<SyncLock, StateError>;
+    /// Records a run's start and the plan it executes.
+    fn begin_run(
+        &self,
+        sync: &str,
+        plan_id: &str,
+        base_generation: u64,
+        plan_json: &[u8],
+        counts: RunCounts,
+    ) -> Result<i64, StateError>;
+    /// Journals that these rows are about to be sent (before the request goes out).
+    fn journal_sent(&self, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError>;
+    /// Journals outcomes (after the response came back), in one transaction.
+    fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError>;
+    /// The journal of a run.
+    fn journal(&self, run_id: i64) -> Result<Vec<JournalRow>, StateError>;
+    /// The saved plan of a run.
+    fn run_plan(&self, run_id: i64) -> Result<Vec<u8>, StateError>;
+    /// Runs left `running` for a sync (crashed, since the caller holds the lock).
+    fn unfinished_runs(&self, sync: &str) -> Result<Vec<RunRecord>, StateError>;
+    /// Where the next generation's snapshot must be written.
+    fn next_snapshot_path(&self, sync: &str, generation: u64) -> Result<PathBuf, StateError>;
+    /// Moves the sync to `base_generation + 1` with the snapshot already written at
+    /// `next_snapshot_path`, closes the run and updates pending rows, atomically.
+    fn commit_generation(&self, commit: &Commit<'_>) -> Result<u64, StateError>;
+    /// Closes a run that stopped without a new generation (fatal error before any success).
+    fn finish_run_without_commit(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: RunCounts,
+        message: Option<&str>,
+    ) -> Result<(), StateError>;
+    /// Recent runs, newest first.
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
+    /// One run.
+    fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StateError>;
+    /// Rows of a sync waiting to be retried, with their last message.
+    fn pending_rows(&self, sync: &str) -> Result<Vec<PendingRow>, StateError>;
+}
+
+/// Everything that moves a sync to its next generation.
+#[derive(Debug)]
+pub struct Commit<'a> {
+    /// The sync.
+    pub sync: &'a str,
+    /// The generation the run started from.
+    pub base_generation: u64,
+    /// Rows in the new snapshot.
+    pub snapshot_rows: u64,
+    /// The run that produced it.
+    pub run_id: i64,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Its counts.
+    pub counts: RunCounts,
+    /// A fatal message, if the run stopped early.
+    pub message: Option<&'a str>,
+    /// Keys that succeeded in this run: no longer pending.
+    pub resolved: &'a [String],
+    /// Keys that failed in this run, with the message: pending.
+    pub failed: &'a [(String, String)],
+}

@@ -1,0 +1,140 @@
+//! The HTTP client: one `reqwest` client per destination, with timeouts, the engine's user
+//! agent and the bearer token. It sends one request and reports what came back; it never
+//! retries, sleeps or interprets a status (that is [`response`](crate::response)'s job).
+
+use std::time::Duration;
+
+use connector_core::Diagnostic;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+
+use crate::config::HubspotConfig;
+
+/// `engine/<version>`, so HubSpot's logs and a proxy can tell our requests apart.
+pub(crate) const USER_AGENT: &str = concat!("engine/", env!("CARGO_PKG_VERSION"));
+
+/// What HubSpot answered, before any interpretation.
+#[derive(Debug, Clone)]
+pub(crate) struct RawResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Retry-After` header, when it holds a number of seconds.
+    pub retry_after: Option<Duration>,
+    /// The body as received (may be empty or not JSON).
+    pub body: Vec<u8>,
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum TransportError {
+    /// The request (connection, sending, or reading the body) took longer than the timeout.
+    Timeout,
+    /// No connection could be made: refused, DNS failure, TLS handshake.
+    Connect(String),
+    /// Anything else that went wrong on the way.
+    Other(String),
+}
+
+/// A connected client for one destination.
+#[derive(Debug)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    /// Builds the client once; requests reuse its connection pool.
+    pub fn new(config: &HubspotConfig) -> Result<Self, Diagnostic> {
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", config.token.expose())).map_err(|_| {
+                Diagnostic::error(
+                    "hubspot::auth",
+                    "the HubSpot token contains characters that cannot be sent in a header",
+                )
+                .hint("check that the destination's `token` holds only the token, without quotes or line breaks")
+            })?;
+        authorization.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, authorization);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|error| {
+                Diagnostic::error(
+                    "hubspot::client",
+                    format!(
+                        "could not build the HTTP client for HubSpot: {}",
+                        config.token.redact_in(&error_chain(&error))
+                    ),
+                )
+            })?;
+        Ok(Self { http, base: config.base().to_string() })
+    }
+
+    /// `POST {base}{path}` with a JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<RawResponse, TransportError> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        Self::execute(request).await
+    }
+
+    /// `GET {base}{path}`.
+    pub async fn get(&self, path: &str) -> Result<RawResponse, TransportError> {
+        Self::execute(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn execute(request: reqwest::RequestBuilder) -> Result<RawResponse, TransportError> {
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.bytes().await.map_err(transport_error)?.to_vec();
+        Ok(RawResponse { status, retry_after, body })
+    }
+}
+
+/// `Retry-After` as delta-seconds (HubSpot sends seconds; an HTTP date is ignored).
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds < 1e9)
+        .map(Duration::from_secs_f64)
+}
+
+fn transport_error(error: reqwest::Error) -> TransportError {
+    if error.is_timeout() {
+        return TransportError::Timeout;
+    }
+    let connect = error.is_connect();
+    // The URL is in our messages already; the chain's sources say what actually happened.
+    let detail = error_chain(&error.without_url());
+    if connect { TransportError::Connect(detail) } else { TransportError::Other(detail) }
+}
+
+/// An error and its sources, joined with `: `, without repeating a message.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    parts.join(": ")
+}

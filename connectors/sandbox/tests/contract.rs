@@ -1,0 +1,983 @@
+//! Contract tests of the HubSpot sandbox: a real server on a free port, real HTTP, and every
+//! response (successes and errors) checked against HubSpot's OpenAPI files with
+//! `engine_sandbox::contract`; the requests these tests send are checked too.
+
+use std::time::{Duration, Instant};
+
+use engine_sandbox::{SandboxConfig, SandboxHandle, contract, spawn};
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+
+const CONTACTS: &str = "crm-objects-contacts-v3.json";
+const COMPANIES: &str = "crm-objects-companies-v3.json";
+const PROPERTIES: &str = "crm-properties-v3.json";
+const TOKEN: &str = "sandbox-token";
+
+const UPSERT: &str = "/crm/v3/objects/contacts/batch/upsert";
+const UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
+const READ: &str = "/crm/v3/objects/contacts/batch/read";
+const SEARCH: &str = "/crm/v3/objects/contacts/search";
+
+/// One HTTP answer.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the body matches the contract's schema for this status.
+    fn conforms(&self, spec: &str, method: &str, template: &str) -> &Self {
+        if let Err(errors) =
+            contract::validate_response(spec, method, template, self.status, &self.body)
+        {
+            panic!(
+                "{method} {template} → {} breaks the contract: {errors:#?}\nbody: {:#}",
+                self.status, self.body
+            );
+        }
+        self
+    }
+
+    fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {:#}",
+            self.body
+        );
+        self
+    }
+}
+
+struct Sandbox {
+    handle: SandboxHandle,
+    client: Client,
+}
+
+impl Sandbox {
+    async fn start(config: SandboxConfig) -> Self {
+        let handle = spawn(config)
+            .await
+            .expect("the sandbox binds a loopback port");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client builds");
+        Sandbox { handle, client }
+    }
+
+    async fn default() -> Self {
+        Sandbox::start(SandboxConfig::default()).await
+    }
+
+    async fn send(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.handle.base_url);
+        let mut request = self.client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Some(Body::Json(value)) => request.json(&value),
+            Some(Body::Raw(text)) => request
+                .header("content-type", "application/json")
+                .body(text.to_owned()),
+            None => request,
+        };
+        let response = request.send().await.expect("the sandbox answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("the body arrives");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "body is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// An authorized API call; a JSON body is first checked against the request contract.
+    async fn api(
+        &self,
+        spec: &str,
+        method: Method,
+        template: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        if let Some(body) = &body {
+            if let Err(errors) = contract::validate_request(spec, method.as_str(), template, body) {
+                panic!("test request {method} {template} breaks the contract: {errors:#?}");
+            }
+        }
+        self.send(Some(TOKEN), method, path, body.map(Body::Json))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.api(CONTACTS, Method::POST, path, path, Some(body))
+            .await
+    }
+
+    async fn raw(&self, method: Method, path: &str, text: &'static str) -> Reply {
+        self.send(Some(TOKEN), method, path, Some(Body::Raw(text)))
+            .await
+    }
+
+    async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let reply = self.send(None, method, path, body.map(Body::Json)).await;
+        assert_eq!(reply.status, 200, "control route {path}: {:#}", reply.body);
+        reply.body
+    }
+
+    async fn records(&self, object: &str) -> Vec<Value> {
+        let body = self
+            .control(Method::GET, &format!("/_sandbox/records/{object}"), None)
+            .await;
+        body["results"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+enum Body {
+    Json(Value),
+    Raw(&'static str),
+}
+
+fn upsert_input(email: &str, properties: Value) -> Value {
+    json!({"idProperty": "email", "id": email, "properties": properties})
+}
+
+fn search_body(filters: Value, limit: u32, after: &str) -> Value {
+    json!({
+        "filterGroups": [{"filters": filters}],
+        "properties": ["email", "firstname"],
+        "limit": limit,
+        "after": after,
+        "sorts": [],
+    })
+}
+
+fn read_body(ids: &[&str], id_property: Option<&str>) -> Value {
+    let mut body = json!({
+        "inputs": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
+        "properties": ["email", "firstname"],
+        "propertiesWithHistory": [],
+    });
+    if let Some(id_property) = id_property {
+        body["idProperty"] = json!(id_property);
+    }
+    body
+}
+
+fn ids_of(errors: &Value) -> Vec<String> {
+    errors
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["context"]["ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test]
+async fn upsert_creates_then_updates() {
+    let sandbox = Sandbox::default().await;
+    let body = json!({"inputs": [
+        upsert_input("ada@example.com", json!({"firstname": "Ada", "lifecyclestage": "lead"})),
+        upsert_input("alan@example.com", json!({"firstname": "Alan", "num_orders": "3"})),
+    ]});
+    let first = sandbox.post(UPSERT, body.clone()).await;
+    first.expect(200).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(first.body["status"], "COMPLETE");
+    assert_eq!(first.body["results"][0]["new"], true);
+    assert_eq!(
+        first.body["results"][0]["properties"]["email"],
+        "ada@example.com"
+    );
+    assert_eq!(
+        first.body["results"][0]["properties"]["hs_object_id"],
+        first.body["results"][0]["id"]
+    );
+    assert_eq!(
+        first.header("content-type"),
+        Some("application/json;charset=utf-8")
+    );
+    assert!(first.header("x-hubspot-correlation-id").is_some());
+    assert_eq!(first.header("x-hubspot-ratelimit-daily"), Some("1000000"));
+
+    let again = sandbox.post(UPSERT, body).await;
+    again.expect(200).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(again.body["results"][0]["new"], false);
+    assert_eq!(
+        again.body["results"][0]["id"],
+        first.body["results"][0]["id"]
+    );
+    assert_eq!(
+        again.body["results"][0]["updatedAt"], first.body["results"][0]["updatedAt"],
+        "an upsert that changes nothing leaves lastmodifieddate alone"
+    );
+    assert_eq!(sandbox.records("contacts").await.len(), 2);
+
+    let company = json!({"inputs": [{"idProperty": "domain", "id": "example.com", "properties": {"name": "Example"}}]});
+    let path = "/crm/v3/objects/companies/batch/upsert";
+    let reply = sandbox
+        .api(COMPANIES, Method::POST, path, path, Some(company))
+        .await;
+    reply.expect(200).conforms(COMPANIES, "POST", path);
+    let through_id = "/crm/v3/objects/0-2/batch/upsert";
+    let by_type_id = json!({"inputs": [{"idProperty": "domain", "id": "example.com", "properties": {"city": "Paris"}}]});
+    let reply = sandbox
+        .api(COMPANIES, Method::POST, path, through_id, Some(by_type_id))
+        .await;
+    reply.expect(200).conforms(COMPANIES, "POST", path);
+    assert_eq!(reply.body["results"][0]["new"], false);
+    sandbox.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn invalid_values_fail_per_input_with_207() {
+    let sandbox = Sandbox::default().await;
+    let body = json!({"inputs": [
+        upsert_input("good@example.com", json!({"lifecyclestage": "customer", "is_vip": "true", "date_of_birth": "1990-05-01"})),
+        upsert_input("enum@example.com", json!({"lifecyclestage": "Customer"})),
+        upsert_input("not-an-email", json!({"firstname": "X"})),
+        upsert_input("unknown@example.com", json!({"shoe_size": "42"})),
+        upsert_input("readonly@example.com", json!({"hs_object_id": "7"})),
+        upsert_input("date@example.com", json!({"date_of_birth": "1635535865"})),
+        upsert_input("number@example.com", json!({"num_orders": "many", "is_vip": "yes"})),
+    ]});
+    let reply = sandbox.post(UPSERT, body).await;
+    reply.expect(207).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(reply.body["numErrors"], 6);
+    assert_eq!(reply.body["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        ids_of(&reply.body["errors"]),
+        [
+            "enum@example.com",
+            "not-an-email",
+            "unknown@example.com",
+            "readonly@example.com",
+            "date@example.com",
+            "number@example.com"
+        ]
+    );
+    let mut codes = Vec::new();
+    for error in reply.body["errors"].as_array().into_iter().flatten() {
+        assert_eq!(error["category"], "VALIDATION_ERROR");
+        let message = error["message"].as_str().unwrap_or_default();
+        let array = message
+            .strip_prefix("Property values were not valid: ")
+            .unwrap_or_else(|| panic!("unexpected message {message}"));
+        let items: Vec<Value> =
+            serde_json::from_str(array).expect("the message embeds a JSON array");
+        for item in items {
+            assert_eq!(item["isValid"], false);
+            assert!(item["localizedErrorMessage"].is_string() && item["name"].is_string());
+            codes.push(item["error"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(
+        codes,
+        [
+            "INVALID_OPTION",
+            "INVALID_EMAIL",
+            "PROPERTY_DOESNT_EXIST",
+            "READ_ONLY_VALUE",
+            "INVALID_DATE",
+            "INVALID_OPTION",
+            "INVALID_NUMBER"
+        ]
+    );
+    let first = reply.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        first.contains("Customer was not one of the allowed options: [subscriber, lead,"),
+        "{first}"
+    );
+    let records = sandbox.records("contacts").await;
+    assert_eq!(records.len(), 1, "only the good input is applied");
+    assert_eq!(records[0]["properties"]["email"], "good@example.com");
+}
+
+#[tokio::test]
+async fn whole_batch_refusals_are_400_and_change_nothing() {
+    let sandbox = Sandbox::default().await;
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| upsert_input(&format!("u{i}@example.com"), json!({})))
+        .collect();
+    let reply = sandbox.post(UPSERT, json!({"inputs": too_many})).await;
+    reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("100"),
+        "{:#}",
+        reply.body
+    );
+
+    let duplicate = json!({"inputs": [
+        upsert_input("ada@example.com", json!({"firstname": "Ada"})),
+        upsert_input("ada@example.com", json!({"firstname": "Augusta"})),
+    ]});
+    let reply = sandbox.post(UPSERT, duplicate).await;
+    reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(reply.body["category"], "VALIDATION_ERROR");
+    assert_eq!(reply.body["context"]["ids"], json!(["ada@example.com"]));
+
+    let non_unique =
+        json!({"inputs": [{"idProperty": "firstname", "id": "Ada", "properties": {}}]});
+    let reply = sandbox.post(UPSERT, non_unique).await;
+    reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(
+        reply.body["message"],
+        "Unable to perform update/upsert by non-unique 0-1 property"
+    );
+
+    let number =
+        r#"{"inputs":[{"idProperty":"email","id":"n@example.com","properties":{"num_orders":3}}]}"#;
+    let reply = sandbox.raw(Method::POST, UPSERT, number).await;
+    reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("num_orders")
+    );
+
+    for malformed in [
+        "{\"inputs\": [",
+        "",
+        "[]",
+        "{\"inputs\": [{\"id\": 5, \"properties\": {}}]}",
+        "{\"records\": []}",
+    ] {
+        let reply = sandbox.raw(Method::POST, UPSERT, malformed).await;
+        reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Invalid input JSON")
+        );
+    }
+
+    let reply = sandbox
+        .raw(
+            Method::POST,
+            "/crm/v3/objects/deals/batch/upsert",
+            "{\"inputs\": []}",
+        )
+        .await;
+    reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(
+        reply.body["message"],
+        "Unable to infer object type from: deals"
+    );
+
+    assert!(sandbox.records("contacts").await.is_empty());
+    let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+    assert_eq!(stats["write_requests"], 10);
+    assert_eq!(stats["requests"]["batch_upsert"], 10);
+}
+
+#[tokio::test]
+async fn update_clears_conflicts_and_misses() {
+    let sandbox = Sandbox::default().await;
+    let created = sandbox
+        .post(
+            UPSERT,
+            json!({"inputs": [
+                upsert_input("ada@example.com", json!({"firstname": "Ada", "city": "London"})),
+                upsert_input("alan@example.com", json!({"firstname": "Alan"})),
+            ]}),
+        )
+        .await;
+    let ada = created.body["results"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let alan = created.body["results"][1]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let body = json!({"inputs": [
+        {"id": ada, "properties": {"city": "", "lastname": "Lovelace"}},
+        {"id": alan, "properties": {"email": "ada@example.com"}},
+        {"id": "999999", "properties": {"firstname": "Nobody"}},
+        {"id": "alan@example.com", "idProperty": "email", "properties": {"jobtitle": "Mathematician"}},
+    ]});
+    let reply = sandbox.post(UPDATE, body).await;
+    reply.expect(207).conforms(CONTACTS, "POST", UPDATE);
+    let categories: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["category"].as_str())
+        .collect();
+    assert_eq!(categories, ["CONFLICT", "OBJECT_NOT_FOUND"]);
+    assert_eq!(ids_of(&reply.body["errors"]), [alan.as_str(), "999999"]);
+    let conflict = reply.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        conflict,
+        format!("Contact already exists. Existing ID: {ada}")
+    );
+
+    let records = sandbox.records("contacts").await;
+    assert_eq!(
+        records[0]["properties"].get("city"),
+        None,
+        "\"\" clears a property"
+    );
+    assert_eq!(records[0]["properties"]["lastname"], "Lovelace");
+    assert_eq!(
+        records[1]["properties"]["email"], "alan@example.com",
+        "the conflicting input is not applied"
+    );
+    assert_eq!(records[1]["properties"]["jobtitle"], "Mathematician");
+
+    let reply = sandbox
+        .post(
+            UPDATE,
+            json!({"inputs": [{"id": ada, "properties": {"firstname": "Augusta"}}]}),
+        )
+        .await;
+    reply.expect(200).conforms(CONTACTS, "POST", UPDATE);
+    assert_eq!(
+        reply.body["results"][0]["properties"]["firstname"],
+        "Augusta"
+    );
+
+    let invalid = json!({"inputs": [{"id": ada, "properties": {"hs_lead_status": "Open"}}]});
+    let reply = sandbox.post(UPDATE, invalid).await;
+    reply.expect(207).conforms(CONTACTS, "POST", UPDATE);
+    assert_eq!(ids_of(&reply.body["errors"]), [ada.as_str()]);
+}
+
+#[tokio::test]
+async fn reads_searches_lists_and_gets() {
+    let sandbox = Sandbox::default().await;
+    let inputs: Vec<Value> = (1..=5)
+        .map(|i| {
+            let stage = if i % 2 == 0 { "customer" } else { "lead" };
+            upsert_input(
+                &format!("p{i}@example.com"),
+                json!({"firstname": format!("P{i}"), "lifecyclestage": stage}),
+            )
+        })
+        .collect();
+    sandbox
+        .post(UPSERT, json!({"inputs": inputs}))
+        .await
+        .expect(200);
+
+    let reply = sandbox
+        .post(READ, read_body(&["1", "2", "404"], None))
+        .await;
+    reply.expect(207).conforms(CONTACTS, "POST", READ);
+    assert_eq!(reply.body["results"].as_array().map(Vec::len), Some(2));
+    assert_eq!(reply.body["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(ids_of(&reply.body["errors"]), ["404"]);
+    let reply = sandbox
+        .post(READ, read_body(&["p1@example.com"], Some("email")))
+        .await;
+    reply.expect(200).conforms(CONTACTS, "POST", READ);
+    assert_eq!(reply.body["results"][0]["properties"]["firstname"], "P1");
+
+    let eq = search_body(
+        json!([{"propertyName": "lifecyclestage", "operator": "EQ", "value": "customer"}]),
+        10,
+        "",
+    );
+    let reply = sandbox.post(SEARCH, eq).await;
+    reply.expect(200).conforms(CONTACTS, "POST", SEARCH);
+    assert_eq!(reply.body["total"], 2);
+    assert!(
+        reply.header("x-hubspot-ratelimit-daily").is_none(),
+        "search sends no rate-limit headers"
+    );
+    let filters = [
+        (
+            json!([{"propertyName": "lifecyclestage", "operator": "NEQ", "value": "customer"}]),
+            3,
+        ),
+        (
+            json!([{"propertyName": "email", "operator": "IN", "values": ["p1@example.com", "p5@example.com"]}]),
+            2,
+        ),
+        (
+            json!([{"propertyName": "firstname", "operator": "HAS_PROPERTY"}]),
+            5,
+        ),
+        (
+            json!([{"propertyName": "jobtitle", "operator": "NOT_HAS_PROPERTY"}]),
+            5,
+        ),
+    ];
+    for (filter, total) in filters {
+        let reply = sandbox
+            .post(SEARCH, search_body(filter.clone(), 10, ""))
+            .await;
+        reply.expect(200).conforms(CONTACTS, "POST", SEARCH);
+        assert_eq!(reply.body["total"], total, "{filter}");
+    }
+    let all = json!([{"propertyName": "firstname", "operator": "HAS_PROPERTY"}]);
+    let page = sandbox.post(SEARCH, search_body(all.clone(), 2, "")).await;
+    page.expect(200).conforms(CONTACTS, "POST", SEARCH);
+    let after = page.body["paging"]["next"]["after"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let next = sandbox
+        .post(SEARCH, search_body(all.clone(), 2, &after))
+        .await;
+    assert_eq!(
+        next.body["results"][0]["properties"]["email"],
+        "p3@example.com"
+    );
+    let reply = sandbox.post(SEARCH, search_body(all, 201, "")).await;
+    reply.expect(400).conforms(CONTACTS, "POST", SEARCH);
+    let unknown = search_body(
+        json!([{"propertyName": "shoe_size", "operator": "EQ", "value": "1"}]),
+        10,
+        "",
+    );
+    sandbox
+        .post(SEARCH, unknown)
+        .await
+        .expect(400)
+        .conforms(CONTACTS, "POST", SEARCH);
+
+    let list = "/crm/v3/objects/contacts";
+    let reply = sandbox
+        .api(
+            CONTACTS,
+            Method::GET,
+            list,
+            &format!("{list}?limit=2&properties=email,firstname"),
+            None,
+        )
+        .await;
+    reply.expect(200).conforms(CONTACTS, "GET", list);
+    assert_eq!(reply.body["paging"]["next"]["after"], "2");
+    let reply = sandbox
+        .api(
+            CONTACTS,
+            Method::GET,
+            list,
+            &format!("{list}?limit=10&after=4"),
+            None,
+        )
+        .await;
+    reply.expect(200).conforms(CONTACTS, "GET", list);
+    assert_eq!(reply.body["results"].as_array().map(Vec::len), Some(1));
+    assert!(reply.body.get("paging").is_none());
+    let reply = sandbox
+        .api(
+            CONTACTS,
+            Method::GET,
+            list,
+            &format!("{list}?limit=101"),
+            None,
+        )
+        .await;
+    reply.expect(400).conforms(CONTACTS, "GET", list);
+
+    let one = "/crm/v3/objects/contacts/{contactId}";
+    let reply = sandbox
+        .api(
+            CONTACTS,
+            Method::GET,
+            one,
+            "/crm/v3/objects/contacts/3",
+            None,
+        )
+        .await;
+    reply.expect(200).conforms(CONTACTS, "GET", one);
+    assert_eq!(reply.body["properties"]["email"], "p3@example.com");
+    let by_email =
+        "/crm/v3/objects/contacts/p4@example.com?idProperty=email&properties=lifecyclestage";
+    let reply = sandbox
+        .api(CONTACTS, Method::GET, one, by_email, None)
+        .await;
+    reply.expect(200).conforms(CONTACTS, "GET", one);
+    assert_eq!(reply.body["properties"]["lifecyclestage"], "customer");
+    let reply = sandbox
+        .api(
+            CONTACTS,
+            Method::GET,
+            one,
+            "/crm/v3/objects/contacts/77",
+            None,
+        )
+        .await;
+    reply.expect(404).conforms(CONTACTS, "GET", one);
+    assert_eq!(reply.body["category"], "OBJECT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn properties_describe_the_registry() {
+    let sandbox = Sandbox::default().await;
+    let list = "/crm/v3/properties/{objectType}";
+    for object in ["contacts", "0-1", "companies"] {
+        let path = format!("/crm/v3/properties/{object}");
+        let reply = sandbox
+            .api(PROPERTIES, Method::GET, list, &path, None)
+            .await;
+        reply.expect(200).conforms(PROPERTIES, "GET", list);
+    }
+    let one = "/crm/v3/properties/{objectType}/{propertyName}";
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            one,
+            "/crm/v3/properties/contacts/lifecyclestage",
+            None,
+        )
+        .await;
+    reply.expect(200).conforms(PROPERTIES, "GET", one);
+    assert_eq!(reply.body["type"], "enumeration");
+    let values: Vec<&str> = reply.body["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["value"].as_str())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "subscriber",
+            "lead",
+            "marketingqualifiedlead",
+            "salesqualifiedlead",
+            "opportunity",
+            "customer",
+            "evangelist",
+            "other"
+        ]
+    );
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            one,
+            "/crm/v3/properties/contacts/email",
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["hasUniqueValue"], true);
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            one,
+            "/crm/v3/properties/contacts/hs_object_id",
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["modificationMetadata"]["readOnlyValue"], true);
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            one,
+            "/crm/v3/properties/companies/domain",
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["hasUniqueValue"], true);
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            one,
+            "/crm/v3/properties/contacts/shoe_size",
+            None,
+        )
+        .await;
+    reply.expect(404).conforms(PROPERTIES, "GET", one);
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401() {
+    let sandbox = Sandbox::default().await;
+    let body = json!({"inputs": [upsert_input("ada@example.com", json!({}))]});
+    for token in [None, Some("wrong-token")] {
+        let reply = sandbox
+            .send(token, Method::POST, UPSERT, Some(Body::Json(body.clone())))
+            .await;
+        reply.expect(401).conforms(CONTACTS, "POST", UPSERT);
+        assert_eq!(reply.body["status"], "error");
+        assert_eq!(reply.body["category"], "INVALID_AUTHENTICATION");
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Authentication credentials not found.")
+        );
+        assert_eq!(
+            reply.header("x-hubspot-auth-failure"),
+            Some("401 Unauthorized")
+        );
+        assert_eq!(
+            reply.header("x-hubspot-correlation-id"),
+            reply.body["correlationId"].as_str()
+        );
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/json;charset=utf-8")
+        );
+    }
+    assert!(sandbox.records("contacts").await.is_empty());
+    let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+    assert_eq!(stats["unauthorized"], 2);
+    assert_eq!(stats["write_requests"], 0);
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let config = SandboxConfig {
+        requests_per_second: Some(1),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(config).await;
+    let list = "/crm/v3/objects/contacts";
+    let mut limited = None;
+    for attempt in 0..10 {
+        let ok = sandbox.api(CONTACTS, Method::GET, list, list, None).await;
+        let email = format!("burst{attempt}@example.com");
+        let reply = sandbox
+            .post(UPSERT, json!({"inputs": [upsert_input(&email, json!({}))]}))
+            .await;
+        if ok.status == 200 && reply.status == 429 {
+            assert_eq!(ok.header("x-hubspot-ratelimit-max"), Some("1"));
+            assert_eq!(ok.header("x-hubspot-ratelimit-remaining"), Some("0"));
+            limited = Some((email, reply));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let (email, reply) = limited.expect("a second request within one second is refused");
+    reply.conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(
+        reply.body["message"],
+        "You have reached your secondly limit."
+    );
+    assert_eq!(reply.body["errorType"], "RATE_LIMIT");
+    assert_eq!(reply.body["policyName"], "SECONDLY");
+    assert_eq!(reply.body["category"], "RATE_LIMITS");
+    let records = sandbox.records("contacts").await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r["properties"]["email"] != email.as_str()),
+        "a refused write changes nothing"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sandbox
+        .api(CONTACTS, Method::GET, list, list, None)
+        .await
+        .expect(200);
+    let faults = sandbox
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"requests_per_second": null})),
+        )
+        .await;
+    assert_eq!(faults["requests_per_second"], Value::Null);
+    for _ in 0..5 {
+        let reply = sandbox.api(CONTACTS, Method::GET, list, list, None).await;
+        reply.expect(200);
+        assert!(reply.header("x-hubspot-ratelimit-max").is_none());
+    }
+    let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+    assert!(stats["rate_limited"].as_u64() >= Some(1));
+}
+
+#[tokio::test]
+async fn hang_after_write_applies_the_batch_then_holds_the_answer() {
+    let sandbox = Sandbox::default().await;
+    let faults = sandbox
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"hang_after_write": 1})),
+        )
+        .await;
+    assert_eq!(faults["hang_after_write"], 1);
+    let client = sandbox.client.clone();
+    let url = format!("{}{UPSERT}", sandbox.handle.base_url);
+    let body = json!({"inputs": [upsert_input("held@example.com", json!({"firstname": "Held"}))]});
+    let held =
+        tokio::spawn(async move { client.post(url).bearer_auth(TOKEN).json(&body).send().await });
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.records("contacts").await.is_empty() {
+        assert!(Instant::now() < deadline, "the held batch is applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !held.is_finished(),
+        "the response of the applied batch is held"
+    );
+    held.abort();
+
+    let next = sandbox
+        .post(
+            UPSERT,
+            json!({"inputs": [upsert_input("next@example.com", json!({}))]}),
+        )
+        .await;
+    next.expect(200);
+    assert_eq!(sandbox.records("contacts").await.len(), 2);
+}
+
+#[tokio::test]
+async fn hang_before_write_holds_without_applying_and_shutdown_releases() {
+    let sandbox = Sandbox::default().await;
+    sandbox
+        .post(
+            UPSERT,
+            json!({"inputs": [upsert_input("first@example.com", json!({}))]}),
+        )
+        .await
+        .expect(200);
+    sandbox.control(Method::POST, "/_sandbox/reset", None).await;
+    assert!(sandbox.records("contacts").await.is_empty());
+    sandbox
+        .control(
+            Method::POST,
+            "/_sandbox/faults",
+            Some(json!({"hang_before_write": 1})),
+        )
+        .await;
+
+    let client = sandbox.client.clone();
+    let url = format!("{}{UPSERT}", sandbox.handle.base_url);
+    let body = json!({"inputs": [upsert_input("never@example.com", json!({}))]});
+    let held =
+        tokio::spawn(async move { client.post(url).bearer_auth(TOKEN).json(&body).send().await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+        if stats["write_requests"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write request arrives");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished());
+    assert!(
+        sandbox.records("contacts").await.is_empty(),
+        "nothing is applied before the hang"
+    );
+
+    let started = Instant::now();
+    sandbox.handle.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "shutdown releases held requests"
+    );
+    held.abort();
+}
+
+#[tokio::test]
+async fn unknown_routes_and_junk_get_json_errors() {
+    let sandbox = Sandbox::default().await;
+    let reply = sandbox
+        .send(
+            Some(TOKEN),
+            Method::GET,
+            "/crm/v3/objects/contacts/1/associations/deals/x/y",
+            None,
+        )
+        .await;
+    reply.expect(404);
+    assert_eq!(reply.body["category"], "OBJECT_NOT_FOUND");
+    let reply = sandbox
+        .send(
+            Some(TOKEN),
+            Method::DELETE,
+            "/crm/v3/objects/contacts/batch/upsert",
+            None,
+        )
+        .await;
+    reply.expect(405);
+    assert!(reply.body["correlationId"].is_string());
+
+    let junk: [(&str, &'static str); 8] = [
+        (SEARCH, "{\"limit\": -1}"),
+        (SEARCH, "{\"after\": \"abc\"}"),
+        (
+            SEARCH,
+            "{\"filterGroups\": [{\"filters\": [{\"propertyName\": \"email\", \"operator\": \"LIKE\", \"value\": \"x\"}]}]}",
+        ),
+        (
+            SEARCH,
+            "{\"filterGroups\": [{\"filters\": [{\"propertyName\": \"email\", \"operator\": \"IN\"}]}]}",
+        ),
+        (
+            READ,
+            "{\"inputs\": [{\"id\": \"1\"}], \"idProperty\": \"firstname\"}",
+        ),
+        (READ, "{\"inputs\": null}"),
+        (
+            UPDATE,
+            "{\"inputs\": [{\"id\": \"1\", \"idProperty\": \"city\", \"properties\": {}}]}",
+        ),
+        (
+            UPDATE,
+            "{\"inputs\": [{\"id\": \"1\", \"properties\": {\"firstname\": {\"nested\": true}}}]}",
+        ),
+    ];
+    for (path, body) in junk {
+        let reply = sandbox.raw(Method::POST, path, body).await;
+        reply.expect(400).conforms(CONTACTS, "POST", path);
+    }
+    let reply = sandbox
+        .raw(Method::POST, "/_sandbox/faults", "{\"hang_forever\": 1}")
+        .await;
+    reply.expect(400);
+    let list = "/crm/v3/objects/contacts";
+    for query in ["?limit=abc", "?after=-3", "?limit=0"] {
+        let reply = sandbox
+            .api(CONTACTS, Method::GET, list, &format!("{list}{query}"), None)
+            .await;
+        reply.expect(400).conforms(CONTACTS, "GET", list);
+    }
+    sandbox
+        .post(UPSERT, json!({"inputs": []}))
+        .await
+        .expect(200)
+        .conforms(CONTACTS, "POST", UPSERT);
+}

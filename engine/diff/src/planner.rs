@@ -1,0 +1,377 @@
+//! Computes one sync's plan: map → write rows → key checks → join → read back changed rows.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use engine_diag::Diagnostic;
+use engine_mapping::SyncMapping;
+use engine_plan::{
+    Action, FieldChange, GuardCheck, RemoveBehaviour, RowChange, Summary, SyncPlan,
+};
+use engine_spec::{OnNull, OnRemove, SyncSpec};
+use futures_util::StreamExt;
+
+use crate::snapshot::{SnapshotRow, SnapshotWriter, read_snapshot_rows, snapshot_row_count};
+
+/// How many offending keys a key error names.
+const SHOWN_KEYS: usize = 5;
+
+/// Everything [`plan_sync`] needs besides the model's row stream.
+pub struct SyncDiffInput<'a> {
+    /// The sync.
+    pub sync: &'a SyncSpec,
+    /// Its compiled mapping.
+    pub mapping: &'a SyncMapping,
+    /// The state generation the plan is made against.
+    pub base_generation: u64,
+    /// The snapshot of that generation (None before the first apply).
+    pub previous_snapshot: Option<PathBuf>,
+    /// Rows that failed last time, with the destination's message.
+    pub pending: HashMap<String, String>,
+    /// A scratch directory for this plan (the mapped rows are written there).
+    pub work_dir: &'a Path,
+}
+
+static TABLE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Plans one sync: every added, changed (field by field) and removed row.
+///
+/// Duplicate or null keys, and rows the mapping cannot render, stop the plan with
+/// diagnostics naming the keys, before anything could be sent.
+pub async fn plan_sync(
+    ctx: &SessionContext,
+    mut stream: SendableRecordBatchStream,
+    input: SyncDiffInput<'_>,
+) -> Result<SyncPlan, Vec<Diagnostic>> {
+    let sync_name = input.sync.name.value.as_str();
+    let properties: Vec<String> =
+        input.mapping.properties().iter().map(|p| p.name.clone()).collect();
+    let internal = |e: &dyn std::fmt::Display| {
+        vec![Diagnostic::error("diff::io", format!("sync `{sync_name}`: {e}"))
+            .hint("check free disk space and permissions of the state directory")]
+    };
+
+    // 1. Map every model row and write key + fingerprint + values to a Parquet file.
+    fs_err::create_dir_all(input.work_dir).map_err(|e| internal(&e))?;
+    let rows_path = input.work_dir.join(format!("{sync_name}.rows.parquet"));
+    let mut writer =
+        SnapshotWriter::create(&rows_path, &properties, false).map_err(|e| internal(&e))?;
+    let mut null_keys = NullKeys::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| {
+            vec![Diagnostic::error("model::execution", format!("sync `{sync_name}`: model `{}` failed: {}", input.sync.model.value, one_line(&e.find_root().to_string())))
+                .at(input.sync.model.span.clone())
+                .hint("fix the malformed data in the model's tables, or CAST the column in the model's SQL")]
+        })?;
+        let mapped = input
+            .mapping
+            .map_batch(&batch)
+            .map_err(|e| vec![e.to_diagnostic(sync_name)])?;
+        let mapped = null_keys.remove_from(&mapped);
+        if mapped.num_rows() > 0 {
+            writer.write_mapped(&mapped).map_err(|e| internal(&e))?;
+        }
+    }
+    let model_rows = writer.finish().map_err(|e| internal(&e))? + null_keys.count;
+    if null_keys.count > 0 {
+        return Err(vec![null_keys.diagnostic(input.sync)]);
+    }
+
+    // 2. Duplicate keys stop the plan.
+    let id = TABLE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let rows_table = format!("engine_rows_{id}");
+    ctx.register_parquet(&rows_table, rows_path.to_string_lossy().as_ref(), ParquetReadOptions::default())
+        .await
+        .map_err(|e| internal(&e))?;
+    let result = diff_registered(ctx, &input, &properties, &rows_table, &rows_path, model_rows, id).await;
+    let _ = ctx.deregister_table(&rows_table);
+    result
+}
+
+async fn diff_registered(
+    ctx: &SessionContext,
+    input: &SyncDiffInput<'_>,
+    properties: &[String],
+    rows_table: &str,
+    rows_path: &Path,
+    model_rows: u64,
+    id: u64,
+) -> Result<SyncPlan, Vec<Diagnostic>> {
+    let sync_name = input.sync.name.value.as_str();
+    let internal = |e: &dyn std::fmt::Display| {
+        vec![Diagnostic::error("diff::query", format!("sync `{sync_name}`: {e}")).hint(
+            "if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes); otherwise this is a bug in engine",
+        )]
+    };
+    let duplicates = query(
+        ctx,
+        &format!(
+            "SELECT __key, n, count(*) OVER () AS groups FROM \
+             (SELECT __key, count(*) AS n FROM {rows_table} GROUP BY __key HAVING count(*) > 1) d \
+             ORDER BY __key LIMIT {SHOWN_KEYS}"
+        ),
+    )
+    .await
+    .map_err(|e| internal(&e))?;
+    if let Some(first) = duplicates.first().filter(|b| b.num_rows() > 0) {
+        let groups = first.column(2).as_primitive::<Int64Type>().value(0);
+        let keys: Vec<String> = duplicates
+            .iter()
+            .flat_map(|b| {
+                let keys = b.column(0).as_string::<i32>();
+                let counts = b.column(1).as_primitive::<Int64Type>();
+                (0..b.num_rows()).map(move |i| format!("`{}` ({} rows)", keys.value(i), counts.value(i)))
+            })
+            .collect();
+        let key_columns: Vec<&str> = Vec::new();
+        let _ = key_columns;
+        return Err(vec![Diagnostic::error(
+            "diff::duplicate_keys",
+            format!("sync `{sync_name}`: {groups} primary key value(s) appear more than once in model `{}`", input.sync.model.value),
+        )
+        .at_row(sync_name, None, None)
+        .note(format!("first duplicates: {}", keys.join(", ")))
+        .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")]);
+    }
+
+    // 3. Which keys changed: a join on key and fingerprint only.
+    let previous_rows = match &input.previous_snapshot {
+        Some(path) => snapshot_row_count(path).map_err(|e| internal(&e))?,
+        None => 0,
+    };
+    let mut added = HashSet::new();
+    let mut changed = HashSet::new();
+    let mut removed = HashSet::new();
+    match &input.previous_snapshot {
+        None => {
+            read_snapshot_rows(rows_path, None, |key, _| {
+                added.insert(key.to_string());
+                Ok(())
+            })
+            .map_err(|e| internal(&e))?;
+        }
+        Some(snapshot) => {
+            let snap_table = format!("engine_snapshot_{id}");
+            ctx.register_parquet(&snap_table, snapshot.to_string_lossy().as_ref(), ParquetReadOptions::default())
+                .await
+                .map_err(|e| internal(&e))?;
+            let batches = query(
+                ctx,
+                &format!(
+                    "SELECT n.__key AS new_key, o.__key AS old_key \
+                     FROM (SELECT __key, __fp FROM {rows_table}) n \
+                     FULL OUTER JOIN (SELECT __key, __fp FROM {snap_table}) o ON n.__key = o.__key \
+                     WHERE (n.__fp IS DISTINCT FROM o.__fp)"
+                ),
+            )
+            .await;
+            let _ = ctx.deregister_table(&snap_table);
+            for batch in batches.map_err(|e| internal(&e))? {
+                let new_keys = batch.column(0).as_string::<i32>();
+                let old_keys = batch.column(1).as_string::<i32>();
+                for row in 0..batch.num_rows() {
+                    match (new_keys.is_null(row), old_keys.is_null(row)) {
+                        (false, true) => added.insert(new_keys.value(row).to_string()),
+                        (true, false) => removed.insert(old_keys.value(row).to_string()),
+                        _ => changed.insert(new_keys.value(row).to_string()),
+                    };
+                }
+            }
+        }
+    }
+
+    // 4. Read back whole rows for the changed keys only.
+    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
+    let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
+    read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
+        new_rows.insert(key.to_string(), row);
+        Ok(())
+    })
+    .map_err(|e| internal(&e))?;
+    let mut old_rows: HashMap<String, SnapshotRow> = HashMap::new();
+    if let Some(snapshot) = &input.previous_snapshot {
+        let wanted_old: HashSet<String> = changed.union(&removed).cloned().collect();
+        read_snapshot_rows(snapshot, Some(&wanted_old), |key, row| {
+            old_rows.insert(key.to_string(), row);
+            Ok(())
+        })
+        .map_err(|e| internal(&e))?;
+    }
+
+    let match_property = properties.first().cloned().unwrap_or_default();
+    let mut changes = Vec::with_capacity(added.len() + changed.len() + removed.len());
+    for key in &added {
+        let Some(row) = new_rows.get(key) else { continue };
+        let values = aligned(row, properties);
+        let fields = properties
+            .iter()
+            .zip(&values)
+            .filter_map(|(p, v)| v.as_ref().map(|v| FieldChange { property: p.clone(), before: None, after: Some(v.clone()) }))
+            .collect();
+        changes.push(change(Action::Create, key, None, fields, Some(values), &input.pending));
+    }
+    for key in &changed {
+        let (Some(new), Some(old)) = (new_rows.get(key), old_rows.get(key)) else { continue };
+        let values = aligned(new, properties);
+        let fields: Vec<FieldChange> = properties
+            .iter()
+            .zip(&values)
+            .filter(|(p, v)| old.get(p) != v.as_deref())
+            .map(|(p, v)| FieldChange { property: p.clone(), before: old.get(p).map(str::to_string), after: v.clone() })
+            .collect();
+        if fields.is_empty() {
+            continue; // only unmapped or reordered properties differ: nothing to send
+        }
+        changes.push(change(Action::Update, key, old.destination_id.clone(), fields, Some(values), &input.pending));
+    }
+    for key in &removed {
+        let Some(old) = old_rows.get(key) else { continue };
+        let fields = match input.sync.on_remove {
+            OnRemove::Nothing => Vec::new(),
+            OnRemove::ClearFields => properties
+                .iter()
+                .filter(|p| **p != match_property)
+                .filter_map(|p| old.get(p).map(|v| FieldChange { property: p.clone(), before: Some(v.to_string()), after: None }))
+                .collect(),
+        };
+        changes.push(change(Action::Remove, key, old.destination_id.clone(), fields, None, &input.pending));
+    }
+    changes.sort_by(|a, b| (a.action, &a.key).cmp(&(b.action, &b.key)));
+
+    let count = |action| changes.iter().filter(|c| c.action == action).count() as u64;
+    let summary = Summary {
+        model_rows,
+        previous_rows,
+        create: count(Action::Create),
+        update: count(Action::Update),
+        remove: count(Action::Remove),
+        unchanged: model_rows - count(Action::Create) - count(Action::Update),
+        retried: changes.iter().filter(|c| c.last_error.is_some()).count() as u64,
+    };
+    Ok(SyncPlan {
+        sync: sync_name.to_string(),
+        model: input.sync.model.value.clone(),
+        destination: input.sync.destination.value.clone(),
+        object: input.sync.object.value.clone(),
+        base_generation: input.base_generation,
+        properties: properties.to_vec(),
+        match_property,
+        clear_on_null: input
+            .mapping
+            .properties()
+            .iter()
+            .filter(|p| p.on_null == OnNull::Clear)
+            .map(|p| p.name.clone())
+            .collect(),
+        on_remove: match input.sync.on_remove {
+            OnRemove::Nothing => RemoveBehaviour::Nothing,
+            OnRemove::ClearFields => RemoveBehaviour::ClearFields,
+        },
+        guards: guards(input.sync, &summary),
+        summary,
+        changes,
+    })
+}
+
+fn change(
+    action: Action,
+    key: &str,
+    destination_id: Option<String>,
+    fields: Vec<FieldChange>,
+    values: Option<Vec<Option<String>>>,
+    pending: &HashMap<String, String>,
+) -> RowChange {
+    RowChange {
+        action,
+        key: key.to_string(),
+        destination_id,
+        fields,
+        values,
+        last_error: pending.get(key).cloned(),
+    }
+}
+
+fn aligned(row: &SnapshotRow, properties: &[String]) -> Vec<Option<String>> {
+    properties.iter().map(|p| row.get(p).map(str::to_string)).collect()
+}
+
+/// Evaluates the sync's guards against a plan's counts.
+pub(crate) fn guards(sync: &SyncSpec, summary: &Summary) -> Vec<GuardCheck> {
+    let mut checks = Vec::new();
+    if let Some(limit) = sync.guards.max_deletes {
+        checks.push(GuardCheck {
+            guard: "max_deletes".into(),
+            limit: limit as f64,
+            actual: summary.remove as f64,
+            breached: summary.remove > limit,
+        });
+    }
+    if let Some(limit) = sync.guards.max_change_ratio {
+        if summary.previous_rows > 0 {
+            let ratio = (summary.update + summary.remove) as f64 / summary.previous_rows as f64;
+            checks.push(GuardCheck {
+                guard: "max_change_ratio".into(),
+                limit,
+                actual: (ratio * 1000.0).round() / 1000.0,
+                breached: ratio > limit,
+            });
+        }
+    }
+    checks
+}
+
+async fn query(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<Vec<RecordBatch>> {
+    ctx.sql(sql).await?.collect().await
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Rows whose key is null: counted, a few described by their match value, and dropped.
+#[derive(Default)]
+struct NullKeys {
+    count: u64,
+    examples: Vec<String>,
+}
+
+impl NullKeys {
+    fn remove_from(&mut self, batch: &RecordBatch) -> RecordBatch {
+        let keys = batch.column(0);
+        if keys.null_count() == 0 {
+            return batch.clone();
+        }
+        self.count += keys.null_count() as u64;
+        if batch.num_columns() > 1 {
+            let matches = batch.column(1).as_string::<i32>();
+            for row in (0..batch.num_rows()).filter(|r| keys.is_null(*r)) {
+                if self.examples.len() < SHOWN_KEYS {
+                    let shown = if matches.is_null(row) { "null".to_string() } else { format!("`{}`", matches.value(row)) };
+                    self.examples.push(shown);
+                }
+            }
+        }
+        let mask = datafusion::arrow::compute::is_not_null(keys).unwrap_or_else(|_| {
+            datafusion::arrow::array::BooleanArray::from(vec![true; batch.num_rows()])
+        });
+        datafusion::arrow::compute::filter_record_batch(batch, &mask).unwrap_or_else(|_| batch.clone())
+    }
+
+    fn diagnostic(&self, sync: &SyncSpec) -> Diagnostic {
+        Diagnostic::error(
+            "diff::null_keys",
+            format!(
+                "sync `{}`: {} row(s) of model `{}` have a null primary key",
+                sync.name.value, self.count, sync.model.value
+            ),
+        )
+        .at_row(sync.name.value.clone(), None, None)
+        .note(format!("their `{}` values: {}", sync.match_on.property.value, self.examples.join(", ")))
+        .hint("filter those rows out in the model's SQL (WHERE key IS NOT NULL) or fix the source data")
+    }
+}

@@ -1,0 +1,240 @@
+//! The snapshot file: one Parquet file per sync and generation.
+//!
+//! Columns: `__key` (row key text), `__destination_id` (record id), `__fp` (16-byte
+//! fingerprint), then one nullable UTF-8 column per mapped property, named by the property.
+//! The same layout (minus `__destination_id`) holds a plan's mapped model rows.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, RecordBatch, StringArray,
+    StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::reader::FileReader;
+use datafusion::parquet::file::serialized_reader::SerializedFileReader;
+
+use crate::fingerprint::{FP_VERSION, fingerprint_row};
+
+/// The key column.
+pub const KEY_COLUMN: &str = "__key";
+/// The destination id column.
+pub const ID_COLUMN: &str = "__destination_id";
+/// The fingerprint column.
+pub const FP_COLUMN: &str = "__fp";
+
+/// One snapshot row read back in Rust (only for keys that changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRow {
+    /// Destination id, when the file has that column.
+    pub destination_id: Option<String>,
+    /// Values by property name.
+    pub values: Vec<(String, Option<String>)>,
+}
+
+impl SnapshotRow {
+    /// The value of a property (None when null or not present).
+    pub fn get(&self, property: &str) -> Option<&str> {
+        self.values.iter().find(|(p, _)| p == property).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+pub(crate) fn schema(properties: &[String], with_id: bool) -> SchemaRef {
+    let mut fields = vec![Field::new(KEY_COLUMN, DataType::Utf8, false)];
+    if with_id {
+        fields.push(Field::new(ID_COLUMN, DataType::Utf8, true));
+    }
+    fields.push(Field::new(FP_COLUMN, DataType::FixedSizeBinary(16), false));
+    fields.extend(properties.iter().map(|p| Field::new(p, DataType::Utf8, true)));
+    let metadata = [("engine.fp_version".to_string(), FP_VERSION.to_string())].into();
+    Arc::new(Schema::new_with_metadata(fields, metadata))
+}
+
+/// Streams rows into a Parquet file (ZSTD), batch by batch.
+pub struct SnapshotWriter {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    properties: Vec<String>,
+    with_id: bool,
+    rows: u64,
+    keys: StringBuilder,
+    ids: StringBuilder,
+    values: Vec<StringBuilder>,
+    pending: usize,
+}
+
+const FLUSH_ROWS: usize = 8192;
+
+impl SnapshotWriter {
+    /// Creates `path` (truncating) for rows with these properties.
+    pub fn create(path: &Path, properties: &[String], with_id: bool) -> std::io::Result<Self> {
+        let file = fs_err::File::create(path)?.into_parts().0;
+        let schema = schema(properties, with_id);
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(io_error)?))
+            .build();
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;
+        Ok(SnapshotWriter {
+            writer,
+            schema,
+            properties: properties.to_vec(),
+            with_id,
+            rows: 0,
+            keys: StringBuilder::new(),
+            ids: StringBuilder::new(),
+            values: properties.iter().map(|_| StringBuilder::new()).collect(),
+            pending: 0,
+        })
+    }
+
+    /// Appends one row; `values` are aligned with the writer's properties.
+    pub fn push(&mut self, key: &str, destination_id: Option<&str>, values: &[Option<&str>]) -> std::io::Result<()> {
+        self.keys.append_value(key);
+        if self.with_id {
+            self.ids.append_option(destination_id);
+        }
+        for (builder, value) in self.values.iter_mut().zip(values) {
+            builder.append_option(*value);
+        }
+        self.pending += 1;
+        self.rows += 1;
+        if self.pending >= FLUSH_ROWS {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    /// Writes an already-built batch whose columns are `__key`, the property columns, in
+    /// order (the mapping's output), computing fingerprints; no destination ids.
+    pub fn write_mapped(&mut self, batch: &RecordBatch) -> std::io::Result<()> {
+        self.flush_rows()?;
+        let key = batch.column(0).clone();
+        let props: Vec<&StringArray> = (1..batch.num_columns())
+            .map(|i| batch.column(i).as_any().downcast_ref::<StringArray>())
+            .collect::<Option<_>>()
+            .ok_or_else(|| io_error("mapped columns must be UTF-8"))?;
+        let mut fps = FixedSizeBinaryBuilder::with_capacity(batch.num_rows(), 16);
+        for row in 0..batch.num_rows() {
+            let fp = fingerprint_row(self.properties.iter().zip(&props).map(|(name, array)| {
+                (name.as_str(), if array.is_null(row) { None } else { Some(array.value(row)) })
+            }));
+            fps.append_value(fp).map_err(io_error)?;
+        }
+        let mut columns: Vec<ArrayRef> = vec![key];
+        if self.with_id {
+            return Err(io_error("write_mapped is for files without destination ids"));
+        }
+        columns.push(Arc::new(fps.finish()));
+        columns.extend((1..batch.num_columns()).map(|i| batch.column(i).clone()));
+        let out = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(io_error)?;
+        self.rows += out.num_rows() as u64;
+        self.writer.write(&out).map_err(io_error)
+    }
+
+    fn flush_rows(&mut self) -> std::io::Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let values: Vec<StringArray> = self.values.iter_mut().map(|b| b.finish()).collect();
+        let mut fps = FixedSizeBinaryBuilder::with_capacity(self.pending, 16);
+        for row in 0..self.pending {
+            let fp = fingerprint_row(self.properties.iter().zip(&values).map(|(name, array)| {
+                (name.as_str(), if array.is_null(row) { None } else { Some(array.value(row)) })
+            }));
+            fps.append_value(fp).map_err(io_error)?;
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.keys.finish())];
+        if self.with_id {
+            columns.push(Arc::new(self.ids.finish()));
+        }
+        columns.push(Arc::new(fps.finish()));
+        columns.extend(values.into_iter().map(|a| Arc::new(a) as ArrayRef));
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(io_error)?;
+        self.writer.write(&batch).map_err(io_error)?;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Flushes, writes the footer and fsyncs; returns the row count.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.flush_rows()?;
+        let file = self.writer.into_inner().map_err(io_error)?;
+        file.sync_all()?;
+        Ok(self.rows)
+    }
+}
+
+fn io_error(e: impl ToString) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Rows in a snapshot file, from its footer.
+pub fn snapshot_row_count(path: &Path) -> std::io::Result<u64> {
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let reader = SerializedFileReader::new(file).map_err(io_error)?;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+/// Streams a snapshot (or mapped-rows) file and calls `visit` for each row whose key is in
+/// `wanted` (all rows when `wanted` is None).
+pub fn read_snapshot_rows(
+    path: &Path,
+    wanted: Option<&HashSet<String>>,
+    mut visit: impl FnMut(&str, SnapshotRow) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(io_error)?
+        .with_batch_size(8192)
+        .build()
+        .map_err(io_error)?;
+    for batch in reader {
+        let batch = batch.map_err(io_error)?;
+        let schema = batch.schema();
+        let keys = string_column(&batch, KEY_COLUMN)?;
+        let ids = schema.index_of(ID_COLUMN).ok().and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>());
+        let props: Vec<(String, &StringArray)> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.name().starts_with("__"))
+            .filter_map(|(i, f)| {
+                batch.column(i).as_any().downcast_ref::<StringArray>().map(|a| (f.name().clone(), a))
+            })
+            .collect();
+        for row in 0..batch.num_rows() {
+            let key = keys.value(row);
+            if wanted.is_some_and(|w| !w.contains(key)) {
+                continue;
+            }
+            let destination_id = ids.and_then(|a| (!a.is_null(row)).then(|| a.value(row).to_string()));
+            let values = props
+                .iter()
+                .map(|(name, array)| {
+                    (name.clone(), (!array.is_null(row)).then(|| array.value(row).to_string()))
+                })
+                .collect();
+            visit(key, SnapshotRow { destination_id, values })?;
+        }
+    }
+    Ok(())
+}
+
+fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> std::io::Result<&'a StringArray> {
+    let index = batch.schema().index_of(name).map_err(io_error)?;
+    batch.column(index).as_any().downcast_ref::<StringArray>().ok_or_else(|| io_error(format!("column `{name}` is not UTF-8")))
+}
+
+/// Reads the fingerprint column type check (used by tests).
+#[allow(dead_code)]
+pub(crate) fn fp_array(batch: &RecordBatch) -> Option<&FixedSizeBinaryArray> {
+    let index = batch.schema().index_of(FP_COLUMN).ok()?;
+    batch.column(index).as_any().downcast_ref::<FixedSizeBinaryArray>()
+}

@@ -1,0 +1,127 @@
+//! The human view of a plan, Terraform-style, rendered from the JSON structs.
+
+use std::fmt::Write as _;
+
+use crate::{Action, Plan, RemoveBehaviour, RowChange, SyncPlan};
+
+/// Knobs for the human view.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanOptions {
+    /// Rows shown per sync before the rest is summarised as "… and N more".
+    pub max_rows: usize,
+}
+
+impl Default for HumanOptions {
+    fn default() -> Self {
+        Self { max_rows: 20 }
+    }
+}
+
+/// Renders a plan for people: `+` create, `~` update, `-` remove, per-field before → after.
+pub fn render_human(plan: &Plan, options: HumanOptions) -> String {
+    let mut out = String::new();
+    for sync in &plan.syncs {
+        render_sync(&mut out, sync, options);
+    }
+    let (create, update, remove) = plan.syncs.iter().fold((0, 0, 0), |acc, s| {
+        (acc.0 + s.summary.create, acc.1 + s.summary.update, acc.2 + s.summary.remove)
+    });
+    if create + update + remove == 0 {
+        let _ = writeln!(out, "No changes. Every destination matches its model.");
+    } else {
+        let _ = writeln!(
+            out,
+            "Plan: {create} to create, {update} to update, {remove} to remove."
+        );
+    }
+    out
+}
+
+fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
+    let s = &sync.summary;
+    let _ = writeln!(
+        out,
+        "sync `{}`: model `{}` → {} `{}` (generation {})",
+        sync.sync, sync.model, sync.destination, sync.object, sync.base_generation
+    );
+    if sync.changes.is_empty() {
+        let _ = writeln!(out, "  no changes ({} rows unchanged)\n", s.unchanged);
+        return;
+    }
+    for change in sync.changes.iter().take(options.max_rows) {
+        render_change(out, sync, change);
+    }
+    let hidden = sync.changes.len().saturating_sub(options.max_rows);
+    if hidden > 0 {
+        let _ = writeln!(out, "  … and {hidden} more changes (see `engine plan --json`)");
+    }
+    for guard in sync.guards.iter().filter(|g| g.breached) {
+        let _ = writeln!(
+            out,
+            "  ! guard `{}` breached: {} is over the limit {}; apply will refuse unless run with `--override-guards`",
+            guard.guard,
+            trim_number(guard.actual),
+            trim_number(guard.limit)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {} to create, {} to update, {} to remove, {} unchanged{}\n",
+        s.create,
+        s.update,
+        s.remove,
+        s.unchanged,
+        if s.retried > 0 { format!(" ({} retried after a failure)", s.retried) } else { String::new() }
+    );
+}
+
+fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
+    let id = change.destination_id.as_deref().map(|id| format!(" (id {id})")).unwrap_or_default();
+    let (sign, verb) = match change.action {
+        Action::Create => ('+', "create"),
+        Action::Update => ('~', "update"),
+        Action::Remove => ('-', "remove"),
+    };
+    let tail = match (change.action, sync.on_remove) {
+        (Action::Remove, RemoveBehaviour::ClearFields) => ": clear fields",
+        (Action::Remove, RemoveBehaviour::Nothing) => ": leave the record, forget the row",
+        _ => "",
+    };
+    let _ = writeln!(out, "  {sign} {verb} {}{id}{tail}", quote(&change.key));
+    if let Some(error) = &change.last_error {
+        let _ = writeln!(out, "      # retry: last attempt failed: {error}");
+    }
+    let width = change.fields.iter().map(|f| f.property.chars().count()).max().unwrap_or(0);
+    for field in &change.fields {
+        let name = format!("{}:", field.property);
+        let value = match change.action {
+            Action::Create => show(field.after.as_deref()),
+            Action::Update => {
+                let kept = field.after.is_none() && !sync.clear_on_null.contains(&field.property);
+                format!(
+                    "{} → {}{}",
+                    show(field.before.as_deref()),
+                    show(field.after.as_deref()),
+                    if kept { " (kept in the destination)" } else { "" }
+                )
+            }
+            Action::Remove => format!("{} → \"\"", show(field.before.as_deref())),
+        };
+        let _ = writeln!(out, "      {name:<w$} {value}", w = width + 1);
+    }
+}
+
+fn show(value: Option<&str>) -> String {
+    match value {
+        Some(v) => quote(v),
+        None => "null".to_string(),
+    }
+}
+
+fn quote(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| format!("\"{value}\""))
+}
+
+fn trim_number(value: f64) -> String {
+    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.3}") }
+}

@@ -1,0 +1,77 @@
+use crate::*;
+
+fn sample() -> Plan {
+    Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: "p".into(),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        engine_version: "0.1.0".into(),
+        project: "demo".into(),
+        lineage: "l".into(),
+        syncs: vec![SyncPlan {
+            sync: "contacts".into(),
+            model: "users".into(),
+            destination: "hubspot".into(),
+            object: "contacts".into(),
+            base_generation: 2,
+            properties: vec!["email".into(), "firstname".into(), "phone".into()],
+            match_property: "email".into(),
+            clear_on_null: vec![],
+            on_remove: RemoveBehaviour::ClearFields,
+            summary: Summary { model_rows: 3, previous_rows: 3, create: 1, update: 1, remove: 1, unchanged: 1, retried: 0 },
+            guards: vec![GuardCheck { guard: "max_deletes".into(), limit: 0.0, actual: 1.0, breached: true }],
+            changes: vec![
+                RowChange {
+                    action: Action::Create,
+                    key: "4".into(),
+                    destination_id: None,
+                    fields: vec![FieldChange { property: "email".into(), before: None, after: Some("d@x.io".into()) }],
+                    values: Some(vec![Some("d@x.io".into()), None, None]),
+                    last_error: None,
+                },
+                RowChange {
+                    action: Action::Update,
+                    key: "2".into(),
+                    destination_id: Some("102".into()),
+                    fields: vec![
+                        FieldChange { property: "firstname".into(), before: Some("Bob".into()), after: Some("Robert".into()) },
+                        FieldChange { property: "phone".into(), before: Some("1".into()), after: None },
+                    ],
+                    values: Some(vec![Some("b@x.io".into()), Some("Robert".into()), None]),
+                    last_error: Some("bad".into()),
+                },
+                RowChange {
+                    action: Action::Remove,
+                    key: "3".into(),
+                    destination_id: Some("103".into()),
+                    fields: vec![FieldChange { property: "firstname".into(), before: Some("Cy".into()), after: None }],
+                    values: None,
+                    last_error: None,
+                },
+            ],
+        }],
+    }
+}
+
+#[test]
+fn human_view_shows_each_change_with_before_and_after() {
+    insta::assert_snapshot!(render_human(&sample(), HumanOptions::default()), @"");
+}
+
+#[test]
+fn long_lists_are_elided_with_a_count() {
+    let text = render_human(&sample(), HumanOptions { max_rows: 1 });
+    assert!(text.contains("… and 2 more changes"), "{text}");
+}
+
+#[test]
+fn json_round_trips_and_version_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    fs_err::write(&path, sample().to_json()).unwrap();
+    assert_eq!(Plan::read(&path).unwrap(), sample());
+    fs_err::write(&path, r#"{"format_version": 99}"#).unwrap();
+    assert!(matches!(Plan::read(&path), Err(PlanFileError::Version { found: 99, .. })));
+    fs_err::write(&path, "not json").unwrap();
+    assert!(matches!(Plan::read(&path), Err(PlanFileError::Parse { .. })));
+}

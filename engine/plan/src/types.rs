@@ -1,0 +1,138 @@
+//! The plan's JSON shape (format version 1).
+
+use serde::{Deserialize, Serialize};
+
+/// A plan for one or more syncs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`crate::FORMAT_VERSION`] when written by this engine.
+    pub format_version: u32,
+    /// A fresh UUID per plan.
+    pub plan_id: String,
+    /// RFC 3339 time the plan was made.
+    pub created_at: String,
+    /// The engine version that made it.
+    pub engine_version: String,
+    /// The project's name.
+    pub project: String,
+    /// The state's lineage (a UUID created with the state).
+    pub lineage: String,
+    /// One entry per planned sync.
+    pub syncs: Vec<SyncPlan>,
+}
+
+/// What happens when a row leaves the model (mirrors the sync's `on_remove`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoveBehaviour {
+    /// The record is left alone; the state forgets the row.
+    Nothing,
+    /// The record's mapped properties are emptied.
+    ClearFields,
+}
+
+/// The plan of one sync.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncPlan {
+    /// The sync's name.
+    pub sync: String,
+    /// Its model.
+    pub model: String,
+    /// Its destination's name.
+    pub destination: String,
+    /// The destination object, e.g. `contacts`.
+    pub object: String,
+    /// The state generation this plan was computed against (0 before the first apply).
+    pub base_generation: u64,
+    /// Mapped properties in snapshot order; the first is the match property.
+    pub properties: Vec<String>,
+    /// The unique property records are matched on.
+    pub match_property: String,
+    /// Properties whose null means "clear" (the others keep the destination's value).
+    pub clear_on_null: Vec<String>,
+    /// What removal does.
+    pub on_remove: RemoveBehaviour,
+    /// Counts.
+    pub summary: Summary,
+    /// Guard checks, evaluated at plan time and again at apply.
+    pub guards: Vec<GuardCheck>,
+    /// Every added, changed and removed row, sorted by action then key.
+    pub changes: Vec<RowChange>,
+}
+
+/// Counts for one sync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rows the model produced.
+    pub model_rows: u64,
+    /// Rows in the previous snapshot.
+    pub previous_rows: u64,
+    /// Rows to create.
+    pub create: u64,
+    /// Rows to update.
+    pub update: u64,
+    /// Rows that left the model.
+    pub remove: u64,
+    /// Rows with no change.
+    pub unchanged: u64,
+    /// Of the changes, rows that failed last time and are retried.
+    pub retried: u64,
+}
+
+/// A guard and whether this plan breaches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardCheck {
+    /// `max_deletes` or `max_change_ratio`.
+    pub guard: String,
+    /// The configured limit.
+    pub limit: f64,
+    /// This plan's figure.
+    pub actual: f64,
+    /// True when `actual` is over `limit`.
+    pub breached: bool,
+}
+
+/// What happens to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// New in the model: upserted.
+    Create,
+    /// Changed mapped values: only the changed properties are sent.
+    Update,
+    /// Left the model: handled per `on_remove`.
+    Remove,
+}
+
+/// One row's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowChange {
+    /// Create, update or remove.
+    pub action: Action,
+    /// The model's primary key text.
+    pub key: String,
+    /// The destination record id, when known from the last sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
+    /// Field-level changes: before → after. For a create every non-null property, for an
+    /// update the changed ones, for a remove the properties to clear (empty for `nothing`).
+    pub fields: Vec<FieldChange>,
+    /// The full mapped row after the change, aligned with [`SyncPlan::properties`]; absent
+    /// for removes. The state's next snapshot is built from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Option<String>>>,
+    /// The destination's message from the last failed attempt, when this row is a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// One property's before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// The destination property.
+    pub property: String,
+    /// The value last synced (null when none).
+    pub before: Option<String>,
+    /// The value to sync (null when the model has none).
+    pub after: Option<String>,
+}

@@ -1,0 +1,436 @@
+//! `engine.yaml`: the project's name, where state lives, file tables and destinations.
+
+use std::path::{Path, PathBuf};
+
+use engine_diag::{Diagnostic, did_you_mean};
+
+use crate::check::{Cx, Fields, list};
+use crate::env::{self, Piece};
+use crate::types::{DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, TableSpec};
+use crate::yaml::{Node, Value};
+
+const ROOT_KEYS: &[&str] = &["version", "project", "state", "tables", "destinations"];
+const STATE_KEYS: &[&str] = &["path"];
+const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
+const DESTINATION_KEYS: &[&str] = &["type", "base_url", "token", "rate_limit"];
+const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second"];
+const FORMATS: &[&str] = &["csv", "parquet", "ndjson"];
+const DESTINATION_TYPES: &[&str] = &["hubspot", "salesforce"];
+
+/// What `engine.yaml` yields; fields are `None` (or partial) where there were errors.
+#[derive(Default)]
+pub(crate) struct EngineFile {
+    /// `project:`.
+    pub name: Option<String>,
+    /// `state.path:` resolved against the root (default `.engine`).
+    pub state_dir: Option<PathBuf>,
+    /// Tables that checked out.
+    pub tables: Vec<TableSpec>,
+    /// Destinations that checked out.
+    pub destinations: Vec<DestinationSpec>,
+    /// Every destination name written, for syncs' references; `None` when `destinations:`
+    /// could not be read at all (so unknown-destination errors would be noise).
+    pub destination_names: Option<Vec<Located<String>>>,
+}
+
+/// Checks the root node of `engine.yaml`.
+pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
+    let mut out = EngineFile::default();
+    let Some(fields) = cx.mapping(node, None, "engine.yaml", "`engine.yaml`", ROOT_KEYS) else {
+        return out;
+    };
+    if let Some(version) = cx.required(&fields, "version")
+        && let Some(n) = cx.integer(version, "version")
+        && n != 1
+    {
+        cx.push(
+            Diagnostic::error("spec::unsupported_version", format!("unsupported `version: {n}`"))
+                .at(version.span.clone())
+                .hint("this engine reads `version: 1`"),
+        );
+    }
+    if let Some(project) = cx.required(&fields, "project") {
+        out.name = cx.name(project, "project", "project").map(|n| n.value);
+    }
+    out.state_dir = state_dir(cx, root, &fields);
+    if let Some(tables) = fields.get("tables") {
+        out.tables = check_tables(cx, root, tables);
+    }
+    match fields.get_raw("destinations") {
+        None => out.destination_names = Some(Vec::new()),
+        Some(node) if matches!(node.value, Value::Null) => out.destination_names = Some(Vec::new()),
+        Some(node) => {
+            if let Value::Map(entries) = &node.value {
+                out.destination_names = Some(
+                    entries
+                        .iter()
+                        .filter_map(|(k, _)| match &k.value {
+                            Value::Str(s) => Some(Located { value: s.clone(), span: k.span.clone() }),
+                            _ => None,
+                        })
+                        .collect(),
+                );
+            }
+            out.destinations = check_destinations(cx, node);
+        }
+    }
+    out
+}
+
+fn state_dir(cx: &mut Cx<'_>, root: &Path, fields: &Fields<'_>) -> Option<PathBuf> {
+    let default = root.join(".engine");
+    let Some(state) = fields.get("state") else { return Some(default) };
+    let state = cx.mapping(state, fields.key("state"), "state", "`state`", STATE_KEYS)?;
+    match state.get("path") {
+        None => Some(default),
+        Some(path) => cx.non_empty_string(path, "path").map(|p| root.join(p.value)),
+    }
+}
+
+fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node) -> Vec<TableSpec> {
+    let Value::Map(entries) = &node.value else {
+        cx.wrong_type(node, "tables", "a mapping of table names to files");
+        return Vec::new();
+    };
+    let mut tables: Vec<TableSpec> = Vec::new();
+    let mut seen: Vec<Located<String>> = Vec::new();
+    for (key, value) in entries {
+        let Some(name) = table_name(cx, key) else { continue };
+        if let Some(first) = seen.iter().find(|t| t.value == name.value) {
+            cx.push(duplicate_entry("table", &name, first));
+            continue;
+        }
+        seen.push(name.clone());
+        if let Some(table) = check_table(cx, root, name, key, value) {
+            tables.push(table);
+        }
+    }
+    tables
+}
+
+/// Table names are SQL identifiers; DataFusion folds unquoted names to lowercase.
+fn table_name(cx: &mut Cx<'_>, key: &Node) -> Option<Located<String>> {
+    let name = cx.string(key, "tables")?;
+    let mut chars = name.value.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        cx.push(
+            Diagnostic::error("spec::invalid_name", format!("invalid table name `{}`", name.value))
+                .at(key.span.clone())
+                .hint("table names are SQL identifiers: use lowercase letters, digits and `_`, starting with a letter or `_`"),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn check_table(
+    cx: &mut Cx<'_>,
+    root: &Path,
+    name: Located<String>,
+    key: &Node,
+    node: &Node,
+) -> Option<TableSpec> {
+    let what = format!("table `{}`", name.value);
+    let fields = cx.mapping(node, Some(key), &name.value, what, TABLE_KEYS)?;
+    let path_node = cx.required(&fields, "path");
+    let path = path_node.and_then(|p| cx.non_empty_string(p, "path"));
+    let mut ok = path.is_some();
+    let mut exists = false;
+    if let (Some(path), Some(path_node)) = (&path, path_node) {
+        exists = root.join(&path.value).exists();
+        if !exists {
+            let mut diagnostic = Diagnostic::error(
+                "spec::table_not_found",
+                format!("table file `{}` does not exist", path.value),
+            )
+            .at(path_node.span.clone())
+            .hint("paths are relative to the directory that holds `engine.yaml`");
+            if path.value.contains("${") {
+                diagnostic =
+                    diagnostic.note("`${env:NAME}` is expanded only in `base_url` and `token`");
+            }
+            cx.push(diagnostic);
+            ok = false;
+        }
+    }
+    let format = match fields.get("format") {
+        Some(format) => match cx.choice(format, "format", FORMATS, &[]) {
+            Some("csv") => Some(FileFormat::Csv),
+            Some("parquet") => Some(FileFormat::Parquet),
+            Some(_) => Some(FileFormat::Ndjson),
+            None => None,
+        },
+        None => match (&path, path_node) {
+            (Some(path), Some(path_node)) => {
+                let inferred = infer_format(&path.value);
+                if inferred.is_none() && exists {
+                    let mut diagnostic = Diagnostic::error(
+                        "spec::unknown_format",
+                        format!("cannot tell the format of `{}` from its extension", path.value),
+                    )
+                    .at(path_node.span.clone())
+                    .hint("add `format: csv`, `format: parquet` or `format: ndjson`");
+                    if path.value.to_ascii_lowercase().ends_with(".json") {
+                        diagnostic = diagnostic
+                            .note("only newline-delimited JSON (one object per line) is read");
+                    }
+                    cx.push(diagnostic);
+                }
+                inferred
+            }
+            _ => None,
+        },
+    };
+    let has_header = fields.get("has_header").map(|n| (n, cx.boolean(n, "has_header")));
+    let delimiter = fields.get("delimiter").map(|n| (n, delimiter(cx, n)));
+    if let Some(format) = format.filter(|f| *f != FileFormat::Csv) {
+        for key in ["has_header", "delimiter"] {
+            if let Some(k) = fields.key(key) {
+                cx.push(
+                    Diagnostic::warning(
+                        "spec::ignored_option",
+                        format!("`{key}` applies only to CSV tables and is ignored for `{}`", format_name(format)),
+                    )
+                    .at(k.span.clone())
+                    .hint(format!("remove `{key}`")),
+                );
+            }
+        }
+    }
+    let has_header = match has_header {
+        Some((_, None)) => return None,
+        Some((_, Some(b))) => b,
+        None => true,
+    };
+    let delimiter = match delimiter {
+        Some((_, None)) => return None,
+        Some((_, Some(d))) => d,
+        None => b',',
+    };
+    let (Some(path), Some(path_node), Some(format), true) = (path, path_node, format, ok) else {
+        return None;
+    };
+    Some(TableSpec {
+        name,
+        path: root.join(&path.value),
+        path_span: path_node.span.clone(),
+        format,
+        has_header,
+        delimiter,
+    })
+}
+
+fn format_name(format: FileFormat) -> &'static str {
+    match format {
+        FileFormat::Csv => "csv",
+        FileFormat::Parquet => "parquet",
+        FileFormat::Ndjson => "ndjson",
+    }
+}
+
+/// The format implied by a file extension.
+fn infer_format(path: &str) -> Option<FileFormat> {
+    let extension = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    match extension.as_str() {
+        "csv" => Some(FileFormat::Csv),
+        "parquet" => Some(FileFormat::Parquet),
+        "ndjson" | "jsonl" => Some(FileFormat::Ndjson),
+        _ => None,
+    }
+}
+
+fn delimiter(cx: &mut Cx<'_>, node: &Node) -> Option<u8> {
+    let s = cx.string(node, "delimiter")?;
+    match s.value.as_bytes() {
+        [b] if b.is_ascii() && !matches!(b, b'\n' | b'\r' | b'"') => Some(*b),
+        _ => {
+            let shown = s.value.escape_debug();
+            cx.push(
+                Diagnostic::error(
+                    "spec::invalid_delimiter",
+                    format!("`delimiter` must be one ASCII character, found `{shown}`"),
+                )
+                .at(node.span.clone())
+                .hint("write one character such as `\",\"`, `\";\"` or `\"\\t\"` (not a line break or `\"`)"),
+            );
+            None
+        }
+    }
+}
+
+fn check_destinations(cx: &mut Cx<'_>, node: &Node) -> Vec<DestinationSpec> {
+    let Value::Map(entries) = &node.value else {
+        cx.wrong_type(node, "destinations", "a mapping of destination names to settings");
+        return Vec::new();
+    };
+    let mut destinations: Vec<DestinationSpec> = Vec::new();
+    let mut seen: Vec<Located<String>> = Vec::new();
+    for (key, value) in entries {
+        let Some(name) = cx.name(key, "destinations", "destination") else { continue };
+        if let Some(first) = seen.iter().find(|d| d.value == name.value) {
+            cx.push(duplicate_entry("destination", &name, first));
+            continue;
+        }
+        seen.push(name.clone());
+        if let Some(destination) = check_destination(cx, name, key, value) {
+            destinations.push(destination);
+        }
+    }
+    destinations
+}
+
+fn check_destination(
+    cx: &mut Cx<'_>,
+    name: Located<String>,
+    key: &Node,
+    node: &Node,
+) -> Option<DestinationSpec> {
+    let what = format!("destination `{}`", name.value);
+    let fields = cx.mapping(node, Some(key), &name.value, what, DESTINATION_KEYS)?;
+    let kind = cx.required(&fields, "type").and_then(|t| {
+        match cx.choice(t, "type", DESTINATION_TYPES, &[])? {
+            "hubspot" => Some(DestinationKind::Hubspot),
+            _ => Some(DestinationKind::Salesforce),
+        }
+    });
+    let base_url = fields.get("base_url").map(|n| base_url(cx, n));
+    let token = fields.get("token").map(|n| token(cx, n, &name.value));
+    let rate = fields.get("rate_limit").map(|n| rate_limit(cx, n, fields.key("rate_limit")));
+    let base_url = match base_url {
+        Some(None) => return None,
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    let token = match token {
+        Some(None) => return None,
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    let requests_per_second = match rate {
+        Some(None) => return None,
+        Some(Some(r)) => r,
+        None => None,
+    };
+    Some(DestinationSpec { name, kind: kind?, base_url, token, requests_per_second })
+}
+
+fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
+    let s = cx.non_empty_string(node, "base_url")?;
+    match env::parse(&s.value) {
+        Err(error) => {
+            cx.push(
+                Diagnostic::error("spec::invalid_env_reference", error.message("base_url"))
+                    .at(node.sub_span(cx.source, error.start, error.len))
+                    .hint(error.hint(false)),
+            );
+            None
+        }
+        Ok(pieces) => {
+            let starts_with_var = matches!(pieces.first(), Some(Piece::Var(_)));
+            let lower = s.value.to_ascii_lowercase();
+            if !starts_with_var && !lower.starts_with("http://") && !lower.starts_with("https://") {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::invalid_url",
+                        "`base_url` must start with `http://` or `https://`",
+                    )
+                    .at(node.span.clone())
+                    .hint("write the full URL, e.g. `https://api.hubapi.com`"),
+                );
+                return None;
+            }
+            Some(EnvTemplate { raw: s.value, span: node.span.clone() })
+        }
+    }
+}
+
+/// A token must be exactly one `${env:NAME}`; nothing of what was written is ever echoed.
+fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate> {
+    let Value::Str(raw) = &node.value else {
+        // Not even a string: say so without showing the value.
+        cx.wrong_type(node, "token", "a `${env:NAME}` reference");
+        return None;
+    };
+    let suggested: String = destination
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect::<String>()
+        + "_TOKEN";
+    let example = format!("token: \"${{env:{suggested}}}\"");
+    match env::parse(raw) {
+        Err(error) => {
+            cx.push(
+                Diagnostic::error("spec::invalid_env_reference", error.message("token"))
+                    .at(node.span.clone())
+                    .hint(error.hint(true)),
+            );
+            None
+        }
+        Ok(pieces) => match pieces.as_slice() {
+            [Piece::Var(_)] => Some(EnvTemplate { raw: raw.clone(), span: node.span.clone() }),
+            pieces if !pieces.iter().any(|p| matches!(p, Piece::Var(_))) && !raw.is_empty() => {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::literal_secret",
+                        "`token` is written in the file; secrets must come from the environment",
+                    )
+                    .at(node.span.clone())
+                    .note("a token committed to git is leaked: revoke it and create a new one")
+                    .hint(format!("export the token as `{suggested}` and write `{example}`")),
+                );
+                None
+            }
+            _ => {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::literal_secret",
+                        "`token` must be exactly one `${env:NAME}` reference, with nothing around it",
+                    )
+                    .at(node.span.clone())
+                    .hint(format!("write `{example}` and put the whole token in the variable")),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `None` on error, `Some(None)` without `requests_per_second`, `Some(Some(rps))` otherwise.
+fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option<f64>> {
+    let fields = cx.mapping(node, key, "rate_limit", "`rate_limit`", RATE_LIMIT_KEYS)?;
+    let Some(rps) = fields.get("requests_per_second") else { return Some(None) };
+    let n = cx.number(rps, "requests_per_second")?;
+    if n <= 0.0 {
+        cx.push(
+            Diagnostic::error(
+                "spec::out_of_range",
+                format!("`requests_per_second` must be greater than 0, found {n}"),
+            )
+            .at(rps.span.clone())
+            .hint("use a positive number, e.g. `requests_per_second: 10`; leave it out for no limit"),
+        );
+        return None;
+    }
+    Some(Some(n))
+}
+
+/// "`x` is defined twice" for two entries of one mapping (tables, destinations).
+fn duplicate_entry(kind: &str, name: &Located<String>, first: &Located<String>) -> Diagnostic {
+    Diagnostic::error("spec::duplicate_name", format!("{kind} `{}` is defined twice", name.value))
+        .at(name.span.clone())
+        .note(format!("first defined at {}", first.span))
+        .hint(format!("rename or remove one of the {kind}s"))
+}
+
+/// Suggestions among destination names, for syncs.
+pub(crate) fn suggest<'a>(word: &str, names: &'a [Located<String>]) -> Option<&'a str> {
+    did_you_mean(word, names.iter().map(|n| n.value.as_str()))
+}
+
+/// "`a`, `b`" for hints.
+pub(crate) fn names_list(names: &[Located<String>]) -> String {
+    let names: Vec<&str> = names.iter().map(|n| n.value.as_str()).collect();
+    list(&names)
+}

@@ -1,0 +1,297 @@
+//! `syncs/*.yaml`: one sync per file. References to models and destinations are checked by
+//! the loader once every file is read.
+
+use engine_diag::Diagnostic;
+
+use crate::check::{Cx, Fields};
+use crate::types::{
+    Guards, Located, MappingSource, MappingSpec, MatchSpec, OnNull, OnRemove, SyncMode, SyncSpec,
+};
+use crate::yaml::{Node, Value};
+
+const SYNC_KEYS: &[&str] = &[
+    "name",
+    "model",
+    "destination",
+    "object",
+    "mode",
+    "match",
+    "mapping",
+    "on_remove",
+    "guards",
+    "batch_size",
+];
+const MATCH_KEYS: &[&str] = &["property", "column"];
+const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
+const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
+const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
+
+/// The largest `batch_size` (HubSpot's batch endpoints take at most 100 records).
+pub const MAX_BATCH_SIZE: usize = 100;
+
+/// What a sync file yields: names for the cross-file checks, and the sync when it checked out.
+pub(crate) struct SyncFile {
+    /// `name:` when readable.
+    pub name: Option<Located<String>>,
+    /// `model:` when readable.
+    pub model: Option<Located<String>>,
+    /// `destination:` when readable.
+    pub destination: Option<Located<String>>,
+    /// The sync, when the file had no error.
+    pub spec: Option<SyncSpec>,
+}
+
+/// Checks the root node of a sync file.
+pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
+    let mut out = SyncFile { name: None, model: None, destination: None, spec: None };
+    let Some(fields) = cx.mapping(node, None, "sync", "the sync", SYNC_KEYS) else {
+        return out;
+    };
+    out.name = cx.required(&fields, "name").and_then(|n| cx.name(n, "name", "sync"));
+    out.model = cx.required(&fields, "model").and_then(|n| cx.non_empty_string(n, "model"));
+    out.destination =
+        cx.required(&fields, "destination").and_then(|n| cx.non_empty_string(n, "destination"));
+    let object = cx.required(&fields, "object").and_then(|n| cx.non_empty_string(n, "object"));
+    let mode = match fields.get("mode") {
+        None => Some(SyncMode::Upsert),
+        Some(mode) => cx
+            .choice(
+                mode,
+                "mode",
+                &["upsert"],
+                &[
+                    ("insert", "use `mode: upsert`: it creates records that do not exist yet"),
+                    ("update", "use `mode: upsert`: it updates the records that exist"),
+                ],
+            )
+            .map(|_| SyncMode::Upsert),
+    };
+    let match_on = cx.required(&fields, "match").and_then(|n| match_spec(cx, n, fields.key("match")));
+    let mapping = match fields.get("mapping") {
+        None => Some(Vec::new()),
+        Some(node) => mapping(cx, node, match_on.as_ref()),
+    };
+    let on_remove = match fields.get("on_remove") {
+        None => Some(OnRemove::Nothing),
+        Some(node) => match cx.choice(
+            node,
+            "on_remove",
+            &["nothing", "clear_fields"],
+            &[("delete", "use `on_remove: clear_fields`, or `nothing` to leave the record")],
+        ) {
+            Some("nothing") => Some(OnRemove::Nothing),
+            Some(_) => Some(OnRemove::ClearFields),
+            None => None,
+        },
+    };
+    let guards = match fields.get("guards") {
+        None => Some(Guards::default()),
+        Some(node) => guards(cx, node, &fields),
+    };
+    let batch_size = match fields.get("batch_size") {
+        None => Some(MAX_BATCH_SIZE),
+        Some(node) => {
+            // The range keeps the value small, so the conversion cannot fail.
+            cx.integer_in(node, "batch_size", 1, Some(MAX_BATCH_SIZE as i128))
+                .and_then(|n| usize::try_from(n).ok())
+        }
+    };
+    if let (
+        Some(name),
+        Some(model),
+        Some(destination),
+        Some(object),
+        Some(mode),
+        Some(match_on),
+        Some(mapping),
+        Some(on_remove),
+        Some(guards),
+        Some(batch_size),
+    ) = (
+        out.name.clone(),
+        out.model.clone(),
+        out.destination.clone(),
+        object,
+        mode,
+        match_on,
+        mapping,
+        on_remove,
+        guards,
+        batch_size,
+    ) {
+        out.spec = Some(SyncSpec {
+            name,
+            file: cx.file.to_path_buf(),
+            model,
+            destination,
+            object,
+            mode,
+            match_on,
+            mapping,
+            on_remove,
+            guards,
+            batch_size,
+        });
+    }
+    out
+}
+
+fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchSpec> {
+    let fields = cx.mapping(node, key, "match", "`match`", MATCH_KEYS)?;
+    let property = cx.required(&fields, "property").and_then(|n| cx.non_empty_string(n, "property"));
+    let column = cx.required(&fields, "column").and_then(|n| cx.non_empty_string(n, "column"));
+    Some(MatchSpec { property: property?, column: column? })
+}
+
+fn mapping(cx: &mut Cx<'_>, node: &Node, match_on: Option<&MatchSpec>) -> Option<Vec<MappingSpec>> {
+    let Value::Seq(items) = &node.value else {
+        cx.wrong_type(node, "mapping", "a list of `- property: …` entries");
+        return None;
+    };
+    let mut out: Vec<MappingSpec> = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(entry) = mapping_entry(cx, item) else {
+            ok = false;
+            continue;
+        };
+        let property = &entry.property;
+        if let Some(first) = out.iter().find(|m| m.property.value == property.value) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::duplicate_property",
+                    format!("property `{}` is mapped twice", property.value),
+                )
+                .at(property.span.clone())
+                .note(format!("first mapped at {}", first.property.span))
+                .hint("remove one of the two mappings"),
+            );
+            ok = false;
+            continue;
+        }
+        if let Some(match_on) = match_on
+            && match_on.property.value == property.value
+        {
+            cx.push(
+                Diagnostic::error(
+                    "spec::mapped_match_property",
+                    format!("property `{}` is the match property and cannot be mapped", property.value),
+                )
+                .at(property.span.clone())
+                .note(format!(
+                    "`{}` is set from `match.column` (`{}`) automatically",
+                    match_on.property.value, match_on.column.value
+                ))
+                .hint("remove this mapping"),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(entry);
+    }
+    ok.then_some(out)
+}
+
+fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> Option<MappingSpec> {
+    let fields = cx.mapping(node, None, "mapping", "a `mapping` entry", MAPPING_KEYS)?;
+    let property = cx.required(&fields, "property").and_then(|n| cx.non_empty_string(n, "property"));
+    let sources: Vec<(&str, &Node)> = SOURCE_KEYS
+        .iter()
+        .filter_map(|k| fields.get_raw(k).map(|n| (*k, n)))
+        .collect();
+    let about = property.as_ref().map_or_else(String::new, |p| format!(" for `{}`", p.value));
+    let source = match sources.as_slice() {
+        [] => {
+            let span = property.as_ref().map_or_else(|| node.span.clone(), |p| p.span.clone());
+            cx.push(
+                Diagnostic::error("spec::mapping_source", format!("the mapping{about} has no source"))
+                    .at(span)
+                    .hint("add one of `column:`, `value:` or `template:`"),
+            );
+            None
+        }
+        [(key, value)] => source(cx, key, value),
+        [_, (second, _), ..] => {
+            let names: Vec<String> = sources.iter().map(|(k, _)| format!("`{k}`")).collect();
+            let span = fields.key(second).map_or_else(|| node.span.clone(), |k| k.span.clone());
+            cx.push(
+                Diagnostic::error(
+                    "spec::mapping_source",
+                    format!("the mapping{about} has more than one source: {}", names.join(", ")),
+                )
+                .at(span)
+                .hint("keep exactly one of `column:`, `value:` or `template:`"),
+            );
+            None
+        }
+    };
+    let on_null = match fields.get("on_null") {
+        None => Some(OnNull::Keep),
+        Some(node) => {
+            let on_null = match cx.choice(node, "on_null", &["keep", "clear"], &[]) {
+                Some("keep") => Some(OnNull::Keep),
+                Some(_) => Some(OnNull::Clear),
+                None => None,
+            };
+            if matches!(source, Some(MappingSource::Value(_)))
+                && let Some(key) = fields.key("on_null")
+            {
+                cx.push(
+                    Diagnostic::warning(
+                        "spec::ignored_option",
+                        "`on_null` has no effect on a static `value`, which is never null",
+                    )
+                    .at(key.span.clone())
+                    .hint("remove `on_null`"),
+                );
+            }
+            on_null
+        }
+    };
+    Some(MappingSpec { property: property?, source: source?, on_null: on_null? })
+}
+
+fn source(cx: &mut Cx<'_>, key: &str, node: &Node) -> Option<MappingSource> {
+    match key {
+        "column" => cx.non_empty_string(node, "column").map(MappingSource::Column),
+        "template" => cx.non_empty_string(node, "template").map(MappingSource::Template),
+        _ => match (&node.value, node.scalar_text(cx.source)) {
+            (Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_), Some(text)) => {
+                Some(MappingSource::Value(Located { value: text, span: node.span.clone() }))
+            }
+            _ => {
+                cx.wrong_type(node, "value", "a string, number or boolean");
+                None
+            }
+        },
+    }
+}
+
+fn guards(cx: &mut Cx<'_>, node: &Node, parent: &Fields<'_>) -> Option<Guards> {
+    let fields = cx.mapping(node, parent.key("guards"), "guards", "`guards`", GUARD_KEYS)?;
+    let max_deletes = match fields.get("max_deletes") {
+        None => Some(None),
+        Some(n) => cx
+            .integer_in(n, "max_deletes", 0, None)
+            .map(|v| Some(u64::try_from(v).unwrap_or(u64::MAX))),
+    };
+    let max_change_ratio = match fields.get("max_change_ratio") {
+        None => Some(None),
+        Some(n) => match cx.number(n, "max_change_ratio") {
+            Some(ratio) if ratio > 0.0 && ratio <= 1.0 => Some(Some(ratio)),
+            Some(ratio) => {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::out_of_range",
+                        format!("`max_change_ratio` must be greater than 0 and at most 1, found {ratio}"),
+                    )
+                    .at(n.span.clone())
+                    .hint("write a fraction such as `0.5` (half of the synced rows)"),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    Some(Guards { max_deletes: max_deletes?, max_change_ratio: max_change_ratio? })
+}

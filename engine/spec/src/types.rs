@@ -1,0 +1,229 @@
+//! The resolved project: what the rest of the engine reads after loading and checking YAML.
+//!
+//! Every name a user wrote keeps its [`SourceSpan`] so later stages (SQL planning, mapping
+//! checks against the model's columns) can point back into the YAML.
+
+use std::path::PathBuf;
+
+use engine_diag::SourceSpan;
+
+/// A value together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Its position in the project's files.
+    pub span: SourceSpan,
+}
+
+/// A whole project: `engine.yaml` plus every file under `models/` and `syncs/`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory (holds `engine.yaml`), absolute.
+    pub root: PathBuf,
+    /// `project:` in `engine.yaml`.
+    pub name: String,
+    /// Where the embedded state lives, absolute (default `<root>/.engine`).
+    pub state_dir: PathBuf,
+    /// File tables visible to every model's SQL.
+    pub tables: Vec<TableSpec>,
+    /// Destinations (a CRM account), reused by many syncs.
+    pub destinations: Vec<DestinationSpec>,
+    /// Models, sorted by name.
+    pub models: Vec<ModelSpec>,
+    /// Syncs, sorted by name.
+    pub syncs: Vec<SyncSpec>,
+}
+
+impl Project {
+    /// The model with this name.
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name.value == name)
+    }
+
+    /// The destination with this name.
+    pub fn destination(&self, name: &str) -> Option<&DestinationSpec> {
+        self.destinations.iter().find(|d| d.name.value == name)
+    }
+
+    /// The sync with this name.
+    pub fn sync(&self, name: &str) -> Option<&SyncSpec> {
+        self.syncs.iter().find(|s| s.name.value == name)
+    }
+}
+
+/// The format of a file table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Comma (or `delimiter`) separated values.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// Newline-delimited JSON.
+    Ndjson,
+}
+
+/// A file (or glob directory) exposed to SQL as a table.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// The SQL table name (the key under `tables:`).
+    pub name: Located<String>,
+    /// The file, absolute (resolved against the project root).
+    pub path: PathBuf,
+    /// The path as written, for messages.
+    pub path_span: SourceSpan,
+    /// The file's format.
+    pub format: FileFormat,
+    /// CSV only: the first line holds column names (default true).
+    pub has_header: bool,
+    /// CSV only: the field delimiter (default `,`).
+    pub delimiter: u8,
+}
+
+/// The kinds of destination the engine knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    /// HubSpot CRM (or the bundled sandbox).
+    Hubspot,
+    /// Salesforce (not yet implemented: validate accepts it, plan says so).
+    Salesforce,
+}
+
+/// A string that may reference environment variables as `${env:NAME}`; resolved only when a
+/// command needs it, so `validate` works without secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvTemplate {
+    /// The text as written, e.g. `${env:HUBSPOT_TOKEN}`.
+    pub raw: String,
+    /// Where it was written.
+    pub span: SourceSpan,
+}
+
+/// A destination: one CRM account and how to reach it.
+#[derive(Debug, Clone)]
+pub struct DestinationSpec {
+    /// The key under `destinations:`.
+    pub name: Located<String>,
+    /// `type:`.
+    pub kind: DestinationKind,
+    /// `base_url:` (default: the vendor's production API).
+    pub base_url: Option<EnvTemplate>,
+    /// `token:` (a private-app token); must use `${env:NAME}`.
+    pub token: Option<EnvTemplate>,
+    /// `rate_limit.requests_per_second:`.
+    pub requests_per_second: Option<f64>,
+}
+
+/// A model: SQL whose rows are what a sync keeps in a destination.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    /// `name:`.
+    pub name: Located<String>,
+    /// The file the model was loaded from (relative to the project root).
+    pub file: PathBuf,
+    /// `description:`.
+    pub description: Option<String>,
+    /// `primary_key:` (one or more columns).
+    pub primary_key: Vec<Located<String>>,
+    /// `sql:` text.
+    pub sql: String,
+    /// Where the SQL text starts: line/column of its first character in the file.
+    pub sql_span: SourceSpan,
+    /// For block scalars (`sql: |`), the indentation stripped from each following line, so a
+    /// position (line, column) inside the SQL maps to file line `sql_span.line + line - 1` and
+    /// column `sql_indent + column` (first SQL line: `sql_span.column + column - 1`).
+    pub sql_indent: usize,
+}
+
+/// How a sync writes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Create or update, matching on the `match` property.
+    Upsert,
+}
+
+/// What happens in the destination when a row leaves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRemove {
+    /// Leave the record as it is (default); the row is forgotten by the state.
+    Nothing,
+    /// Empty every mapped property except the match property.
+    ClearFields,
+}
+
+/// What a null value does to the destination property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNull {
+    /// Leave the destination's value alone (default).
+    Keep,
+    /// Clear the destination's value.
+    Clear,
+}
+
+/// Where a mapped property's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappingSource {
+    /// `column:` a model column.
+    Column(Located<String>),
+    /// `value:` a static string.
+    Value(Located<String>),
+    /// `template:` a minijinja template rendered per row with `row` in scope.
+    Template(Located<String>),
+}
+
+/// One destination property and where its value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingSpec {
+    /// `property:` the destination's internal property name.
+    pub property: Located<String>,
+    /// `column:` / `value:` / `template:`.
+    pub source: MappingSource,
+    /// `on_null:`.
+    pub on_null: OnNull,
+}
+
+/// How rows are matched to destination records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchSpec {
+    /// `match.property:` a unique destination property (e.g. `email`).
+    pub property: Located<String>,
+    /// `match.column:` the model column holding its value.
+    pub column: Located<String>,
+}
+
+/// Safety limits checked before anything is sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Guards {
+    /// `guards.max_deletes:` at most this many removed rows per apply.
+    pub max_deletes: Option<u64>,
+    /// `guards.max_change_ratio:` at most this fraction (0–1) of the previously synced rows
+    /// may be changed or removed per apply.
+    pub max_change_ratio: Option<f64>,
+}
+
+/// A sync: one model kept in one destination object.
+#[derive(Debug, Clone)]
+pub struct SyncSpec {
+    /// `name:`.
+    pub name: Located<String>,
+    /// The file the sync was loaded from (relative to the project root).
+    pub file: PathBuf,
+    /// `model:`.
+    pub model: Located<String>,
+    /// `destination:`.
+    pub destination: Located<String>,
+    /// `object:` e.g. `contacts`.
+    pub object: Located<String>,
+    /// `mode:`.
+    pub mode: SyncMode,
+    /// `match:`.
+    pub match_on: MatchSpec,
+    /// `mapping:` in the order written.
+    pub mapping: Vec<MappingSpec>,
+    /// `on_remove:`.
+    pub on_remove: OnRemove,
+    /// `guards:`.
+    pub guards: Guards,
+    /// `batch_size:` (default 100, at most 100 for HubSpot).
+    pub batch_size: usize,
+}
