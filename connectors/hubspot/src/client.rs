@@ -1,6 +1,6 @@
 //! The HTTP client: one `reqwest` client per destination, with timeouts, the engine's user
 //! agent and the bearer token. It sends one request and reports what came back; it never
-//! retries, sleeps or interprets a status (that is [`response`](crate::response)'s job).
+//! retries, sleeps or interprets a status (that is `response.rs`'s job).
 
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ pub(crate) struct RawResponse {
     pub body: Vec<u8>,
 }
 
+const TOKEN_CHARS_HINT: &str =
+    "check that the destination's `token` holds only the token, without quotes or line breaks";
+
 /// A request that got no HTTP answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TransportError {
@@ -44,13 +47,13 @@ pub(crate) struct Client {
 impl Client {
     /// Builds the client once; requests reuse its connection pool.
     pub fn new(config: &HubspotConfig) -> Result<Self, Diagnostic> {
-        let mut authorization =
-            HeaderValue::from_str(&format!("Bearer {}", config.token.expose())).map_err(|_| {
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
                 Diagnostic::error(
                     "hubspot::auth",
                     "the HubSpot token contains characters that cannot be sent in a header",
                 )
-                .hint("check that the destination's `token` holds only the token, without quotes or line breaks")
+                .hint(TOKEN_CHARS_HINT)
             })?;
         authorization.set_sensitive(true);
         let mut headers = HeaderMap::new();
@@ -71,7 +74,10 @@ impl Client {
                     ),
                 )
             })?;
-        Ok(Self { http, base: config.base().to_string() })
+        Ok(Self {
+            http,
+            base: config.base().to_string(),
+        })
     }
 
     /// `POST {base}{path}` with a JSON body.
@@ -98,7 +104,11 @@ impl Client {
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
         let body = response.bytes().await.map_err(transport_error)?.to_vec();
-        Ok(RawResponse { status, retry_after, body })
+        Ok(RawResponse {
+            status,
+            retry_after,
+            body,
+        })
     }
 }
 
@@ -122,7 +132,11 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     let connect = error.is_connect();
     // The URL is in our messages already; the chain's sources say what actually happened.
     let detail = error_chain(&error.without_url());
-    if connect { TransportError::Connect(detail) } else { TransportError::Other(detail) }
+    if connect {
+        TransportError::Connect(detail)
+    } else {
+        TransportError::Other(detail)
+    }
 }
 
 /// An error and its sources, joined with `: `, without repeating a message.

@@ -13,6 +13,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 /// How long one request may take before it counts as a timeout (retried by the executor).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+const OBJECT_HINT: &str = "use an object name such as `contacts`, `companies`, `deals`, \
+     or a custom object id such as `2-1234`";
+
 /// A HubSpot destination and the object one sync writes to.
 ///
 /// `Debug` never shows the token: [`SecretString`] prints `**redacted**`.
@@ -66,36 +69,52 @@ impl HubspotConfig {
         let url = reqwest::Url::parse(&self.base_url).map_err(|error| {
             Diagnostic::error(
                 "hubspot::config",
-                format!("the HubSpot `base_url` `{}` is not a URL: {error}", self.base_url),
+                format!(
+                    "the HubSpot `base_url` `{}` is not a URL: {error}",
+                    self.base_url
+                ),
             )
-            .hint(format!("use `{DEFAULT_BASE_URL}` or a sandbox URL such as `http://127.0.0.1:8080`"))
+            .hint(format!(
+                "use `{DEFAULT_BASE_URL}` or a sandbox URL such as `http://127.0.0.1:8080`"
+            ))
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(Diagnostic::error(
                 "hubspot::config",
-                format!("the HubSpot `base_url` `{}` is not an http(s) URL", self.base_url),
+                format!(
+                    "the HubSpot `base_url` `{}` is not an http(s) URL",
+                    self.base_url
+                ),
             )
             .hint(format!("use `{DEFAULT_BASE_URL}`")));
         }
         let valid_object = !self.object.is_empty()
-            && self.object.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && self
+                .object
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid_object {
             return Err(Diagnostic::error(
                 "hubspot::config",
                 format!("`{}` is not a HubSpot object type", self.object),
             )
-            .hint("use an object name such as `contacts`, `companies`, `deals`, or a custom object id such as `2-1234`"));
+            .hint(OBJECT_HINT));
         }
         if self.match_property.trim().is_empty() {
             return Err(Diagnostic::error(
                 "hubspot::config",
-                format!("the sync to HubSpot `{}` has no match property", self.object),
+                format!(
+                    "the sync to HubSpot `{}` has no match property",
+                    self.object
+                ),
             )
             .hint("name a unique property to match records on, such as `email` for contacts"));
         }
         if self.token.expose().trim().is_empty() {
-            return Err(Diagnostic::error("hubspot::auth", "the HubSpot token is empty")
-                .hint("set the destination's `token` to a private-app access token"));
+            return Err(
+                Diagnostic::error("hubspot::auth", "the HubSpot token is empty")
+                    .hint("set the destination's `token` to a private-app access token"),
+            );
         }
         Ok(())
     }

@@ -90,7 +90,10 @@ fn encode_input(match_property: &str, index: usize, op: &Operation) -> Result<Va
             let mut properties = properties(op, false);
             // `hs_object_id` is the record id: HubSpot refuses to have it written.
             if match_property != "hs_object_id" {
-                properties.insert(match_property.to_string(), Value::String(match_value.clone()));
+                properties.insert(
+                    match_property.to_string(),
+                    Value::String(match_value.clone()),
+                );
             }
             Ok(json!({
                 "idProperty": match_property,

@@ -19,7 +19,7 @@
 //! Limits: at most 100 inputs per batch request, and 100 requests per 10 seconds for a Free or
 //! Starter account (more on higher tiers), so the default rate is 10 requests per second.
 //!
-//! How responses map to outcomes (see [`response`](crate::response) for the details):
+//! How responses map to outcomes (the table in `src/response.rs` has the details):
 //! 200 and 207 are split per row (results by `id` or match value, errors by their `context`),
 //! 400 and 409 reject the batch's rows with HubSpot's message, 401 and 403 stop the run,
 //! 429, 423, 477, 5xx and timeouts ask the executor to send the whole batch again later.
@@ -29,6 +29,13 @@
 //! - properties: <https://developers.hubspot.com/docs/api/crm/properties>
 //! - error handling and status codes: <https://developers.hubspot.com/docs/api-reference/error-handling>
 //! - rate limits: <https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines>
+
+// `Diagnostic` (176 bytes) is the workspace's one error model and the prescribed error type of
+// this crate's API; errors are rare and off the hot path, so boxing it here would buy nothing.
+#![allow(
+    clippy::result_large_err,
+    reason = "Diagnostic is the workspace-wide error type"
+)]
 
 mod client;
 mod config;
@@ -41,7 +48,7 @@ mod tests;
 
 use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutcome};
 
-pub use config::HubspotConfig;
+pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
@@ -140,13 +147,22 @@ fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResul
             config.base_url
         ),
         TransportError::Connect(detail) => {
-            format!("could not connect to HubSpot at `{}`: {detail}", config.base_url)
+            format!(
+                "could not connect to HubSpot at `{}`: {detail}",
+                config.base_url
+            )
         }
         TransportError::Other(detail) => {
-            format!("the request to HubSpot at `{}` failed: {detail}", config.base_url)
+            format!(
+                "the request to HubSpot at `{}` failed: {detail}",
+                config.base_url
+            )
         }
     };
-    BatchResult::RetryAll { reason, after: None }
+    BatchResult::RetryAll {
+        reason,
+        after: None,
+    }
 }
 
 /// Removes the token from every text of a result, in case a response or an error echoed it.
@@ -155,26 +171,32 @@ fn redact_result(result: BatchResult, token: &SecretString) -> BatchResult {
         BatchResult::PerRow(rows) => BatchResult::PerRow(
             rows.into_iter()
                 .map(|row| match row {
-                    RowOutcome::Retry { reason, after } => {
-                        RowOutcome::Retry { reason: token.redact_in(&reason), after }
-                    }
-                    RowOutcome::Rejected { message } => {
-                        RowOutcome::Rejected { message: token.redact_in(&message) }
-                    }
+                    RowOutcome::Retry { reason, after } => RowOutcome::Retry {
+                        reason: token.redact_in(&reason),
+                        after,
+                    },
+                    RowOutcome::Rejected { message } => RowOutcome::Rejected {
+                        message: token.redact_in(&message),
+                    },
                     succeeded @ RowOutcome::Succeeded { .. } => succeeded,
                 })
                 .collect(),
         ),
-        BatchResult::RetryAll { reason, after } => {
-            BatchResult::RetryAll { reason: token.redact_in(&reason), after }
-        }
+        BatchResult::RetryAll { reason, after } => BatchResult::RetryAll {
+            reason: token.redact_in(&reason),
+            after,
+        },
         BatchResult::Fatal(diagnostic) => BatchResult::Fatal(redact_diagnostic(diagnostic, token)),
     }
 }
 
 fn redact_diagnostic(mut diagnostic: Diagnostic, token: &SecretString) -> Diagnostic {
     diagnostic.message = token.redact_in(&diagnostic.message);
-    for text in diagnostic.notes.iter_mut().chain(diagnostic.hints.iter_mut()) {
+    for text in diagnostic
+        .notes
+        .iter_mut()
+        .chain(diagnostic.hints.iter_mut())
+    {
         *text = token.redact_in(text);
     }
     diagnostic
@@ -182,6 +204,9 @@ fn redact_diagnostic(mut diagnostic: Diagnostic, token: &SecretString) -> Diagno
 
 /// The diagnostic for a bug in the engine (an invariant the executor should have kept).
 fn internal(message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error("internal", format!("{}; this is a bug in engine", message.into()))
-        .hint("please report it with the command you ran")
+    Diagnostic::error(
+        "internal",
+        format!("{}; this is a bug in engine", message.into()),
+    )
+    .hint("please report it with the command you ran")
 }

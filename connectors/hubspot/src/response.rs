@@ -19,6 +19,13 @@ use serde_json::Value;
 use crate::client::RawResponse;
 use crate::encode::Endpoint;
 
+const BASE_URL_HINT: &str = "check the destination's `base_url`: it should be the HubSpot API \
+     (`https://api.hubapi.com`) or a sandbox";
+const EXPIRED_HINT: &str = "the token has expired: get a new access token (OAuth tokens live \
+     30 minutes) and update the destination's `token`";
+const DAILY_HINT: &str = "the limit resets at midnight in the HubSpot account's time zone; rows \
+     not written stay pending for the next run";
+
 /// The longest message kept for one row, in characters.
 const MAX_MESSAGE_CHARS: usize = 1000;
 
@@ -34,26 +41,42 @@ pub(crate) struct Context<'a> {
 }
 
 /// Classifies HubSpot's answer to one batch request.
-pub(crate) fn classify(ctx: &Context<'_>, ops: &[Operation], response: &RawResponse) -> BatchResult {
+pub(crate) fn classify(
+    ctx: &Context<'_>,
+    ops: &[Operation],
+    response: &RawResponse,
+) -> BatchResult {
     let status = response.status;
     let body = parse_body(&response.body);
     match status {
         200..=299 => split_per_row(ctx, ops, status, &response.body, body.as_ref()),
-        401 | 403 => BatchResult::Fatal(auth_diagnostic(ctx.object, status, body.as_ref(), Access::Write)),
+        401 | 403 => BatchResult::Fatal(auth_diagnostic(
+            ctx.object,
+            status,
+            body.as_ref(),
+            Access::Write,
+        )),
         429 => rate_limited(response.retry_after, body.as_ref(), &response.body),
         400 => rejected_batch(ctx, ops, status, &response.body, body.as_ref()),
         408 | 423 | 477 | 500..=599 => {
             let after = response
                 .retry_after
                 .or_else(|| (status == 423).then_some(Duration::from_secs(2)));
+            let summary = summary(status, &response.body, body.as_ref());
             BatchResult::RetryAll {
-                reason: format!("HubSpot is unavailable: {}", summary(status, &response.body, body.as_ref())),
+                reason: format!("HubSpot is unavailable: {summary}"),
                 after,
             }
         }
         402..=499 => {
             let message = summary(status, &response.body, body.as_ref());
-            BatchResult::PerRow(ops.iter().map(|_| RowOutcome::Rejected { message: message.clone() }).collect())
+            BatchResult::PerRow(
+                ops.iter()
+                    .map(|_| RowOutcome::Rejected {
+                        message: message.clone(),
+                    })
+                    .collect(),
+            )
         }
         _ => BatchResult::Fatal(
             Diagnostic::error(
@@ -61,7 +84,7 @@ pub(crate) fn classify(ctx: &Context<'_>, ops: &[Operation], response: &RawRespo
                 format!("HubSpot answered with the unexpected status {status}"),
             )
             .note(summary(status, &response.body, body.as_ref()))
-            .hint("check the destination's `base_url`: it should be the HubSpot API (`https://api.hubapi.com`) or a sandbox"),
+            .hint(BASE_URL_HINT),
         ),
     }
 }
@@ -74,7 +97,12 @@ pub(crate) enum Access {
 }
 
 /// The `Fatal` diagnostic for 401 and 403.
-pub(crate) fn auth_diagnostic(object: &str, status: u16, body: Option<&Value>, access: Access) -> Diagnostic {
+pub(crate) fn auth_diagnostic(
+    object: &str,
+    status: u16,
+    body: Option<&Value>,
+    access: Access,
+) -> Diagnostic {
     let category = body.and_then(|b| str_field(b, "category"));
     let what = match category {
         Some(category) => format!("{status} {category}"),
@@ -90,9 +118,7 @@ pub(crate) fn auth_diagnostic(object: &str, status: u16, body: Option<&Value>, a
         diagnostic = diagnostic.note(format!("HubSpot said: {}", truncate(detail)));
     }
     if category == Some("EXPIRED_AUTHENTICATION") {
-        diagnostic.hint(
-            "the token has expired: get a new access token (OAuth tokens live 30 minutes) and update the destination's `token`",
-        )
+        diagnostic.hint(EXPIRED_HINT)
     } else {
         let scope = match object {
             "contacts" | "0-1" => "contacts",
@@ -104,49 +130,74 @@ pub(crate) fn auth_diagnostic(object: &str, status: u16, body: Option<&Value>, a
             Access::Read => format!("crm.schemas.{scope}.read"),
             Access::Write => format!("crm.objects.{scope}.write"),
         };
-        diagnostic.hint(format!(
-            "check that the destination's `token` holds a private-app token with the `{scope}` scope"
-        ))
+        let hint = "check that the destination's `token` holds a private-app token with the";
+        diagnostic.hint(format!("{hint} `{scope}` scope"))
     }
 }
 
 /// 429: wait what HubSpot asks, or what its own SDK waits for the policy (FACTS R5, R6).
 fn rate_limited(retry_after: Option<Duration>, body: Option<&Value>, raw: &[u8]) -> BatchResult {
-    let policy = body.and_then(|b| str_field(b, "policyName")).unwrap_or_default();
-    let message = body.and_then(|b| str_field(b, "message")).unwrap_or_default();
+    let policy = body
+        .and_then(|b| str_field(b, "policyName"))
+        .unwrap_or_default();
+    let message = body
+        .and_then(|b| str_field(b, "message"))
+        .unwrap_or_default();
     if policy == "DAILY" || message.contains("daily limit") {
         return BatchResult::Fatal(
-            Diagnostic::error("hubspot::daily_limit", "HubSpot's daily API limit is used up (429 DAILY)")
-                .note(format!("HubSpot said: {}", summary(429, raw, body)))
-                .hint("the limit resets at midnight in the HubSpot account's time zone; rows not written stay pending for the next run"),
+            Diagnostic::error(
+                "hubspot::daily_limit",
+                "HubSpot's daily API limit is used up (429 DAILY)",
+            )
+            .note(format!("HubSpot said: {}", summary(429, raw, body)))
+            .hint(DAILY_HINT),
         );
     }
-    let after = retry_after.or(if policy == "SECONDLY" || message.contains("secondly limit") {
-        Some(Duration::from_secs(1))
-    } else if policy == "TEN_SECONDLY_ROLLING" {
-        Some(Duration::from_secs(10))
-    } else {
-        None
-    });
-    BatchResult::RetryAll { reason: format!("rate limited by HubSpot: {}", summary(429, raw, body)), after }
+    let after = retry_after.or(
+        if policy == "SECONDLY" || message.contains("secondly limit") {
+            Some(Duration::from_secs(1))
+        } else if policy == "TEN_SECONDLY_ROLLING" {
+            Some(Duration::from_secs(10))
+        } else {
+            None
+        },
+    );
+    BatchResult::RetryAll {
+        reason: format!("rate limited by HubSpot: {}", summary(429, raw, body)),
+        after,
+    }
 }
 
 /// 400: the whole request was refused. When its errors name some inputs (duplicate ids, an
 /// unknown record), only those are rejected and the others are retried without them;
 /// otherwise every row is rejected with the message.
-fn rejected_batch(ctx: &Context<'_>, ops: &[Operation], status: u16, raw: &[u8], body: Option<&Value>) -> BatchResult {
+fn rejected_batch(
+    ctx: &Context<'_>,
+    ops: &[Operation],
+    status: u16,
+    raw: &[u8],
+    body: Option<&Value>,
+) -> BatchResult {
     let message = summary(status, raw, body);
     let errors: Vec<BatchError> = body.map(|b| vec![BatchError::parse(b)]).unwrap_or_default();
-    let blamed: Vec<bool> = ops.iter().enumerate().map(|(i, op)| errors.iter().any(|e| e.names(ctx, i, op))).collect();
+    let blamed: Vec<bool> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| errors.iter().any(|e| e.names(ctx, i, op)))
+        .collect();
     let some_blamed = blamed.iter().any(|b| *b);
     let rows = blamed
         .into_iter()
         .map(|blamed| {
             if blamed || !some_blamed {
-                RowOutcome::Rejected { message: message.clone() }
+                RowOutcome::Rejected {
+                    message: message.clone(),
+                }
             } else {
                 RowOutcome::Retry {
-                    reason: format!("not written: HubSpot refused the batch because of other rows ({message})"),
+                    reason: format!(
+                        "not written: HubSpot refused the batch because of other rows ({message})"
+                    ),
                     after: None,
                 }
             }
@@ -156,18 +207,39 @@ fn rejected_batch(ctx: &Context<'_>, ops: &[Operation], status: u16, raw: &[u8],
 }
 
 /// 200/207: match `results` and `errors` back to the operations.
-fn split_per_row(ctx: &Context<'_>, ops: &[Operation], status: u16, raw: &[u8], body: Option<&Value>) -> BatchResult {
+fn split_per_row(
+    ctx: &Context<'_>,
+    ops: &[Operation],
+    status: u16,
+    raw: &[u8],
+    body: Option<&Value>,
+) -> BatchResult {
     let Some(body) = body.filter(|b| b.is_object()) else {
         let reason = if raw.iter().all(u8::is_ascii_whitespace) {
             format!("missing from the response (HubSpot answered {status} with an empty body)")
         } else {
-            format!("missing from the response (HubSpot answered {status} with a body that is not a JSON object)")
+            format!(
+                "missing from the response (HubSpot answered {status} with a body that is not \
+                 a JSON object)"
+            )
         };
-        return BatchResult::PerRow(ops.iter().map(|_| RowOutcome::Retry { reason: reason.clone(), after: None }).collect());
+        return BatchResult::PerRow(
+            ops.iter()
+                .map(|_| RowOutcome::Retry {
+                    reason: reason.clone(),
+                    after: None,
+                })
+                .collect(),
+        );
     };
-    let results: Vec<BatchSuccess> =
-        array_field(body, "results").iter().filter_map(|r| BatchSuccess::parse(ctx, r)).collect();
-    let errors: Vec<BatchError> = array_field(body, "errors").iter().map(BatchError::parse).collect();
+    let results: Vec<BatchSuccess> = array_field(body, "results")
+        .iter()
+        .filter_map(|r| BatchSuccess::parse(ctx, r))
+        .collect();
+    let errors: Vec<BatchError> = array_field(body, "errors")
+        .iter()
+        .map(BatchError::parse)
+        .collect();
     let mut attributed = vec![false; errors.len()];
     let mut pending = Vec::with_capacity(ops.len());
     let mut rows: Vec<Option<RowOutcome>> = Vec::with_capacity(ops.len());
@@ -176,7 +248,9 @@ fn split_per_row(ctx: &Context<'_>, ops: &[Operation], status: u16, raw: &[u8], 
             rows.push(Some(found));
             continue;
         }
-        let mine: Vec<usize> = (0..errors.len()).filter(|&e| errors[e].names(ctx, index, op)).collect();
+        let mine: Vec<usize> = (0..errors.len())
+            .filter(|&e| errors[e].names(ctx, index, op))
+            .collect();
         if mine.is_empty() {
             pending.push(index);
             rows.push(None);
@@ -196,27 +270,50 @@ fn split_per_row(ctx: &Context<'_>, ops: &[Operation], status: u16, raw: &[u8], 
         .filter(|(_, attributed)| !**attributed)
         .map(|(error, _)| error.message.as_str())
         .collect();
-    let leftover = if unattributed.is_empty() { None } else { Some(join_messages(unattributed.into_iter())) };
+    let leftover = if unattributed.is_empty() {
+        None
+    } else {
+        Some(join_messages(unattributed.into_iter()))
+    };
     for index in pending {
         rows[index] = Some(match &leftover {
-            Some(message) => RowOutcome::Rejected { message: message.clone() },
-            None => RowOutcome::Retry { reason: "missing from the response".to_string(), after: None },
+            Some(message) => RowOutcome::Rejected {
+                message: message.clone(),
+            },
+            None => RowOutcome::Retry {
+                reason: "missing from the response".to_string(),
+                after: None,
+            },
         });
     }
     BatchResult::PerRow(
         rows.into_iter()
-            .map(|row| row.unwrap_or_else(|| RowOutcome::Retry { reason: "missing from the response".to_string(), after: None }))
+            .map(|row| {
+                row.unwrap_or_else(|| RowOutcome::Retry {
+                    reason: "missing from the response".to_string(),
+                    after: None,
+                })
+            })
             .collect(),
     )
 }
 
-fn find_success(ctx: &Context<'_>, results: &[BatchSuccess], index: usize, op: &Operation) -> Option<RowOutcome> {
+fn find_success(
+    ctx: &Context<'_>,
+    results: &[BatchSuccess],
+    index: usize,
+    op: &Operation,
+) -> Option<RowOutcome> {
     let trace = index.to_string();
-    let by_trace = results.iter().find(|r| r.trace.as_deref() == Some(trace.as_str()));
+    let by_trace = results
+        .iter()
+        .find(|r| r.trace.as_deref() == Some(trace.as_str()));
     let found = by_trace.or_else(|| match ctx.endpoint {
         Endpoint::Upsert => {
             let wanted = normalize(ctx.match_property, op.match_value.as_deref()?);
-            results.iter().find(|r| r.match_value.as_deref() == Some(wanted.as_str()))
+            results
+                .iter()
+                .find(|r| r.match_value.as_deref() == Some(wanted.as_str()))
         }
         Endpoint::Update => {
             let wanted = op.destination_id.as_deref()?;
@@ -228,7 +325,10 @@ fn find_success(ctx: &Context<'_>, results: &[BatchSuccess], index: usize, op: &
         Endpoint::Upsert => None,
     })?;
     let created = ctx.endpoint == Endpoint::Upsert && found.created;
-    Some(RowOutcome::Succeeded { destination_id, created })
+    Some(RowOutcome::Succeeded {
+        destination_id,
+        created,
+    })
 }
 
 /// One entry of `results`, with what is needed to find its operation.
@@ -281,9 +381,15 @@ impl BatchError {
         let mut identifiers = Vec::new();
         let mut traces = Vec::new();
         let mut contexts = vec![value.get("context")];
-        contexts.extend(array_field(value, "errors").iter().map(|e| e.get("context")));
+        contexts.extend(
+            array_field(value, "errors")
+                .iter()
+                .map(|e| e.get("context")),
+        );
         for context in contexts.into_iter().flatten() {
-            let Some(context) = context.as_object() else { continue };
+            let Some(context) = context.as_object() else {
+                continue;
+            };
             for (key, values) in context {
                 let texts = text_list(values);
                 if TRACE_KEYS.contains(&key.as_str()) {
@@ -293,7 +399,11 @@ impl BatchError {
                 }
             }
         }
-        Self { message: error_message(value), identifiers, traces }
+        Self {
+            message: error_message(value),
+            identifiers,
+            traces,
+        }
     }
 
     /// True when this error's context names the operation at `index`.
@@ -304,11 +414,14 @@ impl BatchError {
         self.identifiers.iter().any(|(key, value)| {
             let key = key.as_str();
             match ctx.endpoint {
-                Endpoint::Update => ID_KEYS.contains(&key) && op.destination_id.as_deref() == Some(value.trim()),
+                Endpoint::Update => {
+                    ID_KEYS.contains(&key) && op.destination_id.as_deref() == Some(value.trim())
+                }
                 Endpoint::Upsert => {
                     (ID_KEYS.contains(&key) || key == ctx.match_property)
                         && op.match_value.as_deref().is_some_and(|mine| {
-                            normalize(ctx.match_property, mine) == normalize(ctx.match_property, value)
+                            normalize(ctx.match_property, mine)
+                                == normalize(ctx.match_property, value)
                         })
                 }
             }
@@ -341,7 +454,9 @@ pub(crate) fn summary(status: u16, raw: &[u8], body: Option<&Value>) -> String {
 /// An error object's message, made readable: the `Property values were not valid: [json]`
 /// form becomes `` `name`: message; … `` and nested `errors[].message` details are appended.
 fn error_message(value: &Value) -> String {
-    let mut message = str_field(value, "message").map(readable).unwrap_or_default();
+    let mut message = str_field(value, "message")
+        .map(readable)
+        .unwrap_or_default();
     let details: Vec<String> = array_field(value, "errors")
         .iter()
         .filter_map(|e| str_field(e, "message"))
@@ -350,7 +465,11 @@ fn error_message(value: &Value) -> String {
         .collect();
     if !details.is_empty() {
         let details = details.join("; ");
-        message = if message.is_empty() { details } else { format!("{message}: {details}") };
+        message = if message.is_empty() {
+            details
+        } else {
+            format!("{message}: {details}")
+        };
     }
     if message.is_empty() {
         message = match str_field(value, "category") {
@@ -374,7 +493,9 @@ fn readable(message: &str) -> String {
     let parts: Vec<String> = items
         .iter()
         .map(|item| {
-            let text = str_field(item, "message").or_else(|| str_field(item, "error")).unwrap_or("invalid value");
+            let text = str_field(item, "message")
+                .or_else(|| str_field(item, "error"))
+                .unwrap_or("invalid value");
             match str_field(item, "name") {
                 Some(name) => format!("`{name}`: {text}"),
                 None => text.to_string(),
@@ -400,7 +521,11 @@ fn join_messages<'a>(messages: impl Iterator<Item = &'a str>) -> String {
 /// Values compare as HubSpot stores them: emails lowercased and trimmed (FACTS: HubSpot
 /// lowercases emails), everything else exactly.
 fn normalize(property: &str, value: &str) -> String {
-    if property == "email" { value.trim().to_lowercase() } else { value.to_string() }
+    if property == "email" {
+        value.trim().to_lowercase()
+    } else {
+        value.to_string()
+    }
 }
 
 pub(crate) fn parse_body(raw: &[u8]) -> Option<Value> {
@@ -412,7 +537,11 @@ pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn array_field<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// A string or number as text (ids are strings in the contract, but be lenient).

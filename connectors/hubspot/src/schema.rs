@@ -85,9 +85,15 @@ impl Property {
     /// Parses one entry of the response's `results`; `None` without a `name`.
     fn parse(value: &Value) -> Option<Self> {
         let text = |key: &str| str_field(value, key).unwrap_or_default().to_string();
-        let flag = |value: &Value, key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
-        let name = str_field(value, "name").filter(|n| !n.is_empty())?.to_string();
-        let metadata = value.get("modificationMetadata").cloned().unwrap_or(Value::Null);
+        let flag =
+            |value: &Value, key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let name = str_field(value, "name")
+            .filter(|n| !n.is_empty())?
+            .to_string();
+        let metadata = value
+            .get("modificationMetadata")
+            .cloned()
+            .unwrap_or(Value::Null);
         let options = value
             .get("options")
             .and_then(Value::as_array)
@@ -128,11 +134,19 @@ impl Property {
 ///
 /// `email` on contacts is accepted as a match property whatever its `hasUniqueValue` says:
 /// HubSpot enforces its uniqueness itself (FACTS U2).
-pub fn check_properties(mapped: &[String], match_property: &str, properties: &Properties) -> Vec<Diagnostic> {
+pub fn check_properties(
+    mapped: &[String],
+    match_property: &str,
+    properties: &Properties,
+) -> Vec<Diagnostic> {
     let object = &properties.object;
     let mut diagnostics = Vec::new();
     let mut seen = BTreeSet::new();
-    for name in mapped.iter().map(String::as_str).chain(std::iter::once(match_property)) {
+    for name in mapped
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(match_property))
+    {
         if !seen.insert(name) {
             continue;
         }
@@ -145,7 +159,8 @@ pub fn check_properties(mapped: &[String], match_property: &str, properties: &Pr
         }
     }
     if let Some(property) = properties.get(match_property) {
-        let email_on_contacts = match_property == "email" && matches!(object.as_str(), "contacts" | "0-1");
+        let email_on_contacts =
+            match_property == "email" && matches!(object.as_str(), "contacts" | "0-1");
         if !property.has_unique_value && !email_on_contacts {
             diagnostics.push(not_unique(match_property, properties));
         }
@@ -158,8 +173,16 @@ fn unknown_property(name: &str, properties: &Properties) -> Diagnostic {
         "hubspot::unknown_property",
         format!("HubSpot `{}` has no property `{name}`", properties.object),
     );
-    let writable = properties.properties.iter().filter(|p| !p.is_read_only()).map(|p| p.name.as_str());
-    if let Some(by_label) = properties.properties.iter().find(|p| p.label.eq_ignore_ascii_case(name)) {
+    let writable = properties
+        .properties
+        .iter()
+        .filter(|p| !p.is_read_only())
+        .map(|p| p.name.as_str());
+    if let Some(by_label) = properties
+        .properties
+        .iter()
+        .find(|p| p.label.eq_ignore_ascii_case(name))
+    {
         diagnostic = diagnostic.hint(format!(
             "`{name}` is the label of `{}`; the API uses internal names",
             by_label.name
@@ -167,7 +190,8 @@ fn unknown_property(name: &str, properties: &Properties) -> Diagnostic {
     } else if let Some(suggestion) = engine_diag::did_you_mean(name, writable) {
         diagnostic = diagnostic.hint(format!("did you mean `{suggestion}`?"));
     } else {
-        diagnostic = diagnostic.hint("use the property's internal name, as listed in HubSpot's property settings");
+        diagnostic = diagnostic
+            .hint("use the property's internal name, as listed in HubSpot's property settings");
     }
     diagnostic
 }
@@ -182,10 +206,16 @@ fn read_only_property(object: &str, property: &Property) -> Diagnostic {
     };
     Diagnostic::error(
         "hubspot::read_only_property",
-        format!("the HubSpot `{object}` property `{}` is read-only", property.name),
+        format!(
+            "the HubSpot `{object}` property `{}` is read-only",
+            property.name
+        ),
     )
     .note(why)
-    .hint(format!("remove `{}` from the sync's mapping", property.name))
+    .hint(format!(
+        "remove `{}` from the sync's mapping",
+        property.name
+    ))
 }
 
 fn not_unique(match_property: &str, properties: &Properties) -> Diagnostic {
@@ -202,7 +232,10 @@ fn not_unique(match_property: &str, properties: &Properties) -> Diagnostic {
             properties.object
         ),
     )
-    .note("HubSpot upserts only by a property with `hasUniqueValue`, which is set when the property is created");
+    .note(
+        "HubSpot upserts only by a property with `hasUniqueValue`, which is set when the property \
+         is created",
+    );
     if unique.is_empty() {
         diagnostic.hint("create a property with unique values in HubSpot and match on it")
     } else {
@@ -211,23 +244,39 @@ fn not_unique(match_property: &str, properties: &Properties) -> Diagnostic {
 }
 
 /// Turns the answer to `GET /crm/v3/properties/{object}` into [`Properties`] or a diagnostic.
-pub(crate) fn parse_describe(config: &HubspotConfig, response: &RawResponse) -> Result<Properties, Diagnostic> {
+pub(crate) fn parse_describe(
+    config: &HubspotConfig,
+    response: &RawResponse,
+) -> Result<Properties, Diagnostic> {
     let object = &config.object;
     let body = response::parse_body(&response.body);
     let status = response.status;
     match status {
         200..=299 => {
-            let results = body.as_ref().and_then(|b| b.get("results")).and_then(Value::as_array);
+            let results = body
+                .as_ref()
+                .and_then(|b| b.get("results"))
+                .and_then(Value::as_array);
             let Some(results) = results else {
                 return Err(Diagnostic::error(
                     "hubspot::describe",
-                    format!("HubSpot answered the property list of `{object}` without a `results` list"),
+                    format!(
+                        "HubSpot answered the property list of `{object}` without a `results` list"
+                    ),
                 )
                 .note(response::summary(status, &response.body, body.as_ref())));
             };
-            Ok(Properties { object: object.clone(), properties: results.iter().filter_map(Property::parse).collect() })
+            Ok(Properties {
+                object: object.clone(),
+                properties: results.iter().filter_map(Property::parse).collect(),
+            })
         }
-        401 | 403 => Err(response::auth_diagnostic(object, status, body.as_ref(), Access::Read)),
+        401 | 403 => Err(response::auth_diagnostic(
+            object,
+            status,
+            body.as_ref(),
+            Access::Read,
+        )),
         400 | 404 => {
             let summary = response::summary(status, &response.body, body.as_ref());
             if status == 400 && !summary.to_lowercase().contains("object type") {
@@ -237,15 +286,21 @@ pub(crate) fn parse_describe(config: &HubspotConfig, response: &RawResponse) -> 
                 )
                 .note(format!("HubSpot said: {summary}")));
             }
-            Err(Diagnostic::error("hubspot::unknown_object", format!("HubSpot has no object type `{object}`"))
-                .note(format!("HubSpot said: {summary}"))
-                .hint("use `contacts`, `companies`, `deals`, or a custom object's id such as `2-1234`"))
+            Err(Diagnostic::error(
+                "hubspot::unknown_object",
+                format!("HubSpot has no object type `{object}`"),
+            )
+            .note(format!("HubSpot said: {summary}"))
+            .hint("use `contacts`, `companies`, `deals`, or a custom object's id such as `2-1234`"))
         }
         _ => Err(Diagnostic::error(
             "hubspot::unavailable",
             format!("could not read the properties of `{object}` from HubSpot"),
         )
-        .note(format!("HubSpot said: {}", response::summary(status, &response.body, body.as_ref())))
+        .note(format!(
+            "HubSpot said: {}",
+            response::summary(status, &response.body, body.as_ref())
+        ))
         .hint("try again in a moment")),
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use connector_core::{BatchResult, Destination, Operation, OperationKind, RowOutcome, SecretString};
+use connector_core::{
+    BatchResult, Destination, Operation, OperationKind, RowOutcome, SecretString,
+};
 use serde_json::{Value, json};
 
 use crate::client::{RawResponse, TransportError, parse_retry_after};
@@ -24,7 +26,10 @@ fn upsert(key: &str, email: &str, properties: &[(&str, &str)]) -> Operation {
         kind: OperationKind::Upsert,
         destination_id: None,
         match_value: Some(email.to_string()),
-        properties: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        properties: properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -34,14 +39,21 @@ fn update(key: &str, id: &str, properties: &[(&str, &str)]) -> Operation {
         kind: OperationKind::Update,
         destination_id: Some(id.to_string()),
         match_value: None,
-        properties: properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        properties: properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
 fn clear(key: &str, id: &str, names: &[&str]) -> Operation {
     Operation {
         kind: OperationKind::Clear,
-        ..update(key, id, &names.iter().map(|n| (*n, "ignored")).collect::<Vec<_>>())
+        ..update(
+            key,
+            id,
+            &names.iter().map(|n| (*n, "ignored")).collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -68,11 +80,19 @@ fn snapshot_settings() -> insta::Settings {
 }
 
 fn ctx(endpoint: Endpoint) -> Context<'static> {
-    Context { endpoint, object: "contacts", match_property: "email" }
+    Context {
+        endpoint,
+        object: "contacts",
+        match_property: "email",
+    }
 }
 
 fn respond(status: u16, body: &str) -> RawResponse {
-    RawResponse { status, retry_after: None, body: body.as_bytes().to_vec() }
+    RawResponse {
+        status,
+        retry_after: None,
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 fn rows(result: BatchResult) -> Vec<RowOutcome> {
@@ -83,11 +103,16 @@ fn rows(result: BatchResult) -> Vec<RowOutcome> {
 }
 
 fn succeeded(id: &str, created: bool) -> RowOutcome {
-    RowOutcome::Succeeded { destination_id: id.to_string(), created }
+    RowOutcome::Succeeded {
+        destination_id: id.to_string(),
+        created,
+    }
 }
 
 fn rejected(message: &str) -> RowOutcome {
-    RowOutcome::Rejected { message: message.to_string() }
+    RowOutcome::Rejected {
+        message: message.to_string(),
+    }
 }
 
 fn config() -> HubspotConfig {
@@ -100,7 +125,11 @@ fn config() -> HubspotConfig {
 #[test]
 fn upsert_body_matches_on_the_match_property() {
     let batch = encode(&[
-        upsert("1", "ada@example.com", &[("firstname", "Ada"), ("lifecyclestage", "lead")]),
+        upsert(
+            "1",
+            "ada@example.com",
+            &[("firstname", "Ada"), ("lifecyclestage", "lead")],
+        ),
         upsert("2", "Grace@Example.com", &[("firstname", "Grace")]),
     ]);
     assert_eq!(batch.endpoint, Endpoint::Upsert);
@@ -137,23 +166,41 @@ fn upsert_body_matches_on_the_match_property() {
 
 #[test]
 fn upsert_keeps_the_match_value_over_a_mapped_value() {
-    let batch = encode(&[upsert("1", "ada@example.com", &[("email", "other@example.com")])]);
-    assert_eq!(batch.body["inputs"][0]["properties"]["email"], "ada@example.com");
+    let batch = encode(&[upsert(
+        "1",
+        "ada@example.com",
+        &[("email", "other@example.com")],
+    )]);
+    assert_eq!(
+        batch.body["inputs"][0]["properties"]["email"],
+        "ada@example.com"
+    );
 }
 
 #[test]
 fn upsert_by_hs_object_id_does_not_write_the_id() {
     let op = upsert("1", "12345", &[("firstname", "Ada")]);
     let batch = encode_batch("contacts", "hs_object_id", &[op]).expect("well formed");
-    assert_eq!(batch.body["inputs"][0]["properties"], json!({"firstname": "Ada"}));
+    assert_eq!(
+        batch.body["inputs"][0]["properties"],
+        json!({"firstname": "Ada"})
+    );
     assert_eq!(batch.body["inputs"][0]["idProperty"], "hs_object_id");
 }
 
 #[test]
 fn update_body_addresses_records_by_id() {
     let batch = encode(&[
-        update("1", "101", &[("firstname", "Ada"), ("phone", "+44 20 7946 0000")]),
-        update("2", "102", &[("firstname", "Grace"), ("firstname", "Grace B.")]),
+        update(
+            "1",
+            "101",
+            &[("firstname", "Ada"), ("phone", "+44 20 7946 0000")],
+        ),
+        update(
+            "2",
+            "102",
+            &[("firstname", "Grace"), ("firstname", "Grace B.")],
+        ),
     ]);
     assert_eq!(batch.endpoint, Endpoint::Update);
     assert_eq!(batch.path, "/crm/v3/objects/contacts/batch/update");
@@ -208,17 +255,29 @@ fn clear_body_sends_empty_strings() {
 
 #[test]
 fn custom_objects_use_their_type_in_the_path() {
-    let batch = encode_batch("2-1234", "external_id", &[upsert("1", "X-1", &[])]).expect("well formed");
+    let batch =
+        encode_batch("2-1234", "external_id", &[upsert("1", "X-1", &[])]).expect("well formed");
     assert_eq!(batch.path, "/crm/v3/objects/2-1234/batch/upsert");
-    assert_eq!(batch.body["inputs"][0]["properties"], json!({"external_id": "X-1"}));
+    assert_eq!(
+        batch.body["inputs"][0]["properties"],
+        json!({"external_id": "X-1"})
+    );
 }
 
 #[test]
 fn a_mixed_batch_is_an_internal_error() {
-    let error = encode_batch("contacts", "email", &[upsert("1", "a@x.io", &[]), update("2", "1", &[])])
-        .expect_err("mixed kinds are refused");
+    let error = encode_batch(
+        "contacts",
+        "email",
+        &[upsert("1", "a@x.io", &[]), update("2", "1", &[])],
+    )
+    .expect_err("mixed kinds are refused");
     assert_eq!(error.code, "internal");
-    assert!(error.message.contains("mixed `upsert` and `update`"), "{}", error.message);
+    assert!(
+        error.message.contains("mixed `upsert` and `update`"),
+        "{}",
+        error.message
+    );
     assert!(error.message.contains("bug in engine"), "{}", error.message);
 }
 
@@ -238,9 +297,13 @@ fn an_upsert_without_match_value_or_an_update_without_id_is_an_internal_error() 
 
 #[test]
 fn a_mixed_batch_is_fatal_in_send_batch() {
-    let destination = HubspotDestination::new(config().with_base_url("http://127.0.0.1:9")).expect("valid config");
-    let result = block_on(destination.send_batch(&[upsert("1", "a@x.io", &[]), clear("2", "1", &["a"])]));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
+    let destination = HubspotDestination::new(config().with_base_url("http://127.0.0.1:9"))
+        .expect("valid config");
+    let result =
+        block_on(destination.send_batch(&[upsert("1", "a@x.io", &[]), clear("2", "1", &["a"])]));
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.code, "internal");
 }
 
@@ -249,14 +312,20 @@ fn a_mixed_batch_is_fatal_in_send_batch() {
 
 #[test]
 fn ok_upsert_matches_results_by_email_case_insensitively() {
-    let ops = [upsert("1", "Ada@Example.com", &[]), upsert("2", "grace@example.com", &[])];
+    let ops = [
+        upsert("1", "Ada@Example.com", &[]),
+        upsert("2", "grace@example.com", &[]),
+    ];
     // Results in another order, emails lowercased, no trace ids.
     let body = r#"{"status":"COMPLETE","results":[
         {"id":"202","new":false,"properties":{"email":"grace@example.com"}},
         {"id":"201","new":true,"properties":{"email":"ada@example.com"}}
     ],"startedAt":"2026-01-01T00:00:00Z","completedAt":"2026-01-01T00:00:01Z"}"#;
     let outcome = rows(classify(&ctx(Endpoint::Upsert), &ops, &respond(200, body)));
-    assert_eq!(outcome, vec![succeeded("201", true), succeeded("202", false)]);
+    assert_eq!(
+        outcome,
+        vec![succeeded("201", true), succeeded("202", false)]
+    );
 }
 
 #[test]
@@ -275,12 +344,19 @@ fn ok_update_matches_results_by_id_and_never_reports_created() {
     let ops = [update("1", "101", &[]), clear("2", "102", &["firstname"])];
     let body = r#"{"results":[{"id":"102","new":true},{"id":"101"}]}"#;
     let outcome = rows(classify(&ctx(Endpoint::Update), &ops, &respond(200, body)));
-    assert_eq!(outcome, vec![succeeded("101", false), succeeded("102", false)]);
+    assert_eq!(
+        outcome,
+        vec![succeeded("101", false), succeeded("102", false)]
+    );
 }
 
 #[test]
 fn multi_status_splits_successes_and_errors_per_row() {
-    let ops = [update("1", "101", &[]), update("2", "102", &[]), update("3", "103", &[])];
+    let ops = [
+        update("1", "101", &[]),
+        update("2", "102", &[]),
+        update("3", "103", &[]),
+    ];
     let body = r#"{"status":"COMPLETE","numErrors":2,
       "results":[{"id":"101","properties":{}}],
       "errors":[
@@ -305,14 +381,25 @@ fn multi_status_splits_successes_and_errors_per_row() {
 
 #[test]
 fn multi_status_upsert_errors_are_attributed_by_match_value_or_trace_id() {
-    let ops = [upsert("1", "A@x.io", &[]), upsert("2", "b@x.io", &[]), upsert("3", "c@x.io", &[])];
+    let ops = [
+        upsert("1", "A@x.io", &[]),
+        upsert("2", "b@x.io", &[]),
+        upsert("3", "c@x.io", &[]),
+    ];
     let body = r#"{"results":[{"id":"1","new":true,"properties":{"email":"a@x.io"}}],
       "errors":[
         {"message":"bad b","context":{"ids":["B@X.IO"]}},
         {"message":"bad c","errors":[{"message":"detail c","context":{"objectWriteTraceId":["2"]}}]}
       ]}"#;
     let outcome = rows(classify(&ctx(Endpoint::Upsert), &ops, &respond(207, body)));
-    assert_eq!(outcome, vec![succeeded("1", true), rejected("bad b"), rejected("bad c: detail c")]);
+    assert_eq!(
+        outcome,
+        vec![
+            succeeded("1", true),
+            rejected("bad b"),
+            rejected("bad c: detail c")
+        ]
+    );
 }
 
 #[test]
@@ -323,16 +410,29 @@ fn multi_status_errors_without_context_go_to_the_rows_missing_from_results() {
     let outcome = rows(classify(&ctx(Endpoint::Upsert), &ops, &respond(207, body)));
     assert_eq!(
         outcome,
-        vec![succeeded("1", false), rejected("Property values were not valid: `email`: Email address b@x is invalid")]
+        vec![
+            succeeded("1", false),
+            rejected("Property values were not valid: `email`: Email address b@x is invalid")
+        ]
     );
 }
 
 #[test]
 fn rows_missing_from_a_response_without_errors_are_retried() {
     let ops = [update("1", "101", &[]), update("2", "102", &[])];
-    let outcome = rows(classify(&ctx(Endpoint::Update), &ops, &respond(200, r#"{"results":[{"id":"101"}]}"#)));
+    let outcome = rows(classify(
+        &ctx(Endpoint::Update),
+        &ops,
+        &respond(200, r#"{"results":[{"id":"101"}]}"#),
+    ));
     assert_eq!(outcome[0], succeeded("101", false));
-    assert_eq!(outcome[1], RowOutcome::Retry { reason: "missing from the response".to_string(), after: None });
+    assert_eq!(
+        outcome[1],
+        RowOutcome::Retry {
+            reason: "missing from the response".to_string(),
+            after: None
+        }
+    );
 }
 
 #[test]
@@ -342,7 +442,13 @@ fn a_garbage_success_body_retries_every_row() {
         let outcome = rows(classify(&ctx(Endpoint::Update), &ops, &respond(200, body)));
         assert_eq!(outcome.len(), 2);
         for row in outcome {
-            let RowOutcome::Retry { reason, after: None } = row else { panic!("expected Retry, got {row:?}") };
+            let RowOutcome::Retry {
+                reason,
+                after: None,
+            } = row
+            else {
+                panic!("expected Retry, got {row:?}")
+            };
             assert!(reason.starts_with("missing from the response"), "{reason}");
         }
     }
@@ -383,11 +489,18 @@ fn bad_request_rejects_every_row_with_the_message() {
 
 #[test]
 fn bad_request_naming_some_inputs_rejects_those_and_retries_the_others() {
-    let ops = [upsert("1", "a@x.io", &[]), upsert("2", "dup@x.io", &[]), upsert("3", "dup@x.io", &[])];
+    let ops = [
+        upsert("1", "a@x.io", &[]),
+        upsert("2", "dup@x.io", &[]),
+        upsert("3", "dup@x.io", &[]),
+    ];
     let body = r#"{"status":"error","category":"VALIDATION_ERROR","message":"Duplicate IDs found in batch input: [dup@x.io]. IDs must be unique","context":{"ids":["dup@x.io"]}}"#;
     let outcome = rows(classify(&ctx(Endpoint::Upsert), &ops, &respond(400, body)));
-    let message = "Duplicate IDs found in batch input: [dup@x.io]. IDs must be unique (400 VALIDATION_ERROR)";
-    assert!(matches!(&outcome[0], RowOutcome::Retry { reason, after: None } if reason.contains("other rows")));
+    let message =
+        "Duplicate IDs found in batch input: [dup@x.io]. IDs must be unique (400 VALIDATION_ERROR)";
+    assert!(
+        matches!(&outcome[0], RowOutcome::Retry { reason, after: None } if reason.contains("other rows"))
+    );
     assert_eq!(outcome[1], rejected(message));
     assert_eq!(outcome[2], rejected(message));
 }
@@ -404,8 +517,15 @@ fn conflict_rejects_every_row() {
 #[test]
 fn other_client_errors_reject_every_row_even_with_a_garbage_body() {
     let ops = [update("1", "101", &[])];
-    let outcome = rows(classify(&ctx(Endpoint::Update), &ops, &respond(404, "<html>\n Not   Found\n</html>")));
-    assert_eq!(outcome, vec![rejected("HTTP 404: <html> Not Found </html>")]);
+    let outcome = rows(classify(
+        &ctx(Endpoint::Update),
+        &ops,
+        &respond(404, "<html>\n Not   Found\n</html>"),
+    ));
+    assert_eq!(
+        outcome,
+        vec![rejected("HTTP 404: <html> Not Found </html>")]
+    );
     let outcome = rows(classify(&ctx(Endpoint::Update), &ops, &respond(413, "")));
     assert_eq!(outcome, vec![rejected("HTTP 413 with an empty body")]);
 }
@@ -413,8 +533,14 @@ fn other_client_errors_reject_every_row_even_with_a_garbage_body() {
 #[test]
 fn unauthorized_is_fatal_with_a_hint() {
     let body = r#"{"status":"error","message":"Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview","correlationId":"c0ffee","category":"INVALID_AUTHENTICATION"}"#;
-    let result = classify(&ctx(Endpoint::Upsert), &[upsert("1", "a@x.io", &[])], &respond(401, body));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
+    let result = classify(
+        &ctx(Endpoint::Upsert),
+        &[upsert("1", "a@x.io", &[])],
+        &respond(401, body),
+    );
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.code, "hubspot::auth");
     insta::assert_snapshot!(diagnostic.to_string(), @r"
     error[hubspot::auth]: HubSpot rejected the token (401 INVALID_AUTHENTICATION)
@@ -426,23 +552,51 @@ fn unauthorized_is_fatal_with_a_hint() {
 #[test]
 fn an_expired_token_says_to_refresh_it() {
     let body = r#"{"status":"error","message":"The OAuth token used to make this call expired 7 second(s) ago.","category":"EXPIRED_AUTHENTICATION"}"#;
-    let result = classify(&ctx(Endpoint::Update), &[update("1", "1", &[])], &respond(401, body));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
-    assert_eq!(diagnostic.message, "HubSpot rejected the token (401 EXPIRED_AUTHENTICATION)");
-    assert!(diagnostic.hints[0].contains("expired"), "{:?}", diagnostic.hints);
+    let result = classify(
+        &ctx(Endpoint::Update),
+        &[update("1", "1", &[])],
+        &respond(401, body),
+    );
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
+    assert_eq!(
+        diagnostic.message,
+        "HubSpot rejected the token (401 EXPIRED_AUTHENTICATION)"
+    );
+    assert!(
+        diagnostic.hints[0].contains("expired"),
+        "{:?}",
+        diagnostic.hints
+    );
 }
 
 #[test]
 fn forbidden_names_the_missing_scope() {
     let body = r#"{"status":"error","message":"This app hasn't been granted all required scopes to make this call.","category":"MISSING_SCOPES"}"#;
-    let context = Context { endpoint: Endpoint::Upsert, object: "deals", match_property: "deal_ref" };
+    let context = Context {
+        endpoint: Endpoint::Upsert,
+        object: "deals",
+        match_property: "deal_ref",
+    };
     let result = classify(&context, &[upsert("1", "x", &[])], &respond(403, body));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
-    assert_eq!(diagnostic.message, "HubSpot refused the request for lack of permission (403 MISSING_SCOPES)");
-    assert!(diagnostic.hints[0].contains("`crm.objects.deals.write`"), "{:?}", diagnostic.hints);
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
+    assert_eq!(
+        diagnostic.message,
+        "HubSpot refused the request for lack of permission (403 MISSING_SCOPES)"
+    );
+    assert!(
+        diagnostic.hints[0].contains("`crm.objects.deals.write`"),
+        "{:?}",
+        diagnostic.hints
+    );
     // No body at all still gives a usable diagnostic.
     let result = classify(&context, &[upsert("1", "x", &[])], &respond(401, ""));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.message, "HubSpot rejected the token (401)");
 }
 
@@ -462,33 +616,69 @@ fn rate_limits_wait_retry_after_or_the_policy_window() {
     let burst = r#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING","category":"RATE_LIMITS"}"#;
     let secondly = r#"{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#;
 
-    let with_header = RawResponse { retry_after: Some(Duration::from_secs(3)), ..respond(429, burst) };
+    let with_header = RawResponse {
+        retry_after: Some(Duration::from_secs(3)),
+        ..respond(429, burst)
+    };
     let (reason, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &with_header));
     assert_eq!(after, Some(Duration::from_secs(3)));
-    assert_eq!(reason, "rate limited by HubSpot: You have reached your ten_secondly_rolling limit. (429 RATE_LIMITS)");
+    assert_eq!(
+        reason,
+        "rate limited by HubSpot: You have reached your ten_secondly_rolling limit. (429 RATE_LIMITS)"
+    );
 
     let (_, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &respond(429, burst)));
     assert_eq!(after, Some(Duration::from_secs(10)));
-    let (_, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &respond(429, secondly)));
+    let (_, after) = retry_all(classify(
+        &ctx(Endpoint::Update),
+        &ops,
+        &respond(429, secondly),
+    ));
     assert_eq!(after, Some(Duration::from_secs(1)));
-    let (reason, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &respond(429, "slow down")));
-    assert_eq!((reason.as_str(), after), ("rate limited by HubSpot: HTTP 429: slow down", None));
+    let (reason, after) = retry_all(classify(
+        &ctx(Endpoint::Update),
+        &ops,
+        &respond(429, "slow down"),
+    ));
+    assert_eq!(
+        (reason.as_str(), after),
+        ("rate limited by HubSpot: HTTP 429: slow down", None)
+    );
 }
 
 #[test]
 fn the_daily_limit_is_fatal() {
     let body = r#"{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","policyName":"DAILY"}"#;
-    let result = classify(&ctx(Endpoint::Update), &[update("1", "1", &[])], &respond(429, body));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
+    let result = classify(
+        &ctx(Endpoint::Update),
+        &[update("1", "1", &[])],
+        &respond(429, body),
+    );
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.code, "hubspot::daily_limit");
 }
 
 #[test]
 fn server_errors_retry_the_whole_batch() {
     let ops = [update("1", "1", &[])];
-    let (reason, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &respond(502, "<html>Bad Gateway</html>")));
-    assert_eq!((reason.as_str(), after), ("HubSpot is unavailable: HTTP 502: <html>Bad Gateway</html>", None));
-    let migrating = RawResponse { retry_after: Some(Duration::from_secs(30)), ..respond(477, "{}") };
+    let (reason, after) = retry_all(classify(
+        &ctx(Endpoint::Update),
+        &ops,
+        &respond(502, "<html>Bad Gateway</html>"),
+    ));
+    assert_eq!(
+        (reason.as_str(), after),
+        (
+            "HubSpot is unavailable: HTTP 502: <html>Bad Gateway</html>",
+            None
+        )
+    );
+    let migrating = RawResponse {
+        retry_after: Some(Duration::from_secs(30)),
+        ..respond(477, "{}")
+    };
     let (_, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &migrating));
     assert_eq!(after, Some(Duration::from_secs(30)));
     let (_, after) = retry_all(classify(&ctx(Endpoint::Update), &ops, &respond(423, "")));
@@ -500,8 +690,14 @@ fn server_errors_retry_the_whole_batch() {
 
 #[test]
 fn an_unexpected_status_is_fatal() {
-    let result = classify(&ctx(Endpoint::Update), &[update("1", "1", &[])], &respond(301, ""));
-    let BatchResult::Fatal(diagnostic) = result else { panic!("expected Fatal, got {result:?}") };
+    let result = classify(
+        &ctx(Endpoint::Update),
+        &[update("1", "1", &[])],
+        &respond(301, ""),
+    );
+    let BatchResult::Fatal(diagnostic) = result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.code, "hubspot::unexpected_status");
 }
 
@@ -520,8 +716,14 @@ fn retry_after_is_read_as_seconds() {
 fn a_long_message_is_cut() {
     let long = "é".repeat(5000);
     let body = json!({"message": long, "category": "VALIDATION_ERROR"}).to_string();
-    let outcome = rows(classify(&ctx(Endpoint::Update), &[update("1", "1", &[])], &respond(400, &body)));
-    let RowOutcome::Rejected { message } = &outcome[0] else { panic!("expected Rejected") };
+    let outcome = rows(classify(
+        &ctx(Endpoint::Update),
+        &[update("1", "1", &[])],
+        &respond(400, &body),
+    ));
+    let RowOutcome::Rejected { message } = &outcome[0] else {
+        panic!("expected Rejected")
+    };
     assert!(message.chars().count() < 1100, "{}", message.len());
 }
 
@@ -539,11 +741,21 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[test]
 fn connection_refused_retries_and_names_the_base_url() {
     // Bind a port, then free it: nothing listens there any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let destination = HubspotDestination::new(config().with_base_url(&base)).expect("valid config");
-    let (reason, after) = retry_all(block_on(destination.send_batch(&[upsert("1", "a@x.io", &[])])));
-    assert!(reason.starts_with(&format!("could not connect to HubSpot at `{base}`")), "{reason}");
+    let (reason, after) = retry_all(block_on(destination.send_batch(&[upsert(
+        "1",
+        "a@x.io",
+        &[],
+    )])));
+    assert!(
+        reason.starts_with(&format!("could not connect to HubSpot at `{base}`")),
+        "{reason}"
+    );
     assert_eq!(after, None);
     assert!(!reason.contains(TOKEN));
     let error = block_on(destination.describe()).expect_err("nothing listens");
@@ -555,16 +767,32 @@ fn connection_refused_retries_and_names_the_base_url() {
 fn transport_failures_become_retry_all() {
     let config = config();
     let (reason, _) = retry_all(transport_retry(&config, &TransportError::Timeout));
-    assert_eq!(reason, "HubSpot did not answer within 30 s at `https://api.hubapi.com`");
-    let (reason, _) = retry_all(transport_retry(&config, &TransportError::Other("reset".into())));
-    assert_eq!(reason, "the request to HubSpot at `https://api.hubapi.com` failed: reset");
-    assert_eq!(transport_diagnostic(&config, &TransportError::Timeout).code, "hubspot::unreachable");
+    assert_eq!(
+        reason,
+        "HubSpot did not answer within 30 s at `https://api.hubapi.com`"
+    );
+    let (reason, _) = retry_all(transport_retry(
+        &config,
+        &TransportError::Other("reset".into()),
+    ));
+    assert_eq!(
+        reason,
+        "the request to HubSpot at `https://api.hubapi.com` failed: reset"
+    );
+    assert_eq!(
+        transport_diagnostic(&config, &TransportError::Timeout).code,
+        "hubspot::unreachable"
+    );
 }
 
 #[test]
 fn an_empty_batch_sends_nothing() {
-    let destination = HubspotDestination::new(config().with_base_url("http://127.0.0.1:9")).expect("valid config");
-    assert_eq!(block_on(destination.send_batch(&[])), BatchResult::PerRow(Vec::new()));
+    let destination = HubspotDestination::new(config().with_base_url("http://127.0.0.1:9"))
+        .expect("valid config");
+    assert_eq!(
+        block_on(destination.send_batch(&[])),
+        BatchResult::PerRow(Vec::new())
+    );
     assert_eq!(destination.name(), "hubspot");
     assert_eq!(destination.capabilities().max_batch_size, 100);
     assert_eq!(destination.capabilities().default_requests_per_second, 10.0);
@@ -577,17 +805,33 @@ fn an_empty_batch_sends_nothing() {
 fn bad_configs_are_diagnostics() {
     let cases = [
         (config().with_base_url("not a url"), "hubspot::config"),
-        (config().with_base_url("ftp://example.com"), "hubspot::config"),
-        (HubspotConfig::new(SecretString::new(TOKEN), "contacts/../x", "email"), "hubspot::config"),
-        (HubspotConfig::new(SecretString::new(TOKEN), "contacts", " "), "hubspot::config"),
-        (HubspotConfig::new(SecretString::new(""), "contacts", "email"), "hubspot::auth"),
-        (HubspotConfig::new(SecretString::new("a\nb"), "contacts", "email"), "hubspot::auth"),
+        (
+            config().with_base_url("ftp://example.com"),
+            "hubspot::config",
+        ),
+        (
+            HubspotConfig::new(SecretString::new(TOKEN), "contacts/../x", "email"),
+            "hubspot::config",
+        ),
+        (
+            HubspotConfig::new(SecretString::new(TOKEN), "contacts", " "),
+            "hubspot::config",
+        ),
+        (
+            HubspotConfig::new(SecretString::new(""), "contacts", "email"),
+            "hubspot::auth",
+        ),
+        (
+            HubspotConfig::new(SecretString::new("a\nb"), "contacts", "email"),
+            "hubspot::auth",
+        ),
     ];
     for (config, code) in cases {
         let error = HubspotDestination::new(config).expect_err("invalid config");
         assert_eq!(error.code, code, "{error}");
     }
-    let destination = HubspotDestination::new(config().with_base_url("http://127.0.0.1:8080/")).expect("valid");
+    let destination =
+        HubspotDestination::new(config().with_base_url("http://127.0.0.1:8080/")).expect("valid");
     assert_eq!(destination.config().base(), "http://127.0.0.1:8080");
 }
 
@@ -617,16 +861,47 @@ fn describe_parses_tolerantly() {
     assert_eq!(properties.object, "contacts");
     assert_eq!(
         properties.names().collect::<Vec<_>>(),
-        ["email", "firstname", "lifecyclestage", "hs_object_id", "days_to_close", "external_ref"]
+        [
+            "email",
+            "firstname",
+            "lifecyclestage",
+            "hs_object_id",
+            "days_to_close",
+            "external_ref"
+        ]
     );
-    let stage = properties.get("lifecyclestage").expect("lifecyclestage is listed");
+    let stage = properties
+        .get("lifecyclestage")
+        .expect("lifecyclestage is listed");
     assert_eq!(stage.r#type, "enumeration");
     assert_eq!(stage.field_type, "radio");
-    assert_eq!(stage.options.iter().map(|o| o.value.as_str()).collect::<Vec<_>>(), ["subscriber", "lead"]);
-    assert!(properties.get("hs_object_id").expect("listed").is_read_only());
-    assert!(properties.get("days_to_close").expect("listed").is_read_only());
+    assert_eq!(
+        stage
+            .options
+            .iter()
+            .map(|o| o.value.as_str())
+            .collect::<Vec<_>>(),
+        ["subscriber", "lead"]
+    );
+    assert!(
+        properties
+            .get("hs_object_id")
+            .expect("listed")
+            .is_read_only()
+    );
+    assert!(
+        properties
+            .get("days_to_close")
+            .expect("listed")
+            .is_read_only()
+    );
     assert!(!properties.get("firstname").expect("listed").is_read_only());
-    assert!(properties.get("external_ref").expect("listed").has_unique_value);
+    assert!(
+        properties
+            .get("external_ref")
+            .expect("listed")
+            .has_unique_value
+    );
 }
 
 #[test]
@@ -634,13 +909,26 @@ fn describe_errors_are_diagnostics() {
     let config = config();
     let error = parse_describe(&config, &respond(200, "<html/>")).expect_err("not JSON");
     assert_eq!(error.code, "hubspot::describe");
-    let error = parse_describe(&config, &respond(401, r#"{"category":"INVALID_AUTHENTICATION"}"#)).expect_err("401");
+    let error = parse_describe(
+        &config,
+        &respond(401, r#"{"category":"INVALID_AUTHENTICATION"}"#),
+    )
+    .expect_err("401");
     assert_eq!(error.code, "hubspot::auth");
-    assert!(error.hints[0].contains("crm.schemas.contacts.read"), "{error}");
+    assert!(
+        error.hints[0].contains("crm.schemas.contacts.read"),
+        "{error}"
+    );
     let error = parse_describe(&config, &respond(404, "")).expect_err("404");
     assert_eq!(error.code, "hubspot::unknown_object");
-    let error = parse_describe(&config, &respond(400, r#"{"message":"Unable to infer object type from: contactz"}"#))
-        .expect_err("400");
+    let error = parse_describe(
+        &config,
+        &respond(
+            400,
+            r#"{"message":"Unable to infer object type from: contactz"}"#,
+        ),
+    )
+    .expect_err("400");
     assert_eq!(error.code, "hubspot::unknown_object");
     let error = parse_describe(&config, &respond(503, "")).expect_err("503");
     assert_eq!(error.code, "hubspot::unavailable");
@@ -649,10 +937,22 @@ fn describe_errors_are_diagnostics() {
 #[test]
 fn check_properties_reports_unknown_read_only_and_non_unique() {
     let properties = properties();
-    let mapped = ["firstnme", "Lifecycle Stage", "hs_object_id", "days_to_close", "email", "firstname", "zzz"]
-        .map(String::from);
+    let mapped = [
+        "firstnme",
+        "Lifecycle Stage",
+        "hs_object_id",
+        "days_to_close",
+        "email",
+        "firstname",
+        "zzz",
+    ]
+    .map(String::from);
     let diagnostics = check_properties(&mapped, "firstname", &properties);
-    let text = diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n");
+    let text = diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::assert_snapshot!(text, @r"
     error[hubspot::unknown_property]: HubSpot `contacts` has no property `firstnme`
       hint: did you mean `firstname`?
@@ -677,8 +977,14 @@ fn email_is_a_valid_match_property_for_contacts() {
     let properties = properties();
     let mapped = ["email".to_string(), "firstname".to_string()];
     assert_eq!(check_properties(&mapped, "email", &properties), vec![]);
-    assert_eq!(check_properties(&mapped, "external_ref", &properties), vec![]);
-    let companies = Properties { object: "companies".to_string(), ..properties };
+    assert_eq!(
+        check_properties(&mapped, "external_ref", &properties),
+        vec![]
+    );
+    let companies = Properties {
+        object: "companies".to_string(),
+        ..properties
+    };
     let diagnostics = check_properties(&mapped, "email", &companies);
     assert_eq!(diagnostics.len(), 1);
     assert_eq!(diagnostics[0].code, "hubspot::match_property_not_unique");
@@ -713,7 +1019,10 @@ fn no_diagnostic_or_message_shows_the_token_even_when_hubspot_echoes_it() {
     let ops = [update("1", "101", &[]), update("2", "102", &[])];
     let mut texts = Vec::new();
     for status in [200, 207, 400, 401, 403, 404, 409, 429, 500, 301] {
-        let result = redact_result(classify(&ctx(Endpoint::Update), &ops, &respond(status, &echo)), &token);
+        let result = redact_result(
+            classify(&ctx(Endpoint::Update), &ops, &respond(status, &echo)),
+            &token,
+        );
         texts.push(format!("{result:?}"));
         if let BatchResult::Fatal(diagnostic) = &result {
             texts.push(diagnostic.to_string());
@@ -730,20 +1039,32 @@ fn no_diagnostic_or_message_shows_the_token_even_when_hubspot_echoes_it() {
             texts.push(diagnostic.to_string());
         }
     }
-    let result = redact_result(transport_retry(&config(), &TransportError::Connect(format!("echo {TOKEN}"))), &token);
+    let result = redact_result(
+        transport_retry(&config(), &TransportError::Connect(format!("echo {TOKEN}"))),
+        &token,
+    );
     texts.push(format!("{result:?}"));
     for text in &texts {
         assert!(!text.contains(TOKEN), "the token leaked: {text}");
     }
-    assert!(texts.iter().any(|t| t.contains("**redacted**")), "the echo was not exercised");
+    assert!(
+        texts.iter().any(|t| t.contains("**redacted**")),
+        "the echo was not exercised"
+    );
 }
 
 #[test]
 fn classification_of_a_single_row_per_status_is_stable() {
     // One outcome per operation, in order, whatever the status.
-    let ops = [update("1", "101", &[]), update("2", "102", &[]), update("3", "103", &[])];
+    let ops = [
+        update("1", "101", &[]),
+        update("2", "102", &[]),
+        update("3", "103", &[]),
+    ];
     for status in [200, 207, 400, 404, 409, 422] {
-        if let BatchResult::PerRow(rows) = classify(&ctx(Endpoint::Update), &ops, &respond(status, "{}")) {
+        if let BatchResult::PerRow(rows) =
+            classify(&ctx(Endpoint::Update), &ops, &respond(status, "{}"))
+        {
             assert_eq!(rows.len(), ops.len(), "status {status}");
         }
     }

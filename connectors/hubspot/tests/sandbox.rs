@@ -9,7 +9,9 @@ use engine_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::Value;
 
 async fn sandbox(config: SandboxConfig) -> SandboxHandle {
-    engine_sandbox::spawn(config).await.expect("the sandbox binds a local port")
+    engine_sandbox::spawn(config)
+        .await
+        .expect("the sandbox binds a local port")
 }
 
 fn destination(sandbox: &SandboxHandle, token: &str) -> HubspotDestination {
@@ -20,7 +22,10 @@ fn destination(sandbox: &SandboxHandle, token: &str) -> HubspotDestination {
 }
 
 fn props(properties: &[(&str, &str)]) -> Vec<(String, String)> {
-    properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    properties
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn upsert(key: &str, email: &str, properties: &[(&str, &str)]) -> Operation {
@@ -52,7 +57,10 @@ fn rows(result: BatchResult) -> Vec<RowOutcome> {
 
 fn succeeded(row: &RowOutcome) -> (String, bool) {
     match row {
-        RowOutcome::Succeeded { destination_id, created } => (destination_id.clone(), *created),
+        RowOutcome::Succeeded {
+            destination_id,
+            created,
+        } => (destination_id.clone(), *created),
         other => panic!("expected Succeeded, got {other:?}"),
     }
 }
@@ -72,7 +80,10 @@ async fn records(sandbox: &SandboxHandle) -> Vec<Value> {
 }
 
 fn record<'a>(records: &'a [Value], id: &str) -> &'a Value {
-    records.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("no record {id} in {records:#?}"))
+    records
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no record {id} in {records:#?}"))
 }
 
 #[tokio::test]
@@ -80,7 +91,11 @@ async fn upsert_creates_then_updates() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let hubspot = destination(&sandbox, "sandbox-token");
     let batch = [
-        upsert("1", "ada@example.com", &[("firstname", "Ada"), ("lifecyclestage", "lead")]),
+        upsert(
+            "1",
+            "ada@example.com",
+            &[("firstname", "Ada"), ("lifecyclestage", "lead")],
+        ),
         upsert("2", "grace@example.com", &[("firstname", "Grace")]),
     ];
     let first = rows(hubspot.send_batch(&batch).await);
@@ -99,9 +114,18 @@ async fn upsert_creates_then_updates() {
 
     let records = records(&sandbox).await;
     assert_eq!(records.len(), 2);
-    assert_eq!(record(&records, &ada)["properties"]["email"], "ada@example.com");
-    assert_eq!(record(&records, &ada)["properties"]["lifecyclestage"], "lead");
-    assert_eq!(record(&records, &grace)["properties"]["firstname"], "Grace B.");
+    assert_eq!(
+        record(&records, &ada)["properties"]["email"],
+        "ada@example.com"
+    );
+    assert_eq!(
+        record(&records, &ada)["properties"]["lifecyclestage"],
+        "lead"
+    );
+    assert_eq!(
+        record(&records, &grace)["properties"]["firstname"],
+        "Grace B."
+    );
 }
 
 #[tokio::test]
@@ -110,20 +134,41 @@ async fn update_by_id_and_clear() {
     let hubspot = destination(&sandbox, "sandbox-token");
     let created = rows(
         hubspot
-            .send_batch(&[upsert("1", "ada@example.com", &[("firstname", "Ada"), ("lastname", "Lovelace")])])
+            .send_batch(&[upsert(
+                "1",
+                "ada@example.com",
+                &[("firstname", "Ada"), ("lastname", "Lovelace")],
+            )])
             .await,
     );
     let (id, _) = succeeded(&created[0]);
 
     let updated = rows(
-        hubspot.send_batch(&[by_id(OperationKind::Update, "1", &id, &[("firstname", "Augusta")])]).await,
+        hubspot
+            .send_batch(&[by_id(
+                OperationKind::Update,
+                "1",
+                &id,
+                &[("firstname", "Augusta")],
+            )])
+            .await,
     );
     assert_eq!(succeeded(&updated[0]), (id.clone(), false));
     let after_update = records(&sandbox).await;
-    assert_eq!(record(&after_update, &id)["properties"]["firstname"], "Augusta");
+    assert_eq!(
+        record(&after_update, &id)["properties"]["firstname"],
+        "Augusta"
+    );
 
     let cleared = rows(
-        hubspot.send_batch(&[by_id(OperationKind::Clear, "1", &id, &[("firstname", "Augusta")])]).await,
+        hubspot
+            .send_batch(&[by_id(
+                OperationKind::Clear,
+                "1",
+                &id,
+                &[("firstname", "Augusta")],
+            )])
+            .await,
     );
     assert_eq!(succeeded(&cleared[0]), (id.clone(), false));
     let after_clear = records(&sandbox).await;
@@ -158,11 +203,19 @@ async fn partial_failure_rejects_only_the_bad_row() {
     let (ada, _) = succeeded(&outcome[0]);
     let update = [
         by_id(OperationKind::Update, "1", &ada, &[("firstname", "Ada")]),
-        by_id(OperationKind::Update, "9", "999999", &[("firstname", "Nobody")]),
+        by_id(
+            OperationKind::Update,
+            "9",
+            "999999",
+            &[("firstname", "Nobody")],
+        ),
     ];
     let outcome = rows(hubspot.send_batch(&update).await);
     assert_eq!(succeeded(&outcome[0]), (ada, false));
-    assert!(matches!(&outcome[1], RowOutcome::Rejected { .. }), "{outcome:?}");
+    assert!(
+        matches!(&outcome[1], RowOutcome::Rejected { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -175,9 +228,14 @@ async fn duplicate_match_values_reject_those_rows_and_retry_the_others() {
         upsert("3", "twice@example.com", &[("firstname", "Two")]),
     ];
     let outcome = rows(hubspot.send_batch(&batch).await);
-    assert!(matches!(&outcome[0], RowOutcome::Retry { .. }), "{outcome:?}");
+    assert!(
+        matches!(&outcome[0], RowOutcome::Retry { .. }),
+        "{outcome:?}"
+    );
     for row in &outcome[1..] {
-        let RowOutcome::Rejected { message } = row else { panic!("expected Rejected, got {row:?}") };
+        let RowOutcome::Rejected { message } = row else {
+            panic!("expected Rejected, got {row:?}")
+        };
         assert!(message.contains("Duplicate IDs"), "{message}");
     }
     assert!(records(&sandbox).await.is_empty());
@@ -188,14 +246,21 @@ async fn a_wrong_token_is_fatal_and_never_shown() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let token = "pat-na1-wrong-token-0000";
     let hubspot = destination(&sandbox, token);
-    let result = hubspot.send_batch(&[upsert("1", "ada@example.com", &[])]).await;
-    let BatchResult::Fatal(diagnostic) = &result else { panic!("expected Fatal, got {result:?}") };
+    let result = hubspot
+        .send_batch(&[upsert("1", "ada@example.com", &[])])
+        .await;
+    let BatchResult::Fatal(diagnostic) = &result else {
+        panic!("expected Fatal, got {result:?}")
+    };
     assert_eq!(diagnostic.code, "hubspot::auth");
     assert!(diagnostic.message.contains("401"), "{diagnostic}");
     assert!(!diagnostic.hints.is_empty());
     assert!(!format!("{result:?} {diagnostic}").contains(token));
 
-    let error = hubspot.describe().await.expect_err("describe needs the token too");
+    let error = hubspot
+        .describe()
+        .await
+        .expect_err("describe needs the token too");
     assert_eq!(error.code, "hubspot::auth");
     assert!(!error.to_string().contains(token));
     assert!(records(&sandbox).await.is_empty());
@@ -203,7 +268,11 @@ async fn a_wrong_token_is_fatal_and_never_shown() {
 
 #[tokio::test]
 async fn a_rate_limit_retries_the_batch_after_one_second() {
-    let sandbox = sandbox(SandboxConfig { requests_per_second: Some(1), ..SandboxConfig::default() }).await;
+    let sandbox = sandbox(SandboxConfig {
+        requests_per_second: Some(1),
+        ..SandboxConfig::default()
+    })
+    .await;
     let hubspot = destination(&sandbox, "sandbox-token");
     let batch = [upsert("1", "ada@example.com", &[])];
     let mut limited = None;
@@ -223,17 +292,31 @@ async fn a_rate_limit_retries_the_batch_after_one_second() {
 async fn describe_lists_properties_that_check_properties_uses() {
     let sandbox = sandbox(SandboxConfig::default()).await;
     let hubspot = destination(&sandbox, "sandbox-token");
-    let properties = hubspot.describe().await.expect("the sandbox lists contact properties");
+    let properties = hubspot
+        .describe()
+        .await
+        .expect("the sandbox lists contact properties");
     assert_eq!(properties.object, "contacts");
-    let stage = properties.get("lifecyclestage").expect("contacts have a lifecycle stage");
+    let stage = properties
+        .get("lifecyclestage")
+        .expect("contacts have a lifecycle stage");
     assert_eq!(stage.r#type, "enumeration");
     assert!(stage.options.iter().any(|o| o.value == "lead"));
-    assert!(properties.get("email").expect("contacts have an email").has_unique_value);
+    assert!(
+        properties
+            .get("email")
+            .expect("contacts have an email")
+            .has_unique_value
+    );
 
     let mapped = ["firstnam", "createdate", "lifecyclestage"].map(String::from);
     let diagnostics = check_properties(&mapped, "email", &properties);
     let codes: Vec<&str> = diagnostics.iter().map(|d| d.code.as_str()).collect();
-    assert_eq!(codes, ["hubspot::unknown_property", "hubspot::read_only_property"], "{diagnostics:#?}");
+    assert_eq!(
+        codes,
+        ["hubspot::unknown_property", "hubspot::read_only_property"],
+        "{diagnostics:#?}"
+    );
     assert_eq!(diagnostics[0].hints, ["did you mean `firstname`?"]);
 
     let diagnostics = check_properties(&[], "firstname", &properties);
@@ -247,6 +330,9 @@ async fn describing_an_unknown_object_says_so() {
     let config = HubspotConfig::new(SecretString::new("sandbox-token"), "contactz", "email")
         .with_base_url(&sandbox.base_url);
     let hubspot = HubspotDestination::new(config).expect("a valid configuration");
-    let error = hubspot.describe().await.expect_err("there is no such object");
+    let error = hubspot
+        .describe()
+        .await
+        .expect_err("there is no such object");
     assert_eq!(error.code, "hubspot::unknown_object", "{error}");
 }

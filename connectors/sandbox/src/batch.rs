@@ -135,9 +135,14 @@ pub(crate) fn check_writes(
         for (name, value) in input.properties {
             let Value::String(text) = value else {
                 let kind = json_type(&value);
+                let shown = if value.is_null() {
+                    kind.to_owned()
+                } else {
+                    format!("{kind} {value}")
+                };
                 return Err(ApiError::validation(format!(
                     "Invalid input JSON: the value of property `{name}` in inputs[{index}] is \
-                     a {kind} ({value}); property values must be strings"
+                     {shown}, but property values must be strings (\"\" clears a property)"
                 ))
                 .detail(
                     ErrorDetail::new(format!("must be a string, got {kind}"))
@@ -390,7 +395,9 @@ mod tests {
     #[test]
     fn upsert_creates_then_updates() {
         let mut store = Store::default();
-        let body = json!({"inputs": [{"idProperty": "email", "id": "a@b.co", "properties": {"firstname": "Ada"}}]});
+        let input =
+            json!({"idProperty": "email", "id": "a@b.co", "properties": {"firstname": "Ada"}});
+        let body = json!({ "inputs": [input] });
         let first = run_upsert(&mut store, body.clone())
             .ok()
             .unwrap_or_default();
@@ -429,7 +436,8 @@ mod tests {
         let non_unique =
             json!({"inputs": [{"idProperty": "firstname", "id": "Ada", "properties": {}}]});
         assert!(run_upsert(&mut store, non_unique).is_err());
-        let number = json!({"inputs": [{"idProperty": "email", "id": "a@b.co", "properties": {"num_orders": 3}}]});
+        let input = json!({"idProperty": "email", "id": "a@b.co", "properties": {"num_orders": 3}});
+        let number = json!({ "inputs": [input] });
         assert!(run_upsert(&mut store, number).is_err());
         assert!(store.records(ObjectType::Contacts).is_empty());
     }

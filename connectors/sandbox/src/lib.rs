@@ -90,7 +90,7 @@ use crate::state::Shared;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How a sandbox behaves: the token it accepts and the limits it enforces.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SandboxConfig {
     /// The bearer token every `/crm/…` request must carry; anything else gets HubSpot's 401.
     pub token: String,
@@ -112,8 +112,18 @@ impl Default for SandboxConfig {
     }
 }
 
+impl std::fmt::Debug for SandboxConfig {
+    /// Redacts the token, like every credential the engine prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("token", &"<redacted>")
+            .field("requests_per_second", &self.requests_per_second)
+            .field("max_batch_inputs", &self.max_batch_inputs)
+            .finish()
+    }
+}
+
 /// A sandbox running in a background task (see [`spawn`]); dropping it stops the server.
-#[derive(Debug)]
 pub struct SandboxHandle {
     /// Where to send requests, e.g. `http://127.0.0.1:41234` (no trailing slash).
     pub base_url: String,
@@ -128,14 +138,23 @@ impl SandboxHandle {
     /// then drops whatever is left.
     pub async fn shutdown(mut self) {
         self.shared.stop();
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
-                .await
-                .is_err()
-            {
-                task.abort();
-            }
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
         }
+    }
+}
+
+impl std::fmt::Debug for SandboxHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHandle")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,4 +193,18 @@ pub async fn spawn(config: SandboxConfig) -> std::io::Result<SandboxHandle> {
         shared,
         task: Some(task),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let config = SandboxConfig {
+            token: "pat-na1-secret".to_owned(),
+            ..SandboxConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("secret"));
+    }
 }

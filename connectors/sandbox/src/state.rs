@@ -52,7 +52,6 @@ impl Stats {
 }
 
 /// Everything the handlers share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) token: String,
     pub(crate) max_batch_inputs: usize,

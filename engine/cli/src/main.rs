@@ -1,1 +1,40 @@
-fn main() {}
+//! `engine`: the command line of the reverse-ETL engine.
+//!
+//! ```text
+//!  YAML spec ─► validate ─► model (DataFusion) ─► diff vs snapshot ─► plan (+ ~ -)
+//!                                                                      │
+//!          state (.engine/) ◄── snapshot fold ◄── journal ◄── executor ◄┘ ─► destination
+//! ```
+//!
+//! This crate holds arguments, command orchestration and views; the logic lives in the crates
+//! named after each stage. Exit codes: 0 success, 1 error, 2 "changes present" with
+//! `plan --detailed-exitcode`.
+
+mod args;
+mod commands;
+mod context;
+mod views;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = args::Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            views::error_line(&format!("cannot start the async runtime: {error}"));
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(commands::run(args));
+    ExitCode::from(code)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

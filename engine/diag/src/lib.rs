@@ -173,12 +173,40 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The closest candidate to `word` by edit distance, for "did you mean" hints.
+/// The closest candidate to `word`, for "did you mean" hints.
+///
+/// A candidate is close when, ignoring case, it is at most one edit (insertion, deletion,
+/// substitution or swap of neighbours) away per three characters (`cvs` → `csv`,
+/// `primery_key` → `primary_key`), or when the Jaro-Winkler similarity is above 0.8 (which
+/// favours a shared prefix: `clear` → `clear_fields`). The fewest edits win, then similarity.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lower = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter_map(|candidate| {
+            let lower = candidate.to_lowercase();
+            let edits = strsim::osa_distance(&word_lower, &lower);
+            let similarity = strsim::jaro_winkler(&word_lower, &lower);
+            let longest = word_lower.chars().count().max(lower.chars().count());
+            (edits <= longest / 3 || similarity > 0.8).then_some((edits, similarity, candidate))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_typos_and_prefixes() {
+        let formats = ["csv", "parquet", "ndjson"];
+        assert_eq!(did_you_mean("cvs", formats), Some("csv"));
+        assert_eq!(did_you_mean("Parquet", formats), Some("parquet"));
+        assert_eq!(did_you_mean("xml", formats), None);
+        assert_eq!(did_you_mean("primery_key", ["name", "primary_key", "sql"]), Some("primary_key"));
+        assert_eq!(did_you_mean("clear", ["nothing", "clear_fields"]), Some("clear_fields"));
+        assert_eq!(did_you_mean("a", ["b", "c"]), None);
+        assert_eq!(did_you_mean("colour", ["name", "description", "primary_key", "sql"]), None);
+    }
 }

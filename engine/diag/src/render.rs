@@ -7,6 +7,9 @@ use crate::{Diagnostic, Location, Severity};
 
 /// Renders diagnostics for a terminal, rustc-style, with the offending source line when the
 /// file can be read from `root` (the project directory).
+///
+/// A diagnostic whose code ends in `literal_secret` (a secret written in a file) shows its
+/// source line with the underlined characters masked, so the secret does not reach logs.
 pub fn render_human(diagnostics: &[Diagnostic], root: &Path) -> String {
     let mut out = String::new();
     for diagnostic in diagnostics {
@@ -15,15 +18,19 @@ pub fn render_human(diagnostics: &[Diagnostic], root: &Path) -> String {
             Severity::Warning => "warning",
         };
         let _ = writeln!(out, "{level}[{}]: {}", diagnostic.code, diagnostic.message);
+        // rustc's layout: the gutter is as wide as the line number shown.
+        let mut pad = " ".to_string();
         match &diagnostic.location {
             Some(Location::Source(span)) => {
-                let _ = writeln!(out, "  --> {span}");
+                pad = " ".repeat(span.line.to_string().len());
+                let _ = writeln!(out, "{pad}--> {span}");
                 let path = if span.file.is_absolute() { span.file.clone() } else { root.join(&span.file) };
                 if let Some(line) = fs_err::read_to_string(&path)
                     .ok()
                     .and_then(|text| text.lines().nth(span.line.saturating_sub(1)).map(str::to_string))
                 {
-                    write_snippet(&mut out, span.line, span.column, span.length, &line);
+                    let mask = diagnostic.code.ends_with("literal_secret");
+                    write_snippet(&mut out, span.line, span.column, span.length, &line, mask);
                 }
             }
             Some(Location::Row { sync, key, field }) => {
@@ -34,15 +41,15 @@ pub fn render_human(diagnostics: &[Diagnostic], root: &Path) -> String {
                 if let Some(field) = field {
                     let _ = write!(place, ", field `{field}`");
                 }
-                let _ = writeln!(out, "  --> {place}");
+                let _ = writeln!(out, "{pad}--> {place}");
             }
             None => {}
         }
         for note in &diagnostic.notes {
-            let _ = writeln!(out, "  = note: {note}");
+            let _ = writeln!(out, "{pad} = note: {note}");
         }
         for hint in &diagnostic.hints {
-            let _ = writeln!(out, "  = hint: {hint}");
+            let _ = writeln!(out, "{pad} = hint: {hint}");
         }
         out.push('\n');
     }
@@ -53,11 +60,27 @@ pub fn render_human(diagnostics: &[Diagnostic], root: &Path) -> String {
 ///
 /// Tabs are shown as one space so the carets stay aligned; the underline is clamped to the end
 /// of the line (a multi-line span underlines its first line), and is at least one caret wide.
-fn write_snippet(out: &mut String, line_number: usize, column: usize, length: usize, line: &str) {
-    let shown: String = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
-    let line_chars = shown.chars().count();
+/// With `mask`, the underlined characters are shown as `*`.
+fn write_snippet(
+    out: &mut String,
+    line_number: usize,
+    column: usize,
+    length: usize,
+    line: &str,
+    mask: bool,
+) {
+    let line_chars = line.chars().count();
     let start = column.saturating_sub(1).min(line_chars);
     let width = length.min(line_chars.saturating_sub(start)).max(1);
+    let shown: String = line
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match c {
+            _ if mask && (start..start + width).contains(&i) => '*',
+            '\t' => ' ',
+            c => c,
+        })
+        .collect();
     let number = line_number.to_string();
     let pad = " ".repeat(number.len());
     let _ = writeln!(out, "{pad} |");
@@ -128,8 +151,15 @@ mod tests {
     #[test]
     fn snippet_clamps_the_underline_and_keeps_tabs_aligned() {
         let mut out = String::new();
-        write_snippet(&mut out, 7, 3, 40, "a:\tbc");
+        write_snippet(&mut out, 7, 3, 40, "a:\tbc", false);
         assert_eq!(out, "  |\n7 | a: bc\n  |   ^^^\n");
+    }
+
+    #[test]
+    fn snippet_masks_secrets() {
+        let mut out = String::new();
+        write_snippet(&mut out, 12, 12, 8, "    token: \"secret\" # x", true);
+        assert_eq!(out, "   |\n12 |     token: ******** # x\n   |            ^^^^^^^^\n");
     }
 
     #[test]

@@ -1,1 +1,259 @@
-//! engine-executor
+//! Runs a sync plan against a destination: batching, rate limiting, retries and the journal.
+//!
+//! ```text
+//! SyncPlan ─► operations ─► batches ─► journal "sent" ─► rate limiter ─► Destination::send_batch
+//!                                                                           │
+//!          per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄──┘
+//!                 │
+//!                 └─► journal outcomes (before the next batch is sent)
+//! ```
+//!
+//! Connectors classify; this crate decides. A row the destination rejects stays pending with
+//! its message and never blocks the rest of the batch. A whole-batch failure (429, 5xx,
+//! unreachable host) is retried with backoff, honouring `Retry-After`; when retries run out
+//! the run stops with a diagnostic, and every row not written stays pending for the next run.
+
+mod operations;
+mod retry;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
+use engine_plan::SyncPlan;
+use engine_state::{JournalRow, RowState, RunCounts, StateError, StateStore};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use operations::{PlannedOperations, operations_for};
+pub use retry::RetryPolicy;
+
+/// How the executor paces and retries.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Operations per request (capped by the connector's maximum).
+    pub batch_size: usize,
+    /// Requests per second (token bucket).
+    pub requests_per_second: f64,
+    /// Backoff and attempts.
+    pub retry: RetryPolicy,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// What an execution did, for the snapshot fold and run history.
+#[derive(Debug, Default)]
+pub struct ExecutionReport {
+    /// Keys written, with the destination id when the destination reported one.
+    pub succeeded: HashMap<String, Option<String>>,
+    /// Keys refused or given up on, with the message; they stay pending.
+    pub failed: Vec<(String, String)>,
+    /// Why the run stopped early, if it did.
+    pub fatal: Option<Diagnostic>,
+    /// Counts for run history.
+    pub counts: RunCounts,
+}
+
+/// Errors that stop an execution because the journal could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The journal could not be written: nothing more is sent.
+    #[error("cannot write the apply journal: {0}")]
+    Journal(#[from] StateError),
+}
+
+/// Executes `plan` for run `run_id`, journaling every batch in `state`.
+pub async fn execute<D: Destination>(
+    destination: &D,
+    state: &dyn StateStore,
+    run_id: i64,
+    plan: &SyncPlan,
+    options: &ExecutorOptions,
+) -> Result<ExecutionReport, ExecutorError> {
+    let planned = operations_for(plan);
+    let mut report = ExecutionReport { counts: planned.counts, ..ExecutionReport::default() };
+    // Rows that need no request (forget on remove, nothing to send) succeed at once.
+    for key in &planned.no_request {
+        report.succeeded.insert(key.clone(), None);
+    }
+    for (key, message) in &planned.invalid {
+        report.failed.push((key.clone(), message.clone()));
+    }
+    let total = planned.operations.len() as u64;
+    let progress = progress_bar(total, options.progress);
+    let limiter = retry::Limiter::new(options.requests_per_second);
+    let batch_size = options.batch_size.clamp(1, destination.capabilities().max_batch_size.max(1));
+    let actions: HashMap<&str, &'static str> = plan
+        .changes
+        .iter()
+        .map(|c| (c.key.as_str(), action_name(c.action)))
+        .collect();
+
+    let mut chunks = Vec::new();
+    for kind in [OperationKind::Upsert, OperationKind::Update, OperationKind::Clear] {
+        let of_kind: Vec<&Operation> = planned.operations.iter().filter(|o| o.kind == kind).collect();
+        chunks.extend(of_kind.chunks(batch_size).map(|c| c.iter().map(|o| (*o).clone()).collect::<Vec<_>>()));
+    }
+    let mut not_reached = 0u64;
+    for (index, batch) in chunks.iter().enumerate() {
+        if report.fatal.is_some() {
+            not_reached += chunks[index..].iter().map(|c| c.len() as u64).sum::<u64>();
+            for op in chunks[index..].iter().flatten() {
+                report.failed.push((op.key.clone(), "not sent: the run stopped early".into()));
+            }
+            break;
+        }
+        let sent: Vec<(String, String)> = batch
+            .iter()
+            .map(|op| (op.key.clone(), actions.get(op.key.as_str()).copied().unwrap_or("update").to_string()))
+            .collect();
+        state.journal_sent(run_id, &sent)?;
+        let outcome = send_with_retries(destination, batch, &limiter, &options.retry).await;
+        let mut journal = Vec::with_capacity(batch.len());
+        match outcome {
+            Sent::Rows(outcomes) => {
+                for (op, outcome) in batch.iter().zip(outcomes) {
+                    let action = actions.get(op.key.as_str()).copied().unwrap_or("update").to_string();
+                    match outcome {
+                        Final::Succeeded(id) => {
+                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::Succeeded, destination_id: id.clone(), message: None });
+                            report.succeeded.insert(op.key.clone(), id);
+                        }
+                        Final::Rejected(message) => {
+                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::Rejected, destination_id: None, message: Some(message.clone()) });
+                            report.counts.rejected += 1;
+                            report.failed.push((op.key.clone(), message));
+                        }
+                        Final::GaveUp(message) => {
+                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::GaveUp, destination_id: None, message: Some(message.clone()) });
+                            report.counts.pending += 1;
+                            report.failed.push((op.key.clone(), message));
+                        }
+                    }
+                }
+            }
+            Sent::Stopped(diagnostic) => {
+                let message = diagnostic.message.clone();
+                for op in batch {
+                    let action = actions.get(op.key.as_str()).copied().unwrap_or("update").to_string();
+                    journal.push(JournalRow { key: op.key.clone(), action, state: RowState::GaveUp, destination_id: None, message: Some(message.clone()) });
+                    report.failed.push((op.key.clone(), message.clone()));
+                }
+                report.counts.pending += batch.len() as u64;
+                tracing::error!(run_id, error = %diagnostic, "Run stopped.");
+                report.fatal = Some(diagnostic);
+            }
+        }
+        state.journal_outcomes(run_id, &journal)?;
+        progress.inc(batch.len() as u64);
+    }
+    report.counts.pending += not_reached + planned.invalid.len() as u64;
+    report.counts.rejected += 0;
+    report.counts.succeeded = report.succeeded.len() as u64;
+    progress.finish_and_clear();
+    Ok(report)
+}
+
+fn action_name(action: engine_plan::Action) -> &'static str {
+    match action {
+        engine_plan::Action::Create => "create",
+        engine_plan::Action::Update => "update",
+        engine_plan::Action::Remove => "remove",
+    }
+}
+
+fn progress_bar(total: u64, show: bool) -> ProgressBar {
+    if !show || total == 0 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The final fate of one operation after retries.
+enum Final {
+    Succeeded(Option<String>),
+    Rejected(String),
+    GaveUp(String),
+}
+
+enum Sent {
+    Rows(Vec<Final>),
+    Stopped(Diagnostic),
+}
+
+/// Sends a batch, re-sending rows (or the whole batch) the destination asks to retry.
+async fn send_with_retries<D: Destination>(
+    destination: &D,
+    batch: &[Operation],
+    limiter: &retry::Limiter,
+    policy: &RetryPolicy,
+) -> Sent {
+    let mut finals: Vec<Option<Final>> = batch.iter().map(|_| None).collect();
+    let mut todo: Vec<usize> = (0..batch.len()).collect();
+    let mut delays = policy.delays();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        limiter.wait().await;
+        let ops: Vec<Operation> = todo.iter().map(|i| batch[*i].clone()).collect();
+        let (retry_rows, wait, reason) = match destination.send_batch(&ops).await {
+            BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
+            BatchResult::RetryAll { reason, after } => (todo.clone(), after, reason),
+            BatchResult::PerRow(outcomes) => {
+                let mut retry_rows = Vec::new();
+                let mut wait: Option<Duration> = None;
+                let mut reason = String::new();
+                if outcomes.len() != ops.len() {
+                    return Sent::Stopped(Diagnostic::error(
+                        "internal",
+                        format!("the {} connector returned {} outcomes for {} operations; this is a bug in engine", destination.name(), outcomes.len(), ops.len()),
+                    ));
+                }
+                for (index, outcome) in todo.iter().zip(outcomes) {
+                    match outcome {
+                        RowOutcome::Succeeded { destination_id, .. } => finals[*index] = Some(Final::Succeeded(Some(destination_id))),
+                        RowOutcome::Rejected { message } => finals[*index] = Some(Final::Rejected(message)),
+                        RowOutcome::Retry { reason: why, after } => {
+                            retry_rows.push(*index);
+                            wait = wait.max(after);
+                            reason = why;
+                        }
+                    }
+                }
+                (retry_rows, wait, reason)
+            }
+        };
+        if retry_rows.is_empty() {
+            break;
+        }
+        let Some(backoff) = delays.next().filter(|_| attempt < policy.max_attempts) else {
+            let message = format!("gave up after {attempt} attempts: {reason}");
+            if retry_rows.len() == todo.len() && finals.iter().all(Option::is_none) {
+                return Sent::Stopped(
+                    Diagnostic::error("executor::gave_up", format!("{} did not accept a batch after {attempt} attempts: {reason}", destination.name()))
+                        .hint("check that the destination's `base_url` is reachable and healthy, then run `engine apply` again; rows not written stay pending"),
+                );
+            }
+            for index in retry_rows {
+                finals[index] = Some(Final::GaveUp(message.clone()));
+            }
+            break;
+        };
+        let pause = wait.map(|w| w.min(policy.max_delay)).unwrap_or(backoff);
+        tracing::warn!(attempt, reason = %reason, wait_ms = pause.as_millis() as u64, "Retrying batch.");
+        tokio::time::sleep(pause).await;
+        todo = retry_rows;
+    }
+    Sent::Rows(
+        finals
+            .into_iter()
+            .map(|f| f.unwrap_or_else(|| Final::GaveUp("no outcome recorded; this is a bug in engine".into())))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -113,34 +113,48 @@ impl Scan {
                 continue;
             }
             if !self.names.iter().any(|f| f.name == *name) {
-                self.names.push(Found { name: name.clone(), range: range.clone() });
+                self.names.push(Found {
+                    name: name.clone(),
+                    range: range.clone(),
+                });
             }
             if i > 0 && is_punct(tokens.get(i - 1), '|') {
-                self.filters.push(Found { name: name.clone(), range: range.clone() });
+                self.filters.push(Found {
+                    name: name.clone(),
+                    range: range.clone(),
+                });
             }
             if name != "row" {
                 continue;
             }
             if is_punct(tokens.get(i + 1), '.') {
                 if let Some((column, end)) = ident(tokens.get(i + 2)) {
-                    self.columns
-                        .push(Found { name: column.to_owned(), range: range.start..end.end });
+                    self.columns.push(Found {
+                        name: column.to_owned(),
+                        range: range.start..end.end,
+                    });
                 }
             } else if is_punct(tokens.get(i + 1), '[')
                 && is_punct(tokens.get(i + 3), ']')
                 && let Some((Tok::Str(column), _)) = tokens.get(i + 2)
                 && let Some((_, end)) = tokens.get(i + 3)
             {
-                self.columns.push(Found { name: column.clone(), range: range.start..end.end });
+                self.columns.push(Found {
+                    name: column.clone(),
+                    range: range.start..end.end,
+                });
             }
         }
     }
 
     /// Statements that bind `row` or apply a filter block.
     fn statement(&mut self, tokens: &[(Tok, Range<usize>)]) {
-        let Some((keyword, _)) = ident(tokens.first()) else { return };
+        let Some((keyword, _)) = ident(tokens.first()) else {
+            return;
+        };
         let binds_row = |toks: &[(Tok, Range<usize>)]| {
-            toks.iter().any(|(t, _)| matches!(t, Tok::Ident(n) if n == "row"))
+            toks.iter()
+                .any(|(t, _)| matches!(t, Tok::Ident(n) if n == "row"))
         };
         match keyword {
             "for" => {
@@ -153,14 +167,18 @@ impl Scan {
             "set" => self.row_rebound |= matches!(ident(tokens.get(1)), Some(("row", _))),
             "with" => {
                 self.row_rebound |= tokens.windows(2).any(|pair| {
-                    matches!(&pair[0].0, Tok::Ident(n) if n == "row") && pair[1].0 == Tok::Punct('=')
+                    matches!(&pair[0].0, Tok::Ident(n) if n == "row")
+                        && pair[1].0 == Tok::Punct('=')
                 });
             }
             // Macro parameters (and `caller(row)`) named `row`.
             "macro" | "call" => self.row_rebound |= binds_row(&tokens[1..]),
             "filter" => {
                 if let Some((name, range)) = ident(tokens.get(1)) {
-                    self.filters.push(Found { name: name.to_owned(), range });
+                    self.filters.push(Found {
+                        name: name.to_owned(),
+                        range,
+                    });
                 }
             }
             _ => {}
@@ -177,7 +195,9 @@ pub(crate) fn scan(src: &str) -> Scan {
         let rest = &src[open..];
         let mut content = open + 2;
         if rest.starts_with("{#") {
-            i = src[content..].find("#}").map_or(src.len(), |p| content + p + 2);
+            i = src[content..]
+                .find("#}")
+                .map_or(src.len(), |p| content + p + 2);
             continue;
         }
         let (end_delim, statement) = if rest.starts_with("{{") {
@@ -195,8 +215,12 @@ pub(crate) fn scan(src: &str) -> Scan {
         i = next;
         if statement && matches!(ident(tokens.first()), Some(("raw", _))) {
             // Everything up to `{% endraw %}` is text.
-            let Some(end) = src[i..].find("endraw") else { break };
-            i = src[i + end..].find("%}").map_or(src.len(), |p| i + end + p + 2);
+            let Some(end) = src[i..].find("endraw") else {
+                break;
+            };
+            i = src[i + end..]
+                .find("%}")
+                .map_or(src.len(), |p| i + end + p + 2);
             continue;
         }
         scan.block(&tokens, statement);

@@ -36,11 +36,52 @@ pub(crate) const LIQUID_FILTERS: &[&str] = &[
 
 /// minijinja's own filters (default features), for "did you mean" hints.
 pub(crate) const BUILTIN_FILTERS: &[&str] = &[
-    "abs", "attr", "batch", "bool", "capitalize", "chain", "count", "d", "dictsort", "e",
-    "escape", "first", "float", "format", "groupby", "indent", "int", "items", "join", "last",
-    "length", "lines", "list", "lower", "map", "max", "min", "pprint", "reject", "rejectattr",
-    "replace", "reverse", "round", "safe", "select", "selectattr", "slice", "sort", "string",
-    "sum", "title", "tojson", "trim", "unique", "upper", "zip",
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "d",
+    "dictsort",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "zip",
 ];
 
 /// Registers the filters and the `null` / `nil` globals.
@@ -71,7 +112,10 @@ fn invalid(message: String) -> Error {
 }
 
 fn undefined(filter: &str) -> Error {
-    Error::new(ErrorKind::UndefinedError, format!("{filter}: input is undefined"))
+    Error::new(
+        ErrorKind::UndefinedError,
+        format!("{filter}: input is undefined"),
+    )
 }
 
 /// The text of a value as templates print it (`17.0` → `17`); `None` for `none`.
@@ -85,6 +129,9 @@ fn text_of(filter: &str, value: &Value) -> Result<Option<String>, Error> {
             let _ = write_f64(&mut text, f64::try_from(value.clone())?);
             Ok(Some(text))
         }
+        ValueKind::Bool => Ok(Some(
+            (if value.is_true() { "true" } else { "false" }).to_owned(),
+        )),
         _ => Ok(Some(value.to_string())),
     }
 }
@@ -96,13 +143,21 @@ pub(crate) fn parse_datetime(text: &str) -> Option<DateTime<FixedOffset>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Some(dt);
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f%#z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+        "%Y-%m-%dT%H:%M%#z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(text, format) {
             return Some(dt);
         }
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
-    {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(text, format) {
             return Some(dt.and_utc().fixed_offset());
         }
@@ -140,7 +195,9 @@ fn to_unix(value: Value) -> Result<Value, Error> {
 fn date(value: Value, format: &str) -> Result<Value, Error> {
     let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
     if items.iter().any(|item| matches!(item, Item::Error)) {
-        return Err(invalid(format!("date: `{format}` is not a valid strftime format")));
+        return Err(invalid(format!(
+            "date: `{format}` is not a valid strftime format"
+        )));
     }
     match datetime_arg("date", &value)? {
         Some(dt) => {
@@ -186,12 +243,16 @@ fn size(value: Value) -> Result<Value, Error> {
     match value.kind() {
         ValueKind::Undefined => Err(undefined("size")),
         ValueKind::None => Ok(Value::from(0)),
-        ValueKind::String => Ok(Value::from(value.as_str().unwrap_or_default().chars().count())),
+        ValueKind::String => Ok(Value::from(
+            value.as_str().unwrap_or_default().chars().count(),
+        )),
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => match value.len() {
             Some(len) => Ok(Value::from(len)),
             None => Ok(Value::from(value.try_iter()?.count())),
         },
-        _ => Err(invalid(format!("size: expected a string or a list, got `{value}`"))),
+        _ => Err(invalid(format!(
+            "size: expected a string or a list, got `{value}`"
+        ))),
     }
 }
 
@@ -214,14 +275,18 @@ fn split(value: Value, separator: &str) -> Result<Value, Error> {
         return Ok(Value::from(Vec::<Value>::new()));
     };
     let mut parts: Vec<&str> = if separator.is_empty() {
-        text.char_indices().map(|(i, c)| &text[i..i + c.len_utf8()]).collect()
+        text.char_indices()
+            .map(|(i, c)| &text[i..i + c.len_utf8()])
+            .collect()
     } else {
         text.split(separator).collect()
     };
     while parts.last().is_some_and(|p| p.is_empty()) {
         parts.pop();
     }
-    Ok(Value::from(parts.into_iter().map(Value::from).collect::<Vec<_>>()))
+    Ok(Value::from(
+        parts.into_iter().map(Value::from).collect::<Vec<_>>(),
+    ))
 }
 
 /// Liquid's `default`: the fallback when the value is `none`, undefined, `false`, an empty
@@ -233,7 +298,11 @@ fn default(value: Value, fallback: Option<Value>) -> Value {
         ValueKind::String | ValueKind::Seq | ValueKind::Map => value.len() == Some(0),
         _ => false,
     };
-    if empty { fallback.unwrap_or_else(|| Value::from("")) } else { value }
+    if empty {
+        fallback.unwrap_or_else(|| Value::from(""))
+    } else {
+        value
+    }
 }
 
 /// A number for the arithmetic filters.
@@ -257,7 +326,9 @@ fn num_of(filter: &str, value: &Value) -> Result<Option<Num>, Error> {
     match value.kind() {
         ValueKind::Undefined => Err(undefined(filter)),
         ValueKind::None => Ok(None),
-        ValueKind::Number if value.is_integer() => Ok(Some(Num::Int(i128::try_from(value.clone())?))),
+        ValueKind::Number if value.is_integer() => {
+            Ok(Some(Num::Int(i128::try_from(value.clone())?)))
+        }
         ValueKind::Number => Ok(Some(Num::Float(f64::try_from(value.clone())?))),
         ValueKind::String => {
             let text = value.as_str().unwrap_or_default().trim();
@@ -306,15 +377,33 @@ fn arithmetic(
 }
 
 fn plus(value: Value, operand: Value) -> Result<Value, Error> {
-    arithmetic("plus", &value, &operand, |a, b| Ok(a.checked_add(b)), |a, b| Ok(a + b))
+    arithmetic(
+        "plus",
+        &value,
+        &operand,
+        |a, b| Ok(a.checked_add(b)),
+        |a, b| Ok(a + b),
+    )
 }
 
 fn minus(value: Value, operand: Value) -> Result<Value, Error> {
-    arithmetic("minus", &value, &operand, |a, b| Ok(a.checked_sub(b)), |a, b| Ok(a - b))
+    arithmetic(
+        "minus",
+        &value,
+        &operand,
+        |a, b| Ok(a.checked_sub(b)),
+        |a, b| Ok(a - b),
+    )
 }
 
 fn times(value: Value, operand: Value) -> Result<Value, Error> {
-    arithmetic("times", &value, &operand, |a, b| Ok(a.checked_mul(b)), |a, b| Ok(a * b))
+    arithmetic(
+        "times",
+        &value,
+        &operand,
+        |a, b| Ok(a.checked_mul(b)),
+        |a, b| Ok(a * b),
+    )
 }
 
 fn division_by_zero(filter: &str) -> Error {
@@ -331,10 +420,22 @@ fn divided_by(value: Value, operand: Value) -> Result<Value, Error> {
             if b == 0 {
                 return Err(division_by_zero("divided_by"));
             }
-            let Some(q) = a.checked_div(b) else { return Ok(None) };
-            Ok(Some(if a % b != 0 && ((a < 0) != (b < 0)) { q - 1 } else { q }))
+            let Some(q) = a.checked_div(b) else {
+                return Ok(None);
+            };
+            Ok(Some(if a % b != 0 && ((a < 0) != (b < 0)) {
+                q - 1
+            } else {
+                q
+            }))
         },
-        |a, b| if b == 0.0 { Err(division_by_zero("divided_by")) } else { Ok(a / b) },
+        |a, b| {
+            if b == 0.0 {
+                Err(division_by_zero("divided_by"))
+            } else {
+                Ok(a / b)
+            }
+        },
     )
 }
 
@@ -348,15 +449,25 @@ fn modulo(value: Value, operand: Value) -> Result<Value, Error> {
             if b == 0 {
                 return Err(division_by_zero("modulo"));
             }
-            let Some(r) = a.checked_rem(b) else { return Ok(Some(0)) };
-            Ok(Some(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }))
+            let Some(r) = a.checked_rem(b) else {
+                return Ok(Some(0));
+            };
+            Ok(Some(if r != 0 && ((r < 0) != (b < 0)) {
+                r + b
+            } else {
+                r
+            }))
         },
         |a, b| {
             if b == 0.0 {
                 return Err(division_by_zero("modulo"));
             }
             let r = a % b;
-            Ok(if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r })
+            Ok(if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
+                r + b
+            } else {
+                r
+            })
         },
     )
 }

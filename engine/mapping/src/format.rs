@@ -236,11 +236,21 @@ pub(crate) fn format_column(array: &ArrayRef) -> ArrayRef {
         }
         DataType::Null => format_strings(array.len(), std::iter::repeat_n(None, array.len())),
         DataType::Boolean => format_booleans(array.as_boolean()),
-        DataType::Int8 => format_primitive(array.as_primitive::<Int8Type>(), |o, v| write!(o, "{v}")),
-        DataType::Int16 => format_primitive(array.as_primitive::<Int16Type>(), |o, v| write!(o, "{v}")),
-        DataType::Int32 => format_primitive(array.as_primitive::<Int32Type>(), |o, v| write!(o, "{v}")),
-        DataType::Int64 => format_primitive(array.as_primitive::<Int64Type>(), |o, v| write!(o, "{v}")),
-        DataType::UInt8 => format_primitive(array.as_primitive::<UInt8Type>(), |o, v| write!(o, "{v}")),
+        DataType::Int8 => {
+            format_primitive(array.as_primitive::<Int8Type>(), |o, v| write!(o, "{v}"))
+        }
+        DataType::Int16 => {
+            format_primitive(array.as_primitive::<Int16Type>(), |o, v| write!(o, "{v}"))
+        }
+        DataType::Int32 => {
+            format_primitive(array.as_primitive::<Int32Type>(), |o, v| write!(o, "{v}"))
+        }
+        DataType::Int64 => {
+            format_primitive(array.as_primitive::<Int64Type>(), |o, v| write!(o, "{v}"))
+        }
+        DataType::UInt8 => {
+            format_primitive(array.as_primitive::<UInt8Type>(), |o, v| write!(o, "{v}"))
+        }
         DataType::UInt16 => {
             format_primitive(array.as_primitive::<UInt16Type>(), |o, v| write!(o, "{v}"))
         }
@@ -250,9 +260,9 @@ pub(crate) fn format_column(array: &ArrayRef) -> ArrayRef {
         DataType::UInt64 => {
             format_primitive(array.as_primitive::<UInt64Type>(), |o, v| write!(o, "{v}"))
         }
-        DataType::Float16 => {
-            format_primitive(array.as_primitive::<Float16Type>(), |o, v| write_f32(o, f32::from(v)))
-        }
+        DataType::Float16 => format_primitive(array.as_primitive::<Float16Type>(), |o, v| {
+            write_f32(o, f32::from(v))
+        }),
         DataType::Float32 => format_primitive(array.as_primitive::<Float32Type>(), write_f32),
         DataType::Float64 => format_primitive(array.as_primitive::<Float64Type>(), write_f64),
         DataType::Decimal32(_, scale) => {
@@ -332,10 +342,10 @@ fn decimal_value(unscaled: i128, scale: i8) -> Value {
     }
     let mut text = String::new();
     let _ = write_decimal(&mut text, unscaled, scale);
-    if scale < 0 {
-        if let Ok(int) = text.parse::<i128>() {
-            return Value::from(int);
-        }
+    if scale < 0
+        && let Ok(int) = text.parse::<i128>()
+    {
+        return Value::from(int);
     }
     Value::from(text.parse::<f64>().unwrap_or(f64::NAN))
 }
@@ -370,12 +380,14 @@ pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
         DataType::Float16 => f32_value(f32::from(array.as_primitive::<Float16Type>().value(row))),
         DataType::Float32 => f32_value(array.as_primitive::<Float32Type>().value(row)),
         DataType::Float64 => Value::from(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Decimal32(_, s) => {
-            decimal_value(i128::from(array.as_primitive::<Decimal32Type>().value(row)), *s)
-        }
-        DataType::Decimal64(_, s) => {
-            decimal_value(i128::from(array.as_primitive::<Decimal64Type>().value(row)), *s)
-        }
+        DataType::Decimal32(_, s) => decimal_value(
+            i128::from(array.as_primitive::<Decimal32Type>().value(row)),
+            *s,
+        ),
+        DataType::Decimal64(_, s) => decimal_value(
+            i128::from(array.as_primitive::<Decimal64Type>().value(row)),
+            *s,
+        ),
         DataType::Decimal128(_, s) => {
             decimal_value(array.as_primitive::<Decimal128Type>().value(row), *s)
         }
@@ -387,13 +399,23 @@ pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
             write_epoch_days(t, i64::from(array.as_primitive::<Date32Type>().value(row)))
         }),
         DataType::Date64 => text_value(|t| {
-            write_epoch_days(t, array.as_primitive::<Date64Type>().value(row).div_euclid(MILLIS_PER_DAY))
+            write_epoch_days(
+                t,
+                array
+                    .as_primitive::<Date64Type>()
+                    .value(row)
+                    .div_euclid(MILLIS_PER_DAY),
+            )
         }),
         DataType::Timestamp(unit, _) => {
             let raw = match unit {
                 TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
             };
             text_value(|t| write_epoch_millis(t, timestamp_millis(raw, *unit)))
@@ -404,7 +426,10 @@ pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
         DataType::Struct(fields) => {
             let s = array.as_struct();
             Value::from_iter(fields.iter().zip(s.columns()).map(|(field, column)| {
-                (field.name().clone(), cell_value(normalize(column).as_ref(), row))
+                (
+                    field.name().clone(),
+                    cell_value(normalize(column).as_ref(), row),
+                )
             }))
         }
         _ => {
@@ -419,7 +444,11 @@ pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
 
 fn list_value(items: &ArrayRef) -> Value {
     let items = normalize(items);
-    Value::from((0..items.len()).map(|i| cell_value(items.as_ref(), i)).collect::<Vec<_>>())
+    Value::from(
+        (0..items.len())
+            .map(|i| cell_value(items.as_ref(), i))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Writes `s` as a JSON string literal, escaped exactly as `serde_json` does.

@@ -178,7 +178,8 @@ impl MappingError {
                 "guard nullable columns: `{%- if row['col'] == null -%}{{ null }}{%- else -%}…{%- endif -%}`",
             );
         } else if self.message.contains("fuel") {
-            diagnostic = diagnostic.hint("simplify the template; loops over large ranges are cut short");
+            diagnostic =
+                diagnostic.hint("simplify the template; loops over large ranges are cut short");
         }
         diagnostic
     }
@@ -241,7 +242,10 @@ impl Checker<'_> {
     fn unknown_column(&mut self, name: &str, span: SourceSpan, what: &str, in_template: bool) {
         let mut d = Diagnostic::error(
             "mapping::unknown_column",
-            format!("{what} `{name}` is not a column of the model `{}`", self.sync.model.value),
+            format!(
+                "{what} `{name}` is not a column of the model `{}`",
+                self.sync.model.value
+            ),
         )
         .at(span);
         if let Some(suggestion) = self.suggest(name) {
@@ -269,7 +273,8 @@ impl Checker<'_> {
     ) {
         let src = template.value.as_str();
         if let Err(err) = env.add_template_owned(property.to_owned(), src.to_owned()) {
-            self.diagnostics.push(syntax_diagnostic(property, template, &err));
+            self.diagnostics
+                .push(syntax_diagnostic(property, template, &err));
             return;
         }
         let scan = check::scan(src);
@@ -289,10 +294,15 @@ impl Checker<'_> {
             if unknown {
                 let mut d = Diagnostic::error(
                     "mapping::unknown_filter",
-                    format!("unknown filter `{}` in the template for `{property}`", found.name),
+                    format!(
+                        "unknown filter `{}` in the template for `{property}`",
+                        found.name
+                    ),
                 )
                 .at(check::sub_span(&template.span, src, found.range.clone()));
-                let known = filters::LIQUID_FILTERS.iter().chain(filters::BUILTIN_FILTERS);
+                let known = filters::LIQUID_FILTERS
+                    .iter()
+                    .chain(filters::BUILTIN_FILTERS);
                 if let Some(suggestion) = did_you_mean(&found.name, known.copied()) {
                     d = d.hint(format!("did you mean `{suggestion}`?"));
                 }
@@ -304,13 +314,17 @@ impl Checker<'_> {
             }
         }
         drop(state);
-        let Ok(compiled) = env.get_template(property) else { return };
+        let Ok(compiled) = env.get_template(property) else {
+            return;
+        };
         let mut undeclared: Vec<String> = compiled
             .undeclared_variables(false)
             .into_iter()
             .filter(|name| {
-                !matches!(name.as_str(), "row" | "loop" | "self" | "super" | "caller" | "varargs" | "kwargs")
-                    && env.globals().all(|(global, _)| global != name)
+                !matches!(
+                    name.as_str(),
+                    "row" | "loop" | "self" | "super" | "caller" | "varargs" | "kwargs"
+                ) && env.globals().all(|(global, _)| global != name)
             })
             .collect();
         undeclared.sort();
@@ -326,9 +340,13 @@ impl Checker<'_> {
             )
             .at(check::sub_span(&template.span, src, range));
             if let Some(column) = self.suggest(&name) {
-                d = d.hint(format!("model columns are under `row`: did you mean `row.{column}`?"));
+                d = d.hint(format!(
+                    "model columns are under `row`: did you mean `row.{column}`?"
+                ));
             } else {
-                d = d.hint("model columns are under `row`, e.g. `row.email`; `null` and `nil` are none");
+                d = d.hint(
+                    "model columns are under `row`, e.g. `row.email`; `null` and `nil` are none",
+                );
             }
             self.diagnostics.push(d);
         }
@@ -336,14 +354,25 @@ impl Checker<'_> {
 }
 
 /// A template syntax error at its position in the YAML file, with a hint for Liquid-isms.
-fn syntax_diagnostic(property: &str, template: &Located<String>, err: &minijinja::Error) -> Diagnostic {
+fn syntax_diagnostic(
+    property: &str,
+    template: &Located<String>,
+    err: &minijinja::Error,
+) -> Diagnostic {
     let src = template.value.as_str();
     let detail = err.detail().unwrap_or("invalid syntax");
     let span = match (err.range(), err.line()) {
         (Some(range), _) => check::sub_span(&template.span, src, range),
         (None, Some(line)) => {
-            let start = src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-            SourceSpan { length: 0, ..check::sub_span(&template.span, src, start..start) }
+            let start = src
+                .split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            SourceSpan {
+                length: 0,
+                ..check::sub_span(&template.span, src, start..start)
+            }
         }
         (None, None) => template.span.clone(),
     };
@@ -353,13 +382,31 @@ fn syntax_diagnostic(property: &str, template: &Located<String>, err: &minijinja
     )
     .at(span);
     let liquid = [
-        ("unknown statement assign", "minijinja has no `assign`: write `{% set x = … %}`"),
-        ("unknown statement unless", "minijinja has no `unless`: write `{% if not (…) %}`"),
-        ("unknown statement elsif", "write `{% elif … %}` instead of `{% elsif … %}`"),
-        ("unknown statement case", "minijinja has no `case`: write `{% if x == … %}…{% elif x == … %}`"),
-        ("unknown statement capture", "write `{% set x %}…{% endset %}` instead of `capture`"),
+        (
+            "unknown statement assign",
+            "minijinja has no `assign`: write `{% set x = … %}`",
+        ),
+        (
+            "unknown statement unless",
+            "minijinja has no `unless`: write `{% if not (…) %}`",
+        ),
+        (
+            "unknown statement elsif",
+            "write `{% elif … %}` instead of `{% elsif … %}`",
+        ),
+        (
+            "unknown statement case",
+            "minijinja has no `case`: write `{% if x == … %}…{% elif x == … %}`",
+        ),
+        (
+            "unknown statement capture",
+            "write `{% set x %}…{% endset %}` instead of `capture`",
+        ),
         ("unknown statement comment", "write comments as `{# … #}`"),
-        ("unexpected `:`", "filters take arguments in parentheses: `| append(\"x\")`, not `| append: \"x\"`"),
+        (
+            "unexpected `:`",
+            "filters take arguments in parentheses: `| append(\"x\")`, not `| append: \"x\"`",
+        ),
     ];
     for (needle, hint) in liquid {
         if detail.contains(needle) {
@@ -413,7 +460,10 @@ impl SyncMapping {
             checker.diagnostics.push(
                 Diagnostic::error(
                     "mapping::no_primary_key",
-                    format!("the model `{}` of sync `{}` has no primary key", sync.model.value, sync.name.value),
+                    format!(
+                        "the model `{}` of sync `{}` has no primary key",
+                        sync.model.value, sync.name.value
+                    ),
                 )
                 .at(sync.model.span.clone())
                 .hint("set `primary_key:` in the model to the column(s) that identify a row"),
@@ -431,8 +481,10 @@ impl SyncMapping {
             is_match: true,
         }];
         let mut sources = vec![Source::Column(sync.match_on.column.value.clone())];
-        let mut seen: HashMap<&str, &SourceSpan> =
-            HashMap::from([(sync.match_on.property.value.as_str(), &sync.match_on.property.span)]);
+        let mut seen: HashMap<&str, &SourceSpan> = HashMap::from([(
+            sync.match_on.property.value.as_str(),
+            &sync.match_on.property.span,
+        )]);
         for entry in &sync.mapping {
             let name = entry.property.value.as_str();
             if name == KEY_COLUMN {
@@ -447,7 +499,10 @@ impl SyncMapping {
             if let Some(first) = seen.insert(name, &entry.property.span) {
                 let mut d = Diagnostic::error(
                     "mapping::duplicate_property",
-                    format!("the property `{name}` is mapped twice in sync `{}`", sync.name.value),
+                    format!(
+                        "the property `{name}` is mapped twice in sync `{}`",
+                        sync.name.value
+                    ),
                 )
                 .at(entry.property.span.clone())
                 .note(format!(
@@ -457,7 +512,9 @@ impl SyncMapping {
                     first.column
                 ));
                 if name == sync.match_on.property.value {
-                    d = d.hint("the match property is always sent from `match.column`; remove this entry");
+                    d = d.hint(
+                        "the match property is always sent from `match.column`; remove this entry",
+                    );
                 }
                 checker.diagnostics.push(d);
             }
@@ -472,14 +529,22 @@ impl SyncMapping {
                     Source::Template(name.to_owned())
                 }
             };
-            properties.push(PropertyInfo { name: name.to_owned(), on_null: entry.on_null, is_match: false });
+            properties.push(PropertyInfo {
+                name: name.to_owned(),
+                on_null: entry.on_null,
+                is_match: false,
+            });
             sources.push(source);
         }
         if !checker.diagnostics.is_empty() {
             return Err(checker.diagnostics);
         }
         let fields: Vec<Field> = std::iter::once(Field::new(KEY_COLUMN, DataType::Utf8, true))
-            .chain(properties.iter().map(|p| Field::new(&p.name, DataType::Utf8, true)))
+            .chain(
+                properties
+                    .iter()
+                    .map(|p| Field::new(&p.name, DataType::Utf8, true)),
+            )
             .collect();
         Ok(SyncMapping {
             sync: sync.name.value.clone(),
@@ -520,9 +585,9 @@ impl SyncMapping {
             let index = schema.index_of(name).map_err(|_| {
                 MappingError::internal(property, format_args!("the batch has no column `{name}`"))
             })?;
-            Ok(Arc::clone(
-                formatted.entry(index).or_insert_with(|| format::format_column(batch.column(index))),
-            ))
+            Ok(Arc::clone(formatted.entry(index).or_insert_with(|| {
+                format::format_column(batch.column(index))
+            })))
         };
 
         let key_parts = self
@@ -547,7 +612,10 @@ impl SyncMapping {
                 }
                 Source::Template(name) => {
                     let template = self.env.get_template(name).map_err(|e| {
-                        MappingError::internal(&property.name, format_args!("template not compiled: {e}"))
+                        MappingError::internal(
+                            &property.name,
+                            format_args!("template not compiled: {e}"),
+                        )
                     })?;
                     templates.push((columns.len(), property.name.as_str(), template));
                     // Replaced below once every template has rendered.
@@ -575,8 +643,10 @@ impl SyncMapping {
     ) -> Result<Vec<(usize, ArrayRef)>, MappingError> {
         let rows = batch.num_rows();
         let view = template::BatchView::new(batch);
-        let mut builders: Vec<StringBuilder> =
-            templates.iter().map(|_| StringBuilder::with_capacity(rows, rows * 16)).collect();
+        let mut builders: Vec<StringBuilder> = templates
+            .iter()
+            .map(|_| StringBuilder::with_capacity(rows, rows * 16))
+            .collect();
         for row in 0..rows {
             let context = template::row_context(&view, row);
             for ((_, property, template), out) in templates.iter().zip(&mut builders) {

@@ -44,28 +44,47 @@ pub(crate) fn environment() -> Environment<'static> {
     env
 }
 
-/// Prints values: `none` as nothing (remembering that it happened, see [`render`]), floats as
-/// columns are formatted (`17.0` → `17`), everything else as minijinja does.
-fn format_value(out: &mut Output<'_>, state: &mut State<'_, '_>, value: &Value) -> Result<(), Error> {
+/// Prints values: `none` as nothing (remembering that it happened, see [`render`]), floats and
+/// booleans as columns are formatted (`17.0` → `17`, `true`), everything else as minijinja does.
+fn format_value(
+    out: &mut Output<'_>,
+    state: &mut State<'_, '_>,
+    value: &Value,
+) -> Result<(), Error> {
     if value.is_none() {
         PRINTED_NONE.with(|flag| flag.set(true));
         return Ok(());
     }
-    if value.kind() == ValueKind::Number && !value.is_integer() {
-        let v = f64::try_from(value.clone())?;
-        return write_f64(out, v).map_err(|_| Error::from(ErrorKind::WriteFailure));
+    match value.kind() {
+        ValueKind::Number if !value.is_integer() => {
+            let v = f64::try_from(value.clone())?;
+            write_f64(out, v).map_err(|_| Error::from(ErrorKind::WriteFailure))
+        }
+        // minijinja prints Python's `True`; destinations (and columns) use `true`.
+        ValueKind::Bool => {
+            let text = if value.is_true() { "true" } else { "false" };
+            out.write_str(text)
+                .map_err(|_| Error::from(ErrorKind::WriteFailure))
+        }
+        _ => escape_formatter(out, state, value),
     }
-    escape_formatter(out, state, value)
 }
 
 /// Renders one template: `Ok(None)` when the output is empty (or only whitespace) and the
 /// template printed `none` (e.g. `{{ null }}` or a null column), otherwise the output as it is.
-pub(crate) fn render(template: &Template<'_, '_>, context: &Value) -> Result<Option<String>, Error> {
+pub(crate) fn render(
+    template: &Template<'_, '_>,
+    context: &Value,
+) -> Result<Option<String>, Error> {
     PRINTED_NONE.with(|flag| flag.set(false));
     let result = template.render(context.clone());
     let printed_none = PRINTED_NONE.with(|flag| flag.replace(false));
     let output = result?;
-    if printed_none && output.trim().is_empty() { Ok(None) } else { Ok(Some(output)) }
+    if printed_none && output.trim().is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(output))
+    }
 }
 
 /// The columns of one batch, shared by the `row` objects of all its rows.
@@ -77,7 +96,9 @@ pub(crate) struct BatchView {
 
 impl fmt::Debug for BatchView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchView").field("columns", &self.names).finish_non_exhaustive()
+        f.debug_struct("BatchView")
+            .field("columns", &self.names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -85,9 +106,17 @@ impl BatchView {
     pub(crate) fn new(batch: &RecordBatch) -> Arc<Self> {
         let schema = batch.schema();
         let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let index = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
         let columns = batch.columns().iter().map(normalize).collect();
-        Arc::new(Self { names, index, columns })
+        Arc::new(Self {
+            names,
+            index,
+            columns,
+        })
     }
 }
 
@@ -111,7 +140,12 @@ impl Object for RowObject {
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         self.mapped_enumerator(|this| {
-            Box::new(this.view.names.iter().map(|name| Value::from(name.as_str())))
+            Box::new(
+                this.view
+                    .names
+                    .iter()
+                    .map(|name| Value::from(name.as_str())),
+            )
         })
     }
 
@@ -142,6 +176,9 @@ impl Object for RootContext {
 
 /// The context for one row of a batch.
 pub(crate) fn row_context(view: &Arc<BatchView>, row: usize) -> Value {
-    let row = Value::from_object(RowObject { view: Arc::clone(view), row });
+    let row = Value::from_object(RowObject {
+        view: Arc::clone(view),
+        row,
+    });
     Value::from_object(RootContext { row })
 }

@@ -55,7 +55,21 @@ fn sample() -> Plan {
 
 #[test]
 fn human_view_shows_each_change_with_before_and_after() {
-    insta::assert_snapshot!(render_human(&sample(), HumanOptions::default()), @"");
+    insta::assert_snapshot!(render_human(&sample(), HumanOptions::default()), @r#"
+    sync `contacts`: model `users` → hubspot `contacts` (generation 2)
+      + create "4"
+          email: "d@x.io"
+      ~ update "2" (id 102)
+          # retry: last attempt failed: bad
+          firstname: "Bob" → "Robert"
+          phone:     "1" → null (kept in the destination)
+      - remove "3" (id 103): clear fields
+          firstname: "Cy" → ""
+      ! guard `max_deletes` breached: 1 is over the limit 0; apply will refuse unless run with `--override-guards`
+      1 to create, 1 to update, 1 to remove, 1 unchanged
+
+    Plan: 1 to create, 1 to update, 1 to remove.
+    "#);
 }
 
 #[test]

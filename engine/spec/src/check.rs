@@ -56,12 +56,22 @@ impl Cx<'_> {
 
     /// Reports that `node` (the value of `key`) has the wrong type.
     pub fn wrong_type(&mut self, node: &Node, key: &str, expected: &str) {
+        self.wrong_type_in(node, None, key, expected);
+    }
+
+    /// Same, pointing at the key node `owner` when the value is a block list or mapping (whose
+    /// own position is its first entry, further down).
+    pub fn wrong_type_in(&mut self, node: &Node, owner: Option<&Node>, key: &str, expected: &str) {
+        let span = match (&node.value, owner) {
+            (Value::Map(_) | Value::Seq(_), Some(owner)) => owner.span.clone(),
+            _ => node.span.clone(),
+        };
         let message = if matches!(node.value, Value::Null) {
             format!("`{key}` has no value; expected {expected}")
         } else {
             format!("`{key}` must be {expected}, found {}", node.value.kind())
         };
-        self.push(Diagnostic::error("spec::wrong_type", message).at(node.span.clone()));
+        self.push(Diagnostic::error("spec::wrong_type", message).at(span));
     }
 
     /// Checks that `node` is a mapping whose keys are all in `allowed` (and written once).
@@ -74,7 +84,7 @@ impl Cx<'_> {
         allowed: &[&str],
     ) -> Option<Fields<'n>> {
         let Value::Map(map) = &node.value else {
-            self.wrong_type(node, key, "a mapping");
+            self.wrong_type_in(node, owner, key, "a mapping");
             return None;
         };
         let what = what.into();
@@ -215,14 +225,14 @@ impl Cx<'_> {
     pub fn integer_in(&mut self, node: &Node, key: &str, min: i128, max: Option<i128>) -> Option<i128> {
         let n = self.integer(node, key)?;
         if n < min || max.is_some_and(|max| n > max) {
-            let range = match max {
-                Some(max) => format!("between {min} and {max}"),
-                None => format!("at least {min}"),
+            let (range, hint) = match max {
+                Some(max) => (format!("between {min} and {max}"), format!("use a value between {min} and {max}")),
+                None => (format!("at least {min}"), format!("use {min} or more")),
             };
             self.push(
                 Diagnostic::error("spec::out_of_range", format!("`{key}` must be {range}, found {n}"))
                     .at(node.span.clone())
-                    .hint(format!("use a value {range}")),
+                    .hint(hint),
             );
             return None;
         }

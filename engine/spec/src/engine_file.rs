@@ -54,7 +54,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
     }
     out.state_dir = state_dir(cx, root, &fields);
     if let Some(tables) = fields.get("tables") {
-        out.tables = check_tables(cx, root, tables);
+        out.tables = check_tables(cx, root, tables, fields.key("tables"));
     }
     match fields.get_raw("destinations") {
         None => out.destination_names = Some(Vec::new()),
@@ -71,7 +71,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
                         .collect(),
                 );
             }
-            out.destinations = check_destinations(cx, node);
+            out.destinations = check_destinations(cx, node, fields.key("destinations"));
         }
     }
     out
@@ -87,9 +87,9 @@ fn state_dir(cx: &mut Cx<'_>, root: &Path, fields: &Fields<'_>) -> Option<PathBu
     }
 }
 
-fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node) -> Vec<TableSpec> {
+fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -> Vec<TableSpec> {
     let Value::Map(entries) = &node.value else {
-        cx.wrong_type(node, "tables", "a mapping of table names to files");
+        cx.wrong_type_in(node, key, "tables", "a mapping of table names to files");
         return Vec::new();
     };
     let mut tables: Vec<TableSpec> = Vec::new();
@@ -260,9 +260,9 @@ fn delimiter(cx: &mut Cx<'_>, node: &Node) -> Option<u8> {
     }
 }
 
-fn check_destinations(cx: &mut Cx<'_>, node: &Node) -> Vec<DestinationSpec> {
+fn check_destinations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Vec<DestinationSpec> {
     let Value::Map(entries) = &node.value else {
-        cx.wrong_type(node, "destinations", "a mapping of destination names to settings");
+        cx.wrong_type_in(node, key, "destinations", "a mapping of destination names to settings");
         return Vec::new();
     };
     let mut destinations: Vec<DestinationSpec> = Vec::new();
@@ -346,28 +346,31 @@ fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
     }
 }
 
-/// A token must be exactly one `${env:NAME}`; nothing of what was written is ever echoed.
+/// A token must be exactly one `${env:NAME}`. Every problem with it is a
+/// `spec::literal_secret` (whose snippet the renderer masks), and no message quotes it: what
+/// was written may be a pasted token.
 fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate> {
-    let Value::Str(raw) = &node.value else {
-        // Not even a string: say so without showing the value.
-        cx.wrong_type(node, "token", "a `${env:NAME}` reference");
-        return None;
-    };
     let suggested: String = destination
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
         .collect::<String>()
         + "_TOKEN";
     let example = format!("token: \"${{env:{suggested}}}\"");
+    let refuse = |cx: &mut Cx<'_>, message: String, hint: String| {
+        cx.push(
+            Diagnostic::error("spec::literal_secret", message).at(node.span.clone()).hint(hint),
+        );
+        None
+    };
+    let Value::Str(raw) = &node.value else {
+        return refuse(
+            cx,
+            format!("`token` must be a `${{env:NAME}}` reference, found {}", node.value.kind()),
+            format!("export the token as `{suggested}` and write `{example}`"),
+        );
+    };
     match env::parse(raw) {
-        Err(error) => {
-            cx.push(
-                Diagnostic::error("spec::invalid_env_reference", error.message("token"))
-                    .at(node.span.clone())
-                    .hint(error.hint(true)),
-            );
-            None
-        }
+        Err(error) => refuse(cx, error.message("token"), error.hint(true)),
         Ok(pieces) => match pieces.as_slice() {
             [Piece::Var(_)] => Some(EnvTemplate { raw: raw.clone(), span: node.span.clone() }),
             pieces if !pieces.iter().any(|p| matches!(p, Piece::Var(_))) && !raw.is_empty() => {
@@ -382,17 +385,12 @@ fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate>
                 );
                 None
             }
-            _ => {
-                cx.push(
-                    Diagnostic::error(
-                        "spec::literal_secret",
-                        "`token` must be exactly one `${env:NAME}` reference, with nothing around it",
-                    )
-                    .at(node.span.clone())
-                    .hint(format!("write `{example}` and put the whole token in the variable")),
-                );
-                None
-            }
+            _ => refuse(
+                cx,
+                "`token` must be exactly one `${env:NAME}` reference, with nothing around it"
+                    .to_string(),
+                format!("write `{example}` and put the whole token in the variable"),
+            ),
         },
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine_diag::{Diagnostic, SourceSpan};
+use engine_diag::{Diagnostic, Location, SourceSpan};
 
 use crate::check::Cx;
 use crate::engine_file::{self, EngineFile, names_list, suggest};
@@ -34,17 +34,19 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     let engine = load_file(&root, &engine_path, &mut diagnostics, |cx, node| {
         engine_file::check(cx, &root, node)
     });
-    let models: Vec<ModelFile> = yaml_files(&root, "models", &mut diagnostics)
-        .into_iter()
+    let model_files = yaml_files(&root, "models", &mut diagnostics);
+    let sync_files = yaml_files(&root, "syncs", &mut diagnostics);
+    let models: Vec<ModelFile> = model_files
+        .iter()
         .map(|file| {
-            load_file(&root, &file, &mut diagnostics, model::check)
+            load_file(&root, file, &mut diagnostics, model::check)
                 .unwrap_or(ModelFile { name: None, spec: None })
         })
         .collect();
-    let syncs: Vec<SyncFile> = yaml_files(&root, "syncs", &mut diagnostics)
-        .into_iter()
+    let syncs: Vec<SyncFile> = sync_files
+        .iter()
         .map(|file| {
-            load_file(&root, &file, &mut diagnostics, sync::check).unwrap_or(SyncFile {
+            load_file(&root, file, &mut diagnostics, sync::check).unwrap_or(SyncFile {
                 name: None,
                 model: None,
                 destination: None,
@@ -72,6 +74,14 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         }
     }
 
+    // Read like a compiler's output: file by file in load order, top to bottom in each.
+    let files: Vec<&PathBuf> = std::iter::once(&engine_path).chain(&model_files).chain(&sync_files).collect();
+    diagnostics.sort_by_key(|d| match &d.location {
+        Some(Location::Source(span)) => {
+            (files.iter().position(|f| **f == span.file).unwrap_or(files.len()), span.line, span.column)
+        }
+        _ => (files.len() + 1, 0, 0),
+    });
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }

@@ -69,7 +69,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
     let match_on = cx.required(&fields, "match").and_then(|n| match_spec(cx, n, fields.key("match")));
     let mapping = match fields.get("mapping") {
         None => Some(Vec::new()),
-        Some(node) => mapping(cx, node, match_on.as_ref()),
+        Some(node) => mapping(cx, node, fields.key("mapping"), match_on.as_ref()),
     };
     let on_remove = match fields.get("on_remove") {
         None => Some(OnRemove::Nothing),
@@ -143,32 +143,37 @@ fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchS
     Some(MatchSpec { property: property?, column: column? })
 }
 
-fn mapping(cx: &mut Cx<'_>, node: &Node, match_on: Option<&MatchSpec>) -> Option<Vec<MappingSpec>> {
+fn mapping(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    match_on: Option<&MatchSpec>,
+) -> Option<Vec<MappingSpec>> {
     let Value::Seq(items) = &node.value else {
-        cx.wrong_type(node, "mapping", "a list of `- property: …` entries");
+        cx.wrong_type_in(node, key, "mapping", "a list of `- property: …` entries");
         return None;
     };
     let mut out: Vec<MappingSpec> = Vec::new();
+    let mut seen: Vec<Located<String>> = Vec::new();
     let mut ok = true;
     for item in items {
-        let Some(entry) = mapping_entry(cx, item) else {
-            ok = false;
-            continue;
-        };
-        let property = &entry.property;
-        if let Some(first) = out.iter().find(|m| m.property.value == property.value) {
+        let (property, entry) = mapping_entry(cx, item);
+        ok &= entry.is_some();
+        let Some(property) = property else { continue };
+        if let Some(first) = seen.iter().find(|p| p.value == property.value) {
             cx.push(
                 Diagnostic::error(
                     "spec::duplicate_property",
                     format!("property `{}` is mapped twice", property.value),
                 )
                 .at(property.span.clone())
-                .note(format!("first mapped at {}", first.property.span))
+                .note(format!("first mapped at {}", first.span))
                 .hint("remove one of the two mappings"),
             );
             ok = false;
             continue;
         }
+        seen.push(property.clone());
         if let Some(match_on) = match_on
             && match_on.property.value == property.value
         {
@@ -187,13 +192,17 @@ fn mapping(cx: &mut Cx<'_>, node: &Node, match_on: Option<&MatchSpec>) -> Option
             ok = false;
             continue;
         }
-        out.push(entry);
+        out.extend(entry);
     }
     ok.then_some(out)
 }
 
-fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> Option<MappingSpec> {
-    let fields = cx.mapping(node, None, "mapping", "a `mapping` entry", MAPPING_KEYS)?;
+/// One `- property: …` entry: its property (for the duplicate checks, even when the entry has
+/// other errors) and the entry when it checked out.
+fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> (Option<Located<String>>, Option<MappingSpec>) {
+    let Some(fields) = cx.mapping(node, None, "mapping", "a `mapping` entry", MAPPING_KEYS) else {
+        return (None, None);
+    };
     let property = cx.required(&fields, "property").and_then(|n| cx.non_empty_string(n, "property"));
     let sources: Vec<(&str, &Node)> = SOURCE_KEYS
         .iter()
@@ -248,7 +257,11 @@ fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> Option<MappingSpec> {
             on_null
         }
     };
-    Some(MappingSpec { property: property?, source: source?, on_null: on_null? })
+    let entry = match (property.clone(), source, on_null) {
+        (Some(property), Some(source), Some(on_null)) => Some(MappingSpec { property, source, on_null }),
+        _ => None,
+    };
+    (property, entry)
 }
 
 fn source(cx: &mut Cx<'_>, key: &str, node: &Node) -> Option<MappingSource> {

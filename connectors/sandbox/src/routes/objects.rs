@@ -214,12 +214,10 @@ pub(super) async fn list(
             .map(|r| r.to_json(object, &selection))
             .collect();
         let mut body = json!({"results": page});
-        if remaining.len() > limit {
-            if let Some(last) = remaining.get(limit - 1) {
-                let next = last.id.to_string();
-                let link = format!("/crm/v3/objects/{}?after={next}", object.name());
-                body["paging"] = json!({"next": {"after": next, "link": link}});
-            }
+        if let Some(last) = remaining.get(limit - 1).filter(|_| remaining.len() > limit) {
+            let next = last.id.to_string();
+            let link = format!("/crm/v3/objects/{}?after={next}", object.name());
+            body["paging"] = json!({"next": {"after": next, "link": link}});
         }
         Ok(respond::ok(&body))
     };

@@ -1,0 +1,110 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Declarative reverse ETL: SQL models in git, planned and applied to your CRM.
+#[derive(Debug, Parser)]
+#[command(name = "engine", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the project is.
+#[derive(Debug, Args, Clone)]
+pub struct ProjectArgs {
+    /// The project directory (holds engine.yaml).
+    #[arg(long, short = 'p', env = "ENGINE_PROJECT", default_value = ".")]
+    pub project: PathBuf,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the project's YAML, SQL, mappings and templates, without network.
+    Validate {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Print diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would change, without writing to any destination.
+    Plan {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Only these syncs (repeatable).
+        #[arg(long = "sync", short = 's')]
+        syncs: Vec<String>,
+        /// Save the plan to this file, for `engine apply FILE`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the plan as JSON (docs/plan-format.md).
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 with no changes, 2 with changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Rows shown per sync in the human view.
+        #[arg(long, default_value_t = 20)]
+        max_rows: usize,
+    },
+    /// Apply a saved plan, or plan and apply now.
+    Apply {
+        /// A plan saved with `engine plan --out FILE`.
+        plan: Option<PathBuf>,
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Only these syncs (repeatable; without a saved plan).
+        #[arg(long = "sync", short = 's')]
+        syncs: Vec<String>,
+        /// Apply even when a sync's guards (`max_deletes`, `max_change_ratio`) are breached.
+        #[arg(long)]
+        override_guards: bool,
+    },
+    /// Run history: recent runs, or one run's failed rows.
+    Runs {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+    },
+    /// Run a local API sandbox (no account, no network).
+    Sandbox {
+        #[command(subcommand)]
+        kind: SandboxKind,
+    },
+}
+
+/// `engine runs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: counts and every row that failed, with the destination's message.
+    Show {
+        /// The run id (from `engine runs`).
+        id: i64,
+    },
+}
+
+/// The sandboxes.
+#[derive(Debug, Subcommand)]
+pub enum SandboxKind {
+    /// A HubSpot-compatible CRM API (contacts, companies, properties).
+    Hubspot {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        /// The bearer token it accepts.
+        #[arg(long, env = "SANDBOX_TOKEN", default_value = "sandbox-token", hide_env_values = true)]
+        token: String,
+        /// Answer 429 past this many requests per second.
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+}

@@ -1,0 +1,326 @@
+//! `engine apply [PLAN]`: lock, recover crashed runs, check the plan is fresh and within its
+//! guards, execute, fold the results into the next snapshot, commit.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use connector_core::Destination;
+use connector_hubspot::{HubspotConfig, HubspotDestination};
+use engine_diag::Diagnostic;
+use engine_diff::fold_snapshot;
+use engine_executor::{ExecutorOptions, RetryPolicy, execute};
+use engine_plan::{Action, HumanOptions, Plan, SyncPlan, render_human};
+use engine_spec::Project;
+use engine_state::{Commit, LocalState, RowState, RunCounts, RunStatus, StateStore};
+
+use crate::context::{self, Failure, state_error};
+use crate::views;
+
+const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
+
+pub async fn run(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_guards: bool) -> u8 {
+    match apply(dir, plan_file, syncs, override_guards).await {
+        Ok(code) => code,
+        Err(problems) => {
+            views::diagnostics(&problems, dir);
+            1
+        }
+    }
+}
+
+async fn apply(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_guards: bool) -> Result<u8, Failure> {
+    let (project, _) = context::load_project(dir)?;
+    let state = context::open_state(&project)?;
+    let saved = match plan_file {
+        None => None,
+        Some(path) => Some(Plan::read(path).map_err(|e| {
+            vec![Diagnostic::error("plan::unreadable", e.to_string()).hint("make a plan with `engine plan --out FILE`")]
+        })?),
+    };
+    if let Some(saved) = &saved {
+        if saved.lineage != state.lineage() {
+            return Err(vec![Diagnostic::error(
+                "plan::stale",
+                format!("the saved plan was made against another state (lineage {}, this project's state is {})", saved.lineage, state.lineage()),
+            )
+            .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
+        }
+    }
+    let names: Vec<String> = match &saved {
+        Some(plan) => plan.syncs.iter().map(|s| s.sync.clone()).collect(),
+        None => context::select_syncs(&project, syncs)?.into_iter().map(|s| s.name.value.clone()).collect(),
+    };
+
+    // Lock every sync first, then repair whatever a crashed apply left.
+    let mut locks = Vec::new();
+    for name in &names {
+        locks.push(state.lock_sync(name).map_err(|e| vec![state_error(e)])?);
+    }
+    for name in &names {
+        recover(&state, name)?;
+    }
+
+    let (plan_id, plans): (String, Vec<SyncPlan>) = match saved {
+        Some(plan) => {
+            let mut stale = Vec::new();
+            for sync in &plan.syncs {
+                let current = state.generation(&sync.sync).map_err(|e| vec![state_error(e)])?.generation;
+                if current != sync.base_generation {
+                    stale.push(Diagnostic::error(
+                        "plan::stale",
+                        format!(
+                            "the saved plan is stale: it was made against generation {} of sync `{}`, and the state is now at generation {current}",
+                            sync.base_generation, sync.sync
+                        ),
+                    )
+                    .note("an apply ran (or a crashed one was recovered) after this plan was made, so its diff no longer holds")
+                    .hint("run `engine plan --out FILE` again, review it, then `engine apply FILE`"));
+                }
+            }
+            if !stale.is_empty() {
+                return Err(stale);
+            }
+            (plan.plan_id, plan.syncs)
+        }
+        None => {
+            let engine = context::model_engine(&project).await?;
+            let work = context::WorkDir::new(&project, "apply")?;
+            let mut plans = Vec::new();
+            let mut problems = Vec::new();
+            for name in &names {
+                let Some(sync) = project.sync(name) else { continue };
+                match context::plan_one(&project, &engine, &state, sync, work.path()).await {
+                    Ok(plan) => plans.push(plan),
+                    Err(p) => problems.extend(p),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            let plan = crate::commands::plan::assemble(&project, &state, plans);
+            views::out(&render_human(&plan, HumanOptions::default()));
+            (plan.plan_id, plan.syncs)
+        }
+    };
+
+    if !override_guards {
+        let breaches: Vec<Diagnostic> = plans.iter().flat_map(guard_breaches).collect();
+        if !breaches.is_empty() {
+            return Err(breaches);
+        }
+    }
+
+    let mut code = 0;
+    for plan in plans.iter().filter(|p| !p.changes.is_empty()) {
+        match apply_sync(&project, &state, plan, &plan_id).await? {
+            SyncResult { failed: 0, fatal: None, .. } => {}
+            _ => code = 1,
+        }
+    }
+    if plans.iter().all(|p| p.changes.is_empty()) {
+        views::out("Nothing to apply.\n");
+    }
+    drop(locks);
+    Ok(code)
+}
+
+fn guard_breaches(plan: &SyncPlan) -> Vec<Diagnostic> {
+    plan.guards
+        .iter()
+        .filter(|g| g.breached)
+        .map(|g| {
+            let what = match g.guard.as_str() {
+                "max_deletes" => format!("the plan removes {} rows, over `guards.max_deletes` = {}", g.actual, g.limit),
+                _ => format!(
+                    "the plan changes or removes {:.1}% of the {} synced rows, over `guards.max_change_ratio` = {}",
+                    g.actual * 100.0,
+                    plan.summary.previous_rows,
+                    g.limit
+                ),
+            };
+            Diagnostic::error("apply::guard", format!("sync `{}`: {what}; nothing was sent", plan.sync))
+                .at_row(plan.sync.clone(), None, None)
+                .hint("review the plan; if the change is intended, run `engine apply --override-guards`")
+        })
+        .collect()
+}
+
+/// Folds a crashed run's journal into the next generation.
+fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
+    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    for run in state.unfinished_runs(sync).map_err(fail)? {
+        let plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?).map_err(|e| {
+            vec![Diagnostic::error("state::corrupt", format!("the saved plan of run {} cannot be read: {e}", run.id))]
+        })?;
+        let journal = state.journal(run.id).map_err(fail)?;
+        let succeeded: HashMap<String, Option<String>> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Succeeded)
+            .map(|r| (r.key.clone(), r.destination_id.clone()))
+            .collect();
+        let failed: Vec<(String, String)> = journal
+            .iter()
+            .filter(|r| matches!(r.state, RowState::Rejected | RowState::GaveUp))
+            .map(|r| (r.key.clone(), r.message.clone().unwrap_or_default()))
+            .collect();
+        let counts = RunCounts {
+            succeeded: succeeded.len() as u64,
+            rejected: journal.iter().filter(|r| r.state == RowState::Rejected).count() as u64,
+            pending: journal.iter().filter(|r| r.state != RowState::Succeeded).count() as u64,
+            ..run.counts
+        };
+        let generation = state.generation(sync).map_err(fail)?;
+        let message = "the apply stopped unexpectedly; its journal was folded into the state by the next apply";
+        if generation.generation != run.base_generation {
+            state.finish_run_without_commit(run.id, RunStatus::Recovered, counts, Some(message)).map_err(fail)?;
+            continue;
+        }
+        let out = state.next_snapshot_path(sync, generation.generation).map_err(fail)?;
+        let folded = fold_snapshot(generation.snapshot.as_deref(), &plan, &succeeded, &out).map_err(|e| {
+            vec![Diagnostic::error("state::error", format!("cannot write the snapshot of sync `{sync}`: {e}"))]
+        })?;
+        let resolved: Vec<String> = succeeded.keys().cloned().collect();
+        state
+            .commit_generation(&Commit {
+                sync,
+                base_generation: generation.generation,
+                snapshot_rows: folded.rows,
+                run_id: run.id,
+                status: RunStatus::Recovered,
+                counts,
+                message: Some(message),
+                resolved: &resolved,
+                failed: &failed,
+            })
+            .map_err(fail)?;
+        views::status(&format!(
+            "Recovered run {} of sync `{sync}`: {} written row(s) from its journal are now in the state; the rest is planned again.",
+            run.id,
+            succeeded.len()
+        ));
+    }
+    Ok(())
+}
+
+struct SyncResult {
+    failed: usize,
+    fatal: Option<Diagnostic>,
+}
+
+fn connect(project: &Project, plan: &SyncPlan) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
+    let Some(sync) = project.sync(&plan.sync) else {
+        return Err(vec![Diagnostic::error("plan::unknown_sync", format!("the plan names sync `{}`, which the project no longer has", plan.sync))
+            .hint("make a new plan with `engine plan --out FILE`")]);
+    };
+    context::check_connector(project, sync)?;
+    let Some(destination) = project.destination(&sync.destination.value) else {
+        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("unknown destination `{}`", sync.destination.value))]);
+    };
+    let token = match &destination.token {
+        Some(token) => token.resolve_secret().map_err(|d| vec![d])?,
+        None => {
+            return Err(vec![Diagnostic::error("hubspot::no_token", format!("destination `{}` has no `token`", destination.name.value))
+                .at(destination.name.span.clone())
+                .hint("add `token: ${env:HUBSPOT_TOKEN}` and set HUBSPOT_TOKEN to a private-app token")]);
+        }
+    };
+    let base_url = match &destination.base_url {
+        Some(url) => url.resolve().map_err(|d| vec![d])?,
+        None => DEFAULT_HUBSPOT_URL.to_string(),
+    };
+    let config = HubspotConfig {
+        base_url,
+        token,
+        object: plan.object.clone(),
+        match_property: plan.match_property.clone(),
+        timeout: Duration::from_secs(30),
+    };
+    let client = HubspotDestination::new(config).map_err(|d| vec![d])?;
+    let options = ExecutorOptions {
+        batch_size: sync.batch_size,
+        requests_per_second: destination
+            .requests_per_second
+            .unwrap_or(client.capabilities().default_requests_per_second),
+        retry: retry_policy(),
+        progress: views::stderr_is_terminal(),
+    };
+    Ok((client, options))
+}
+
+/// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS`.
+fn retry_policy() -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
+        policy.max_attempts = attempts;
+    }
+    policy
+}
+
+async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan_id: &str) -> Result<SyncResult, Failure> {
+    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    let (destination, options) = connect(project, plan)?;
+    let counts = RunCounts {
+        planned_create: plan.summary.create,
+        planned_update: plan.summary.update,
+        planned_remove: plan.summary.remove,
+        ..RunCounts::default()
+    };
+    let plan_json = serde_json::to_vec(plan).unwrap_or_default();
+    let run_id = state.begin_run(&plan.sync, plan_id, plan.base_generation, &plan_json, counts).map_err(fail)?;
+    let report = execute(&destination, state, run_id, plan, &options)
+        .await
+        .map_err(|e| vec![Diagnostic::error("state::journal", e.to_string()).hint("check the state directory is writable; run `engine apply` again to recover")])?;
+
+    let status = match (&report.fatal, report.failed.is_empty()) {
+        (Some(_), _) => RunStatus::Failed,
+        (None, true) => RunStatus::Succeeded,
+        (None, false) => RunStatus::Partial,
+    };
+    let message = report.fatal.as_ref().map(|d| d.message.clone());
+    if report.succeeded.is_empty() && report.fatal.is_some() {
+        state.finish_run_without_commit(run_id, status, report.counts, message.as_deref()).map_err(fail)?;
+    } else {
+        let generation = state.generation(&plan.sync).map_err(fail)?;
+        let out = state.next_snapshot_path(&plan.sync, generation.generation).map_err(fail)?;
+        let folded = fold_snapshot(generation.snapshot.as_deref(), plan, &report.succeeded, &out).map_err(|e| {
+            vec![Diagnostic::error("state::error", format!("cannot write the snapshot of sync `{}`: {e}", plan.sync))]
+        })?;
+        let resolved: Vec<String> = report.succeeded.keys().cloned().collect();
+        state
+            .commit_generation(&Commit {
+                sync: &plan.sync,
+                base_generation: generation.generation,
+                snapshot_rows: folded.rows,
+                run_id,
+                status,
+                counts: report.counts,
+                message: message.as_deref(),
+                resolved: &resolved,
+                failed: &report.failed,
+            })
+            .map_err(fail)?;
+    }
+
+    let done = |action: Action| {
+        plan.changes.iter().filter(|c| c.action == action && report.succeeded.contains_key(&c.key)).count()
+    };
+    views::out(&format!(
+        "sync `{}`: {} created/upserted, {} updated, {} removed, {} failed (run {run_id}).\n",
+        plan.sync,
+        done(Action::Create),
+        done(Action::Update),
+        done(Action::Remove),
+        report.failed.len()
+    ));
+    if !report.failed.is_empty() {
+        views::out(&format!(
+            "  {} row(s) stay pending and are retried by the next apply; see `engine runs show {run_id}`.\n",
+            report.failed.len()
+        ));
+    }
+    if let Some(fatal) = &report.fatal {
+        views::diagnostics(std::slice::from_ref(fatal), &project.root);
+    }
+    Ok(SyncResult { failed: report.failed.len(), fatal: report.fatal })
+}

@@ -1,0 +1,24 @@
+//! One module per command; each returns the process exit code.
+
+mod apply;
+mod plan;
+mod runs;
+mod sandbox;
+mod validate;
+
+use crate::args::{Cli, Command};
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate { project, json } => validate::run(&project.project, json).await,
+        Command::Plan { project, syncs, out, json, detailed_exitcode, max_rows } => {
+            plan::run(&project.project, &syncs, out.as_deref(), json, detailed_exitcode, max_rows).await
+        }
+        Command::Apply { plan, project, syncs, override_guards } => {
+            apply::run(&project.project, plan.as_deref(), &syncs, override_guards).await
+        }
+        Command::Runs { project, limit, command } => runs::run(&project.project, limit, command),
+        Command::Sandbox { kind } => sandbox::run(kind).await,
+    }
+}

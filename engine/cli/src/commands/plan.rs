@@ -1,0 +1,84 @@
+//! `engine plan`: what apply would do, without writing to any destination.
+
+use std::path::Path;
+
+use engine_plan::{FORMAT_VERSION, HumanOptions, Plan, SyncPlan, render_human};
+use engine_spec::Project;
+use engine_state::{LocalState, StateStore};
+
+use crate::context::{self, Failure};
+use crate::views;
+
+pub async fn run(
+    dir: &Path,
+    syncs: &[String],
+    out: Option<&Path>,
+    json: bool,
+    detailed_exitcode: bool,
+    max_rows: usize,
+) -> u8 {
+    match make_plan(dir, syncs).await {
+        Err(problems) => {
+            views::diagnostics(&problems, dir);
+            1
+        }
+        Ok((_, plan)) => {
+            if let Some(path) = out {
+                if let Err(e) = write_plan(path, &plan) {
+                    views::error_line(&format!("error: cannot write the plan to `{}`: {e}", path.display()));
+                    return 1;
+                }
+            }
+            if json {
+                views::out(&format!("{}\n", plan.to_json()));
+            } else {
+                views::out(&render_human(&plan, HumanOptions { max_rows }));
+                if let Some(path) = out {
+                    views::out(&format!("\nSaved the plan to `{}`; apply it with `engine apply {}`.\n", path.display(), path.display()));
+                }
+            }
+            if detailed_exitcode && !plan.is_empty() { 2 } else { 0 }
+        }
+    }
+}
+
+/// Loads the project and plans the selected syncs.
+pub async fn make_plan(dir: &Path, syncs: &[String]) -> Result<(Project, Plan), Failure> {
+    let (project, _warnings) = context::load_project(dir)?;
+    let selected = context::select_syncs(&project, syncs)?;
+    let engine = context::model_engine(&project).await?;
+    let state = context::open_state(&project)?;
+    let work = context::WorkDir::new(&project, "plan")?;
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for sync in selected {
+        match context::plan_one(&project, &engine, &state, sync, work.path()).await {
+            Ok(plan) => plans.push(plan),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let plan = assemble(&project, &state, plans);
+    Ok((project, plan))
+}
+
+/// Wraps sync plans into a plan document carrying the state's lineage.
+pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
+    Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: uuid::Uuid::new_v4().to_string(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        project: project.name.clone(),
+        lineage: state.lineage().to_string(),
+        syncs,
+    }
+}
+
+fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs_err::write(&tmp, plan.to_json())?;
+    fs_err::rename(&tmp, path)
+}

@@ -1,0 +1,98 @@
+//! `engine runs` and `engine runs show ID`: run history from the state.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use engine_state::{RowState, StateStore};
+
+use crate::args::RunsCommand;
+use crate::{context, views};
+
+pub fn run(dir: &Path, limit: usize, command: Option<RunsCommand>) -> u8 {
+    let result = (|| {
+        let (project, _) = context::load_project(dir)?;
+        let state = context::open_state(&project)?;
+        match command {
+            None => list(&state, limit),
+            Some(RunsCommand::Show { id }) => show(&state, id),
+        }
+        .map_err(|e| vec![context::state_error(e)])
+    })();
+    match result {
+        Ok(text) => {
+            views::out(&text);
+            0
+        }
+        Err(problems) => {
+            views::diagnostics(&problems, dir);
+            1
+        }
+    }
+}
+
+fn list(state: &dyn StateStore, limit: usize) -> Result<String, engine_state::StateError> {
+    let runs = state.runs(limit)?;
+    let mut out = String::new();
+    if runs.is_empty() {
+        out.push_str("No runs yet. `engine apply` records one per sync it changes.\n");
+        return Ok(out);
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<24} {:<10} {:<20} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}",
+        "ID", "SYNC", "STATUS", "STARTED", "CREATE", "UPDATE", "REMOVE", "OK", "REJECTED", "PENDING"
+    );
+    for run in runs {
+        let c = run.counts;
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<24} {:<10} {:<20} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}",
+            run.id,
+            run.sync,
+            run.status.as_str(),
+            run.started_at.get(..19).unwrap_or(&run.started_at),
+            c.planned_create,
+            c.planned_update,
+            c.planned_remove,
+            c.succeeded,
+            c.rejected,
+            c.pending
+        );
+    }
+    Ok(out)
+}
+
+fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateError> {
+    let mut out = String::new();
+    let Some(run) = state.run(id)? else {
+        let _ = writeln!(out, "No run {id}. `engine runs` lists the recent ones.");
+        return Ok(out);
+    };
+    let c = run.counts;
+    let _ = writeln!(out, "run {} of sync `{}`: {}", run.id, run.sync, run.status.as_str());
+    let _ = writeln!(out, "  plan {} (generation {})", run.plan_id, run.base_generation);
+    let _ = writeln!(out, "  started {}, finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "  planned: {} create, {} update, {} remove; written: {}, rejected: {}, pending: {}",
+        c.planned_create, c.planned_update, c.planned_remove, c.succeeded, c.rejected, c.pending
+    );
+    if let Some(message) = &run.message {
+        let _ = writeln!(out, "  stopped: {message}");
+    }
+    let journal = state.journal(id)?;
+    let failed: Vec<_> = journal.iter().filter(|r| r.state != RowState::Succeeded).collect();
+    if failed.is_empty() {
+        let _ = writeln!(out, "\nNo failed rows.");
+    } else {
+        let _ = writeln!(out, "\nFailed rows ({}):", failed.len());
+        for row in failed {
+            let why = match row.state {
+                RowState::Sent => "in flight when the run stopped; retried by the next apply".to_string(),
+                _ => row.message.clone().unwrap_or_default(),
+            };
+            let _ = writeln!(out, "  {} {:?}: {}", row.action, row.key, why);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,175 @@
+//! What every command shares: loading the project, the query engine, the state, and planning
+//! one sync.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use engine_diag::Diagnostic;
+use engine_diff::{SyncDiffInput, plan_sync};
+use engine_mapping::SyncMapping;
+use engine_models::{EngineOptions, ModelEngine};
+use engine_plan::SyncPlan;
+use engine_spec::{DestinationKind, Project, SyncSpec};
+use engine_state::{LocalState, StateError, StateStore};
+
+/// A command's failure: diagnostics to print, exit code 1.
+pub type Failure = Vec<Diagnostic>;
+
+/// Loads the project, printing nothing; warnings are returned with it.
+pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Failure> {
+    if !dir.join("engine.yaml").exists() && !dir.join("engine.yml").exists() {
+        return Err(vec![Diagnostic::error(
+            "spec::no_project",
+            format!("no `engine.yaml` in `{}`", dir.display()),
+        )
+        .hint("run the command from a project directory or pass `--project DIR`")]);
+    }
+    engine_spec::load_project(dir)
+}
+
+/// Options for the query engine: memory bound from `ENGINE_MEMORY_LIMIT` (bytes), spills
+/// under the state directory.
+pub fn engine_options(project: &Project) -> EngineOptions {
+    let memory_limit = std::env::var("ENGINE_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(engine_models::DEFAULT_MEMORY_LIMIT);
+    EngineOptions {
+        memory_limit,
+        spill_dir: Some(project.state_dir.join("tmp")),
+        target_partitions: None,
+    }
+}
+
+/// Opens the state, as a diagnostic on failure.
+pub fn open_state(project: &Project) -> Result<LocalState, Failure> {
+    LocalState::open(&project.state_dir).map_err(|e| vec![state_error(e)])
+}
+
+/// A state error as a diagnostic.
+pub fn state_error(error: StateError) -> Diagnostic {
+    match error {
+        StateError::Locked { sync, holder } => Diagnostic::error(
+            "state::locked",
+            format!("sync `{sync}` is being applied by another process ({holder})"),
+        )
+        .hint("wait for that apply to finish; a crashed apply releases its lock by itself"),
+        other => Diagnostic::error("state::error", other.to_string())
+            .hint("check the state directory (`.engine/` by default) is writable and not corrupted"),
+    }
+}
+
+/// The syncs a command works on: all, or the named ones (unknown names are errors).
+pub fn select_syncs<'p>(project: &'p Project, names: &[String]) -> Result<Vec<&'p SyncSpec>, Failure> {
+    if names.is_empty() {
+        return Ok(project.syncs.iter().collect());
+    }
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for name in names {
+        match project.sync(name) {
+            Some(sync) => out.push(sync),
+            None => {
+                let mut d = Diagnostic::error("cli::unknown_sync", format!("no sync named `{name}`"));
+                if let Some(close) = engine_diag::did_you_mean(name, project.syncs.iter().map(|s| s.name.value.as_str())) {
+                    d = d.hint(format!("did you mean `{close}`?"));
+                }
+                problems.push(d.hint("`engine validate` lists the project's syncs"));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+/// A scratch directory removed when dropped.
+pub struct WorkDir(PathBuf);
+
+impl WorkDir {
+    /// Creates `<state>/tmp/<name>-<uuid>`.
+    pub fn new(project: &Project, name: &str) -> Result<WorkDir, Failure> {
+        let dir = project.state_dir.join("tmp").join(format!("{name}-{}", uuid::Uuid::new_v4()));
+        fs_err::create_dir_all(&dir).map_err(|e| {
+            vec![Diagnostic::error("state::error", format!("cannot create `{}`: {e}", dir.display()))]
+        })?;
+        Ok(WorkDir(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs_err::remove_dir_all(&self.0);
+    }
+}
+
+/// Checks that a sync's destination has a connector, before any work.
+pub fn check_connector(project: &Project, sync: &SyncSpec) -> Result<(), Failure> {
+    let Some(destination) = project.destination(&sync.destination.value) else {
+        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("sync `{}` names unknown destination `{}`", sync.name.value, sync.destination.value)).at(sync.destination.span.clone())]);
+    };
+    match destination.kind {
+        DestinationKind::Hubspot => {
+            if sync.object.value != "contacts" && sync.object.value != "companies" {
+                return Err(vec![Diagnostic::error(
+                    "hubspot::unsupported_object",
+                    format!("the HubSpot connector does not support object `{}` yet", sync.object.value),
+                )
+                .at(sync.object.span.clone())
+                .hint("supported objects: `contacts`, `companies`")]);
+            }
+            Ok(())
+        }
+        DestinationKind::Salesforce => Err(vec![Diagnostic::error(
+            "connector::not_implemented",
+            format!("the Salesforce connector is not implemented yet (destination `{}`)", destination.name.value),
+        )
+        .at(destination.name.span.clone())
+        .hint("sync to a `hubspot` destination for now; `engine validate` accepts Salesforce specs")]),
+    }
+}
+
+/// Plans one sync against the state's current generation.
+pub async fn plan_one(
+    project: &Project,
+    engine: &ModelEngine,
+    state: &LocalState,
+    sync: &SyncSpec,
+    work_dir: &Path,
+) -> Result<SyncPlan, Failure> {
+    check_connector(project, sync)?;
+    let Some(model) = project.model(&sync.model.value) else {
+        return Err(vec![Diagnostic::error("spec::unknown_model", format!("sync `{}` names unknown model `{}`", sync.name.value, sync.model.value)).at(sync.model.span.clone())]);
+    };
+    let schema = engine.schema(model).await.map_err(|d| vec![d])?;
+    let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
+    let generation = state.generation(&sync.name.value).map_err(|e| vec![state_error(e)])?;
+    let pending: HashMap<String, String> = state
+        .pending_rows(&sync.name.value)
+        .map_err(|e| vec![state_error(e)])?
+        .into_iter()
+        .map(|p| (p.key, p.message))
+        .collect();
+    let stream = engine.execute(model).await.map_err(|d| vec![d])?;
+    plan_sync(
+        engine.context(),
+        stream,
+        SyncDiffInput {
+            sync,
+            mapping: &mapping,
+            base_generation: generation.generation,
+            previous_snapshot: generation.snapshot,
+            pending,
+            work_dir,
+        },
+    )
+    .await
+}
+
+/// Builds the query engine for a project.
+pub async fn model_engine(project: &Project) -> Result<ModelEngine, Failure> {
+    ModelEngine::for_project(project, &engine_options(project)).await
+}

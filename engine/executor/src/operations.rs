@@ -1,0 +1,107 @@
+//! Turns a plan's row changes into connector operations.
+//!
+//! An update sends only the properties that changed; a null sends `""` (clear) only where the
+//! mapping says `on_null: clear`, and is otherwise left out so the destination keeps its value.
+
+use connector_core::{Operation, OperationKind};
+use engine_plan::{Action, RemoveBehaviour, SyncPlan};
+use engine_state::RunCounts;
+
+/// A plan as operations, plus the rows that need no request and those that cannot be sent.
+#[derive(Debug, Default)]
+pub struct PlannedOperations {
+    /// Operations to send, in plan order.
+    pub operations: Vec<Operation>,
+    /// Keys that succeed without a request (forgotten removes, updates with nothing to send).
+    pub no_request: Vec<String>,
+    /// Keys that cannot be sent, with why (e.g. a null match value); they stay pending.
+    pub invalid: Vec<(String, String)>,
+    /// Planned counts.
+    pub counts: RunCounts,
+}
+
+/// Builds the operations for a sync plan.
+pub fn operations_for(plan: &SyncPlan) -> PlannedOperations {
+    let mut out = PlannedOperations::default();
+    let clears = |property: &str| plan.clear_on_null.iter().any(|p| p == property);
+    for change in &plan.changes {
+        match change.action {
+            Action::Create => {
+                out.counts.planned_create += 1;
+                let values = change.values.as_deref().unwrap_or_default();
+                let match_value = values.first().cloned().flatten();
+                let Some(match_value) = match_value.filter(|v| !v.is_empty()) else {
+                    out.invalid.push((
+                        change.key.clone(),
+                        format!("the match property `{}` is null or empty, so the row cannot be upserted", plan.match_property),
+                    ));
+                    continue;
+                };
+                let properties = plan
+                    .properties
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(p, v)| match v {
+                        Some(v) => Some((p.clone(), v.clone())),
+                        None if clears(p) => Some((p.clone(), String::new())),
+                        None => None,
+                    })
+                    .collect();
+                out.operations.push(Operation {
+                    key: change.key.clone(),
+                    kind: OperationKind::Upsert,
+                    destination_id: None,
+                    match_value: Some(match_value),
+                    properties,
+                });
+            }
+            Action::Update => {
+                out.counts.planned_update += 1;
+                let properties: Vec<(String, String)> = change
+                    .fields
+                    .iter()
+                    .filter_map(|f| match &f.after {
+                        Some(v) => Some((f.property.clone(), v.clone())),
+                        None if clears(&f.property) => Some((f.property.clone(), String::new())),
+                        None => None,
+                    })
+                    .collect();
+                if properties.is_empty() {
+                    out.no_request.push(change.key.clone());
+                    continue;
+                }
+                match &change.destination_id {
+                    Some(id) => out.operations.push(Operation {
+                        key: change.key.clone(),
+                        kind: OperationKind::Update,
+                        destination_id: Some(id.clone()),
+                        match_value: None,
+                        properties,
+                    }),
+                    None => out.invalid.push((
+                        change.key.clone(),
+                        "no destination id is recorded for this row; it will be upserted after the state is repaired".into(),
+                    )),
+                }
+            }
+            Action::Remove => {
+                out.counts.planned_remove += 1;
+                let properties: Vec<(String, String)> =
+                    change.fields.iter().map(|f| (f.property.clone(), String::new())).collect();
+                match (plan.on_remove, &change.destination_id) {
+                    (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {
+                        out.operations.push(Operation {
+                            key: change.key.clone(),
+                            kind: OperationKind::Clear,
+                            destination_id: Some(id.clone()),
+                            match_value: None,
+                            properties,
+                        })
+                    }
+                    _ => out.no_request.push(change.key.clone()),
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,141 @@
+use std::sync::Mutex;
+
+use connector_core::Capabilities;
+use engine_plan::{FieldChange, RemoveBehaviour, RowChange, Summary};
+use engine_state::LocalState;
+
+use super::*;
+
+fn plan(changes: Vec<RowChange>) -> SyncPlan {
+    SyncPlan {
+        sync: "s".into(),
+        model: "m".into(),
+        destination: "d".into(),
+        object: "contacts".into(),
+        base_generation: 0,
+        properties: vec!["email".into(), "firstname".into(), "phone".into()],
+        match_property: "email".into(),
+        clear_on_null: vec!["phone".into()],
+        on_remove: RemoveBehaviour::ClearFields,
+        summary: Summary::default(),
+        guards: vec![],
+        changes,
+    }
+}
+
+fn create(key: &str, email: Option<&str>) -> RowChange {
+    RowChange {
+        action: engine_plan::Action::Create,
+        key: key.into(),
+        destination_id: None,
+        fields: vec![],
+        values: Some(vec![email.map(Into::into), Some("Ada".into()), None]),
+        last_error: None,
+    }
+}
+
+/// A scripted destination: answers each call with the next scripted result.
+struct Scripted {
+    script: Mutex<Vec<BatchResult>>,
+    calls: Mutex<Vec<Vec<Operation>>>,
+}
+
+impl Destination for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { max_batch_size: 2, default_requests_per_second: 1000.0 }
+    }
+    fn send_batch(&self, operations: &[Operation]) -> impl std::future::Future<Output = BatchResult> + Send {
+        self.calls.lock().unwrap().push(operations.to_vec());
+        let next = {
+            let mut script = self.script.lock().unwrap();
+            if script.is_empty() {
+                BatchResult::PerRow(
+                    operations
+                        .iter()
+                        .map(|o| RowOutcome::Succeeded { destination_id: format!("id-{}", o.key), created: true })
+                        .collect(),
+                )
+            } else {
+                script.remove(0)
+            }
+        };
+        async move { next }
+    }
+}
+
+fn options() -> ExecutorOptions {
+    ExecutorOptions {
+        batch_size: 100,
+        requests_per_second: 1000.0,
+        retry: RetryPolicy { max_attempts: 3, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20) },
+        progress: false,
+    }
+}
+
+#[test]
+fn operations_send_only_what_changed_and_clear_where_asked() {
+    let mut update = create("2", Some("b@x.io"));
+    update.action = engine_plan::Action::Update;
+    update.destination_id = Some("102".into());
+    update.fields = vec![
+        FieldChange { property: "firstname".into(), before: Some("B".into()), after: None },
+        FieldChange { property: "phone".into(), before: Some("1".into()), after: None },
+    ];
+    let planned = operations_for(&plan(vec![create("1", Some("a@x.io")), create("3", None), update]));
+    assert_eq!(planned.operations[0].properties, vec![("email".into(), "a@x.io".into()), ("firstname".into(), "Ada".into()), ("phone".into(), String::new())]);
+    assert_eq!(planned.operations[1].properties, vec![("phone".into(), String::new())]);
+    assert_eq!(planned.invalid.len(), 1, "a null match value cannot be upserted");
+}
+
+#[tokio::test]
+async fn rejected_rows_stay_pending_and_the_rest_goes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
+    let dest = Scripted {
+        script: Mutex::new(vec![BatchResult::PerRow(vec![
+            RowOutcome::Succeeded { destination_id: "1".into(), created: true },
+            RowOutcome::Rejected { message: "bad enum".into() },
+        ])]),
+        calls: Mutex::new(vec![]),
+    };
+    let p = plan(vec![create("a", Some("a@x.io")), create("b", Some("b@x.io")), create("c", Some("c@x.io"))]);
+    let report = execute(&dest, &state, run, &p, &options()).await.unwrap();
+    assert_eq!(report.succeeded.len(), 2);
+    assert_eq!(report.failed, vec![("b".to_string(), "bad enum".to_string())]);
+    assert_eq!(dest.calls.lock().unwrap().len(), 2, "batches of the connector's max size 2");
+    let journal = state.journal(run).unwrap();
+    assert_eq!(journal.iter().filter(|r| r.state == RowState::Succeeded).count(), 2);
+}
+
+#[tokio::test]
+async fn retry_all_is_retried_then_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
+    let dest = Scripted {
+        script: Mutex::new(vec![BatchResult::RetryAll { reason: "429".into(), after: Some(Duration::from_millis(5)) }]),
+        calls: Mutex::new(vec![]),
+    };
+    let report = execute(&dest, &state, run, &plan(vec![create("a", Some("a@x.io"))]), &options()).await.unwrap();
+    assert_eq!(report.succeeded.len(), 1);
+    assert_eq!(dest.calls.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn endless_failures_stop_the_run_with_a_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
+    let retry = || BatchResult::RetryAll { reason: "connection refused".into(), after: None };
+    let dest = Scripted { script: Mutex::new(vec![retry(), retry(), retry(), retry()]), calls: Mutex::new(vec![]) };
+    let p = plan(vec![create("a", Some("a@x.io")), create("b", Some("b@x.io")), create("c", Some("c@x.io"))]);
+    let report = execute(&dest, &state, run, &p, &options()).await.unwrap();
+    assert_eq!(report.fatal.as_ref().unwrap().code, "executor::gave_up");
+    assert!(report.succeeded.is_empty());
+    assert_eq!(report.failed.len(), 3, "every row stays pending");
+    assert_eq!(dest.calls.lock().unwrap().len(), 3, "max_attempts");
+}
