@@ -169,7 +169,19 @@ pub async fn plan_one(
     .await
 }
 
-/// Builds the query engine for a project.
+/// Builds the query engine for a project; spill files go under the state directory.
 pub async fn model_engine(project: &Project) -> Result<ModelEngine, Failure> {
-    ModelEngine::for_project(project, &engine_options(project)).await
+    let options = engine_options(project);
+    if let Some(dir) = &options.spill_dir {
+        fs_err::create_dir_all(dir).map_err(|e| {
+            vec![Diagnostic::error("state::error", format!("cannot create `{}`: {e}", dir.display()))]
+        })?;
+    }
+    ModelEngine::for_project(project, &options).await
+}
+
+/// Builds the query engine without touching the state directory (for `validate`).
+pub async fn model_engine_readonly(project: &Project) -> Result<ModelEngine, Failure> {
+    let options = EngineOptions { spill_dir: None, ..engine_options(project) };
+    ModelEngine::for_project(project, &options).await
 }

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -119,17 +120,20 @@ async fn diff_registered(
     .await
     .map_err(|e| internal(&e))?;
     if let Some(first) = duplicates.first().filter(|b| b.num_rows() > 0) {
-        let groups = first.column(2).as_primitive::<Int64Type>().value(0);
-        let keys: Vec<String> = duplicates
-            .iter()
-            .flat_map(|b| {
-                let keys = b.column(0).as_string::<i32>();
-                let counts = b.column(1).as_primitive::<Int64Type>();
-                (0..b.num_rows()).map(move |i| format!("`{}` ({} rows)", keys.value(i), counts.value(i)))
-            })
-            .collect();
-        let key_columns: Vec<&str> = Vec::new();
-        let _ = key_columns;
+        let groups = first
+            .column(2)
+            .as_primitive_opt::<Int64Type>()
+            .map(|a| a.value(0))
+            .unwrap_or_default();
+        let mut keys = Vec::new();
+        for batch in &duplicates {
+            let names = utf8(batch.column(0)).map_err(|e| internal(&e))?;
+            let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64).map_err(|e| internal(&e))?;
+            let counts = counts.as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                keys.push(format!("`{}` ({} rows)", names.value(i), counts.value(i)));
+            }
+        }
         return Err(vec![Diagnostic::error(
             "diff::duplicate_keys",
             format!("sync `{sync_name}`: {groups} primary key value(s) appear more than once in model `{}`", input.sync.model.value),
@@ -172,8 +176,8 @@ async fn diff_registered(
             .await;
             let _ = ctx.deregister_table(&snap_table);
             for batch in batches.map_err(|e| internal(&e))? {
-                let new_keys = batch.column(0).as_string::<i32>();
-                let old_keys = batch.column(1).as_string::<i32>();
+                let new_keys = utf8(batch.column(0)).map_err(|e| internal(&e))?;
+                let old_keys = utf8(batch.column(1)).map_err(|e| internal(&e))?;
                 for row in 0..batch.num_rows() {
                     match (new_keys.is_null(row), old_keys.is_null(row)) {
                         (false, true) => added.insert(new_keys.value(row).to_string()),
@@ -325,6 +329,12 @@ pub(crate) fn guards(sync: &SyncSpec, summary: &Summary) -> Vec<GuardCheck> {
     checks
 }
 
+/// A string column as plain UTF-8 (Parquet scans may hand back view types).
+fn utf8(array: &ArrayRef) -> datafusion::error::Result<StringArray> {
+    let cast = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
 async fn query(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<Vec<RecordBatch>> {
     ctx.sql(sql).await?.collect().await
 }
@@ -347,8 +357,7 @@ impl NullKeys {
             return batch.clone();
         }
         self.count += keys.null_count() as u64;
-        if batch.num_columns() > 1 {
-            let matches = batch.column(1).as_string::<i32>();
+        if let Some(matches) = batch.columns().get(1).and_then(|c| c.as_string_opt::<i32>()) {
             for row in (0..batch.num_rows()).filter(|r| keys.is_null(*r)) {
                 if self.examples.len() < SHOWN_KEYS {
                     let shown = if matches.is_null(row) { "null".to_string() } else { format!("`{}`", matches.value(row)) };

@@ -1,14 +1,21 @@
-//! Static checks of a template's source: the columns it reads through `row`, the filters it
-//! calls and the names it uses, each with its byte range, so diagnostics point into the YAML.
+//! Compile-time checks of a sync's mapping against the model's columns ([`Checker`]), and the
+//! static scan of a template's source behind them: the columns it reads through `row`, the
+//! filters it calls and the names it uses, each with its byte range, so diagnostics point into
+//! the YAML.
 //!
-//! This is a small lexer over minijinja's default syntax, not a parser: it finds `row.name`,
+//! The scan is a small lexer over minijinja's default syntax, not a parser: it finds `row.name`,
 //! `row['name']` / `row["name"]`, `| filter` and bare identifiers inside `{{ }}` and `{% %}`,
 //! skipping comments, string literals and `{% raw %}` blocks. When a template rebinds `row`
 //! (`{% for row in … %}`, `{% set row = … %}`) its column references are not checked.
 
+use std::fmt::Write as _;
 use std::ops::Range;
 
-use engine_diag::SourceSpan;
+use engine_diag::{Diagnostic, SourceSpan, did_you_mean};
+use engine_spec::{Located, SyncSpec};
+use minijinja::{Environment, ErrorKind};
+
+use crate::filters;
 
 /// A name found in a template, with its byte range in the template source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,4 +262,221 @@ pub(crate) fn sub_span(span: &SourceSpan, src: &str, range: Range<usize>) -> Sou
         column: span.column + column,
         length,
     }
+}
+
+/// Collects compile diagnostics with the context they all need.
+pub(crate) struct Checker<'a> {
+    pub sync: &'a SyncSpec,
+    pub columns: Vec<&'a str>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn has_column(&self, name: &str) -> bool {
+        self.columns.contains(&name)
+    }
+
+    /// "did you mean" over the model's columns, preferring a match that differs only in case.
+    fn suggest(&self, name: &str) -> Option<String> {
+        self.columns
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(name))
+            .copied()
+            .or_else(|| did_you_mean(name, self.columns.iter().copied()))
+            .map(str::to_owned)
+    }
+
+    fn columns_note(&self) -> String {
+        const SHOWN: usize = 20;
+        let mut note = format!("the model `{}` has the columns ", self.sync.model.value);
+        for (i, c) in self.columns.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                note.push_str(", ");
+            }
+            let _ = write!(note, "`{c}`");
+        }
+        if self.columns.len() > SHOWN {
+            let _ = write!(note, " and {} more", self.columns.len() - SHOWN);
+        }
+        note
+    }
+
+    fn unknown_column(&mut self, name: &str, span: SourceSpan, what: &str, in_template: bool) {
+        let mut d = Diagnostic::error(
+            "mapping::unknown_column",
+            format!(
+                "{what} `{name}` is not a column of the model `{}`",
+                self.sync.model.value
+            ),
+        )
+        .at(span);
+        if let Some(suggestion) = self.suggest(name) {
+            d = d.hint(if in_template {
+                format!("did you mean `row.{suggestion}`?")
+            } else {
+                format!("did you mean `{suggestion}`?")
+            });
+        }
+        d = d.note(self.columns_note());
+        self.diagnostics.push(d);
+    }
+
+    pub(crate) fn check_column(&mut self, column: &Located<String>, what: &str) {
+        if !self.has_column(&column.value) {
+            self.unknown_column(&column.value, column.span.clone(), what, false);
+        }
+    }
+
+    pub(crate) fn check_template(
+        &mut self,
+        env: &mut Environment<'static>,
+        property: &str,
+        template: &Located<String>,
+    ) {
+        let src = template.value.as_str();
+        if let Err(err) = env.add_template_owned(property.to_owned(), src.to_owned()) {
+            self.diagnostics
+                .push(syntax_diagnostic(property, template, &err));
+            return;
+        }
+        let scan = scan(src);
+        if !scan.row_rebound {
+            for found in &scan.columns {
+                if !self.has_column(&found.name) {
+                    let span = sub_span(&template.span, src, found.range.clone());
+                    self.unknown_column(&found.name, span, "`row` reads", true);
+                }
+            }
+        }
+        let mut state = env.empty_state();
+        for found in &scan.filters {
+            let unknown = state
+                .apply_filter(&found.name, &[])
+                .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter);
+            if unknown {
+                let mut d = Diagnostic::error(
+                    "mapping::unknown_filter",
+                    format!(
+                        "unknown filter `{}` in the template for `{property}`",
+                        found.name
+                    ),
+                )
+                .at(sub_span(&template.span, src, found.range.clone()));
+                let known = filters::LIQUID_FILTERS
+                    .iter()
+                    .chain(filters::BUILTIN_FILTERS);
+                if let Some(suggestion) = did_you_mean(&found.name, known.copied()) {
+                    d = d.hint(format!("did you mean `{suggestion}`?"));
+                }
+                d = d.note(format!(
+                    "Liquid-compatible filters: {}; and minijinja's own filters",
+                    filters::LIQUID_FILTERS.join(", ")
+                ));
+                self.diagnostics.push(d);
+            }
+        }
+        drop(state);
+        let Ok(compiled) = env.get_template(property) else {
+            return;
+        };
+        let mut undeclared: Vec<String> = compiled
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|name| {
+                !matches!(
+                    name.as_str(),
+                    "row" | "loop" | "self" | "super" | "caller" | "varargs" | "kwargs"
+                ) && env.globals().all(|(global, _)| global != name)
+            })
+            .collect();
+        undeclared.sort();
+        for name in undeclared {
+            let range = scan
+                .names
+                .iter()
+                .find(|f| f.name == name)
+                .map_or(0..0, |f| f.range.clone());
+            let mut d = Diagnostic::error(
+                "mapping::unknown_variable",
+                format!("unknown variable `{name}` in the template for `{property}`"),
+            )
+            .at(sub_span(&template.span, src, range));
+            if let Some(column) = self.suggest(&name) {
+                d = d.hint(format!(
+                    "model columns are under `row`: did you mean `row.{column}`?"
+                ));
+            } else {
+                d = d.hint(
+                    "model columns are under `row`, e.g. `row.email`; `null` and `nil` are none",
+                );
+            }
+            self.diagnostics.push(d);
+        }
+    }
+}
+
+/// A template syntax error at its position in the YAML file, with a hint for Liquid-isms.
+fn syntax_diagnostic(
+    property: &str,
+    template: &Located<String>,
+    err: &minijinja::Error,
+) -> Diagnostic {
+    let src = template.value.as_str();
+    let detail = err.detail().unwrap_or("invalid syntax");
+    let span = match (err.range(), err.line()) {
+        (Some(range), _) => sub_span(&template.span, src, range),
+        (None, Some(line)) => {
+            let start = src
+                .split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            SourceSpan {
+                length: 0,
+                ..sub_span(&template.span, src, start..start)
+            }
+        }
+        (None, None) => template.span.clone(),
+    };
+    let mut d = Diagnostic::error(
+        "mapping::template_syntax",
+        format!("syntax error in the template for `{property}`: {detail}"),
+    )
+    .at(span);
+    let liquid = [
+        (
+            "unknown statement assign",
+            "minijinja has no `assign`: write `{% set x = … %}`",
+        ),
+        (
+            "unknown statement unless",
+            "minijinja has no `unless`: write `{% if not (…) %}`",
+        ),
+        (
+            "unknown statement elsif",
+            "write `{% elif … %}` instead of `{% elsif … %}`",
+        ),
+        (
+            "unknown statement case",
+            "minijinja has no `case`: write `{% if x == … %}…{% elif x == … %}`",
+        ),
+        (
+            "unknown statement capture",
+            "write `{% set x %}…{% endset %}` instead of `capture`",
+        ),
+        ("unknown statement comment", "write comments as `{# … #}`"),
+        (
+            "unexpected `:`",
+            "filters take arguments in parentheses: `| append(\"x\")`, not `| append: \"x\"`",
+        ),
+    ];
+    for (needle, hint) in liquid {
+        if detail.contains(needle) {
+            d = d.hint(hint);
+        }
+    }
+    if detail.contains("unexpected identifier") && src.contains(" contains ") {
+        d = d.hint("write `\"x\" in value` instead of `value contains \"x\"`");
+    }
+    d.note("templates use minijinja (Jinja) syntax with Liquid-named filters")
 }

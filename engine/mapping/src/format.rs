@@ -20,11 +20,8 @@ use arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use chrono::{Datelike, NaiveDate};
 use minijinja::Value;
 
-/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// Replaces encodings that index into another array (dictionary, run-end) by plain arrays, so
@@ -114,44 +111,75 @@ pub(crate) fn write_decimal(out: &mut impl fmt::Write, unscaled: i128, scale: i8
     Ok(())
 }
 
-/// Writes a calendar date as `YYYY-MM-DD` (ISO 8601 expanded years, `+10000` or `-0001`, out
-/// of that range).
-fn write_ymd(out: &mut impl fmt::Write, date: NaiveDate) -> fmt::Result {
-    let year = date.year();
-    if (0..=9999).contains(&year) {
-        write!(out, "{year:04}-{:02}-{:02}", date.month(), date.day())
-    } else {
-        write!(out, "{year:+05}-{:02}-{:02}", date.month(), date.day())
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`: integer arithmetic only, exact for every `i64` day count that
+/// an Arrow date or timestamp can hold).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Puts `value` (< 10^width) into `buf` as `width` zero-padded ASCII digits.
+fn put_digits(buf: &mut [u8], mut value: u32) {
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
-fn date_from_epoch_days(days: i64) -> Option<NaiveDate> {
-    let days = i32::try_from(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?).ok()?;
-    NaiveDate::from_num_days_from_ce_opt(days)
+/// `YYYY-MM-DD` into `buf[..10]`, for years 0 to 9999.
+fn put_ymd(buf: &mut [u8], year: u32, month: u32, day: u32) {
+    put_digits(&mut buf[0..4], year);
+    buf[4] = b'-';
+    put_digits(&mut buf[5..7], month);
+    buf[7] = b'-';
+    put_digits(&mut buf[8..10], day);
 }
 
-/// Writes days since 1970-01-01 as `YYYY-MM-DD`.
+/// Writes days since 1970-01-01 as `YYYY-MM-DD` (ISO 8601 expanded years, `+10000-01-01` or
+/// `-0001-01-01`, outside 0 to 9999).
 pub(crate) fn write_epoch_days(out: &mut impl fmt::Write, days: i64) -> fmt::Result {
-    match date_from_epoch_days(days) {
-        Some(date) => write_ymd(out, date),
-        // Beyond chrono's ±262 143 years: the raw number, so nothing is lost.
-        None => write!(out, "{days}"),
+    let (year, month, day) = civil_from_days(days);
+    match u32::try_from(year) {
+        Ok(year) if year <= 9999 => {
+            let mut buf = [0u8; 10];
+            put_ymd(&mut buf, year, month, day);
+            out.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+        }
+        _ => write!(out, "{year:+05}-{month:02}-{day:02}"),
     }
 }
 
 /// Writes milliseconds since the Unix epoch as RFC 3339 in UTC with milliseconds:
-/// `2024-01-15T10:30:00.000Z`.
+/// `2024-01-15T10:30:00.000Z`. Digits are placed by hand: this runs once per timestamp cell.
 pub(crate) fn write_epoch_millis(out: &mut impl fmt::Write, millis: i64) -> fmt::Result {
     let days = millis.div_euclid(MILLIS_PER_DAY);
-    let in_day = millis.rem_euclid(MILLIS_PER_DAY);
-    let Some(date) = date_from_epoch_days(days) else {
-        return write!(out, "{millis}");
-    };
-    write_ymd(out, date)?;
-    let (hours, rest) = (in_day / 3_600_000, in_day % 3_600_000);
-    let (minutes, rest) = (rest / 60_000, rest % 60_000);
-    let (seconds, ms) = (rest / 1000, rest % 1000);
-    write!(out, "T{hours:02}:{minutes:02}:{seconds:02}.{ms:03}Z")
+    // In [0, 86 400 000), so it fits a u32.
+    let in_day = millis.rem_euclid(MILLIS_PER_DAY) as u32;
+    let (year, month, day) = civil_from_days(days);
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    match u32::try_from(year) {
+        Ok(year) if year <= 9999 => put_ymd(&mut buf, year, month, day),
+        _ => write!(out, "{year:+05}-{month:02}-{day:02}")?,
+    }
+    put_digits(&mut buf[11..13], in_day / 3_600_000);
+    put_digits(&mut buf[14..16], in_day / 60_000 % 60);
+    put_digits(&mut buf[17..19], in_day / 1000 % 60);
+    put_digits(&mut buf[20..23], in_day % 1000);
+    let text = std::str::from_utf8(&buf).map_err(|_| fmt::Error)?;
+    match u32::try_from(year) {
+        Ok(year) if year <= 9999 => out.write_str(text),
+        // The date part was written above.
+        _ => out.write_str(&text[10..]),
+    }
 }
 
 /// A timestamp in `unit` as milliseconds since the epoch, rounded towards the past.
@@ -360,11 +388,11 @@ fn text_value(write: impl FnOnce(&mut String) -> fmt::Result) -> Value {
 /// dates and timestamps as the strings [`format_column`] gives, lists as lists and structs
 /// as maps; anything else as arrow displays it. `array` must come from [`normalize`].
 pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
-    if array.logical_nulls().is_some_and(|n| n.is_null(row)) {
+    // `normalize` removed the encodings whose nulls are only logical; `Null` has no buffer.
+    if array.data_type() == &DataType::Null || array.is_null(row) {
         return Value::from(());
     }
     match array.data_type() {
-        DataType::Null => Value::from(()),
         DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
         DataType::LargeUtf8 => Value::from(array.as_string::<i64>().value(row)),
         DataType::Utf8View => Value::from(array.as_string_view().value(row)),

@@ -337,6 +337,26 @@ fn dates() {
 }
 
 #[test]
+fn civil_dates_agree_with_chrono() {
+    use chrono::{Datelike, NaiveDate};
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    for days in (-1_000_000i64..3_000_000)
+        .step_by(17)
+        .chain([-719_528, -719_529, 2_932_896])
+    {
+        let date = epoch + chrono::Duration::days(days);
+        let expected = (i64::from(date.year()), date.month(), date.day());
+        assert_eq!(crate::format::civil_from_days(days), expected, "day {days}");
+    }
+    let mut out = String::new();
+    crate::format::write_epoch_millis(&mut out, -62_198_755_200_000).expect("write to String");
+    out.push(' ');
+    crate::format::write_epoch_days(&mut out, 2_932_897).expect("write to String");
+    // Year -1 (ISO 8601 expanded) and year 10000.
+    assert_eq!(out, "-0001-01-01T00:00:00.000Z +10000-01-01");
+}
+
+#[test]
 fn timestamps_are_rfc3339_utc_millis() {
     let at = 1_705_314_600i64; // 2024-01-15T10:30:00Z
     let seconds: ArrayRef = Arc::new(TimestampSecondArray::from(vec![Some(at), None, Some(-1)]));
@@ -479,6 +499,13 @@ fn key_text_matches_serde_json() {
 }
 
 #[test]
+fn a_compiled_mapping_is_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SyncMapping>();
+    assert_send_sync::<MappingError>();
+}
+
+#[test]
 fn empty_batches_keep_the_schema() {
     let rows = model(vec![]).slice(0, 0);
     let mapping = compile(
@@ -579,6 +606,13 @@ fn row_values_keep_their_types() {
     ]);
     let one = rows.slice(0, 1);
     let t = |text: &str| render_one(text, &one).expect("not null");
+    assert_eq!(
+        render_one(
+            "{{ row.nothing }}",
+            &model(vec![("nothing", Arc::new(NullArray::new(1)) as ArrayRef)])
+        ),
+        None
+    );
     assert_eq!(t("{{ row.n + 1 }}"), "42");
     assert_eq!(
         t("{{ row.x }} {{ row.x * 2 }} {{ row.x / 4 }}"),
@@ -958,33 +992,4 @@ fn duplicate_reserved_and_missing_key() {
       note: first mapped at syncs/contacts.yaml:10:7
       hint: the match property is always sent from `match.column`; remove this entry
     ");
-}
-
-#[test]
-#[ignore = "temporary timing probe"]
-fn zz_timing_probe() {
-    let n = 1_000_000usize;
-    let rows = model(vec![
-        ("name", Arc::new(StringArray::from((0..n).map(|i| Some(format!("name {i}"))).collect::<Vec<_>>())) as ArrayRef),
-        ("score", Arc::new(Float64Array::from((0..n).map(|i| i as f64 / 3.0).collect::<Vec<_>>())) as ArrayRef),
-        ("at", Arc::new(TimestampMillisecondArray::from((0..n).map(|i| 1_705_314_600_000 + i as i64).collect::<Vec<_>>())) as ArrayRef),
-    ]);
-    let columns = compile(
-        vec![column("firstname", "name", 10), column("score", "score", 12), column("at", "at", 14), column("n", "id", 16)],
-        &["id"],
-        &rows,
-    );
-    for name in ["id", "name", "score", "at"] {
-        let col = rows.column_by_name(name).unwrap();
-        let start = std::time::Instant::now();
-        let f = format_column(col);
-        eprintln!("{name}: {:?} ({})", start.elapsed(), f.len());
-    }
-    let start = std::time::Instant::now();
-    let out = columns.map_batch(&rows).expect("maps");
-    eprintln!("columns only: {} rows in {:?}", out.num_rows(), start.elapsed());
-    let templated = compile(vec![template("ts", "{{ row.at | to_unix }}", 10)], &["id", "email"], &rows);
-    let start = std::time::Instant::now();
-    let out = templated.map_batch(&rows).expect("maps");
-    eprintln!("composite key + one template: {} rows in {:?}", out.num_rows(), start.elapsed());
 }

@@ -263,34 +263,73 @@ impl Cx<'_> {
             );
             return None;
         }
-        let mut diagnostic = Diagnostic::error(
+        let diagnostic = Diagnostic::error(
             "spec::invalid_value",
             format!("unknown `{key}` value `{}`", s.value),
         )
         .at(node.span.clone());
-        if let Some(suggestion) = did_you_mean(&s.value, choices.iter().copied()) {
-            diagnostic = diagnostic.hint(format!("did you mean `{suggestion}`?"));
-        }
-        self.push(diagnostic.hint(format!("valid values are {}", list(choices))));
+        self.push(match did_you_mean(&s.value, choices.iter().copied()) {
+            Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
+            None => diagnostic.hint(format!("valid values are {}", list(choices))),
+        });
         None
     }
 
     /// A name (of a model, sync, destination, project): letters, digits, `_` and `-`,
-    /// starting with a letter or `_`.
+    /// starting with a letter or `_`. `key` is the YAML key holding it, or the mapping whose
+    /// keys are names (`destinations`).
     pub fn name(&mut self, node: &Node, key: &str, kind: &str) -> Option<Located<String>> {
-        let s = self.non_empty_string(node, key)?;
-        let mut chars = s.value.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
+        self.checked_name(
+            node,
+            key,
+            kind,
+            |first, rest| {
+                (first.is_ascii_alphabetic() || first == '_')
+                    && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            },
+            "use ASCII letters, digits, `_` and `-`, starting with a letter or `_`",
+        )
+    }
+
+    /// A name checked by `valid(first character, the rest)`; a number or boolean written
+    /// where a name goes is an invalid name rather than a wrong type.
+    pub fn checked_name(
+        &mut self,
+        node: &Node,
+        key: &str,
+        kind: &str,
+        valid: impl Fn(char, &str) -> bool,
+        hint: &str,
+    ) -> Option<Located<String>> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                node.scalar_text(self.source).unwrap_or_default()
+            }
+            _ => {
+                self.wrong_type(node, key, "a name");
+                return None;
+            }
+        };
+        if text.trim().is_empty() {
             self.push(
-                Diagnostic::error("spec::invalid_name", format!("invalid {kind} name `{}`", s.value))
+                Diagnostic::error("spec::empty_value", format!("the {kind} name must not be empty"))
                     .at(node.span.clone())
-                    .hint("use ASCII letters, digits, `_` and `-`, starting with a letter or `_`"),
+                    .hint(format!("write a name for the {kind}")),
             );
             return None;
         }
-        Some(s)
+        let mut chars = text.chars();
+        let is_valid = chars.next().is_some_and(|first| valid(first, chars.as_str()));
+        if !is_valid || !matches!(node.value, Value::Str(_)) {
+            self.push(
+                Diagnostic::error("spec::invalid_name", format!("invalid {kind} name `{text}`"))
+                    .at(node.span.clone())
+                    .hint(hint),
+            );
+            return None;
+        }
+        Some(Located { value: text, span: node.span.clone() })
     }
 }
 

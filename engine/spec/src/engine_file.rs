@@ -61,15 +61,15 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
         Some(node) if matches!(node.value, Value::Null) => out.destination_names = Some(Vec::new()),
         Some(node) => {
             if let Value::Map(entries) = &node.value {
-                out.destination_names = Some(
-                    entries
-                        .iter()
-                        .filter_map(|(k, _)| match &k.value {
-                            Value::Str(s) => Some(Located { value: s.clone(), span: k.span.clone() }),
-                            _ => None,
-                        })
-                        .collect(),
-                );
+                let mut names: Vec<Located<String>> = Vec::new();
+                for (key, _) in entries {
+                    if let Value::Str(name) = &key.value
+                        && !names.iter().any(|n| n.value == *name)
+                    {
+                        names.push(Located { value: name.clone(), span: key.span.clone() });
+                    }
+                }
+                out.destination_names = Some(names);
             }
             out.destinations = check_destinations(cx, node, fields.key("destinations"));
         }
@@ -95,14 +95,17 @@ fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -
     let mut tables: Vec<TableSpec> = Vec::new();
     let mut seen: Vec<Located<String>> = Vec::new();
     for (key, value) in entries {
-        let Some(name) = table_name(cx, key) else { continue };
-        if let Some(first) = seen.iter().find(|t| t.value == name.value) {
-            cx.push(duplicate_entry("table", &name, first));
-            continue;
-        }
-        seen.push(name.clone());
-        if let Some(table) = check_table(cx, root, name, key, value) {
-            tables.push(table);
+        // The body is checked even under a bad or repeated name, to report all at once.
+        let name = table_name(cx, key);
+        let first = name.as_ref().and_then(|n| seen.iter().find(|t| t.value == n.value).cloned());
+        let checked = check_table(cx, root, name.clone().unwrap_or_else(|| placeholder(cx, key)), key, value);
+        match (name, first) {
+            (Some(name), Some(first)) => cx.push(duplicate_entry("table", &name, &first)),
+            (Some(name), None) => {
+                seen.push(name);
+                tables.extend(checked);
+            }
+            (None, _) => {}
         }
     }
     tables
@@ -110,19 +113,16 @@ fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -
 
 /// Table names are SQL identifiers; DataFusion folds unquoted names to lowercase.
 fn table_name(cx: &mut Cx<'_>, key: &Node) -> Option<Located<String>> {
-    let name = cx.string(key, "tables")?;
-    let mut chars = name.value.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        cx.push(
-            Diagnostic::error("spec::invalid_name", format!("invalid table name `{}`", name.value))
-                .at(key.span.clone())
-                .hint("table names are SQL identifiers: use lowercase letters, digits and `_`, starting with a letter or `_`"),
-        );
-        return None;
-    }
-    Some(name)
+    cx.checked_name(
+        key,
+        "tables",
+        "table",
+        |first, rest| {
+            (first.is_ascii_lowercase() || first == '_')
+                && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        },
+        "table names are SQL identifiers: use lowercase letters, digits and `_`, starting with a letter or `_`",
+    )
 }
 
 fn check_table(
@@ -268,14 +268,18 @@ fn check_destinations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Vec<D
     let mut destinations: Vec<DestinationSpec> = Vec::new();
     let mut seen: Vec<Located<String>> = Vec::new();
     for (key, value) in entries {
-        let Some(name) = cx.name(key, "destinations", "destination") else { continue };
-        if let Some(first) = seen.iter().find(|d| d.value == name.value) {
-            cx.push(duplicate_entry("destination", &name, first));
-            continue;
-        }
-        seen.push(name.clone());
-        if let Some(destination) = check_destination(cx, name, key, value) {
-            destinations.push(destination);
+        // The body is checked even under a bad or repeated name, to report all at once.
+        let name = cx.name(key, "destinations", "destination");
+        let first = name.as_ref().and_then(|n| seen.iter().find(|d| d.value == n.value).cloned());
+        let checked =
+            check_destination(cx, name.clone().unwrap_or_else(|| placeholder(cx, key)), key, value);
+        match (name, first) {
+            (Some(name), Some(first)) => cx.push(duplicate_entry("destination", &name, &first)),
+            (Some(name), None) => {
+                seen.push(name);
+                destinations.extend(checked);
+            }
+            (None, _) => {}
         }
     }
     destinations
@@ -412,6 +416,11 @@ fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option
         return None;
     }
     Some(Some(n))
+}
+
+/// The key's text as a name, for checking an entry whose name was refused.
+fn placeholder(cx: &Cx<'_>, key: &Node) -> Located<String> {
+    Located { value: key.scalar_text(cx.source).unwrap_or_default(), span: key.span.clone() }
 }
 
 /// "`x` is defined twice" for two entries of one mapping (tables, destinations).

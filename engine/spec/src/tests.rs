@@ -318,7 +318,6 @@ destinations:
         12 |     format: cvs
            |             ^^^
            = hint: did you mean `csv`?
-           = hint: valid values are `csv`, `parquet` and `ndjson`
 
         error[spec::invalid_delimiter]: `delimiter` must be one ASCII character, found `;;`
           --> engine.yaml:13:16
@@ -339,7 +338,6 @@ destinations:
         17 |     type: hubspt
            |           ^^^^^^
            = hint: did you mean `hubspot`?
-           = hint: valid values are `hubspot` and `salesforce`
 
         error[spec::invalid_env_reference]: environment reference in `base_url` is missing the `env:` prefix
           --> engine.yaml:18:24
@@ -490,7 +488,6 @@ batch_size: 500
         5 | mode: upsrt
           |       ^^^^^
           = hint: did you mean `upsert`?
-          = hint: valid values are `upsert`
 
         error[spec::mapping_source]: the mapping for `firstname` has no source
           --> syncs/contacts_to_hubspot.yaml:10:15
@@ -535,7 +532,6 @@ batch_size: 500
         21 | on_remove: clear
            |            ^^^^^
            = hint: did you mean `clear_fields`?
-           = hint: valid values are `nothing` and `clear_fields`
 
         error[spec::out_of_range]: `max_deletes` must be at least 0, found -1
           --> syncs/contacts_to_hubspot.yaml:23:16
@@ -776,4 +772,125 @@ fn sql_span_points_at_the_first_sql_character() {
     assert_eq!((model.sql_span.line, model.sql_span.column, model.sql_indent), (4, 3, 2));
     let span = model.sql_source_span(2, 8, 1);
     assert_eq!((span.line, span.column), (5, 10)); // the `1` of `SELECT 1`
+}
+
+#[test]
+fn more_engine_yaml_problems() {
+    let engine = r#"version: "1"
+project: my project
+state:
+  path: ""
+tables: []
+destinations:
+  crm:
+    type: hubspot
+    base_url: api.hubapi.com
+  crm:
+    type: salesforce
+  2nd:
+    type: salesforce
+    token: 12345
+"#;
+    assert_snapshot!(errors(&[("engine.yaml", engine)]), @r#"
+        error[spec::wrong_type]: `version` must be an integer, found a string
+         --> engine.yaml:1:10
+          |
+        1 | version: "1"
+          |          ^^^
+
+        error[spec::invalid_name]: invalid project name `my project`
+         --> engine.yaml:2:10
+          |
+        2 | project: my project
+          |          ^^^^^^^^^^
+          = hint: use ASCII letters, digits, `_` and `-`, starting with a letter or `_`
+
+        error[spec::empty_value]: `path` must not be empty
+         --> engine.yaml:4:9
+          |
+        4 |   path: ""
+          |         ^^
+          = hint: write a value for `path`
+
+        error[spec::wrong_type]: `tables` must be a mapping of table names to files, found a list
+         --> engine.yaml:5:1
+          |
+        5 | tables: []
+          | ^^^^^^
+
+        error[spec::invalid_url]: `base_url` must start with `http://` or `https://`
+         --> engine.yaml:9:15
+          |
+        9 |     base_url: api.hubapi.com
+          |               ^^^^^^^^^^^^^^
+          = hint: write the full URL, e.g. `https://api.hubapi.com`
+
+        error[spec::duplicate_name]: destination `crm` is defined twice
+          --> engine.yaml:10:3
+           |
+        10 |   crm:
+           |   ^^^
+           = note: first defined at engine.yaml:7:3
+           = hint: rename or remove one of the destinations
+
+        error[spec::invalid_name]: invalid destination name `2nd`
+          --> engine.yaml:12:3
+           |
+        12 |   2nd:
+           |   ^^^
+           = hint: use ASCII letters, digits, `_` and `-`, starting with a letter or `_`
+
+        error[spec::unknown_destination]: unknown destination `hubspot`
+         --> syncs/contacts_to_hubspot.yaml:3:14
+          |
+        3 | destination: hubspot
+          |              ^^^^^^^
+          = hint: the destinations are `crm`, `crm` and `2nd`
+        "#);
+}
+
+#[test]
+fn table_formats_need_a_known_extension_or_format() {
+    let engine = "version: 1\nproject: p\ntables:\n  dir:\n    path: data\n  json:\n    path: data/events.json\n  ok:\n    path: data\n    format: parquet\n";
+    assert_snapshot!(errors(&[("engine.yaml", engine), ("data/events.json", "{}\n")]), @r"
+        error[spec::unknown_format]: cannot tell the format of `data` from its extension
+         --> engine.yaml:5:11
+          |
+        5 |     path: data
+          |           ^^^^
+          = hint: add `format: csv`, `format: parquet` or `format: ndjson`
+
+        error[spec::unknown_format]: cannot tell the format of `data/events.json` from its extension
+         --> engine.yaml:7:11
+          |
+        7 |     path: data/events.json
+          |           ^^^^^^^^^^^^^^^^
+          = note: only newline-delimited JSON (one object per line) is read
+          = hint: add `format: csv`, `format: parquet` or `format: ndjson`
+
+        error[spec::unknown_destination]: unknown destination `hubspot`
+         --> syncs/contacts_to_hubspot.yaml:3:14
+          |
+        3 | destination: hubspot
+          |              ^^^^^^^
+          = hint: add `hubspot:` under `destinations:` in `engine.yaml`
+        ");
+}
+
+#[test]
+fn multiple_documents_and_ignored_options() {
+    let model = "name: a\nprimary_key: id\nsql: SELECT 1 AS id\n---\nname: b\n";
+    assert_snapshot!(errors(&[("models/contacts.yaml", model)]), @r"
+        error[spec::yaml]: invalid YAML: only single YAML document expected but multiple found
+         --> models/contacts.yaml:5:1
+          |
+        5 | name: b
+          | ^
+          = hint: write one model or sync per file: move what follows `---` into a file of its own
+        ");
+
+    let sync = SYNC.replace("    value: lead", "    value: lead\n    on_null: clear");
+    let (dir, _project, warnings) =
+        load(&[("syncs/contacts_to_hubspot.yaml", &sync), ("engine.yml", "version: 1\n")]);
+    assert_snapshot!(render_human(&warnings, dir.path()), @"");
 }

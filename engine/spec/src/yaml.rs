@@ -104,8 +104,11 @@ impl Node {
             && self.span.column == defined.column
             && let Some(raw) = source.get(defined.offset..defined.offset + defined.len)
         {
-            let (quote, inner) = match raw.chars().next() {
-                Some('"' | '\'') if raw.len() >= 2 => (1, &raw[1..raw.len() - 1]),
+            let quoted = raw.len() >= 2
+                && ((raw.starts_with('"') && raw.ends_with('"'))
+                    || (raw.starts_with('\'') && raw.ends_with('\'')));
+            let (quote, inner) = match raw.get(1..raw.len().saturating_sub(1)) {
+                Some(inner) if quoted => (1, inner),
                 _ => (0, raw),
             };
             if inner == value && !inner.contains('\n') {
@@ -161,13 +164,14 @@ pub(crate) fn scalar_layout(source: &str, node: &Node) -> Option<ScalarLayout> {
             indent: defined.column,
         });
     }
+    let before_value = source.get(..defined.offset)?;
     // A block scalar's content starts on a line of its own, after a header line ending in
     // `|…` or `>…` (then maybe a comment). serde-saphyr points at the first non-empty content
     // line (at the start of the indentation when an indentation indicator is used).
-    let line_start = source[..defined.offset].rfind('\n').map_or(0, |i| i + 1);
-    let before = &source[line_start..defined.offset];
+    let line_start = before_value.rfind('\n').map_or(0, |i| i + 1);
+    let before = &before_value[line_start..];
     let header = if before.trim().is_empty() {
-        source[..line_start].lines().rev().find(|l| !l.trim().is_empty()).and_then(block_header)
+        before_value[..line_start].lines().rev().find(|l| !l.trim().is_empty()).and_then(block_header)
     } else {
         None
     };
@@ -176,14 +180,14 @@ pub(crate) fn scalar_layout(source: &str, node: &Node) -> Option<ScalarLayout> {
             style: ScalarStyle::Plain,
             line: defined.line,
             column: defined.column,
-            indent: defined.column - 1,
+            indent: defined.column.saturating_sub(1),
         });
     };
-    let indent = defined.column - 1;
+    let indent = defined.column.saturating_sub(1);
     let leading_empty_lines = value.chars().take_while(|c| *c == '\n').count();
     Some(ScalarLayout {
         style,
-        line: defined.line - leading_empty_lines,
+        line: defined.line.saturating_sub(leading_empty_lines).max(1),
         column: indent + 1,
         indent,
     })
@@ -262,7 +266,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Node, Diagnostic> {
                     length: 1,
                 });
             }
-            Err(diagnostic.hint("check the indentation and quoting at this position"))
+            let hint = if message.contains("multiple") {
+                "write one model or sync per file: move what follows `---` into a file of its own"
+            } else {
+                "check the indentation and quoting at this position"
+            };
+            Err(diagnostic.hint(hint))
         }
     }
 }

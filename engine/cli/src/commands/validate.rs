@@ -26,7 +26,7 @@ pub async fn run(dir: &Path, json: bool) -> u8 {
                     }
                 }
             }
-            match context::model_engine(&project).await {
+            match context::model_engine_readonly(&project).await {
                 Err(problems) => diagnostics.extend(problems),
                 Ok(engine) => {
                     let mut schemas = std::collections::HashMap::new();

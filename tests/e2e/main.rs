@@ -1,0 +1,1 @@
+//! End-to-end tests: the real `engine` binary against the bundled HubSpot sandbox over HTTP.
