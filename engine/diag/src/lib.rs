@@ -44,7 +44,12 @@ pub struct SourceSpan {
 impl SourceSpan {
     /// A span in `file` at `line`:`column` (both 1-based), underlining `length` characters.
     pub fn new(file: impl Into<PathBuf>, line: usize, column: usize, length: usize) -> Self {
-        Self { file: file.into(), line, column, length }
+        Self {
+            file: file.into(),
+            line,
+            column,
+            length,
+        }
     }
 }
 
@@ -104,7 +109,10 @@ impl Diagnostic {
 
     /// A warning with a code and a message.
     pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, message) }
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
     }
 
     /// Points the diagnostic at a file position.
@@ -120,7 +128,11 @@ impl Diagnostic {
         key: Option<String>,
         field: Option<String>,
     ) -> Self {
-        self.location = Some(Location::Row { sync: sync.into(), key, field });
+        self.location = Some(Location::Row {
+            sync: sync.into(),
+            key,
+            field,
+        });
         self
     }
 
@@ -151,7 +163,9 @@ impl fmt::Display for Diagnostic {
         };
         write!(f, "{level}[{}]: {}", self.code, self.message)?;
         match &self.location {
-            Some(Location::Source(s)) => write!(f, "\n  --> {}:{}:{}", s.file.display(), s.line, s.column)?,
+            Some(Location::Source(s)) => {
+                write!(f, "\n  --> {}:{}:{}", s.file.display(), s.line, s.column)?
+            }
             Some(Location::Row { sync, key, field }) => {
                 write!(f, "\n  --> sync `{sync}`")?;
                 if let Some(key) = key {
@@ -179,7 +193,10 @@ impl fmt::Display for Diagnostic {
 /// substitution or swap of neighbours) away per three characters (`cvs` → `csv`,
 /// `primery_key` → `primary_key`), or when the Jaro-Winkler similarity is above 0.8 (which
 /// favours a shared prefix: `clear` → `clear_fields`). The fewest edits win, then similarity.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_lower = word.to_lowercase();
     candidates
         .into_iter()
@@ -204,9 +221,18 @@ mod tests {
         assert_eq!(did_you_mean("cvs", formats), Some("csv"));
         assert_eq!(did_you_mean("Parquet", formats), Some("parquet"));
         assert_eq!(did_you_mean("xml", formats), None);
-        assert_eq!(did_you_mean("primery_key", ["name", "primary_key", "sql"]), Some("primary_key"));
-        assert_eq!(did_you_mean("clear", ["nothing", "clear_fields"]), Some("clear_fields"));
+        assert_eq!(
+            did_you_mean("primery_key", ["name", "primary_key", "sql"]),
+            Some("primary_key")
+        );
+        assert_eq!(
+            did_you_mean("clear", ["nothing", "clear_fields"]),
+            Some("clear_fields")
+        );
         assert_eq!(did_you_mean("a", ["b", "c"]), None);
-        assert_eq!(did_you_mean("colour", ["name", "description", "primary_key", "sql"]), None);
+        assert_eq!(
+            did_you_mean("colour", ["name", "description", "primary_key", "sql"]),
+            None
+        );
     }
 }

@@ -24,11 +24,16 @@ pub fn render_human(diagnostics: &[Diagnostic], root: &Path) -> String {
             Some(Location::Source(span)) => {
                 pad = " ".repeat(span.line.to_string().len());
                 let _ = writeln!(out, "{pad}--> {span}");
-                let path = if span.file.is_absolute() { span.file.clone() } else { root.join(&span.file) };
-                if let Some(line) = fs_err::read_to_string(&path)
-                    .ok()
-                    .and_then(|text| text.lines().nth(span.line.saturating_sub(1)).map(str::to_string))
-                {
+                let path = if span.file.is_absolute() {
+                    span.file.clone()
+                } else {
+                    root.join(&span.file)
+                };
+                if let Some(line) = fs_err::read_to_string(&path).ok().and_then(|text| {
+                    text.lines()
+                        .nth(span.line.saturating_sub(1))
+                        .map(str::to_string)
+                }) {
                     let mask = diagnostic.code.ends_with("literal_secret");
                     write_snippet(&mut out, span.line, span.column, span.length, &line, mask);
                 }
@@ -135,7 +140,9 @@ pub fn render_github(diagnostics: &[Diagnostic]) -> String {
 
 /// Escapes the message part of a workflow command.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a property value (`file=`, `title=`) of a workflow command.
@@ -159,7 +166,10 @@ mod tests {
     fn snippet_masks_secrets() {
         let mut out = String::new();
         write_snippet(&mut out, 12, 12, 8, "    token: \"secret\" # x", true);
-        assert_eq!(out, "   |\n12 |     token: ******** # x\n   |            ^^^^^^^^\n");
+        assert_eq!(
+            out,
+            "   |\n12 |     token: ******** # x\n   |            ^^^^^^^^\n"
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ impl SecretString {
     /// Replaces every occurrence of the secret in `text`, for error messages built from
     /// responses or URLs that might echo it back.
     pub fn redact_in(&self, text: &str) -> String {
-        if self.0.is_empty() { text.to_string() } else { text.replace(&self.0, "**redacted**") }
+        if self.0.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(&self.0, "**redacted**")
+        }
     }
 }
 
@@ -47,6 +51,9 @@ mod tests {
         assert_eq!(secret.to_string(), "**redacted**");
         assert!(!format!("{secret:?}").contains("123456"));
         assert_eq!(secret.expose(), "pat-na1-123456");
-        assert_eq!(secret.redact_in("token pat-na1-123456 bad"), "token **redacted** bad");
+        assert_eq!(
+            secret.redact_in("token pat-na1-123456 bad"),
+            "token **redacted** bad"
+        );
     }
 }

@@ -34,17 +34,24 @@ pub(crate) struct Fields<'n> {
 impl<'n> Fields<'n> {
     /// The value of `key` (the first one when written twice), `None` when absent or null.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.get_raw(key).filter(|n| !matches!(n.value, Value::Null))
+        self.get_raw(key)
+            .filter(|n| !matches!(n.value, Value::Null))
     }
 
     /// The value of `key`, null included.
     pub fn get_raw(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, v)| *v)
     }
 
     /// The key node of `key`.
     pub fn key(&self, key: &str) -> Option<&'n Node> {
-        self.entries.iter().find(|(k, _, _)| *k == key).map(|(_, k, _)| *k)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, k, _)| *k)
     }
 }
 
@@ -91,7 +98,9 @@ impl Cx<'_> {
         let mut entries: Vec<(&'n str, &'n Node, &'n Node)> = Vec::new();
         for (k, v) in map {
             let Value::Str(name) = &k.value else {
-                let text = k.scalar_text(self.source).unwrap_or_else(|| k.value.kind().to_string());
+                let text = k
+                    .scalar_text(self.source)
+                    .unwrap_or_else(|| k.value.kind().to_string());
                 let diagnostic = Diagnostic::error(
                     "spec::unknown_key",
                     format!("unknown key `{text}` in {what}"),
@@ -103,10 +112,13 @@ impl Cx<'_> {
             if let Some((_, first, _)) = entries.iter().find(|(n, _, _)| n == name) {
                 let first = first.span.clone();
                 self.push(
-                    Diagnostic::error("spec::duplicate_key", format!("key `{name}` is written twice in {what}"))
-                        .at(k.span.clone())
-                        .note(format!("first written at {first}"))
-                        .hint("remove one of them"),
+                    Diagnostic::error(
+                        "spec::duplicate_key",
+                        format!("key `{name}` is written twice in {what}"),
+                    )
+                    .at(k.span.clone())
+                    .note(format!("first written at {first}"))
+                    .hint("remove one of them"),
                 );
                 continue;
             }
@@ -127,7 +139,12 @@ impl Cx<'_> {
             }
             entries.push((name.as_str(), k, v));
         }
-        Some(Fields { node, owner, what, entries })
+        Some(Fields {
+            node,
+            owner,
+            what,
+            entries,
+        })
     }
 
     /// The value of a required key; reports it missing (at the owner key, or the mapping).
@@ -135,7 +152,9 @@ impl Cx<'_> {
         match fields.get_raw(key) {
             Some(node) if !matches!(node.value, Value::Null) => Some(node),
             Some(node) => {
-                let span = fields.key(key).map_or_else(|| node.span.clone(), |k| k.span.clone());
+                let span = fields
+                    .key(key)
+                    .map_or_else(|| node.span.clone(), |k| k.span.clone());
                 self.push(
                     Diagnostic::error("spec::missing_key", format!("`{key}` has no value"))
                         .at(span)
@@ -146,7 +165,10 @@ impl Cx<'_> {
             None => {
                 let span = match fields.owner {
                     Some(owner) => owner.span.clone(),
-                    None => SourceSpan { length: 0, ..fields.node.span.clone() },
+                    None => SourceSpan {
+                        length: 0,
+                        ..fields.node.span.clone()
+                    },
                 };
                 self.push(
                     Diagnostic::error(
@@ -164,7 +186,10 @@ impl Cx<'_> {
     /// A string.
     pub fn string(&mut self, node: &Node, key: &str) -> Option<Located<String>> {
         match &node.value {
-            Value::Str(s) => Some(Located { value: s.clone(), span: node.span.clone() }),
+            Value::Str(s) => Some(Located {
+                value: s.clone(),
+                span: node.span.clone(),
+            }),
             _ => {
                 self.wrong_type(node, key, "a string");
                 None
@@ -211,7 +236,10 @@ impl Cx<'_> {
     /// A number (integer or decimal).
     pub fn number(&mut self, node: &Node, key: &str) -> Option<f64> {
         match node.value {
-            #[allow(clippy::cast_precision_loss, reason = "YAML integers in a float setting")]
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "YAML integers in a float setting"
+            )]
             Value::Int(i) => Some(i as f64),
             Value::Float(f) if f.is_finite() => Some(f),
             _ => {
@@ -222,17 +250,29 @@ impl Cx<'_> {
     }
 
     /// An integer in `min..=max`.
-    pub fn integer_in(&mut self, node: &Node, key: &str, min: i128, max: Option<i128>) -> Option<i128> {
+    pub fn integer_in(
+        &mut self,
+        node: &Node,
+        key: &str,
+        min: i128,
+        max: Option<i128>,
+    ) -> Option<i128> {
         let n = self.integer(node, key)?;
         if n < min || max.is_some_and(|max| n > max) {
             let (range, hint) = match max {
-                Some(max) => (format!("between {min} and {max}"), format!("use a value between {min} and {max}")),
+                Some(max) => (
+                    format!("between {min} and {max}"),
+                    format!("use a value between {min} and {max}"),
+                ),
                 None => (format!("at least {min}"), format!("use {min} or more")),
             };
             self.push(
-                Diagnostic::error("spec::out_of_range", format!("`{key}` must be {range}, found {n}"))
-                    .at(node.span.clone())
-                    .hint(hint),
+                Diagnostic::error(
+                    "spec::out_of_range",
+                    format!("`{key}` must be {range}, found {n}"),
+                )
+                .at(node.span.clone())
+                .hint(hint),
             );
             return None;
         }
@@ -285,7 +325,9 @@ impl Cx<'_> {
             kind,
             |first, rest| {
                 (first.is_ascii_alphabetic() || first == '_')
-                    && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
             },
             "use ASCII letters, digits, `_` and `-`, starting with a letter or `_`",
         )
@@ -313,23 +355,34 @@ impl Cx<'_> {
         };
         if text.trim().is_empty() {
             self.push(
-                Diagnostic::error("spec::empty_value", format!("the {kind} name must not be empty"))
-                    .at(node.span.clone())
-                    .hint(format!("write a name for the {kind}")),
+                Diagnostic::error(
+                    "spec::empty_value",
+                    format!("the {kind} name must not be empty"),
+                )
+                .at(node.span.clone())
+                .hint(format!("write a name for the {kind}")),
             );
             return None;
         }
         let mut chars = text.chars();
-        let is_valid = chars.next().is_some_and(|first| valid(first, chars.as_str()));
+        let is_valid = chars
+            .next()
+            .is_some_and(|first| valid(first, chars.as_str()));
         if !is_valid || !matches!(node.value, Value::Str(_)) {
             self.push(
-                Diagnostic::error("spec::invalid_name", format!("invalid {kind} name `{text}`"))
-                    .at(node.span.clone())
-                    .hint(hint),
+                Diagnostic::error(
+                    "spec::invalid_name",
+                    format!("invalid {kind} name `{text}`"),
+                )
+                .at(node.span.clone())
+                .hint(hint),
             );
             return None;
         }
-        Some(Located { value: text, span: node.span.clone() })
+        Some(Located {
+            value: text,
+            span: node.span.clone(),
+        })
     }
 }
 

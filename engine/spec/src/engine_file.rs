@@ -44,9 +44,12 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
         && n != 1
     {
         cx.push(
-            Diagnostic::error("spec::unsupported_version", format!("unsupported `version: {n}`"))
-                .at(version.span.clone())
-                .hint("this engine reads `version: 1`"),
+            Diagnostic::error(
+                "spec::unsupported_version",
+                format!("unsupported `version: {n}`"),
+            )
+            .at(version.span.clone())
+            .hint("this engine reads `version: 1`"),
         );
     }
     if let Some(project) = cx.required(&fields, "project") {
@@ -66,7 +69,10 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
                     if let Value::Str(name) = &key.value
                         && !names.iter().any(|n| n.value == *name)
                     {
-                        names.push(Located { value: name.clone(), span: key.span.clone() });
+                        names.push(Located {
+                            value: name.clone(),
+                            span: key.span.clone(),
+                        });
                     }
                 }
                 out.destination_names = Some(names);
@@ -79,11 +85,15 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
 
 fn state_dir(cx: &mut Cx<'_>, root: &Path, fields: &Fields<'_>) -> Option<PathBuf> {
     let default = root.join(".engine");
-    let Some(state) = fields.get("state") else { return Some(default) };
+    let Some(state) = fields.get("state") else {
+        return Some(default);
+    };
     let state = cx.mapping(state, fields.key("state"), "state", "`state`", STATE_KEYS)?;
     match state.get("path") {
         None => Some(default),
-        Some(path) => cx.non_empty_string(path, "path").map(|p| root.join(p.value)),
+        Some(path) => cx
+            .non_empty_string(path, "path")
+            .map(|p| root.join(p.value)),
     }
 }
 
@@ -97,8 +107,16 @@ fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -
     for (key, value) in entries {
         // The body is checked even under a bad or repeated name, to report all at once.
         let name = table_name(cx, key);
-        let first = name.as_ref().and_then(|n| seen.iter().find(|t| t.value == n.value).cloned());
-        let checked = check_table(cx, root, name.clone().unwrap_or_else(|| placeholder(cx, key)), key, value);
+        let first = name
+            .as_ref()
+            .and_then(|n| seen.iter().find(|t| t.value == n.value).cloned());
+        let checked = check_table(
+            cx,
+            root,
+            name.clone().unwrap_or_else(|| placeholder(cx, key)),
+            key,
+            value,
+        );
         match (name, first) {
             (Some(name), Some(first)) => cx.push(duplicate_entry("table", &name, &first)),
             (Some(name), None) => {
@@ -168,7 +186,10 @@ fn check_table(
                 if inferred.is_none() && exists {
                     let mut diagnostic = Diagnostic::error(
                         "spec::unknown_format",
-                        format!("cannot tell the format of `{}` from its extension", path.value),
+                        format!(
+                            "cannot tell the format of `{}` from its extension",
+                            path.value
+                        ),
                     )
                     .at(path_node.span.clone())
                     .hint("add `format: csv`, `format: parquet` or `format: ndjson`");
@@ -183,7 +204,9 @@ fn check_table(
             _ => None,
         },
     };
-    let has_header = fields.get("has_header").map(|n| (n, cx.boolean(n, "has_header")));
+    let has_header = fields
+        .get("has_header")
+        .map(|n| (n, cx.boolean(n, "has_header")));
     let delimiter = fields.get("delimiter").map(|n| (n, delimiter(cx, n)));
     if let Some(format) = format.filter(|f| *f != FileFormat::Csv) {
         for key in ["has_header", "delimiter"] {
@@ -191,7 +214,10 @@ fn check_table(
                 cx.push(
                     Diagnostic::warning(
                         "spec::ignored_option",
-                        format!("`{key}` applies only to CSV tables and is ignored for `{}`", format_name(format)),
+                        format!(
+                            "`{key}` applies only to CSV tables and is ignored for `{}`",
+                            format_name(format)
+                        ),
                     )
                     .at(k.span.clone())
                     .hint(format!("remove `{key}`")),
@@ -262,7 +288,12 @@ fn delimiter(cx: &mut Cx<'_>, node: &Node) -> Option<u8> {
 
 fn check_destinations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Vec<DestinationSpec> {
     let Value::Map(entries) = &node.value else {
-        cx.wrong_type_in(node, key, "destinations", "a mapping of destination names to settings");
+        cx.wrong_type_in(
+            node,
+            key,
+            "destinations",
+            "a mapping of destination names to settings",
+        );
         return Vec::new();
     };
     let mut destinations: Vec<DestinationSpec> = Vec::new();
@@ -270,9 +301,15 @@ fn check_destinations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Vec<D
     for (key, value) in entries {
         // The body is checked even under a bad or repeated name, to report all at once.
         let name = cx.name(key, "destinations", "destination");
-        let first = name.as_ref().and_then(|n| seen.iter().find(|d| d.value == n.value).cloned());
-        let checked =
-            check_destination(cx, name.clone().unwrap_or_else(|| placeholder(cx, key)), key, value);
+        let first = name
+            .as_ref()
+            .and_then(|n| seen.iter().find(|d| d.value == n.value).cloned());
+        let checked = check_destination(
+            cx,
+            name.clone().unwrap_or_else(|| placeholder(cx, key)),
+            key,
+            value,
+        );
         match (name, first) {
             (Some(name), Some(first)) => cx.push(duplicate_entry("destination", &name, &first)),
             (Some(name), None) => {
@@ -301,7 +338,9 @@ fn check_destination(
     });
     let base_url = fields.get("base_url").map(|n| base_url(cx, n));
     let token = fields.get("token").map(|n| token(cx, n, &name.value));
-    let rate = fields.get("rate_limit").map(|n| rate_limit(cx, n, fields.key("rate_limit")));
+    let rate = fields
+        .get("rate_limit")
+        .map(|n| rate_limit(cx, n, fields.key("rate_limit")));
     let base_url = match base_url {
         Some(None) => return None,
         Some(Some(t)) => Some(t),
@@ -317,7 +356,13 @@ fn check_destination(
         Some(Some(r)) => r,
         None => None,
     };
-    Some(DestinationSpec { name, kind: kind?, base_url, token, requests_per_second })
+    Some(DestinationSpec {
+        name,
+        kind: kind?,
+        base_url,
+        token,
+        requests_per_second,
+    })
 }
 
 fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
@@ -345,7 +390,10 @@ fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
                 );
                 return None;
             }
-            Some(EnvTemplate { raw: s.value, span: node.span.clone() })
+            Some(EnvTemplate {
+                raw: s.value,
+                span: node.span.clone(),
+            })
         }
     }
 }
@@ -354,31 +402,49 @@ fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
 /// `spec::literal_secret` (whose snippet the renderer masks), and no message quotes it: what
 /// was written may be a pasted token.
 fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate> {
-    let suggested: String = destination
+    let mut suggested: String = destination
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect::<String>()
         + "_TOKEN";
+    if !env::is_var_name(&suggested) {
+        suggested.insert(0, '_');
+    }
     let example = format!("token: \"${{env:{suggested}}}\"");
     let refuse = |cx: &mut Cx<'_>, message: String, hint: String| {
         cx.push(
-            Diagnostic::error("spec::literal_secret", message).at(node.span.clone()).hint(hint),
+            Diagnostic::error("spec::literal_secret", message)
+                .at(node.span.clone())
+                .hint(hint),
         );
         None
     };
     let Value::Str(raw) = &node.value else {
         return refuse(
             cx,
-            format!("`token` must be a `${{env:NAME}}` reference, found {}", node.value.kind()),
+            format!(
+                "`token` must be a `${{env:NAME}}` reference, found {}",
+                node.value.kind()
+            ),
             format!("export the token as `{suggested}` and write `{example}`"),
         );
     };
     match env::parse(raw) {
         Err(error) => refuse(cx, error.message("token"), error.hint(true)),
-        Ok(pieces) => match pieces.as_slice() {
-            [Piece::Var(_)] => Some(EnvTemplate { raw: raw.clone(), span: node.span.clone() }),
-            pieces if !pieces.iter().any(|p| matches!(p, Piece::Var(_))) && !raw.is_empty() => {
-                cx.push(
+        Ok(pieces) => {
+            match pieces.as_slice() {
+                [Piece::Var(_)] => Some(EnvTemplate {
+                    raw: raw.clone(),
+                    span: node.span.clone(),
+                }),
+                pieces if !pieces.iter().any(|p| matches!(p, Piece::Var(_))) && !raw.is_empty() => {
+                    cx.push(
                     Diagnostic::error(
                         "spec::literal_secret",
                         "`token` is written in the file; secrets must come from the environment",
@@ -387,22 +453,25 @@ fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate>
                     .note("a token committed to git is leaked: revoke it and create a new one")
                     .hint(format!("export the token as `{suggested}` and write `{example}`")),
                 );
-                None
+                    None
+                }
+                _ => refuse(
+                    cx,
+                    "`token` must be exactly one `${env:NAME}` reference, with nothing around it"
+                        .to_string(),
+                    format!("write `{example}` and put the whole token in the variable"),
+                ),
             }
-            _ => refuse(
-                cx,
-                "`token` must be exactly one `${env:NAME}` reference, with nothing around it"
-                    .to_string(),
-                format!("write `{example}` and put the whole token in the variable"),
-            ),
-        },
+        }
     }
 }
 
 /// `None` on error, `Some(None)` without `requests_per_second`, `Some(Some(rps))` otherwise.
 fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option<f64>> {
     let fields = cx.mapping(node, key, "rate_limit", "`rate_limit`", RATE_LIMIT_KEYS)?;
-    let Some(rps) = fields.get("requests_per_second") else { return Some(None) };
+    let Some(rps) = fields.get("requests_per_second") else {
+        return Some(None);
+    };
     let n = cx.number(rps, "requests_per_second")?;
     if n <= 0.0 {
         cx.push(
@@ -411,7 +480,9 @@ fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option
                 format!("`requests_per_second` must be greater than 0, found {n}"),
             )
             .at(rps.span.clone())
-            .hint("use a positive number, e.g. `requests_per_second: 10`; leave it out for no limit"),
+            .hint(
+                "use a positive number, e.g. `requests_per_second: 10`; leave it out for no limit",
+            ),
         );
         return None;
     }
@@ -420,15 +491,21 @@ fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option
 
 /// The key's text as a name, for checking an entry whose name was refused.
 fn placeholder(cx: &Cx<'_>, key: &Node) -> Located<String> {
-    Located { value: key.scalar_text(cx.source).unwrap_or_default(), span: key.span.clone() }
+    Located {
+        value: key.scalar_text(cx.source).unwrap_or_default(),
+        span: key.span.clone(),
+    }
 }
 
 /// "`x` is defined twice" for two entries of one mapping (tables, destinations).
 fn duplicate_entry(kind: &str, name: &Located<String>, first: &Located<String>) -> Diagnostic {
-    Diagnostic::error("spec::duplicate_name", format!("{kind} `{}` is defined twice", name.value))
-        .at(name.span.clone())
-        .note(format!("first defined at {}", first.span))
-        .hint(format!("rename or remove one of the {kind}s"))
+    Diagnostic::error(
+        "spec::duplicate_name",
+        format!("{kind} `{}` is defined twice", name.value),
+    )
+    .at(name.span.clone())
+    .note(format!("first defined at {}", first.span))
+    .hint(format!("rename or remove one of the {kind}s"))
 }
 
 /// Suggestions among destination names, for syncs.

@@ -71,7 +71,9 @@ impl SyntaxError {
 /// True for `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -87,7 +89,11 @@ pub(crate) fn parse(raw: &str) -> Result<Vec<Piece>, SyntaxError> {
             i += 3;
         } else if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
             let Some(close) = chars[i + 2..].iter().position(|c| *c == '}') else {
-                return Err(SyntaxError { start: i, len: chars.len() - i, problem: Problem::Unclosed });
+                return Err(SyntaxError {
+                    start: i,
+                    len: chars.len() - i,
+                    problem: Problem::Unclosed,
+                });
             };
             let inner: String = chars[i + 2..i + 2 + close].iter().collect();
             let len = close + 3;
@@ -99,7 +105,11 @@ pub(crate) fn parse(raw: &str) -> Result<Vec<Piece>, SyntaxError> {
                 None => Some(Problem::Malformed),
             };
             if let Some(problem) = problem {
-                return Err(SyntaxError { start: i, len, problem });
+                return Err(SyntaxError {
+                    start: i,
+                    len,
+                    problem,
+                });
             }
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
@@ -117,6 +127,10 @@ pub(crate) fn parse(raw: &str) -> Result<Vec<Piece>, SyntaxError> {
     Ok(pieces)
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the public API returns one `Diagnostic`, like every crate; errors here are rare"
+)]
 impl EnvTemplate {
     /// Substitutes every `${env:NAME}` from the process environment; a missing variable is a
     /// `spec::missing_env` diagnostic pointing at the template, with a hint `set `NAME` in the
@@ -128,7 +142,8 @@ impl EnvTemplate {
     /// Same as [`EnvTemplate::resolve`], as a [`SecretString`]; the diagnostic never contains
     /// the value. An empty value is an error too (an empty token is never what was meant).
     pub fn resolve_secret(&self) -> Result<SecretString, Diagnostic> {
-        self.substitute(|name| std::env::var(name), true).map(SecretString::new)
+        self.substitute(|name| std::env::var(name), true)
+            .map(SecretString::new)
     }
 
     /// Like [`EnvTemplate::resolve`] with variables looked up by `lookup` instead of the

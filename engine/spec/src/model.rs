@@ -19,16 +19,23 @@ pub(crate) struct ModelFile {
 
 /// Checks the root node of a model file.
 pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> ModelFile {
-    let mut out = ModelFile { name: None, spec: None };
+    let mut out = ModelFile {
+        name: None,
+        spec: None,
+    };
     let Some(fields) = cx.mapping(node, None, "model", "the model", MODEL_KEYS) else {
         return out;
     };
-    out.name = cx.required(&fields, "name").and_then(|n| cx.name(n, "name", "model"));
+    out.name = cx
+        .required(&fields, "name")
+        .and_then(|n| cx.name(n, "name", "model"));
     let description = match fields.get("description") {
         Some(d) => cx.string(d, "description").map(|d| Some(d.value)),
         None => Some(None),
     };
-    let primary_key = cx.required(&fields, "primary_key").and_then(|n| primary_key(cx, n));
+    let primary_key = cx
+        .required(&fields, "primary_key")
+        .and_then(|n| primary_key(cx, n));
     let sql = cx.required(&fields, "sql").and_then(|n| sql(cx, n));
     if let (Some(name), Some(description), Some(primary_key), Some((sql, sql_span, sql_indent))) =
         (out.name.clone(), description, primary_key, sql)
@@ -49,9 +56,12 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> ModelFile {
 fn primary_key(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<Located<String>>> {
     let empty = |cx: &mut Cx<'_>, span: &SourceSpan| {
         cx.push(
-            Diagnostic::error("spec::empty_primary_key", "`primary_key` must name at least one column")
-                .at(span.clone())
-                .hint("list the columns that identify a row, e.g. `primary_key: [user_id]`"),
+            Diagnostic::error(
+                "spec::empty_primary_key",
+                "`primary_key` must name at least one column",
+            )
+            .at(span.clone())
+            .hint("list the columns that identify a row, e.g. `primary_key: [user_id]`"),
         );
     };
     let columns = match &node.value {
@@ -62,7 +72,11 @@ fn primary_key(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<Located<String>>> {
         }
         Value::Seq(items) => items.iter().collect(),
         _ => {
-            cx.wrong_type(node, "primary_key", "a column name or a list of column names");
+            cx.wrong_type(
+                node,
+                "primary_key",
+                "a column name or a list of column names",
+            );
             return None;
         }
     };
@@ -107,7 +121,11 @@ fn sql(cx: &mut Cx<'_>, node: &Node) -> Option<(String, SourceSpan, usize)> {
     }
     let Some(layout) = yaml::scalar_layout(cx.source, node) else {
         // No position information (should not happen for text read from a file).
-        return Some((text.value, node.span.clone(), node.span.column.saturating_sub(1)));
+        return Some((
+            text.value,
+            node.span.clone(),
+            node.span.column.saturating_sub(1),
+        ));
     };
     let sql = match layout.style {
         ScalarStyle::Folded => {
@@ -135,8 +153,11 @@ impl ModelSpec {
     pub fn sql_source_span(&self, line: usize, column: usize, length: usize) -> SourceSpan {
         let line = line.max(1);
         let column = column.max(1);
-        let file_column =
-            if line == 1 { self.sql_span.column + column - 1 } else { self.sql_indent + column };
+        let file_column = if line == 1 {
+            self.sql_span.column + column - 1
+        } else {
+            self.sql_indent + column
+        };
         SourceSpan {
             file: self.sql_span.file.clone(),
             line: self.sql_span.line + line - 1,

@@ -39,8 +39,10 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     let models: Vec<ModelFile> = model_files
         .iter()
         .map(|file| {
-            load_file(&root, file, &mut diagnostics, model::check)
-                .unwrap_or(ModelFile { name: None, spec: None })
+            load_file(&root, file, &mut diagnostics, model::check).unwrap_or(ModelFile {
+                name: None,
+                spec: None,
+            })
         })
         .collect();
     let syncs: Vec<SyncFile> = sync_files
@@ -55,8 +57,16 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         })
         .collect();
 
-    duplicates("model", models.iter().filter_map(|m| m.name.as_ref()), &mut diagnostics);
-    duplicates("sync", syncs.iter().filter_map(|s| s.name.as_ref()), &mut diagnostics);
+    duplicates(
+        "model",
+        models.iter().filter_map(|m| m.name.as_ref()),
+        &mut diagnostics,
+    );
+    duplicates(
+        "sync",
+        syncs.iter().filter_map(|s| s.name.as_ref()),
+        &mut diagnostics,
+    );
     // A reference is checked only when every name it could match was readable; otherwise a
     // broken model file would also show up as "unknown model" in each of its syncs.
     let model_names: Option<Vec<Located<String>>> = models.iter().map(|m| m.name.clone()).collect();
@@ -68,25 +78,42 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
             });
         }
         if let (Some(destination), Some(names)) = (&sync.destination, &destination_names) {
-            check_reference(destination, "destination", names, &mut diagnostics, |name| {
-                format!("add `{name}:` under `destinations:` in `engine.yaml`")
-            });
+            check_reference(
+                destination,
+                "destination",
+                names,
+                &mut diagnostics,
+                |name| format!("add `{name}:` under `destinations:` in `engine.yaml`"),
+            );
         }
     }
 
     // Read like a compiler's output: file by file in load order, top to bottom in each.
-    let files: Vec<&PathBuf> = std::iter::once(&engine_path).chain(&model_files).chain(&sync_files).collect();
+    let files: Vec<&PathBuf> = std::iter::once(&engine_path)
+        .chain(&model_files)
+        .chain(&sync_files)
+        .collect();
     diagnostics.sort_by_key(|d| match &d.location {
-        Some(Location::Source(span)) => {
-            (files.iter().position(|f| **f == span.file).unwrap_or(files.len()), span.line, span.column)
-        }
+        Some(Location::Source(span)) => (
+            files
+                .iter()
+                .position(|f| **f == span.file)
+                .unwrap_or(files.len()),
+            span.line,
+            span.column,
+        ),
         _ => (files.len() + 1, 0, 0),
     });
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    let Some(EngineFile { name: Some(name), state_dir: Some(state_dir), tables, destinations, .. }) =
-        engine
+    let Some(EngineFile {
+        name: Some(name),
+        state_dir: Some(state_dir),
+        tables,
+        destinations,
+        ..
+    }) = engine
     else {
         // Every path that leaves these unset also records an error.
         diagnostics.push(Diagnostic::error(
@@ -99,7 +126,15 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     models.sort_by(|a, b| a.name.value.cmp(&b.name.value));
     let mut syncs: Vec<_> = syncs.into_iter().filter_map(|s| s.spec).collect();
     syncs.sort_by(|a, b| a.name.value.cmp(&b.name.value));
-    let project = Project { root, name, state_dir, tables, destinations, models, syncs };
+    let project = Project {
+        root,
+        name,
+        state_dir,
+        tables,
+        destinations,
+        models,
+        syncs,
+    };
     Ok((project, diagnostics))
 }
 
@@ -109,9 +144,12 @@ fn engine_file_path(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Pa
     let yml = root.join("engine.yml").is_file();
     if yaml && yml {
         diagnostics.push(
-            Diagnostic::warning("spec::ignored_file", "`engine.yml` is ignored because `engine.yaml` exists")
-                .at(SourceSpan::new("engine.yml", 1, 1, 0))
-                .hint("delete one of the two files"),
+            Diagnostic::warning(
+                "spec::ignored_file",
+                "`engine.yml` is ignored because `engine.yaml` exists",
+            )
+            .at(SourceSpan::new("engine.yml", 1, 1, 0))
+            .hint("delete one of the two files"),
         );
     }
     if yaml {
@@ -140,7 +178,9 @@ fn yaml_files(root: &Path, dir: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<
         .filter_map(Result::ok)
         .filter(|e| e.path().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml")))
+        .filter(|name| {
+            !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+        })
         .map(|name| Path::new(dir).join(name))
         .collect();
     files.sort();
@@ -177,7 +217,11 @@ fn load_file<T>(
         );
         return None;
     }
-    let mut cx = Cx { file, source: &text, diagnostics };
+    let mut cx = Cx {
+        file,
+        source: &text,
+        diagnostics,
+    };
     Some(check(&mut cx, &node))
 }
 
@@ -188,8 +232,11 @@ fn io_error(file: &Path, error: &std::io::Error) -> Diagnostic {
         std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => std::io::Error::from(error.kind()).to_string(),
     };
-    Diagnostic::error("spec::io", format!("cannot read `{}`: {cause}", file.display()))
-        .hint("check that the file exists and is readable")
+    Diagnostic::error(
+        "spec::io",
+        format!("cannot read `{}`: {cause}", file.display()),
+    )
+    .hint("check that the file exists and is readable")
 }
 
 /// Reports every name after the first one of each spelling.
@@ -202,10 +249,13 @@ fn duplicates<'a>(
     for name in names {
         if let Some(first) = seen.iter().find(|f| f.value == name.value) {
             diagnostics.push(
-                Diagnostic::error("spec::duplicate_name", format!("{kind} `{}` is defined twice", name.value))
-                    .at(name.span.clone())
-                    .note(format!("first defined at {}", first.span))
-                    .hint(format!("give each {kind} its own name")),
+                Diagnostic::error(
+                    "spec::duplicate_name",
+                    format!("{kind} `{}` is defined twice", name.value),
+                )
+                .at(name.span.clone())
+                .note(format!("first defined at {}", first.span))
+                .hint(format!("give each {kind} its own name")),
             );
         } else {
             seen.push(name);

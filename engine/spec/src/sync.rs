@@ -43,15 +43,27 @@ pub(crate) struct SyncFile {
 
 /// Checks the root node of a sync file.
 pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
-    let mut out = SyncFile { name: None, model: None, destination: None, spec: None };
+    let mut out = SyncFile {
+        name: None,
+        model: None,
+        destination: None,
+        spec: None,
+    };
     let Some(fields) = cx.mapping(node, None, "sync", "the sync", SYNC_KEYS) else {
         return out;
     };
-    out.name = cx.required(&fields, "name").and_then(|n| cx.name(n, "name", "sync"));
-    out.model = cx.required(&fields, "model").and_then(|n| cx.non_empty_string(n, "model"));
-    out.destination =
-        cx.required(&fields, "destination").and_then(|n| cx.non_empty_string(n, "destination"));
-    let object = cx.required(&fields, "object").and_then(|n| cx.non_empty_string(n, "object"));
+    out.name = cx
+        .required(&fields, "name")
+        .and_then(|n| cx.name(n, "name", "sync"));
+    out.model = cx
+        .required(&fields, "model")
+        .and_then(|n| cx.non_empty_string(n, "model"));
+    out.destination = cx
+        .required(&fields, "destination")
+        .and_then(|n| cx.non_empty_string(n, "destination"));
+    let object = cx
+        .required(&fields, "object")
+        .and_then(|n| cx.non_empty_string(n, "object"));
     let mode = match fields.get("mode") {
         None => Some(SyncMode::Upsert),
         Some(mode) => cx
@@ -60,13 +72,21 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
                 "mode",
                 &["upsert"],
                 &[
-                    ("insert", "use `mode: upsert`: it creates records that do not exist yet"),
-                    ("update", "use `mode: upsert`: it updates the records that exist"),
+                    (
+                        "insert",
+                        "use `mode: upsert`: it creates records that do not exist yet",
+                    ),
+                    (
+                        "update",
+                        "use `mode: upsert`: it updates the records that exist",
+                    ),
                 ],
             )
             .map(|_| SyncMode::Upsert),
     };
-    let match_on = cx.required(&fields, "match").and_then(|n| match_spec(cx, n, fields.key("match")));
+    let match_on = cx
+        .required(&fields, "match")
+        .and_then(|n| match_spec(cx, n, fields.key("match")));
     let mapping = match fields.get("mapping") {
         None => Some(Vec::new()),
         Some(node) => mapping(cx, node, fields.key("mapping"), match_on.as_ref()),
@@ -77,7 +97,10 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
             node,
             "on_remove",
             &["nothing", "clear_fields"],
-            &[("delete", "use `on_remove: clear_fields`, or `nothing` to leave the record")],
+            &[(
+                "delete",
+                "use `on_remove: clear_fields`, or `nothing` to leave the record",
+            )],
         ) {
             Some("nothing") => Some(OnRemove::Nothing),
             Some(_) => Some(OnRemove::ClearFields),
@@ -138,9 +161,16 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
 
 fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchSpec> {
     let fields = cx.mapping(node, key, "match", "`match`", MATCH_KEYS)?;
-    let property = cx.required(&fields, "property").and_then(|n| cx.non_empty_string(n, "property"));
-    let column = cx.required(&fields, "column").and_then(|n| cx.non_empty_string(n, "column"));
-    Some(MatchSpec { property: property?, column: column? })
+    let property = cx
+        .required(&fields, "property")
+        .and_then(|n| cx.non_empty_string(n, "property"));
+    let column = cx
+        .required(&fields, "column")
+        .and_then(|n| cx.non_empty_string(n, "column"));
+    Some(MatchSpec {
+        property: property?,
+        column: column?,
+    })
 }
 
 fn mapping(
@@ -180,7 +210,10 @@ fn mapping(
             cx.push(
                 Diagnostic::error(
                     "spec::mapped_match_property",
-                    format!("property `{}` is the match property and cannot be mapped", property.value),
+                    format!(
+                        "property `{}` is the match property and cannot be mapped",
+                        property.value
+                    ),
                 )
                 .at(property.span.clone())
                 .note(format!(
@@ -203,30 +236,44 @@ fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> (Option<Located<String>>, Opti
     let Some(fields) = cx.mapping(node, None, "mapping", "a `mapping` entry", MAPPING_KEYS) else {
         return (None, None);
     };
-    let property = cx.required(&fields, "property").and_then(|n| cx.non_empty_string(n, "property"));
+    let property = cx
+        .required(&fields, "property")
+        .and_then(|n| cx.non_empty_string(n, "property"));
     let sources: Vec<(&str, &Node)> = SOURCE_KEYS
         .iter()
         .filter_map(|k| fields.get_raw(k).map(|n| (*k, n)))
         .collect();
-    let about = property.as_ref().map_or_else(String::new, |p| format!(" for `{}`", p.value));
+    let about = property
+        .as_ref()
+        .map_or_else(String::new, |p| format!(" for `{}`", p.value));
     let source = match sources.as_slice() {
         [] => {
-            let span = property.as_ref().map_or_else(|| node.span.clone(), |p| p.span.clone());
+            let span = property
+                .as_ref()
+                .map_or_else(|| node.span.clone(), |p| p.span.clone());
             cx.push(
-                Diagnostic::error("spec::mapping_source", format!("the mapping{about} has no source"))
-                    .at(span)
-                    .hint("add one of `column:`, `value:` or `template:`"),
+                Diagnostic::error(
+                    "spec::mapping_source",
+                    format!("the mapping{about} has no source"),
+                )
+                .at(span)
+                .hint("add one of `column:`, `value:` or `template:`"),
             );
             None
         }
         [(key, value)] => source(cx, key, value),
         [_, (second, _), ..] => {
             let names: Vec<String> = sources.iter().map(|(k, _)| format!("`{k}`")).collect();
-            let span = fields.key(second).map_or_else(|| node.span.clone(), |k| k.span.clone());
+            let span = fields
+                .key(second)
+                .map_or_else(|| node.span.clone(), |k| k.span.clone());
             cx.push(
                 Diagnostic::error(
                     "spec::mapping_source",
-                    format!("the mapping{about} has more than one source: {}", names.join(", ")),
+                    format!(
+                        "the mapping{about} has more than one source: {}",
+                        names.join(", ")
+                    ),
                 )
                 .at(span)
                 .hint("keep exactly one of `column:`, `value:` or `template:`"),
@@ -258,7 +305,11 @@ fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> (Option<Located<String>>, Opti
         }
     };
     let entry = match (property.clone(), source, on_null) {
-        (Some(property), Some(source), Some(on_null)) => Some(MappingSpec { property, source, on_null }),
+        (Some(property), Some(source), Some(on_null)) => Some(MappingSpec {
+            property,
+            source,
+            on_null,
+        }),
         _ => None,
     };
     (property, entry)
@@ -266,11 +317,18 @@ fn mapping_entry(cx: &mut Cx<'_>, node: &Node) -> (Option<Located<String>>, Opti
 
 fn source(cx: &mut Cx<'_>, key: &str, node: &Node) -> Option<MappingSource> {
     match key {
-        "column" => cx.non_empty_string(node, "column").map(MappingSource::Column),
-        "template" => cx.non_empty_string(node, "template").map(MappingSource::Template),
+        "column" => cx
+            .non_empty_string(node, "column")
+            .map(MappingSource::Column),
+        "template" => cx
+            .non_empty_string(node, "template")
+            .map(MappingSource::Template),
         _ => match (&node.value, node.scalar_text(cx.source)) {
             (Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_), Some(text)) => {
-                Some(MappingSource::Value(Located { value: text, span: node.span.clone() }))
+                Some(MappingSource::Value(Located {
+                    value: text,
+                    span: node.span.clone(),
+                }))
             }
             _ => {
                 cx.wrong_type(node, "value", "a string, number or boolean");
@@ -290,10 +348,11 @@ fn guards(cx: &mut Cx<'_>, node: &Node, parent: &Fields<'_>) -> Option<Guards> {
     };
     let max_change_ratio = match fields.get("max_change_ratio") {
         None => Some(None),
-        Some(n) => match cx.number(n, "max_change_ratio") {
-            Some(ratio) if ratio > 0.0 && ratio <= 1.0 => Some(Some(ratio)),
-            Some(ratio) => {
-                cx.push(
+        Some(n) => {
+            match cx.number(n, "max_change_ratio") {
+                Some(ratio) if ratio > 0.0 && ratio <= 1.0 => Some(Some(ratio)),
+                Some(ratio) => {
+                    cx.push(
                     Diagnostic::error(
                         "spec::out_of_range",
                         format!("`max_change_ratio` must be greater than 0 and at most 1, found {ratio}"),
@@ -301,10 +360,14 @@ fn guards(cx: &mut Cx<'_>, node: &Node, parent: &Fields<'_>) -> Option<Guards> {
                     .at(n.span.clone())
                     .hint("write a fraction such as `0.5` (half of the synced rows)"),
                 );
-                None
+                    None
+                }
+                None => None,
             }
-            None => None,
-        },
+        }
     };
-    Some(Guards { max_deletes: max_deletes?, max_change_ratio: max_change_ratio? })
+    Some(Guards {
+        max_deletes: max_deletes?,
+        max_change_ratio: max_change_ratio?,
+    })
 }

@@ -70,10 +70,17 @@ fn project(files: &[(&str, &str)]) -> TempDir {
         ("engine.yaml", ENGINE),
         ("models/contacts.yaml", MODEL),
         ("syncs/contacts_to_hubspot.yaml", SYNC),
-        ("data/users.csv", "id,email,first_name\n1,a@example.com,Ada\n"),
+        (
+            "data/users.csv",
+            "id,email,first_name\n1,a@example.com,Ada\n",
+        ),
         ("data/events.jsonl", "{\"id\": 1}\n"),
     ];
-    for (path, text) in base.iter().filter(|(p, _)| !files.iter().any(|(f, _)| f == p)).chain(files) {
+    for (path, text) in base
+        .iter()
+        .filter(|(p, _)| !files.iter().any(|(f, _)| f == p))
+        .chain(files)
+    {
         if text.is_empty() {
             continue; // an empty text leaves the base file out
         }
@@ -112,7 +119,9 @@ fn good_project_loads_with_defaults_and_spans() {
     assert_eq!(project.name, "quickstart");
     assert_eq!(project.state_dir, root.join(".engine"));
 
-    let [users, events] = project.tables.as_slice() else { panic!("two tables") };
+    let [users, events] = project.tables.as_slice() else {
+        panic!("two tables")
+    };
     assert_eq!(users.name.value, "users");
     assert_eq!(users.path, root.join("data/users.csv"));
     assert_eq!(users.format, FileFormat::Csv);
@@ -131,20 +140,42 @@ fn good_project_loads_with_defaults_and_spans() {
 
     let model = project.model("contacts").unwrap();
     assert_eq!(model.file, Path::new("models/contacts.yaml"));
-    assert_eq!(model.description.as_deref(), Some("Active users as HubSpot contacts"));
+    assert_eq!(
+        model.description.as_deref(),
+        Some("Active users as HubSpot contacts")
+    );
     assert_eq!(model.primary_key[0].value, "user_id");
-    assert_eq!(model.sql, "SELECT id AS user_id, lower(email) AS email, first_name\nFROM users\n");
-    assert_eq!((model.sql_span.line, model.sql_span.column, model.sql_indent), (5, 3, 2));
+    assert_eq!(
+        model.sql,
+        "SELECT id AS user_id, lower(email) AS email, first_name\nFROM users\n"
+    );
+    assert_eq!(
+        (model.sql_span.line, model.sql_span.column, model.sql_indent),
+        (5, 3, 2)
+    );
 
     let sync = project.sync("contacts_to_hubspot").unwrap();
     assert_eq!(sync.file, Path::new("syncs/contacts_to_hubspot.yaml"));
     assert_eq!(sync.mode, SyncMode::Upsert);
     assert_eq!(sync.match_on.property.value, "email");
     assert_eq!(sync.on_remove, OnRemove::ClearFields);
-    assert_eq!(sync.guards, Guards { max_deletes: Some(100), max_change_ratio: Some(0.5) });
+    assert_eq!(
+        sync.guards,
+        Guards {
+            max_deletes: Some(100),
+            max_change_ratio: Some(0.5)
+        }
+    );
     assert_eq!(sync.batch_size, 50);
-    let properties: Vec<_> = sync.mapping.iter().map(|m| m.property.value.as_str()).collect();
-    assert_eq!(properties, ["firstname", "phone", "lifecyclestage", "company"]);
+    let properties: Vec<_> = sync
+        .mapping
+        .iter()
+        .map(|m| m.property.value.as_str())
+        .collect();
+    assert_eq!(
+        properties,
+        ["firstname", "phone", "lifecyclestage", "company"]
+    );
     assert!(matches!(&sync.mapping[0].source, MappingSource::Column(c) if c.value == "first_name"));
     assert_eq!(sync.mapping[1].on_null, OnNull::Clear);
     assert!(matches!(&sync.mapping[2].source, MappingSource::Value(v) if v.value == "lead"));
@@ -162,18 +193,31 @@ fn minimal_project_uses_defaults() {
         ("models/contacts.yaml", ""),
         ("syncs/contacts_to_hubspot.yaml", ""),
     ]);
-    assert_eq!(project.state_dir, std::path::absolute(dir.path()).unwrap().join(".engine"));
+    assert_eq!(
+        project.state_dir,
+        std::path::absolute(dir.path()).unwrap().join(".engine")
+    );
     assert!(project.tables.is_empty() && project.models.is_empty() && project.syncs.is_empty());
 }
 
 #[test]
 fn models_and_syncs_are_sorted_and_yml_is_read() {
     let (_dir, project, _) = load(&[
-        ("models/b.yml", "name: b_model\nprimary_key: id\nsql: SELECT 1 AS id\n"),
-        ("models/a.yaml", "name: z_model\nprimary_key: [id, k]\nsql: 'SELECT 1 AS id'\n"),
+        (
+            "models/b.yml",
+            "name: b_model\nprimary_key: id\nsql: SELECT 1 AS id\n",
+        ),
+        (
+            "models/a.yaml",
+            "name: z_model\nprimary_key: [id, k]\nsql: 'SELECT 1 AS id'\n",
+        ),
         ("models/notes.txt", "not yaml"),
     ]);
-    let names: Vec<_> = project.models.iter().map(|m| m.name.value.as_str()).collect();
+    let names: Vec<_> = project
+        .models
+        .iter()
+        .map(|m| m.name.value.as_str())
+        .collect();
     assert_eq!(names, ["b_model", "contacts", "z_model"]);
     assert_eq!(project.model("b_model").unwrap().primary_key.len(), 1);
 }
@@ -282,7 +326,10 @@ destinations:
       requests_per_second: 0
 "#;
     let out = errors(&[("engine.yaml", engine), ("data/notes.txt", "x\n")]);
-    assert!(!out.contains("pat-na1"), "the literal token must never be shown:\n{out}");
+    assert!(
+        !out.contains("pat-na1"),
+        "the literal token must never be shown:\n{out}"
+    );
     assert_snapshot!(out, @r#"
         error[spec::unsupported_version]: unsupported `version: 2`
          --> engine.yaml:1:10
@@ -613,7 +660,8 @@ fn empty_file_and_missing_project() {
 #[test]
 fn csv_options_on_other_formats_are_warnings() {
     let engine = ENGINE.replace("data/users.csv", "data/users.parquet");
-    let (dir, project, warnings) = load(&[("engine.yaml", &engine), ("data/users.parquet", "PAR1")]);
+    let (dir, project, warnings) =
+        load(&[("engine.yaml", &engine), ("data/users.parquet", "PAR1")]);
     assert_eq!(project.tables[0].format, FileFormat::Parquet);
     assert_snapshot!(render_human(&warnings, dir.path()), @r#"
         warning[spec::ignored_option]: `has_header` applies only to CSV tables and is ignored for `parquet`
@@ -634,7 +682,9 @@ fn csv_options_on_other_formats_are_warnings() {
 
 #[test]
 fn static_values_keep_their_spelling_and_strict_booleans() {
-    let sync = SYNC.replace("value: lead", "value: 007").replace("batch_size: 50", "");
+    let sync = SYNC
+        .replace("value: lead", "value: 007")
+        .replace("batch_size: 50", "");
     let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &sync)]);
     let sync = &project.syncs[0];
     assert!(matches!(&sync.mapping[2].source, MappingSource::Value(v) if v.value == "007"));
@@ -643,13 +693,19 @@ fn static_values_keep_their_spelling_and_strict_booleans() {
     // `yes` is a string under YAML 1.2, not a boolean.
     let engine = ENGINE.replace("has_header: true", "has_header: yes");
     let out = errors(&[("engine.yaml", &engine)]);
-    assert!(out.contains("`has_header` must be `true` or `false`, found a string"), "{out}");
+    assert!(
+        out.contains("`has_header` must be `true` or `false`, found a string"),
+        "{out}"
+    );
 }
 
 // ---- `${env:NAME}` -------------------------------------------------------------------------
 
 fn template(raw: &str) -> EnvTemplate {
-    EnvTemplate { raw: raw.to_string(), span: engine_diag::SourceSpan::new("engine.yaml", 3, 5, 10) }
+    EnvTemplate {
+        raw: raw.to_string(),
+        span: engine_diag::SourceSpan::new("engine.yaml", 3, 5, 10),
+    }
 }
 
 #[test]
@@ -682,7 +738,9 @@ fn env_templates_resolve() {
     };
     assert_eq!(t.resolve_with(lookup).unwrap(), "h/v3/h?k=k");
 
-    let missing = template("${env:ENGINE_SPEC_TEST_SURELY_UNSET_VARIABLE}").resolve().unwrap_err();
+    let missing = template("${env:ENGINE_SPEC_TEST_SURELY_UNSET_VARIABLE}")
+        .resolve()
+        .unwrap_err();
     assert_snapshot!(missing.to_string(), @r"
         error[spec::missing_env]: environment variable `ENGINE_SPEC_TEST_SURELY_UNSET_VARIABLE` is not set
           --> engine.yaml:3:5
@@ -693,7 +751,9 @@ fn env_templates_resolve() {
     let secret = template("${env:PATH}").resolve_secret().unwrap();
     assert_eq!(secret.to_string(), "**redacted**");
     assert_eq!(secret.expose(), std::env::var("PATH").unwrap());
-    let error = template("${env:ENGINE_SPEC_TEST_SURELY_UNSET_VARIABLE}").resolve_secret().unwrap_err();
+    let error = template("${env:ENGINE_SPEC_TEST_SURELY_UNSET_VARIABLE}")
+        .resolve_secret()
+        .unwrap_err();
     assert_eq!(error.code, "spec::missing_env");
 }
 
@@ -710,7 +770,9 @@ fn assert_sql_maps_exactly(model: &str, expected_sql: &str) {
     for (i, sql_line) in spec.sql.split('\n').enumerate() {
         for (j, c) in sql_line.chars().enumerate() {
             let span = spec.sql_source_span(i + 1, j + 1, 1);
-            let found = file_lines.get(span.line - 1).and_then(|l| l.get(span.column - 1));
+            let found = file_lines
+                .get(span.line - 1)
+                .and_then(|l| l.get(span.column - 1));
             assert_eq!(found, Some(&c), "SQL {}:{} maps to {span}", i + 1, j + 1);
         }
     }
@@ -754,22 +816,36 @@ fn sql_positions_map_into_folded_blocks_read_as_literal() {
 
 #[test]
 fn sql_positions_map_into_one_line_scalars() {
-    assert_sql_maps_exactly("name: contacts\nprimary_key: id\nsql: SELECT 1 AS id\n", "SELECT 1 AS id");
+    assert_sql_maps_exactly(
+        "name: contacts\nprimary_key: id\nsql: SELECT 1 AS id\n",
+        "SELECT 1 AS id",
+    );
     assert_sql_maps_exactly(
         "name: contacts\nprimary_key: id\nsql:   \"SELECT 'a' AS id\"\n",
         "SELECT 'a' AS id",
     );
-    assert_sql_maps_exactly("name: contacts\nprimary_key: id\nsql: 'SELECT 2 AS id'  # c\n", "SELECT 2 AS id");
-    assert_sql_maps_exactly("name: contacts\nprimary_key: id\nsql:\n  SELECT 3 AS id\n", "SELECT 3 AS id");
+    assert_sql_maps_exactly(
+        "name: contacts\nprimary_key: id\nsql: 'SELECT 2 AS id'  # c\n",
+        "SELECT 2 AS id",
+    );
+    assert_sql_maps_exactly(
+        "name: contacts\nprimary_key: id\nsql:\n  SELECT 3 AS id\n",
+        "SELECT 3 AS id",
+    );
 }
 
 #[test]
 fn sql_span_points_at_the_first_sql_character() {
-    let (_dir, project, _) =
-        load(&[("models/contacts.yaml", "name: contacts\nprimary_key: id\nsql: |\n\n  SELECT 1\n")]);
+    let (_dir, project, _) = load(&[(
+        "models/contacts.yaml",
+        "name: contacts\nprimary_key: id\nsql: |\n\n  SELECT 1\n",
+    )]);
     let model = project.model("contacts").unwrap();
     // The block starts on line 4 (an empty line), indented by 2.
-    assert_eq!((model.sql_span.line, model.sql_span.column, model.sql_indent), (4, 3, 2));
+    assert_eq!(
+        (model.sql_span.line, model.sql_span.column, model.sql_indent),
+        (4, 3, 2)
+    );
     let span = model.sql_source_span(2, 8, 1);
     assert_eq!((span.line, span.column), (5, 10)); // the `1` of `SELECT 1`
 }
@@ -840,12 +916,19 @@ destinations:
            |   ^^^
            = hint: use ASCII letters, digits, `_` and `-`, starting with a letter or `_`
 
+        error[spec::literal_secret]: `token` must be a `${env:NAME}` reference, found an integer
+          --> engine.yaml:14:12
+           |
+        14 |     token: *****
+           |            ^^^^^
+           = hint: export the token as `_2ND_TOKEN` and write `token: "${env:_2ND_TOKEN}"`
+
         error[spec::unknown_destination]: unknown destination `hubspot`
          --> syncs/contacts_to_hubspot.yaml:3:14
           |
         3 | destination: hubspot
           |              ^^^^^^^
-          = hint: the destinations are `crm`, `crm` and `2nd`
+          = hint: the destinations are `crm` and `2nd`
         "#);
 }
 
@@ -890,7 +973,23 @@ fn multiple_documents_and_ignored_options() {
         ");
 
     let sync = SYNC.replace("    value: lead", "    value: lead\n    on_null: clear");
-    let (dir, _project, warnings) =
-        load(&[("syncs/contacts_to_hubspot.yaml", &sync), ("engine.yml", "version: 1\n")]);
-    assert_snapshot!(render_human(&warnings, dir.path()), @"");
+    let (dir, _project, warnings) = load(&[
+        ("syncs/contacts_to_hubspot.yaml", &sync),
+        ("engine.yml", "version: 1\n"),
+    ]);
+    assert_snapshot!(render_human(&warnings, dir.path()), @r"
+        warning[spec::ignored_option]: `on_null` has no effect on a static `value`, which is never null
+          --> syncs/contacts_to_hubspot.yaml:17:5
+           |
+        17 |     on_null: clear
+           |     ^^^^^^^
+           = hint: remove `on_null`
+
+        warning[spec::ignored_file]: `engine.yml` is ignored because `engine.yaml` exists
+         --> engine.yml:1:1
+          |
+        1 | version: 1
+          | ^
+          = hint: delete one of the two files
+        ");
 }

@@ -78,7 +78,9 @@ impl Node {
         match &self.value {
             Value::Str(s) => Some(s.clone()),
             Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
-                let raw = self.defined.and_then(|d| source.get(d.offset..d.offset + d.len));
+                let raw = self
+                    .defined
+                    .and_then(|d| source.get(d.offset..d.offset + d.len));
                 match raw {
                     Some(raw) if !raw.is_empty() && !raw.contains(['\n', '*', '&', '!']) => {
                         Some(raw.to_string())
@@ -153,7 +155,9 @@ pub(crate) struct ScalarLayout {
 
 /// Finds how the string scalar `node` is written, from the source text around it.
 pub(crate) fn scalar_layout(source: &str, node: &Node) -> Option<ScalarLayout> {
-    let Value::Str(value) = &node.value else { return None };
+    let Value::Str(value) = &node.value else {
+        return None;
+    };
     let defined = node.defined?;
     let first = source.get(defined.offset..)?.chars().next();
     if matches!(first, Some('"' | '\'')) {
@@ -171,7 +175,11 @@ pub(crate) fn scalar_layout(source: &str, node: &Node) -> Option<ScalarLayout> {
     let line_start = before_value.rfind('\n').map_or(0, |i| i + 1);
     let before = &before_value[line_start..];
     let header = if before.trim().is_empty() {
-        before_value[..line_start].lines().rev().find(|l| !l.trim().is_empty()).and_then(block_header)
+        before_value[..line_start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .and_then(block_header)
     } else {
         None
     };
@@ -196,7 +204,10 @@ pub(crate) fn scalar_layout(source: &str, node: &Node) -> Option<ScalarLayout> {
 /// `Some(style)` when `line` ends a block scalar header (`key: |-  # comment`).
 fn block_header(line: &str) -> Option<ScalarStyle> {
     // A comment starts at a `#` preceded by white space.
-    let code = match line.char_indices().find(|&(i, c)| c == '#' && line[..i].ends_with([' ', '\t'])) {
+    let code = match line
+        .char_indices()
+        .find(|&(i, c)| c == '#' && line[..i].ends_with([' ', '\t']))
+    {
         Some((i, _)) => &line[..i],
         None => line,
     };
@@ -206,7 +217,10 @@ fn block_header(line: &str) -> Option<ScalarStyle> {
         '>' => ScalarStyle::Folded,
         _ => return None,
     };
-    token[1..].chars().all(|c| matches!(c, '+' | '-' | '1'..='9')).then_some(style)
+    token[1..]
+        .chars()
+        .all(|c| matches!(c, '+' | '-' | '1'..='9'))
+        .then_some(style)
 }
 
 /// The text of a folded (`>`) block scalar with its line breaks kept, as if written with `|`.
@@ -241,6 +255,10 @@ pub(crate) fn unfolded(source: &str, node: &Node, indent: usize, parsed: &str) -
 
 /// Parses `text` (the contents of `file`, relative to the project) into a node tree, or the
 /// parser's error at its position.
+#[expect(
+    clippy::result_large_err,
+    reason = "one `Diagnostic` per file that fails to parse"
+)]
 pub(crate) fn parse(file: &Path, text: &str) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
@@ -302,10 +320,17 @@ fn convert(file: &Path, node: Spanned<Raw>) -> Node {
         Raw::Str(s) => Value::Str(s),
         Raw::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(file, n)).collect()),
         Raw::Map(entries) => Value::Map(
-            entries.into_iter().map(|(k, v)| (convert(file, k), convert(file, v))).collect(),
+            entries
+                .into_iter()
+                .map(|(k, v)| (convert(file, k), convert(file, v)))
+                .collect(),
         ),
     };
-    Node { value, span, defined }
+    Node {
+        value,
+        span,
+        defined,
+    }
 }
 
 fn to_usize(n: u64) -> usize {
