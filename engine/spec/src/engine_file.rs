@@ -481,7 +481,7 @@ fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option
             )
             .at(rps.span.clone())
             .hint(
-                "use a positive number, e.g. `requests_per_second: 10`; leave it out for no limit",
+                "use a positive number, e.g. `requests_per_second: 10`, or leave it out for the connector's default",
             ),
         );
         return None;

@@ -406,7 +406,7 @@ destinations:
            |
         21 |       requests_per_second: 0
            |                            ^
-           = hint: use a positive number, e.g. `requests_per_second: 10`; leave it out for no limit
+           = hint: use a positive number, e.g. `requests_per_second: 10`, or leave it out for the connector's default
         "#);
 }
 

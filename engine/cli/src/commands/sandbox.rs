@@ -19,6 +19,7 @@ pub async fn run(kind: SandboxKind) -> u8 {
                 requests_per_second: rate_limit,
                 ..engine_sandbox::SandboxConfig::default()
             };
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
             views::status(&format!("HubSpot sandbox listening on http://127.0.0.1:{port} (Ctrl-C to stop)"));
             tokio::select! {
                 result = engine_sandbox::serve(config, listener) => match result {
