@@ -11,6 +11,13 @@ use engine_models::{EngineOptions, ModelEngine};
 use engine_plan::SyncPlan;
 use engine_spec::{DestinationKind, Project, SyncSpec};
 use engine_state::{LocalState, StateError, StateStore};
+use std::time::Duration;
+
+use connector_core::Destination;
+use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
+use engine_executor::{ExecutorOptions, RetryPolicy};
+
+const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
 
 /// A command's failure: diagnostics to print, exit code 1.
 pub type Failure = Vec<Diagnostic>;
@@ -112,17 +119,7 @@ pub fn check_connector(project: &Project, sync: &SyncSpec) -> Result<(), Failure
         return Err(vec![Diagnostic::error("spec::unknown_destination", format!("sync `{}` names unknown destination `{}`", sync.name.value, sync.destination.value)).at(sync.destination.span.clone())]);
     };
     match destination.kind {
-        DestinationKind::Hubspot => {
-            if sync.object.value != "contacts" && sync.object.value != "companies" {
-                return Err(vec![Diagnostic::error(
-                    "hubspot::unsupported_object",
-                    format!("the HubSpot connector does not support object `{}` yet", sync.object.value),
-                )
-                .at(sync.object.span.clone())
-                .hint("supported objects: `contacts`, `companies`")]);
-            }
-            Ok(())
-        }
+        DestinationKind::Hubspot => Ok(()),
         DestinationKind::Salesforce => Err(vec![Diagnostic::error(
             "connector::not_implemented",
             format!("the Salesforce connector is not implemented yet (destination `{}`)", destination.name.value),
@@ -130,6 +127,57 @@ pub fn check_connector(project: &Project, sync: &SyncSpec) -> Result<(), Failure
         .at(destination.name.span.clone())
         .hint("sync to a `hubspot` destination for now; `engine validate` accepts Salesforce specs")]),
     }
+}
+
+/// Connects a sync's destination: resolves `${env:…}` secrets and builds the client and the
+/// executor's pacing options.
+pub fn connect(project: &Project, sync_name: &str) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
+    let Some(sync) = project.sync(sync_name) else {
+        return Err(vec![Diagnostic::error("plan::unknown_sync", format!("the plan names sync `{sync_name}`, which the project no longer has"))
+            .hint("make a new plan with `engine plan --out FILE`")]);
+    };
+    check_connector(project, sync)?;
+    let Some(destination) = project.destination(&sync.destination.value) else {
+        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("unknown destination `{}`", sync.destination.value))]);
+    };
+    let token = match &destination.token {
+        Some(token) => token.resolve_secret().map_err(|d| vec![d])?,
+        None => {
+            return Err(vec![Diagnostic::error("hubspot::no_token", format!("destination `{}` has no `token`", destination.name.value))
+                .at(destination.name.span.clone())
+                .hint("add `token: ${env:HUBSPOT_TOKEN}` and set HUBSPOT_TOKEN to a private-app token")]);
+        }
+    };
+    let base_url = match &destination.base_url {
+        Some(url) => url.resolve().map_err(|d| vec![d])?,
+        None => DEFAULT_HUBSPOT_URL.to_string(),
+    };
+    let config = HubspotConfig {
+        base_url,
+        token,
+        object: sync.object.value.clone(),
+        match_property: sync.match_on.property.value.clone(),
+        timeout: Duration::from_secs(30),
+    };
+    let client = HubspotDestination::new(config).map_err(|d| vec![d])?;
+    let options = ExecutorOptions {
+        batch_size: sync.batch_size,
+        requests_per_second: destination
+            .requests_per_second
+            .unwrap_or(client.capabilities().default_requests_per_second),
+        retry: retry_policy(),
+        progress: crate::views::stderr_is_terminal(),
+    };
+    Ok((client, options))
+}
+
+/// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS`.
+pub fn retry_policy() -> RetryPolicy {
+    let mut policy = RetryPolicy::default();
+    if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
+        policy.max_attempts = attempts;
+    }
+    policy
 }
 
 /// Plans one sync against the state's current generation.
@@ -146,6 +194,7 @@ pub async fn plan_one(
     };
     let schema = engine.schema(model).await.map_err(|d| vec![d])?;
     let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
+    check_destination_properties(project, sync, &mapping).await?;
     let generation = state.generation(&sync.name.value).map_err(|e| vec![state_error(e)])?;
     let pending: HashMap<String, String> = state
         .pending_rows(&sync.name.value)
@@ -184,4 +233,31 @@ pub async fn model_engine(project: &Project) -> Result<ModelEngine, Failure> {
 pub async fn model_engine_readonly(project: &Project) -> Result<ModelEngine, Failure> {
     let options = EngineOptions { spill_dir: None, ..engine_options(project) };
     ModelEngine::for_project(project, &options).await
+}
+
+/// Reads the destination object's property definitions (read-only) and checks the mapping
+/// against them: unknown or read-only properties, a match property that is not unique.
+async fn check_destination_properties(
+    project: &Project,
+    sync: &SyncSpec,
+    mapping: &SyncMapping,
+) -> Result<(), Failure> {
+    let (destination, _) = connect(project, &sync.name.value)?;
+    let properties = destination.describe().await.map_err(|d| vec![d])?;
+    let mut problems = Vec::new();
+    let match_property = &sync.match_on.property;
+    for d in check_properties(std::slice::from_ref(&match_property.value), &match_property.value, &properties) {
+        problems.push(d.at(match_property.span.clone()));
+    }
+    for entry in &sync.mapping {
+        let name = &entry.property.value;
+        if mapping.properties().iter().any(|p| &p.name == name) {
+            for d in check_properties(std::slice::from_ref(name), &match_property.value, &properties) {
+                if !problems.iter().any(|p: &Diagnostic| p.message == d.message) {
+                    problems.push(d.at(entry.property.span.clone()));
+                }
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
 }

@@ -3,21 +3,15 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
-
-use connector_core::Destination;
-use connector_hubspot::{HubspotConfig, HubspotDestination};
 use engine_diag::Diagnostic;
 use engine_diff::fold_snapshot;
-use engine_executor::{ExecutorOptions, RetryPolicy, execute};
+use engine_executor::execute;
 use engine_plan::{Action, HumanOptions, Plan, SyncPlan, render_human};
 use engine_spec::Project;
 use engine_state::{Commit, LocalState, RowState, RunCounts, RunStatus, StateStore};
 
 use crate::context::{self, Failure, state_error};
 use crate::views;
-
-const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
 
 pub async fn run(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_guards: bool) -> u8 {
     match apply(dir, plan_file, syncs, override_guards).await {
@@ -208,58 +202,9 @@ struct SyncResult {
     fatal: Option<Diagnostic>,
 }
 
-fn connect(project: &Project, plan: &SyncPlan) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
-    let Some(sync) = project.sync(&plan.sync) else {
-        return Err(vec![Diagnostic::error("plan::unknown_sync", format!("the plan names sync `{}`, which the project no longer has", plan.sync))
-            .hint("make a new plan with `engine plan --out FILE`")]);
-    };
-    context::check_connector(project, sync)?;
-    let Some(destination) = project.destination(&sync.destination.value) else {
-        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("unknown destination `{}`", sync.destination.value))]);
-    };
-    let token = match &destination.token {
-        Some(token) => token.resolve_secret().map_err(|d| vec![d])?,
-        None => {
-            return Err(vec![Diagnostic::error("hubspot::no_token", format!("destination `{}` has no `token`", destination.name.value))
-                .at(destination.name.span.clone())
-                .hint("add `token: ${env:HUBSPOT_TOKEN}` and set HUBSPOT_TOKEN to a private-app token")]);
-        }
-    };
-    let base_url = match &destination.base_url {
-        Some(url) => url.resolve().map_err(|d| vec![d])?,
-        None => DEFAULT_HUBSPOT_URL.to_string(),
-    };
-    let config = HubspotConfig {
-        base_url,
-        token,
-        object: plan.object.clone(),
-        match_property: plan.match_property.clone(),
-        timeout: Duration::from_secs(30),
-    };
-    let client = HubspotDestination::new(config).map_err(|d| vec![d])?;
-    let options = ExecutorOptions {
-        batch_size: sync.batch_size,
-        requests_per_second: destination
-            .requests_per_second
-            .unwrap_or(client.capabilities().default_requests_per_second),
-        retry: retry_policy(),
-        progress: views::stderr_is_terminal(),
-    };
-    Ok((client, options))
-}
-
-/// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS`.
-fn retry_policy() -> RetryPolicy {
-    let mut policy = RetryPolicy::default();
-    if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
-        policy.max_attempts = attempts;
-    }
-    policy
-}
-
 async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan_id: &str) -> Result<SyncResult, Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
-    let (destination, options) = connect(project, plan)?;
+    let (destination, options) = context::connect(project, &plan.sync)?;
     let counts = RunCounts {
         planned_create: plan.summary.create,
         planned_update: plan.summary.update,
