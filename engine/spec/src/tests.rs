@@ -993,3 +993,17 @@ fn multiple_documents_and_ignored_options() {
           = hint: delete one of the two files
         ");
 }
+
+#[test]
+fn anchors_aliases_and_merge_keys_work() {
+    let sync = SYNC.replace(
+        "mapping:\n",
+        "mapping:\n  - &base\n    property: jobtitle\n    column: title\n    on_null: clear\n  - <<: *base\n    property: department\n",
+    );
+    let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &sync)]);
+    let mapping = &project.syncs[0].mapping;
+    assert_eq!(mapping[1].property.value, "department");
+    assert!(matches!(&mapping[1].source, MappingSource::Column(c) if c.value == "title"));
+    assert_eq!(mapping[1].on_null, OnNull::Clear);
+    assert_eq!(mapping[1].property.span.line, 15);
+}
