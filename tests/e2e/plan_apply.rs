@@ -186,8 +186,9 @@ fn a_storm_of_429s_converges() {
     let project = TestProject::with(Fixture { batch_size: 2, ..Fixture::default() }, &csv(&rows));
     project.sandbox.set_faults(json!({"requests_per_second": 1}));
 
-    project
-        .engine(&["apply"])
+    let apply = project.engine(&["apply"]);
+    eprintln!("{}", project.sandbox.stats());
+    apply
         .assert_code(0)
         .assert_contains("10 created/upserted, 0 updated, 0 removed, 0 failed");
     project.assert_contacts_exactly(&rows);
