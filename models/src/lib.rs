@@ -44,7 +44,11 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { memory_limit: DEFAULT_MEMORY_LIMIT, spill_dir: None, target_partitions: None }
+        Self {
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            spill_dir: None,
+            target_partitions: None,
+        }
     }
 }
 
@@ -56,7 +60,10 @@ impl ModelEngine {
             runtime = runtime.with_temp_file_path(dir);
         }
         let runtime = runtime.build_arc().map_err(|e| {
-            Diagnostic::error("model::runtime", format!("cannot start the query engine: {e}"))
+            Diagnostic::error(
+                "model::runtime",
+                format!("cannot start the query engine: {e}"),
+            )
         })?;
         let mut config = SessionConfig::new()
             .with_information_schema(false)
@@ -65,7 +72,9 @@ impl ModelEngine {
         if let Some(partitions) = options.target_partitions {
             config = config.with_target_partitions(partitions);
         }
-        Ok(ModelEngine { ctx: SessionContext::new_with_config_rt(config, runtime) })
+        Ok(ModelEngine {
+            ctx: SessionContext::new_with_config_rt(config, runtime),
+        })
     }
 
     /// A session with every table of the project registered; a table that cannot be read
@@ -81,7 +90,11 @@ impl ModelEngine {
                 problems.push(d);
             }
         }
-        if problems.is_empty() { Ok(engine) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(engine)
+        } else {
+            Err(problems)
+        }
     }
 
     async fn register_table(&self, table: &TableSpec) -> Result<(), Diagnostic> {
@@ -97,18 +110,27 @@ impl ModelEngine {
                 self.ctx.register_csv(name, &path, options).await
             }
             FileFormat::Parquet => {
-                let options = ParquetReadOptions { file_extension: &extension, ..Default::default() };
+                let options = ParquetReadOptions {
+                    file_extension: &extension,
+                    ..Default::default()
+                };
                 self.ctx.register_parquet(name, &path, options).await
             }
             FileFormat::Ndjson => {
-                let options = JsonReadOptions { file_extension: &extension, ..Default::default() };
+                let options = JsonReadOptions {
+                    file_extension: &extension,
+                    ..Default::default()
+                };
                 self.ctx.register_json(name, &path, options).await
             }
         };
         result.map_err(|e| {
-            Diagnostic::error("model::table_unreadable", format!("cannot read table `{name}`: {e}"))
-                .at(table.path_span.clone())
-                .hint("check that the file exists and matches its `format:`")
+            Diagnostic::error(
+                "model::table_unreadable",
+                format!("cannot read table `{name}`: {e}"),
+            )
+            .at(table.path_span.clone())
+            .hint("check that the file exists and matches its `format:`")
         })
     }
 
@@ -120,19 +142,34 @@ impl ModelEngine {
     /// Plans the model's SQL without running it and returns its output schema; every SQL
     /// problem points into the model's YAML.
     pub async fn schema(&self, model: &ModelSpec) -> Result<SchemaRef, Diagnostic> {
-        let df = self.ctx.sql(&model.sql).await.map_err(|e| model_error(model, &e))?;
+        let df = self
+            .ctx
+            .sql(&model.sql)
+            .await
+            .map_err(|e| model_error(model, &e))?;
         Ok(Arc::clone(df.schema().inner()))
     }
 
     /// Runs the model and streams its rows.
-    pub async fn execute(&self, model: &ModelSpec) -> Result<SendableRecordBatchStream, Diagnostic> {
-        let df = self.ctx.sql(&model.sql).await.map_err(|e| model_error(model, &e))?;
-        df.execute_stream().await.map_err(|e| model_error(model, &e))
+    pub async fn execute(
+        &self,
+        model: &ModelSpec,
+    ) -> Result<SendableRecordBatchStream, Diagnostic> {
+        let df = self
+            .ctx
+            .sql(&model.sql)
+            .await
+            .map_err(|e| model_error(model, &e))?;
+        df.execute_stream()
+            .await
+            .map_err(|e| model_error(model, &e))
     }
 }
 
 fn extension_of(path: &Path) -> String {
-    path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default()
+    path.extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -7,15 +7,26 @@ use futures_util::TryStreamExt;
 use super::*;
 
 fn span(line: usize, column: usize) -> SourceSpan {
-    SourceSpan { file: PathBuf::from("models/m.yaml"), line, column, length: 0 }
+    SourceSpan {
+        file: PathBuf::from("models/m.yaml"),
+        line,
+        column,
+        length: 0,
+    }
 }
 
 fn model(sql: &str) -> ModelSpec {
     ModelSpec {
-        name: Located { value: "m".into(), span: span(1, 7) },
+        name: Located {
+            value: "m".into(),
+            span: span(1, 7),
+        },
         file: PathBuf::from("models/m.yaml"),
         description: None,
-        primary_key: vec![Located { value: "id".into(), span: span(2, 15) }],
+        primary_key: vec![Located {
+            value: "id".into(),
+            span: span(2, 15),
+        }],
         sql: sql.into(),
         sql_span: span(4, 3),
         sql_indent: 2,
@@ -38,7 +49,10 @@ async fn engine_with_csv(body: &str) -> (tempfile::TempDir, ModelEngine) {
 #[tokio::test]
 async fn runs_a_model_over_csv() {
     let (_dir, engine) = engine_with_csv("id,email\n1,a@x.io\n2,b@x.io\n").await;
-    let stream = engine.execute(&model("SELECT id, upper(email) AS email FROM users")).await.unwrap();
+    let stream = engine
+        .execute(&model("SELECT id, upper(email) AS email FROM users"))
+        .await
+        .unwrap();
     let batches: Vec<_> = stream.try_collect().await.unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
 }
@@ -46,23 +60,34 @@ async fn runs_a_model_over_csv() {
 #[tokio::test]
 async fn unknown_column_points_into_the_yaml() {
     let (_dir, engine) = engine_with_csv("id,email\n1,a@x.io\n").await;
-    let d = engine.schema(&model("SELECT id,\n  emial FROM users")).await.unwrap_err();
+    let d = engine
+        .schema(&model("SELECT id,\n  emial FROM users"))
+        .await
+        .unwrap_err();
     assert_eq!(d.code, "model::unknown_column", "{d}");
-    let Some(engine_diag::Location::Source(s)) = &d.location else { panic!("{d}") };
+    let Some(engine_diag::Location::Source(s)) = &d.location else {
+        panic!("{d}")
+    };
     assert_eq!((s.line, s.column), (5, 5), "{d}");
 }
 
 #[tokio::test]
 async fn syntax_error_points_into_the_yaml() {
     let (_dir, engine) = engine_with_csv("id,email\n1,a@x.io\n").await;
-    let d = engine.schema(&model("SELEC id FROM users")).await.unwrap_err();
+    let d = engine
+        .schema(&model("SELEC id FROM users"))
+        .await
+        .unwrap_err();
     assert_eq!(d.code, "model::sql_syntax", "{d}");
 }
 
 #[tokio::test]
 async fn unknown_table_is_named() {
     let (_dir, engine) = engine_with_csv("id,email\n1,a@x.io\n").await;
-    let d = engine.schema(&model("SELECT * FROM userz")).await.unwrap_err();
+    let d = engine
+        .schema(&model("SELECT * FROM userz"))
+        .await
+        .unwrap_err();
     assert_eq!(d.code, "model::unknown_table", "{d}");
     assert!(d.message.contains("userz"), "{d}");
 }

@@ -402,6 +402,27 @@ impl TestProject {
         (runs.stdout, snapshots)
     }
 
+    /// The project's own files (everything but `.engine/`), to put back after a test broke
+    /// them.
+    pub fn source_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let state = self.path().join(".engine");
+        files_under(&self.path())
+            .into_iter()
+            .filter(|p| !p.starts_with(&state))
+            .map(|p| {
+                let bytes = fs_err::read(&p).expect("read a project file");
+                (p, bytes)
+            })
+            .collect()
+    }
+
+    /// Puts back files saved by [`TestProject::source_files`].
+    pub fn restore_source_files(&self, files: &[(PathBuf, Vec<u8>)]) {
+        for (path, bytes) in files {
+            fs_err::write(path, bytes).expect("restore a project file");
+        }
+    }
+
     /// The sync's state generation, as the next plan reports it.
     pub fn generation(&self) -> u64 {
         let plan = self.engine(&["plan", "--json"]);

@@ -22,6 +22,12 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = args::Cli::parse();
     init_logging();
+    std::panic::set_hook(Box::new(|info| {
+        views::error_line(&format!(
+            "error[internal]: this is a bug in engine: {info}\n  = hint: please report it with the command you ran; \
+             the state is safe: the next `engine apply` recovers an interrupted run"
+        ));
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -25,17 +25,31 @@ use engine_spec::{
     SyncSpec,
 };
 
-const PROPERTIES: [(&str, &str); 4] =
-    [("firstname", "first_name"), ("lastname", "last_name"), ("phone", "phone"), ("lifecyclestage", "plan")];
+const PROPERTIES: [(&str, &str); 4] = [
+    ("firstname", "first_name"),
+    ("lastname", "last_name"),
+    ("phone", "phone"),
+    ("lifecyclestage", "plan"),
+];
 
 fn main() {
     let sizes: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.replace('_', "").parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![1_000_000, 10_000_000] } else { sizes };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    println!("{:>12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14}", "rows", "create", "update", "remove", "unchanged", "plan time", "peak RSS");
+    let sizes = if sizes.is_empty() {
+        vec![1_000_000, 10_000_000]
+    } else {
+        sizes
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!(
+        "{:>12} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14}",
+        "rows", "create", "update", "remove", "unchanged", "plan time", "peak RSS"
+    );
     for n in sizes {
         let dir = tempfile::tempdir().expect("temp dir");
         generate(dir.path(), n).expect("generate data");
@@ -58,11 +72,19 @@ fn main() {
 }
 
 fn span() -> SourceSpan {
-    SourceSpan { file: PathBuf::from("bench.yaml"), line: 1, column: 1, length: 0 }
+    SourceSpan {
+        file: PathBuf::from("bench.yaml"),
+        line: 1,
+        column: 1,
+        length: 0,
+    }
 }
 
 fn located(value: &str) -> Located<String> {
-    Located { value: value.to_string(), span: span() }
+    Located {
+        value: value.to_string(),
+        span: span(),
+    }
 }
 
 fn sync() -> SyncSpec {
@@ -73,7 +95,10 @@ fn sync() -> SyncSpec {
         destination: located("hubspot"),
         object: located("contacts"),
         mode: SyncMode::Upsert,
-        match_on: MatchSpec { property: located("email"), column: located("email") },
+        match_on: MatchSpec {
+            property: located("email"),
+            column: located("email"),
+        },
         mapping: PROPERTIES
             .iter()
             .map(|(property, column)| MappingSpec {
@@ -90,14 +115,26 @@ fn sync() -> SyncSpec {
 
 /// Row i of the model (version 2 when `changed`).
 fn row(i: u64, changed: bool) -> [String; 6] {
-    let first = if changed { format!("First{i}x") } else { format!("First{i}") };
+    let first = if changed {
+        format!("First{i}x")
+    } else {
+        format!("First{i}")
+    };
     [
         i.to_string(),
         format!("user{i}@example.com"),
         first,
         format!("Last{i}"),
-        if i % 3 == 0 { String::new() } else { format!("+1 555 {:07}", i % 10_000_000) },
-        if i % 7 == 0 { "customer".into() } else { "lead".into() },
+        if i.is_multiple_of(3) {
+            String::new()
+        } else {
+            format!("+1 555 {:07}", i % 10_000_000)
+        },
+        if i.is_multiple_of(7) {
+            "customer".into()
+        } else {
+            "lead".into()
+        },
     ]
 }
 
@@ -105,7 +142,8 @@ fn row(i: u64, changed: bool) -> [String; 6] {
 /// Rows 0..n exist in version 1; in version 2 every 100th row (i % 100 == 1) changed, every
 /// 100th (i % 100 == 2) is removed, and n/100 new rows are added after n.
 fn generate(dir: &Path, n: u64) -> std::io::Result<()> {
-    let mut csv = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dir.join("users.csv"))?);
+    let mut csv =
+        std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(dir.join("users.csv"))?);
     writeln!(csv, "id,email,first_name,last_name,phone,plan")?;
     let properties: Vec<String> = std::iter::once("email")
         .chain(PROPERTIES.iter().map(|(p, _)| *p))
@@ -132,12 +170,19 @@ fn generate(dir: &Path, n: u64) -> std::io::Result<()> {
 }
 
 async fn plan(dir: &Path) -> Result<engine_plan::SyncPlan, String> {
-    let options = EngineOptions { spill_dir: Some(dir.to_path_buf()), ..EngineOptions::default() };
+    let options = EngineOptions {
+        spill_dir: Some(dir.to_path_buf()),
+        ..EngineOptions::default()
+    };
     let engine = ModelEngine::empty(&options).map_err(|d| d.to_string())?;
     let csv = CsvReadOptions::new().schema_infer_max_records(1000);
     engine
         .context()
-        .register_csv("users", dir.join("users.csv").to_string_lossy().as_ref(), csv)
+        .register_csv(
+            "users",
+            dir.join("users.csv").to_string_lossy().as_ref(),
+            csv,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let model = ModelSpec {
@@ -151,7 +196,8 @@ async fn plan(dir: &Path) -> Result<engine_plan::SyncPlan, String> {
     };
     let sync = sync();
     let schema = engine.schema(&model).await.map_err(|d| d.to_string())?;
-    let mapping = SyncMapping::compile(&sync, &model.primary_key, &schema).map_err(|d| format!("{d:?}"))?;
+    let mapping =
+        SyncMapping::compile(&sync, &model.primary_key, &schema).map_err(|d| format!("{d:?}"))?;
     let stream = engine.execute(&model).await.map_err(|d| d.to_string())?;
     let work = dir.join("work");
     plan_sync(

@@ -10,7 +10,9 @@ pub const FP_VERSION: u32 = 1;
 /// so no two different rows encode alike. Null values are left out: a property whose value is
 /// null (and a property that is not mapped at all) contribute nothing, so adding a mapping that
 /// is null everywhere does not mark every row as changed.
-pub fn fingerprint_row<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> [u8; 16] {
+pub fn fingerprint_row<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> [u8; 16] {
     let mut hasher = Xxh3::new();
     for (property, value) in pairs {
         if let Some(value) = value {

@@ -40,21 +40,23 @@ pub fn fold_snapshot(
         })?;
     }
     for change in &plan.changes {
-        let Some(outcome_id) = succeeded.get(&change.key) else { continue };
+        let Some(outcome_id) = succeeded.get(&change.key) else {
+            continue;
+        };
         if change.action == Action::Remove {
             continue;
         }
-        let Some(values) = &change.values else { continue };
+        let Some(values) = &change.values else {
+            continue;
+        };
         let id = outcome_id.as_deref().or(change.destination_id.as_deref());
         let values: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
         writer.push(&change.key, id, &values)?;
     }
     let rows = writer.finish()?;
     fs_err::rename(&tmp, out)?;
-    if let Some(dir) = out.parent() {
-        if let Ok(dir) = fs_err::File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    if let Some(Ok(dir)) = out.parent().map(fs_err::File::open) {
+        let _ = dir.sync_all();
     }
     Ok(FoldOutcome { rows })
 }

@@ -22,7 +22,9 @@ mod snapshot;
 pub use fingerprint::{FP_VERSION, fingerprint_row};
 pub use fold::{FoldOutcome, fold_snapshot};
 pub use planner::{SyncDiffInput, plan_sync};
-pub use snapshot::{KEY_COLUMN, ID_COLUMN, FP_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count};
+pub use snapshot::{
+    FP_COLUMN, ID_COLUMN, KEY_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count,
+};
 
 #[cfg(test)]
 mod tests;

@@ -11,9 +11,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
-use engine_plan::{
-    Action, FieldChange, GuardCheck, RemoveBehaviour, RowChange, Summary, SyncPlan,
-};
+use engine_plan::{Action, FieldChange, GuardCheck, RemoveBehaviour, RowChange, Summary, SyncPlan};
 use engine_spec::{OnNull, OnRemove, SyncSpec};
 use futures_util::StreamExt;
 
@@ -50,11 +48,17 @@ pub async fn plan_sync(
     input: SyncDiffInput<'_>,
 ) -> Result<SyncPlan, Vec<Diagnostic>> {
     let sync_name = input.sync.name.value.as_str();
-    let properties: Vec<String> =
-        input.mapping.properties().iter().map(|p| p.name.clone()).collect();
+    let properties: Vec<String> = input
+        .mapping
+        .properties()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     let internal = |e: &dyn std::fmt::Display| {
-        vec![Diagnostic::error("diff::io", format!("sync `{sync_name}`: {e}"))
-            .hint("check free disk space and permissions of the state directory")]
+        vec![
+            Diagnostic::error("diff::io", format!("sync `{sync_name}`: {e}"))
+                .hint("check free disk space and permissions of the state directory"),
+        ]
     };
 
     // 1. Map every model row and write key + fingerprint + values to a Parquet file.
@@ -86,10 +90,23 @@ pub async fn plan_sync(
     // 2. Duplicate keys stop the plan.
     let id = TABLE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let rows_table = format!("engine_rows_{id}");
-    ctx.register_parquet(&rows_table, rows_path.to_string_lossy().as_ref(), ParquetReadOptions::default())
-        .await
-        .map_err(|e| internal(&e))?;
-    let result = diff_registered(ctx, &input, &properties, &rows_table, &rows_path, model_rows, id).await;
+    ctx.register_parquet(
+        &rows_table,
+        rows_path.to_string_lossy().as_ref(),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .map_err(|e| internal(&e))?;
+    let result = diff_registered(
+        ctx,
+        &input,
+        &properties,
+        &rows_table,
+        &rows_path,
+        model_rows,
+        id,
+    )
+    .await;
     let _ = ctx.deregister_table(&rows_table);
     result
 }
@@ -128,7 +145,8 @@ async fn diff_registered(
         let mut keys = Vec::new();
         for batch in &duplicates {
             let names = utf8(batch.column(0)).map_err(|e| internal(&e))?;
-            let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64).map_err(|e| internal(&e))?;
+            let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)
+                .map_err(|e| internal(&e))?;
             let counts = counts.as_primitive::<Int64Type>();
             for i in 0..batch.num_rows() {
                 keys.push(format!("`{}` ({} rows)", names.value(i), counts.value(i)));
@@ -161,9 +179,13 @@ async fn diff_registered(
         }
         Some(snapshot) => {
             let snap_table = format!("engine_snapshot_{id}");
-            ctx.register_parquet(&snap_table, snapshot.to_string_lossy().as_ref(), ParquetReadOptions::default())
-                .await
-                .map_err(|e| internal(&e))?;
+            ctx.register_parquet(
+                &snap_table,
+                snapshot.to_string_lossy().as_ref(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .map_err(|e| internal(&e))?;
             let batches = query(
                 ctx,
                 &format!(
@@ -210,40 +232,83 @@ async fn diff_registered(
     let match_property = properties.first().cloned().unwrap_or_default();
     let mut changes = Vec::with_capacity(added.len() + changed.len() + removed.len());
     for key in &added {
-        let Some(row) = new_rows.get(key) else { continue };
+        let Some(row) = new_rows.get(key) else {
+            continue;
+        };
         let values = aligned(row, properties);
         let fields = properties
             .iter()
             .zip(&values)
-            .filter_map(|(p, v)| v.as_ref().map(|v| FieldChange { property: p.clone(), before: None, after: Some(v.clone()) }))
+            .filter_map(|(p, v)| {
+                v.as_ref().map(|v| FieldChange {
+                    property: p.clone(),
+                    before: None,
+                    after: Some(v.clone()),
+                })
+            })
             .collect();
-        changes.push(change(Action::Create, key, None, fields, Some(values), &input.pending));
+        changes.push(change(
+            Action::Create,
+            key,
+            None,
+            fields,
+            Some(values),
+            &input.pending,
+        ));
     }
     for key in &changed {
-        let (Some(new), Some(old)) = (new_rows.get(key), old_rows.get(key)) else { continue };
+        let (Some(new), Some(old)) = (new_rows.get(key), old_rows.get(key)) else {
+            continue;
+        };
         let values = aligned(new, properties);
         let fields: Vec<FieldChange> = properties
             .iter()
             .zip(&values)
             .filter(|(p, v)| old.get(p) != v.as_deref())
-            .map(|(p, v)| FieldChange { property: p.clone(), before: old.get(p).map(str::to_string), after: v.clone() })
+            .map(|(p, v)| FieldChange {
+                property: p.clone(),
+                before: old.get(p).map(str::to_string),
+                after: v.clone(),
+            })
             .collect();
         if fields.is_empty() {
             continue; // only unmapped or reordered properties differ: nothing to send
         }
-        changes.push(change(Action::Update, key, old.destination_id.clone(), fields, Some(values), &input.pending));
+        changes.push(change(
+            Action::Update,
+            key,
+            old.destination_id.clone(),
+            fields,
+            Some(values),
+            &input.pending,
+        ));
     }
     for key in &removed {
-        let Some(old) = old_rows.get(key) else { continue };
+        let Some(old) = old_rows.get(key) else {
+            continue;
+        };
         let fields = match input.sync.on_remove {
             OnRemove::Nothing => Vec::new(),
             OnRemove::ClearFields => properties
                 .iter()
                 .filter(|p| **p != match_property)
-                .filter_map(|p| old.get(p).map(|v| FieldChange { property: p.clone(), before: Some(v.to_string()), after: None }))
+                .filter_map(|p| {
+                    old.get(p).map(|v| FieldChange {
+                        property: p.clone(),
+                        before: Some(v.to_string()),
+                        after: None,
+                    })
+                })
                 .collect(),
         };
-        changes.push(change(Action::Remove, key, old.destination_id.clone(), fields, None, &input.pending));
+        changes.push(change(
+            Action::Remove,
+            key,
+            old.destination_id.clone(),
+            fields,
+            None,
+            &input.pending,
+        ));
     }
     changes.sort_by(|a, b| (a.action, &a.key).cmp(&(b.action, &b.key)));
 
@@ -301,7 +366,10 @@ fn change(
 }
 
 fn aligned(row: &SnapshotRow, properties: &[String]) -> Vec<Option<String>> {
-    properties.iter().map(|p| row.get(p).map(str::to_string)).collect()
+    properties
+        .iter()
+        .map(|p| row.get(p).map(str::to_string))
+        .collect()
 }
 
 /// Evaluates the sync's guards against a plan's counts.
@@ -315,8 +383,10 @@ pub(crate) fn guards(sync: &SyncSpec, summary: &Summary) -> Vec<GuardCheck> {
             breached: summary.remove > limit,
         });
     }
-    if let Some(limit) = sync.guards.max_change_ratio {
-        if summary.previous_rows > 0 {
+    if let Some(limit) = sync.guards.max_change_ratio
+        && summary.previous_rows > 0
+    {
+        {
             let ratio = (summary.update + summary.remove) as f64 / summary.previous_rows as f64;
             checks.push(GuardCheck {
                 guard: "max_change_ratio".into(),
@@ -357,10 +427,18 @@ impl NullKeys {
             return batch.clone();
         }
         self.count += keys.null_count() as u64;
-        if let Some(matches) = batch.columns().get(1).and_then(|c| c.as_string_opt::<i32>()) {
+        if let Some(matches) = batch
+            .columns()
+            .get(1)
+            .and_then(|c| c.as_string_opt::<i32>())
+        {
             for row in (0..batch.num_rows()).filter(|r| keys.is_null(*r)) {
                 if self.examples.len() < SHOWN_KEYS {
-                    let shown = if matches.is_null(row) { "null".to_string() } else { format!("`{}`", matches.value(row)) };
+                    let shown = if matches.is_null(row) {
+                        "null".to_string()
+                    } else {
+                        format!("`{}`", matches.value(row))
+                    };
                     self.examples.push(shown);
                 }
             }
@@ -368,7 +446,8 @@ impl NullKeys {
         let mask = datafusion::arrow::compute::is_not_null(keys).unwrap_or_else(|_| {
             datafusion::arrow::array::BooleanArray::from(vec![true; batch.num_rows()])
         });
-        datafusion::arrow::compute::filter_record_batch(batch, &mask).unwrap_or_else(|_| batch.clone())
+        datafusion::arrow::compute::filter_record_batch(batch, &mask)
+            .unwrap_or_else(|_| batch.clone())
     }
 
     fn diagnostic(&self, sync: &SyncSpec) -> Diagnostic {

@@ -10,8 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, FixedSizeBinaryBuilder, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, FixedSizeBinaryBuilder, RecordBatch, StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -42,7 +41,10 @@ pub struct SnapshotRow {
 impl SnapshotRow {
     /// The value of a property (None when null or not present).
     pub fn get(&self, property: &str) -> Option<&str> {
-        self.values.iter().find(|(p, _)| p == property).and_then(|(_, v)| v.as_deref())
+        self.values
+            .iter()
+            .find(|(p, _)| p == property)
+            .and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -52,7 +54,11 @@ pub(crate) fn schema(properties: &[String], with_id: bool) -> SchemaRef {
         fields.push(Field::new(ID_COLUMN, DataType::Utf8, true));
     }
     fields.push(Field::new(FP_COLUMN, DataType::FixedSizeBinary(16), false));
-    fields.extend(properties.iter().map(|p| Field::new(p, DataType::Utf8, true)));
+    fields.extend(
+        properties
+            .iter()
+            .map(|p| Field::new(p, DataType::Utf8, true)),
+    );
     let metadata = [("engine.fp_version".to_string(), FP_VERSION.to_string())].into();
     Arc::new(Schema::new_with_metadata(fields, metadata))
 }
@@ -80,7 +86,8 @@ impl SnapshotWriter {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(io_error)?))
             .build();
-        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;
+        let writer =
+            ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;
         Ok(SnapshotWriter {
             writer,
             schema,
@@ -95,7 +102,12 @@ impl SnapshotWriter {
     }
 
     /// Appends one row; `values` are aligned with the writer's properties.
-    pub fn push(&mut self, key: &str, destination_id: Option<&str>, values: &[Option<&str>]) -> std::io::Result<()> {
+    pub fn push(
+        &mut self,
+        key: &str,
+        destination_id: Option<&str>,
+        values: &[Option<&str>],
+    ) -> std::io::Result<()> {
         self.keys.append_value(key);
         if self.with_id {
             self.ids.append_option(destination_id);
@@ -123,13 +135,22 @@ impl SnapshotWriter {
         let mut fps = FixedSizeBinaryBuilder::with_capacity(batch.num_rows(), 16);
         for row in 0..batch.num_rows() {
             let fp = fingerprint_row(self.properties.iter().zip(&props).map(|(name, array)| {
-                (name.as_str(), if array.is_null(row) { None } else { Some(array.value(row)) })
+                (
+                    name.as_str(),
+                    if array.is_null(row) {
+                        None
+                    } else {
+                        Some(array.value(row))
+                    },
+                )
             }));
             fps.append_value(fp).map_err(io_error)?;
         }
         let mut columns: Vec<ArrayRef> = vec![key];
         if self.with_id {
-            return Err(io_error("write_mapped is for files without destination ids"));
+            return Err(io_error(
+                "write_mapped is for files without destination ids",
+            ));
         }
         columns.push(Arc::new(fps.finish()));
         columns.extend((1..batch.num_columns()).map(|i| batch.column(i).clone()));
@@ -146,7 +167,14 @@ impl SnapshotWriter {
         let mut fps = FixedSizeBinaryBuilder::with_capacity(self.pending, 16);
         for row in 0..self.pending {
             let fp = fingerprint_row(self.properties.iter().zip(&values).map(|(name, array)| {
-                (name.as_str(), if array.is_null(row) { None } else { Some(array.value(row)) })
+                (
+                    name.as_str(),
+                    if array.is_null(row) {
+                        None
+                    } else {
+                        Some(array.value(row))
+                    },
+                )
             }));
             fps.append_value(fp).map_err(io_error)?;
         }
@@ -199,14 +227,21 @@ pub fn read_snapshot_rows(
         let batch = batch.map_err(io_error)?;
         let schema = batch.schema();
         let keys = string_column(&batch, KEY_COLUMN)?;
-        let ids = schema.index_of(ID_COLUMN).ok().and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>());
+        let ids = schema
+            .index_of(ID_COLUMN)
+            .ok()
+            .and_then(|i| batch.column(i).as_any().downcast_ref::<StringArray>());
         let props: Vec<(String, &StringArray)> = schema
             .fields()
             .iter()
             .enumerate()
             .filter(|(_, f)| !f.name().starts_with("__"))
             .filter_map(|(i, f)| {
-                batch.column(i).as_any().downcast_ref::<StringArray>().map(|a| (f.name().clone(), a))
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .map(|a| (f.name().clone(), a))
             })
             .collect();
         for row in 0..batch.num_rows() {
@@ -214,14 +249,24 @@ pub fn read_snapshot_rows(
             if wanted.is_some_and(|w| !w.contains(key)) {
                 continue;
             }
-            let destination_id = ids.and_then(|a| (!a.is_null(row)).then(|| a.value(row).to_string()));
+            let destination_id =
+                ids.and_then(|a| (!a.is_null(row)).then(|| a.value(row).to_string()));
             let values = props
                 .iter()
                 .map(|(name, array)| {
-                    (name.clone(), (!array.is_null(row)).then(|| array.value(row).to_string()))
+                    (
+                        name.clone(),
+                        (!array.is_null(row)).then(|| array.value(row).to_string()),
+                    )
                 })
                 .collect();
-            visit(key, SnapshotRow { destination_id, values })?;
+            visit(
+                key,
+                SnapshotRow {
+                    destination_id,
+                    values,
+                },
+            )?;
         }
     }
     Ok(())
@@ -229,12 +274,9 @@ pub fn read_snapshot_rows(
 
 fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> std::io::Result<&'a StringArray> {
     let index = batch.schema().index_of(name).map_err(io_error)?;
-    batch.column(index).as_any().downcast_ref::<StringArray>().ok_or_else(|| io_error(format!("column `{name}` is not UTF-8")))
-}
-
-/// Reads the fingerprint column type check (used by tests).
-#[allow(dead_code)]
-pub(crate) fn fp_array(batch: &RecordBatch) -> Option<&FixedSizeBinaryArray> {
-    let index = batch.schema().index_of(FP_COLUMN).ok()?;
-    batch.column(index).as_any().downcast_ref::<FixedSizeBinaryArray>()
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| io_error(format!("column `{name}` is not UTF-8")))
 }

@@ -21,7 +21,15 @@ use crate::{SyncDiffInput, fold_snapshot, plan_sync};
 type Rows = BTreeMap<String, (String, Option<String>)>;
 
 fn located(value: &str) -> Located<String> {
-    Located { value: value.into(), span: SourceSpan { file: PathBuf::from("s.yaml"), line: 1, column: 1, length: 0 } }
+    Located {
+        value: value.into(),
+        span: SourceSpan {
+            file: PathBuf::from("s.yaml"),
+            line: 1,
+            column: 1,
+            length: 0,
+        },
+    }
 }
 
 fn sync(max_deletes: Option<u64>) -> SyncSpec {
@@ -32,14 +40,20 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
         destination: located("d"),
         object: located("contacts"),
         mode: SyncMode::Upsert,
-        match_on: MatchSpec { property: located("email"), column: located("email") },
+        match_on: MatchSpec {
+            property: located("email"),
+            column: located("email"),
+        },
         mapping: vec![MappingSpec {
             property: located("firstname"),
             source: MappingSource::Column(located("name")),
             on_null: OnNull::Keep,
         }],
         on_remove: OnRemove::ClearFields,
-        guards: Guards { max_deletes, max_change_ratio: None },
+        guards: Guards {
+            max_deletes,
+            max_change_ratio: None,
+        },
         batch_size: 100,
     }
 }
@@ -53,17 +67,25 @@ fn batch(rows: &[(Option<&str>, &str, Option<&str>)]) -> RecordBatch {
     RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap()
 }
 
 fn rows_batch(rows: &Rows) -> RecordBatch {
-    let list: Vec<(Option<&str>, &str, Option<&str>)> =
-        rows.iter().map(|(k, (e, n))| (Some(k.as_str()), e.as_str(), n.as_deref())).collect();
+    let list: Vec<(Option<&str>, &str, Option<&str>)> = rows
+        .iter()
+        .map(|(k, (e, n))| (Some(k.as_str()), e.as_str(), n.as_deref()))
+        .collect();
     batch(&list)
 }
 
@@ -75,7 +97,12 @@ async fn plan(
 ) -> Result<SyncPlan, Vec<engine_diag::Diagnostic>> {
     let ctx = SessionContext::new();
     let mapping = SyncMapping::compile(sync, &[located("id")], &model.schema()).unwrap();
-    let stream = ctx.read_batch(model).unwrap().execute_stream().await.unwrap();
+    let stream = ctx
+        .read_batch(model)
+        .unwrap()
+        .execute_stream()
+        .await
+        .unwrap();
     plan_sync(
         &ctx,
         stream,
@@ -96,7 +123,16 @@ fn apply_all(plan: &SyncPlan, previous: Option<&Path>, out: &Path) {
     let succeeded: HashMap<String, Option<String>> = plan
         .changes
         .iter()
-        .map(|c| (c.key.clone(), Some(c.destination_id.clone().unwrap_or_else(|| format!("id-{}", c.key)))))
+        .map(|c| {
+            (
+                c.key.clone(),
+                Some(
+                    c.destination_id
+                        .clone()
+                        .unwrap_or_else(|| format!("id-{}", c.key)),
+                ),
+            )
+        })
         .collect();
     fold_snapshot(previous, plan, &succeeded, out).unwrap();
 }
@@ -104,12 +140,19 @@ fn apply_all(plan: &SyncPlan, previous: Option<&Path>, out: &Path) {
 #[tokio::test]
 async fn first_plan_creates_then_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let model = batch(&[(Some("1"), "a@x.io", Some("Ada")), (Some("2"), "b@x.io", None)]);
-    let first = plan(model.clone(), None, dir.path(), &sync(None)).await.unwrap();
+    let model = batch(&[
+        (Some("1"), "a@x.io", Some("Ada")),
+        (Some("2"), "b@x.io", None),
+    ]);
+    let first = plan(model.clone(), None, dir.path(), &sync(None))
+        .await
+        .unwrap();
     assert_eq!(first.summary.create, 2);
     let snap = dir.path().join("gen-1.parquet");
     apply_all(&first, None, &snap);
-    let second = plan(model, Some(&snap), dir.path(), &sync(None)).await.unwrap();
+    let second = plan(model, Some(&snap), dir.path(), &sync(None))
+        .await
+        .unwrap();
     assert!(second.changes.is_empty(), "{second:?}");
     assert_eq!(second.summary.unchanged, 2);
 }
@@ -117,10 +160,24 @@ async fn first_plan_creates_then_nothing_changes() {
 #[tokio::test]
 async fn a_changed_field_is_reported_with_before_and_after() {
     let dir = tempfile::tempdir().unwrap();
-    let first = plan(batch(&[(Some("1"), "a@x.io", Some("Ada"))]), None, dir.path(), &sync(None)).await.unwrap();
+    let first = plan(
+        batch(&[(Some("1"), "a@x.io", Some("Ada"))]),
+        None,
+        dir.path(),
+        &sync(None),
+    )
+    .await
+    .unwrap();
     let snap = dir.path().join("gen-1.parquet");
     apply_all(&first, None, &snap);
-    let second = plan(batch(&[(Some("1"), "a@x.io", Some("Augusta"))]), Some(&snap), dir.path(), &sync(None)).await.unwrap();
+    let second = plan(
+        batch(&[(Some("1"), "a@x.io", Some("Augusta"))]),
+        Some(&snap),
+        dir.path(),
+        &sync(None),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.changes.len(), 1);
     let change = &second.changes[0];
     assert_eq!(change.action, Action::Update);
@@ -134,7 +191,11 @@ async fn a_changed_field_is_reported_with_before_and_after() {
 #[tokio::test]
 async fn duplicate_and_null_keys_stop_the_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let dup = batch(&[(Some("1"), "a@x.io", None), (Some("1"), "b@x.io", None), (Some("2"), "c@x.io", None)]);
+    let dup = batch(&[
+        (Some("1"), "a@x.io", None),
+        (Some("1"), "b@x.io", None),
+        (Some("2"), "c@x.io", None),
+    ]);
     let err = plan(dup, None, dir.path(), &sync(None)).await.unwrap_err();
     assert_eq!(err[0].code, "diff::duplicate_keys");
     assert!(err[0].notes[0].contains("`1` (2 rows)"), "{}", err[0]);
@@ -147,10 +208,27 @@ async fn duplicate_and_null_keys_stop_the_plan() {
 #[tokio::test]
 async fn guards_are_evaluated() {
     let dir = tempfile::tempdir().unwrap();
-    let first = plan(batch(&[(Some("1"), "a@x.io", Some("A")), (Some("2"), "b@x.io", Some("B"))]), None, dir.path(), &sync(Some(0))).await.unwrap();
+    let first = plan(
+        batch(&[
+            (Some("1"), "a@x.io", Some("A")),
+            (Some("2"), "b@x.io", Some("B")),
+        ]),
+        None,
+        dir.path(),
+        &sync(Some(0)),
+    )
+    .await
+    .unwrap();
     let snap = dir.path().join("gen-1.parquet");
     apply_all(&first, None, &snap);
-    let second = plan(batch(&[(Some("1"), "a@x.io", Some("A"))]), Some(&snap), dir.path(), &sync(Some(0))).await.unwrap();
+    let second = plan(
+        batch(&[(Some("1"), "a@x.io", Some("A"))]),
+        Some(&snap),
+        dir.path(),
+        &sync(Some(0)),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.summary.remove, 1);
     assert!(second.guards[0].breached);
     assert_eq!(second.changes[0].fields[0].before.as_deref(), Some("B"));
@@ -166,8 +244,16 @@ fn rows_strategy() -> impl Strategy<Value = Rows> {
 
 /// The naive diff: the expected (creates, updates, removes) by key.
 fn naive(old: &Rows, new: &Rows) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let creates = new.keys().filter(|k| !old.contains_key(*k)).cloned().collect();
-    let removes = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let creates = new
+        .keys()
+        .filter(|k| !old.contains_key(*k))
+        .cloned()
+        .collect();
+    let removes = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
     let updates = new
         .iter()
         .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
@@ -177,7 +263,11 @@ fn naive(old: &Rows, new: &Rows) -> (Vec<String>, Vec<String>, Vec<String>) {
 }
 
 fn keys(plan: &SyncPlan, action: Action) -> Vec<String> {
-    plan.changes.iter().filter(|c| c.action == action).map(|c| c.key.clone()).collect()
+    plan.changes
+        .iter()
+        .filter(|c| c.action == action)
+        .map(|c| c.key.clone())
+        .collect()
 }
 
 proptest! {

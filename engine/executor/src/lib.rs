@@ -70,7 +70,10 @@ pub async fn execute<D: Destination>(
     options: &ExecutorOptions,
 ) -> Result<ExecutionReport, ExecutorError> {
     let planned = operations_for(plan);
-    let mut report = ExecutionReport { counts: planned.counts, ..ExecutionReport::default() };
+    let mut report = ExecutionReport {
+        counts: planned.counts,
+        ..ExecutionReport::default()
+    };
     // Rows that need no request (forget on remove, nothing to send) succeed at once.
     for key in &planned.no_request {
         report.succeeded.insert(key.clone(), None);
@@ -81,7 +84,9 @@ pub async fn execute<D: Destination>(
     let total = planned.operations.len() as u64;
     let progress = progress_bar(total, options.progress);
     let limiter = retry::Limiter::new(options.requests_per_second);
-    let batch_size = options.batch_size.clamp(1, destination.capabilities().max_batch_size.max(1));
+    let batch_size = options
+        .batch_size
+        .clamp(1, destination.capabilities().max_batch_size.max(1));
     let actions: HashMap<&str, &'static str> = plan
         .changes
         .iter()
@@ -89,22 +94,45 @@ pub async fn execute<D: Destination>(
         .collect();
 
     let mut chunks = Vec::new();
-    for kind in [OperationKind::Upsert, OperationKind::Update, OperationKind::Clear] {
-        let of_kind: Vec<&Operation> = planned.operations.iter().filter(|o| o.kind == kind).collect();
-        chunks.extend(of_kind.chunks(batch_size).map(|c| c.iter().map(|o| (*o).clone()).collect::<Vec<_>>()));
+    for kind in [
+        OperationKind::Upsert,
+        OperationKind::Update,
+        OperationKind::Clear,
+    ] {
+        let of_kind: Vec<&Operation> = planned
+            .operations
+            .iter()
+            .filter(|o| o.kind == kind)
+            .collect();
+        chunks.extend(
+            of_kind
+                .chunks(batch_size)
+                .map(|c| c.iter().map(|o| (*o).clone()).collect::<Vec<_>>()),
+        );
     }
     let mut not_reached = 0u64;
     for (index, batch) in chunks.iter().enumerate() {
         if report.fatal.is_some() {
             not_reached += chunks[index..].iter().map(|c| c.len() as u64).sum::<u64>();
             for op in chunks[index..].iter().flatten() {
-                report.failed.push((op.key.clone(), "not sent: the run stopped early".into()));
+                report
+                    .failed
+                    .push((op.key.clone(), "not sent: the run stopped early".into()));
             }
             break;
         }
         let sent: Vec<(String, String)> = batch
             .iter()
-            .map(|op| (op.key.clone(), actions.get(op.key.as_str()).copied().unwrap_or("update").to_string()))
+            .map(|op| {
+                (
+                    op.key.clone(),
+                    actions
+                        .get(op.key.as_str())
+                        .copied()
+                        .unwrap_or("update")
+                        .to_string(),
+                )
+            })
             .collect();
         state.journal_sent(run_id, &sent)?;
         let outcome = send_with_retries(destination, batch, &limiter, &options.retry).await;
@@ -112,19 +140,41 @@ pub async fn execute<D: Destination>(
         match outcome {
             Sent::Rows(outcomes) => {
                 for (op, outcome) in batch.iter().zip(outcomes) {
-                    let action = actions.get(op.key.as_str()).copied().unwrap_or("update").to_string();
+                    let action = actions
+                        .get(op.key.as_str())
+                        .copied()
+                        .unwrap_or("update")
+                        .to_string();
                     match outcome {
                         Final::Succeeded(id) => {
-                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::Succeeded, destination_id: id.clone(), message: None });
+                            journal.push(JournalRow {
+                                key: op.key.clone(),
+                                action,
+                                state: RowState::Succeeded,
+                                destination_id: id.clone(),
+                                message: None,
+                            });
                             report.succeeded.insert(op.key.clone(), id);
                         }
                         Final::Rejected(message) => {
-                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::Rejected, destination_id: None, message: Some(message.clone()) });
+                            journal.push(JournalRow {
+                                key: op.key.clone(),
+                                action,
+                                state: RowState::Rejected,
+                                destination_id: None,
+                                message: Some(message.clone()),
+                            });
                             report.counts.rejected += 1;
                             report.failed.push((op.key.clone(), message));
                         }
                         Final::GaveUp(message) => {
-                            journal.push(JournalRow { key: op.key.clone(), action, state: RowState::GaveUp, destination_id: None, message: Some(message.clone()) });
+                            journal.push(JournalRow {
+                                key: op.key.clone(),
+                                action,
+                                state: RowState::GaveUp,
+                                destination_id: None,
+                                message: Some(message.clone()),
+                            });
                             report.counts.pending += 1;
                             report.failed.push((op.key.clone(), message));
                         }
@@ -134,8 +184,18 @@ pub async fn execute<D: Destination>(
             Sent::Stopped(diagnostic) => {
                 let message = diagnostic.message.clone();
                 for op in batch {
-                    let action = actions.get(op.key.as_str()).copied().unwrap_or("update").to_string();
-                    journal.push(JournalRow { key: op.key.clone(), action, state: RowState::GaveUp, destination_id: None, message: Some(message.clone()) });
+                    let action = actions
+                        .get(op.key.as_str())
+                        .copied()
+                        .unwrap_or("update")
+                        .to_string();
+                    journal.push(JournalRow {
+                        key: op.key.clone(),
+                        action,
+                        state: RowState::GaveUp,
+                        destination_id: None,
+                        message: Some(message.clone()),
+                    });
                     report.failed.push((op.key.clone(), message.clone()));
                 }
                 report.counts.pending += batch.len() as u64;
@@ -166,7 +226,9 @@ fn progress_bar(total: u64, show: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})")
+    {
         bar.set_style(style);
     }
     bar
@@ -209,13 +271,22 @@ async fn send_with_retries<D: Destination>(
                 if outcomes.len() != ops.len() {
                     return Sent::Stopped(Diagnostic::error(
                         "internal",
-                        format!("the {} connector returned {} outcomes for {} operations; this is a bug in engine", destination.name(), outcomes.len(), ops.len()),
+                        format!(
+                            "the {} connector returned {} outcomes for {} operations; this is a bug in engine",
+                            destination.name(),
+                            outcomes.len(),
+                            ops.len()
+                        ),
                     ));
                 }
                 for (index, outcome) in todo.iter().zip(outcomes) {
                     match outcome {
-                        RowOutcome::Succeeded { destination_id, .. } => finals[*index] = Some(Final::Succeeded(Some(destination_id))),
-                        RowOutcome::Rejected { message } => finals[*index] = Some(Final::Rejected(message)),
+                        RowOutcome::Succeeded { destination_id, .. } => {
+                            finals[*index] = Some(Final::Succeeded(Some(destination_id)))
+                        }
+                        RowOutcome::Rejected { message } => {
+                            finals[*index] = Some(Final::Rejected(message))
+                        }
                         RowOutcome::Retry { reason: why, after } => {
                             retry_rows.push(*index);
                             wait = wait.max(after);
@@ -250,7 +321,11 @@ async fn send_with_retries<D: Destination>(
     Sent::Rows(
         finals
             .into_iter()
-            .map(|f| f.unwrap_or_else(|| Final::GaveUp("no outcome recorded; this is a bug in engine".into())))
+            .map(|f| {
+                f.unwrap_or_else(|| {
+                    Final::GaveUp("no outcome recorded; this is a bug in engine".into())
+                })
+            })
             .collect(),
     )
 }

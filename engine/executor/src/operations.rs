@@ -86,8 +86,11 @@ pub fn operations_for(plan: &SyncPlan) -> PlannedOperations {
             }
             Action::Remove => {
                 out.counts.planned_remove += 1;
-                let properties: Vec<(String, String)> =
-                    change.fields.iter().map(|f| (f.property.clone(), String::new())).collect();
+                let properties: Vec<(String, String)> = change
+                    .fields
+                    .iter()
+                    .map(|f| (f.property.clone(), String::new()))
+                    .collect();
                 match (plan.on_remove, &change.destination_id) {
                     (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {
                         out.operations.push(Operation {

@@ -19,7 +19,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, min_delay: Duration::from_millis(500), max_delay: Duration::from_secs(60) }
+        Self {
+            max_attempts: 8,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
     }
 }
 
@@ -46,7 +50,8 @@ impl Limiter {
             return Limiter { inner: None };
         }
         let period = Duration::from_secs_f64(1.0 / requests_per_second);
-        let burst = NonZeroU32::new(requests_per_second.floor().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
+        let burst =
+            NonZeroU32::new(requests_per_second.floor().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
         let inner = Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)));
         Limiter { inner }
     }

@@ -45,9 +45,15 @@ impl Destination for Scripted {
         "scripted"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { max_batch_size: 2, default_requests_per_second: 1000.0 }
+        Capabilities {
+            max_batch_size: 2,
+            default_requests_per_second: 1000.0,
+        }
     }
-    fn send_batch(&self, operations: &[Operation]) -> impl std::future::Future<Output = BatchResult> + Send {
+    fn send_batch(
+        &self,
+        operations: &[Operation],
+    ) -> impl std::future::Future<Output = BatchResult> + Send {
         self.calls.lock().unwrap().push(operations.to_vec());
         let next = {
             let mut script = self.script.lock().unwrap();
@@ -55,7 +61,10 @@ impl Destination for Scripted {
                 BatchResult::PerRow(
                     operations
                         .iter()
-                        .map(|o| RowOutcome::Succeeded { destination_id: format!("id-{}", o.key), created: true })
+                        .map(|o| RowOutcome::Succeeded {
+                            destination_id: format!("id-{}", o.key),
+                            created: true,
+                        })
                         .collect(),
                 )
             } else {
@@ -70,7 +79,11 @@ fn options() -> ExecutorOptions {
     ExecutorOptions {
         batch_size: 100,
         requests_per_second: 1000.0,
-        retry: RetryPolicy { max_attempts: 3, min_delay: Duration::from_millis(1), max_delay: Duration::from_millis(20) },
+        retry: RetryPolicy {
+            max_attempts: 3,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(20),
+        },
         progress: false,
     }
 }
@@ -81,46 +94,109 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
     update.action = engine_plan::Action::Update;
     update.destination_id = Some("102".into());
     update.fields = vec![
-        FieldChange { property: "firstname".into(), before: Some("B".into()), after: None },
-        FieldChange { property: "phone".into(), before: Some("1".into()), after: None },
+        FieldChange {
+            property: "firstname".into(),
+            before: Some("B".into()),
+            after: None,
+        },
+        FieldChange {
+            property: "phone".into(),
+            before: Some("1".into()),
+            after: None,
+        },
     ];
-    let planned = operations_for(&plan(vec![create("1", Some("a@x.io")), create("3", None), update]));
-    assert_eq!(planned.operations[0].properties, vec![("email".into(), "a@x.io".into()), ("firstname".into(), "Ada".into()), ("phone".into(), String::new())]);
-    assert_eq!(planned.operations[1].properties, vec![("phone".into(), String::new())]);
-    assert_eq!(planned.invalid.len(), 1, "a null match value cannot be upserted");
+    let planned = operations_for(&plan(vec![
+        create("1", Some("a@x.io")),
+        create("3", None),
+        update,
+    ]));
+    assert_eq!(
+        planned.operations[0].properties,
+        vec![
+            ("email".into(), "a@x.io".into()),
+            ("firstname".into(), "Ada".into()),
+            ("phone".into(), String::new())
+        ]
+    );
+    assert_eq!(
+        planned.operations[1].properties,
+        vec![("phone".into(), String::new())]
+    );
+    assert_eq!(
+        planned.invalid.len(),
+        1,
+        "a null match value cannot be upserted"
+    );
 }
 
 #[tokio::test]
 async fn rejected_rows_stay_pending_and_the_rest_goes_through() {
     let dir = tempfile::tempdir().unwrap();
     let state = LocalState::open(dir.path()).unwrap();
-    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
     let dest = Scripted {
         script: Mutex::new(vec![BatchResult::PerRow(vec![
-            RowOutcome::Succeeded { destination_id: "1".into(), created: true },
-            RowOutcome::Rejected { message: "bad enum".into() },
+            RowOutcome::Succeeded {
+                destination_id: "1".into(),
+                created: true,
+            },
+            RowOutcome::Rejected {
+                message: "bad enum".into(),
+            },
         ])]),
         calls: Mutex::new(vec![]),
     };
-    let p = plan(vec![create("a", Some("a@x.io")), create("b", Some("b@x.io")), create("c", Some("c@x.io"))]);
+    let p = plan(vec![
+        create("a", Some("a@x.io")),
+        create("b", Some("b@x.io")),
+        create("c", Some("c@x.io")),
+    ]);
     let report = execute(&dest, &state, run, &p, &options()).await.unwrap();
     assert_eq!(report.succeeded.len(), 2);
-    assert_eq!(report.failed, vec![("b".to_string(), "bad enum".to_string())]);
-    assert_eq!(dest.calls.lock().unwrap().len(), 2, "batches of the connector's max size 2");
+    assert_eq!(
+        report.failed,
+        vec![("b".to_string(), "bad enum".to_string())]
+    );
+    assert_eq!(
+        dest.calls.lock().unwrap().len(),
+        2,
+        "batches of the connector's max size 2"
+    );
     let journal = state.journal(run).unwrap();
-    assert_eq!(journal.iter().filter(|r| r.state == RowState::Succeeded).count(), 2);
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|r| r.state == RowState::Succeeded)
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]
 async fn retry_all_is_retried_then_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     let state = LocalState::open(dir.path()).unwrap();
-    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
     let dest = Scripted {
-        script: Mutex::new(vec![BatchResult::RetryAll { reason: "429".into(), after: Some(Duration::from_millis(5)) }]),
+        script: Mutex::new(vec![BatchResult::RetryAll {
+            reason: "429".into(),
+            after: Some(Duration::from_millis(5)),
+        }]),
         calls: Mutex::new(vec![]),
     };
-    let report = execute(&dest, &state, run, &plan(vec![create("a", Some("a@x.io"))]), &options()).await.unwrap();
+    let report = execute(
+        &dest,
+        &state,
+        run,
+        &plan(vec![create("a", Some("a@x.io"))]),
+        &options(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.succeeded.len(), 1);
     assert_eq!(dest.calls.lock().unwrap().len(), 2);
 }
@@ -129,10 +205,22 @@ async fn retry_all_is_retried_then_succeeds() {
 async fn endless_failures_stop_the_run_with_a_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     let state = LocalState::open(dir.path()).unwrap();
-    let run = state.begin_run("s", "p", 0, b"{}", RunCounts::default()).unwrap();
-    let retry = || BatchResult::RetryAll { reason: "connection refused".into(), after: None };
-    let dest = Scripted { script: Mutex::new(vec![retry(), retry(), retry(), retry()]), calls: Mutex::new(vec![]) };
-    let p = plan(vec![create("a", Some("a@x.io")), create("b", Some("b@x.io")), create("c", Some("c@x.io"))]);
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
+    let retry = || BatchResult::RetryAll {
+        reason: "connection refused".into(),
+        after: None,
+    };
+    let dest = Scripted {
+        script: Mutex::new(vec![retry(), retry(), retry(), retry()]),
+        calls: Mutex::new(vec![]),
+    };
+    let p = plan(vec![
+        create("a", Some("a@x.io")),
+        create("b", Some("b@x.io")),
+        create("c", Some("c@x.io")),
+    ]);
     let report = execute(&dest, &state, run, &p, &options()).await.unwrap();
     assert_eq!(report.fatal.as_ref().unwrap().code, "executor::gave_up");
     assert!(report.succeeded.is_empty());

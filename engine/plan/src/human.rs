@@ -24,7 +24,11 @@ pub fn render_human(plan: &Plan, options: HumanOptions) -> String {
         render_sync(&mut out, sync, options);
     }
     let (create, update, remove) = plan.syncs.iter().fold((0, 0, 0), |acc, s| {
-        (acc.0 + s.summary.create, acc.1 + s.summary.update, acc.2 + s.summary.remove)
+        (
+            acc.0 + s.summary.create,
+            acc.1 + s.summary.update,
+            acc.2 + s.summary.remove,
+        )
     });
     if create + update + remove == 0 {
         let _ = writeln!(out, "No changes. Every destination matches its model.");
@@ -53,7 +57,10 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
     }
     let hidden = sync.changes.len().saturating_sub(options.max_rows);
     if hidden > 0 {
-        let _ = writeln!(out, "  … and {hidden} more changes (see `engine plan --json`)");
+        let _ = writeln!(
+            out,
+            "  … and {hidden} more changes (see `engine plan --json`)"
+        );
     }
     for guard in sync.guards.iter().filter(|g| g.breached) {
         let _ = writeln!(
@@ -71,12 +78,20 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
         s.update,
         s.remove,
         s.unchanged,
-        if s.retried > 0 { format!(" ({} retried after a failure)", s.retried) } else { String::new() }
+        if s.retried > 0 {
+            format!(" ({} retried after a failure)", s.retried)
+        } else {
+            String::new()
+        }
     );
 }
 
 fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
-    let id = change.destination_id.as_deref().map(|id| format!(" (id {id})")).unwrap_or_default();
+    let id = change
+        .destination_id
+        .as_deref()
+        .map(|id| format!(" (id {id})"))
+        .unwrap_or_default();
     let (sign, verb) = match change.action {
         Action::Create => ('+', "create"),
         Action::Update => ('~', "update"),
@@ -91,7 +106,12 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
     if let Some(error) = &change.last_error {
         let _ = writeln!(out, "      # retry: last attempt failed: {error}");
     }
-    let width = change.fields.iter().map(|f| f.property.chars().count()).max().unwrap_or(0);
+    let width = change
+        .fields
+        .iter()
+        .map(|f| f.property.chars().count())
+        .max()
+        .unwrap_or(0);
     for field in &change.fields {
         let name = format!("{}:", field.property);
         let value = match change.action {
@@ -102,7 +122,11 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
                     "{} → {}{}",
                     show(field.before.as_deref()),
                     show(field.after.as_deref()),
-                    if kept { " (kept in the destination)" } else { "" }
+                    if kept {
+                        " (kept in the destination)"
+                    } else {
+                        ""
+                    }
                 )
             }
             Action::Remove => format!("{} → \"\"", show(field.before.as_deref())),
@@ -123,5 +147,9 @@ fn quote(value: &str) -> String {
 }
 
 fn trim_number(value: f64) -> String {
-    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value:.3}") }
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
+    }
 }

@@ -47,14 +47,25 @@ impl Plan {
     /// Reads a saved plan.
     pub fn read(path: &std::path::Path) -> Result<Plan, PlanFileError> {
         let shown = path.display().to_string();
-        let bytes = fs_err::read(path)
-            .map_err(|source| PlanFileError::Read { path: shown.clone(), source })?;
-        let version: VersionProbe = serde_json::from_slice(&bytes)
-            .map_err(|source| PlanFileError::Parse { path: shown.clone(), source })?;
+        let bytes = fs_err::read(path).map_err(|source| PlanFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let version: VersionProbe =
+            serde_json::from_slice(&bytes).map_err(|source| PlanFileError::Parse {
+                path: shown.clone(),
+                source,
+            })?;
         if version.format_version != FORMAT_VERSION {
-            return Err(PlanFileError::Version { path: shown, found: version.format_version });
+            return Err(PlanFileError::Version {
+                path: shown,
+                found: version.format_version,
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|source| PlanFileError::Parse { path: shown, source })
+        serde_json::from_slice(&bytes).map_err(|source| PlanFileError::Parse {
+            path: shown,
+            source,
+        })
     }
 
     /// The plan as pretty JSON.

@@ -18,14 +18,31 @@ fn sample() -> Plan {
             match_property: "email".into(),
             clear_on_null: vec![],
             on_remove: RemoveBehaviour::ClearFields,
-            summary: Summary { model_rows: 3, previous_rows: 3, create: 1, update: 1, remove: 1, unchanged: 1, retried: 0 },
-            guards: vec![GuardCheck { guard: "max_deletes".into(), limit: 0.0, actual: 1.0, breached: true }],
+            summary: Summary {
+                model_rows: 3,
+                previous_rows: 3,
+                create: 1,
+                update: 1,
+                remove: 1,
+                unchanged: 1,
+                retried: 0,
+            },
+            guards: vec![GuardCheck {
+                guard: "max_deletes".into(),
+                limit: 0.0,
+                actual: 1.0,
+                breached: true,
+            }],
             changes: vec![
                 RowChange {
                     action: Action::Create,
                     key: "4".into(),
                     destination_id: None,
-                    fields: vec![FieldChange { property: "email".into(), before: None, after: Some("d@x.io".into()) }],
+                    fields: vec![FieldChange {
+                        property: "email".into(),
+                        before: None,
+                        after: Some("d@x.io".into()),
+                    }],
                     values: Some(vec![Some("d@x.io".into()), None, None]),
                     last_error: None,
                 },
@@ -34,8 +51,16 @@ fn sample() -> Plan {
                     key: "2".into(),
                     destination_id: Some("102".into()),
                     fields: vec![
-                        FieldChange { property: "firstname".into(), before: Some("Bob".into()), after: Some("Robert".into()) },
-                        FieldChange { property: "phone".into(), before: Some("1".into()), after: None },
+                        FieldChange {
+                            property: "firstname".into(),
+                            before: Some("Bob".into()),
+                            after: Some("Robert".into()),
+                        },
+                        FieldChange {
+                            property: "phone".into(),
+                            before: Some("1".into()),
+                            after: None,
+                        },
                     ],
                     values: Some(vec![Some("b@x.io".into()), Some("Robert".into()), None]),
                     last_error: Some("bad".into()),
@@ -44,7 +69,11 @@ fn sample() -> Plan {
                     action: Action::Remove,
                     key: "3".into(),
                     destination_id: Some("103".into()),
-                    fields: vec![FieldChange { property: "firstname".into(), before: Some("Cy".into()), after: None }],
+                    fields: vec![FieldChange {
+                        property: "firstname".into(),
+                        before: Some("Cy".into()),
+                        after: None,
+                    }],
                     values: None,
                     last_error: None,
                 },
@@ -85,7 +114,13 @@ fn json_round_trips_and_version_is_checked() {
     fs_err::write(&path, sample().to_json()).unwrap();
     assert_eq!(Plan::read(&path).unwrap(), sample());
     fs_err::write(&path, r#"{"format_version": 99}"#).unwrap();
-    assert!(matches!(Plan::read(&path), Err(PlanFileError::Version { found: 99, .. })));
+    assert!(matches!(
+        Plan::read(&path),
+        Err(PlanFileError::Version { found: 99, .. })
+    ));
     fs_err::write(&path, "not json").unwrap();
-    assert!(matches!(Plan::read(&path), Err(PlanFileError::Parse { .. })));
+    assert!(matches!(
+        Plan::read(&path),
+        Err(PlanFileError::Parse { .. })
+    ));
 }

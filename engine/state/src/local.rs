@@ -75,7 +75,11 @@ impl LocalState {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match version {
             None => {
@@ -93,8 +97,14 @@ impl LocalState {
             Some(_) => {}
         }
         let lineage: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| r.get(0))?;
-        Ok(LocalState { dir: dir.to_path_buf(), lineage, conn: Mutex::new(conn) })
+            conn.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
+                r.get(0)
+            })?;
+        Ok(LocalState {
+            dir: dir.to_path_buf(),
+            lineage,
+            conn: Mutex::new(conn),
+        })
     }
 
     /// The state directory.
@@ -105,7 +115,9 @@ impl LocalState {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A poisoned mutex only means another thread panicked mid-call; SQLite's own
         // transactions keep the data consistent, so carry on with the connection.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn plan_path(&self, run_id: i64) -> PathBuf {
@@ -160,12 +172,17 @@ impl StateStore for LocalState {
     fn generation(&self, sync: &str) -> Result<SyncGeneration, StateError> {
         let row: Option<(i64, Option<String>)> = self
             .conn()
-            .query_row("SELECT generation, snapshot FROM syncs WHERE sync = ?1", [sync], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT generation, snapshot FROM syncs WHERE sync = ?1",
+                [sync],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         Ok(match row {
-            None => SyncGeneration { generation: 0, snapshot: None },
+            None => SyncGeneration {
+                generation: 0,
+                snapshot: None,
+            },
             Some((generation, snapshot)) => SyncGeneration {
                 generation: generation as u64,
                 snapshot: snapshot.map(|s| self.dir.join(s)),
@@ -272,7 +289,9 @@ impl StateStore for LocalState {
         let mut stmt = conn.prepare(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE sync = ?1 AND status = 'running' ORDER BY id"
         ))?;
-        let runs = stmt.query_map([sync], run_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let runs = stmt
+            .query_map([sync], run_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(runs)
     }
 
@@ -286,7 +305,11 @@ impl StateStore for LocalState {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let current: i64 = tx
-            .query_row("SELECT generation FROM syncs WHERE sync = ?1", [commit.sync], |r| r.get(0))
+            .query_row(
+                "SELECT generation FROM syncs WHERE sync = ?1",
+                [commit.sync],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(0);
         if current as u64 != commit.base_generation {
@@ -303,9 +326,16 @@ impl StateStore for LocalState {
              ON CONFLICT(sync) DO UPDATE SET generation = ?2, snapshot = ?3, rows = ?4, updated_at = ?5",
             params![commit.sync, next as i64, snapshot, commit.snapshot_rows as i64, now()],
         )?;
-        close_run(&tx, commit.run_id, commit.status, commit.counts, commit.message)?;
+        close_run(
+            &tx,
+            commit.run_id,
+            commit.status,
+            commit.counts,
+            commit.message,
+        )?;
         {
-            let mut resolve = tx.prepare_cached("DELETE FROM pending WHERE sync = ?1 AND key = ?2")?;
+            let mut resolve =
+                tx.prepare_cached("DELETE FROM pending WHERE sync = ?1 AND key = ?2")?;
             for key in commit.resolved {
                 resolve.execute(params![commit.sync, key])?;
             }
@@ -345,16 +375,23 @@ impl StateStore for LocalState {
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"))?;
-        let runs = stmt.query_map([limit as i64], run_from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"
+        ))?;
+        let runs = stmt
+            .query_map([limit as i64], run_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(runs)
     }
 
     fn run(&self, run_id: i64) -> Result<Option<RunRecord>, StateError> {
         let conn = self.conn();
         Ok(conn
-            .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_from_row)
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [run_id],
+                run_from_row,
+            )
             .optional()?)
     }
 
@@ -363,7 +400,13 @@ impl StateStore for LocalState {
         let mut stmt =
             conn.prepare("SELECT key, message, run_id FROM pending WHERE sync = ?1 ORDER BY key")?;
         let rows = stmt
-            .query_map([sync], |r| Ok(PendingRow { key: r.get(0)?, message: r.get(1)?, run_id: r.get(2)? }))?
+            .query_map([sync], |r| {
+                Ok(PendingRow {
+                    key: r.get(0)?,
+                    message: r.get(1)?,
+                    run_id: r.get(2)?,
+                })
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -397,7 +440,10 @@ mod tests {
     use super::*;
 
     fn counts() -> RunCounts {
-        RunCounts { planned_create: 2, ..RunCounts::default() }
+        RunCounts {
+            planned_create: 2,
+            ..RunCounts::default()
+        }
     }
 
     #[test]
@@ -406,7 +452,13 @@ mod tests {
         let lineage = LocalState::open(dir.path()).unwrap().lineage().to_string();
         let state = LocalState::open(dir.path()).unwrap();
         assert_eq!(state.lineage(), lineage);
-        assert_eq!(state.generation("s").unwrap(), SyncGeneration { generation: 0, snapshot: None });
+        assert_eq!(
+            state.generation("s").unwrap(),
+            SyncGeneration {
+                generation: 0,
+                snapshot: None
+            }
+        );
     }
 
     #[test]
@@ -414,13 +466,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = LocalState::open(dir.path()).unwrap();
         let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
-        state.journal_sent(run, &[("a".into(), "create".into()), ("b".into(), "create".into())]).unwrap();
+        state
+            .journal_sent(
+                run,
+                &[("a".into(), "create".into()), ("b".into(), "create".into())],
+            )
+            .unwrap();
         state
             .journal_outcomes(
                 run,
                 &[
-                    JournalRow { key: "a".into(), action: "create".into(), state: RowState::Succeeded, destination_id: Some("1".into()), message: None },
-                    JournalRow { key: "b".into(), action: "create".into(), state: RowState::Rejected, destination_id: None, message: Some("bad".into()) },
+                    JournalRow {
+                        key: "a".into(),
+                        action: "create".into(),
+                        state: RowState::Succeeded,
+                        destination_id: Some("1".into()),
+                        message: None,
+                    },
+                    JournalRow {
+                        key: "b".into(),
+                        action: "create".into(),
+                        state: RowState::Rejected,
+                        destination_id: None,
+                        message: Some("bad".into()),
+                    },
                 ],
             )
             .unwrap();
@@ -435,7 +504,11 @@ mod tests {
                 snapshot_rows: 1,
                 run_id: run,
                 status: RunStatus::Partial,
-                counts: RunCounts { succeeded: 1, rejected: 1, ..counts() },
+                counts: RunCounts {
+                    succeeded: 1,
+                    rejected: 1,
+                    ..counts()
+                },
                 message: None,
                 resolved: &["a".into()],
                 failed: &[("b".into(), "bad".into())],
@@ -467,7 +540,11 @@ mod tests {
         let state = LocalState::open(dir.path()).unwrap();
         let held = state.lock_sync("s").unwrap();
         let err = state.lock_sync("s").unwrap_err();
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(held);
         state.lock_sync("s").unwrap();
     }

@@ -31,7 +31,11 @@ impl SyncLock {
                 let holder = holder.trim();
                 return Err(StateError::Locked {
                     sync: sync.to_string(),
-                    holder: if holder.is_empty() { "unknown holder".into() } else { holder.into() },
+                    holder: if holder.is_empty() {
+                        "unknown holder".into()
+                    } else {
+                        holder.into()
+                    },
                 });
             }
             Err(std::fs::TryLockError::Error(error)) => return Err(error.into()),
