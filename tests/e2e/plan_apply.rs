@@ -27,7 +27,8 @@ fn first_apply_creates_every_row_and_a_second_plan_has_no_changes() {
     let project = TestProject::new(&csv(&rows));
 
     let plan = project.engine(&["plan", "--detailed-exitcode"]);
-    plan.assert_code(2).assert_contains("Plan: 5 to create, 0 to update, 0 to remove.");
+    plan.assert_code(2)
+        .assert_contains("Plan: 5 to create, 0 to update, 0 to remove.");
     assert_eq!(project.sandbox.write_requests(), 0, "plan must not write");
 
     project
@@ -41,8 +42,15 @@ fn first_apply_creates_every_row_and_a_second_plan_has_no_changes() {
         .assert_code(0)
         .assert_contains("No changes.");
     let writes = project.sandbox.write_requests();
-    project.engine(&["apply"]).assert_code(0).assert_contains("Nothing to apply.");
-    assert_eq!(project.sandbox.write_requests(), writes, "a no-op apply must not write");
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_contains("Nothing to apply.");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "a no-op apply must not write"
+    );
     project.assert_contacts_exactly(&rows);
 }
 
@@ -59,12 +67,18 @@ fn a_changed_row_is_planned_and_applied_as_exactly_that_change() {
     let human = project.engine(&["plan", "--detailed-exitcode"]);
     human.assert_code(2);
     assert_eq!(human.stdout.matches("~ update").count(), 1, "{human}");
-    assert!(!human.stdout.contains("+ create") && !human.stdout.contains("- remove"), "{human}");
+    assert!(
+        !human.stdout.contains("+ create") && !human.stdout.contains("- remove"),
+        "{human}"
+    );
     human
         .assert_contains("~ update \"3\"")
         .assert_contains("firstname: \"First3\" → \"Changed\"")
         .assert_contains("Plan: 0 to create, 1 to update, 0 to remove.");
-    assert!(!human.stdout.contains("lastname:"), "only the changed field is shown\n{human}");
+    assert!(
+        !human.stdout.contains("lastname:"),
+        "only the changed field is shown\n{human}"
+    );
 
     let plan = project.engine(&["plan", "--json"]);
     plan.assert_code(0);
@@ -83,19 +97,32 @@ fn a_changed_row_is_planned_and_applied_as_exactly_that_change() {
         .engine(&["apply"])
         .assert_code(0)
         .assert_contains("0 created/upserted, 1 updated, 0 removed, 0 failed");
-    assert_eq!(project.sandbox.write_requests(), writes + 1, "one batch update");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes + 1,
+        "one batch update"
+    );
     project.assert_contacts_exactly(&rows);
     // The other records were not touched (the sandbox moves `lastmodifieddate` only on change).
     let after = project.contacts();
     for contact in &before {
-        let now = after.iter().find(|c| c.id == contact.id).expect("the record still exists");
+        let now = after
+            .iter()
+            .find(|c| c.id == contact.id)
+            .expect("the record still exists");
         if contact.get("email") != Some(rows[2].email.as_str()) {
-            assert_eq!(now.get("lastmodifieddate"), contact.get("lastmodifieddate"), "{now:?}");
+            assert_eq!(
+                now.get("lastmodifieddate"),
+                contact.get("lastmodifieddate"),
+                "{now:?}"
+            );
         } else {
             assert_eq!(now.get("firstname"), Some("Changed"));
         }
     }
-    project.engine(&["plan", "--detailed-exitcode"]).assert_code(0);
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 #[test]
@@ -118,7 +145,11 @@ fn a_removed_row_has_its_fields_cleared_and_is_forgotten() {
         .assert_contains("0 created/upserted, 0 updated, 1 removed, 0 failed");
 
     let contacts = project.contacts();
-    assert_eq!(contacts.len(), 4, "clear_fields keeps the record: {contacts:?}");
+    assert_eq!(
+        contacts.len(),
+        4,
+        "clear_fields keeps the record: {contacts:?}"
+    );
     let removed = contacts
         .iter()
         .find(|c| c.get("email") == Some("user2@example.com"))
@@ -130,7 +161,9 @@ fn a_removed_row_has_its_fields_cleared_and_is_forgotten() {
         "every mapped field but the match key is cleared: {removed:?}"
     );
     for row in &kept {
-        let contact = contacts.iter().find(|c| c.get("email") == Some(row.email.as_str()));
+        let contact = contacts
+            .iter()
+            .find(|c| c.get("email") == Some(row.email.as_str()));
         assert_eq!(contact.map(|c| c.mapped()), Some(row.properties()));
     }
 
@@ -155,14 +188,22 @@ fn a_row_the_destination_rejects_stays_pending_until_fixed() {
 
     let id = run_id(&apply);
     let show = project.engine(&["runs", "show", &id]);
-    show.assert_code(0).assert_contains("partial").assert_contains("Failed rows (1):");
+    show.assert_code(0)
+        .assert_contains("partial")
+        .assert_contains("Failed rows (1):");
     let line = show
         .stdout
         .lines()
         .find(|l| l.contains("\"4\""))
         .unwrap_or_else(|| panic!("row 4 is not listed\n{show}"));
-    assert!(line.contains("Lead"), "the destination's message names the value: {line}");
-    let message = line.split_once(": ").map(|(_, m)| m.to_string()).expect("key: message");
+    assert!(
+        line.contains("Lead"),
+        "the destination's message names the value: {line}"
+    );
+    let message = line
+        .split_once(": ")
+        .map(|(_, m)| m.to_string())
+        .expect("key: message");
 
     let plan = project.engine(&["plan", "--detailed-exitcode"]);
     plan.assert_code(2)
@@ -177,25 +218,61 @@ fn a_row_the_destination_rejects_stays_pending_until_fixed() {
         .assert_code(0)
         .assert_contains("1 created/upserted, 0 updated, 0 removed, 0 failed");
     project.assert_contacts_exactly(&rows);
-    project.engine(&["plan", "--detailed-exitcode"]).assert_code(0);
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 #[test]
 fn a_storm_of_429s_converges() {
     let rows = users(10);
-    let project = TestProject::with(Fixture { batch_size: 2, ..Fixture::default() }, &csv(&rows));
-    project.sandbox.set_faults(json!({"requests_per_second": 1}));
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 2,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    project
+        .sandbox
+        .set_faults(json!({"requests_per_second": 1}));
 
-    let apply = project.engine(&["apply"]);
-    eprintln!("{}", project.sandbox.stats());
-    apply
+    project
+        .engine(&["apply"])
         .assert_code(0)
         .assert_contains("10 created/upserted, 0 updated, 0 removed, 0 failed");
     project.assert_contacts_exactly(&rows);
     let stats = project.sandbox.stats();
-    assert_eq!(stats["write_requests"], 5, "5 batches of 2 were accepted: {stats}");
-    assert!(stats["rate_limited"].as_u64() > Some(0), "the sandbox refused some: {stats}");
-    project.engine(&["plan", "--detailed-exitcode"]).assert_code(0);
+    assert_eq!(
+        stats["write_requests"], 5,
+        "5 batches of 2 were accepted: {stats}"
+    );
+    assert!(
+        stats["rate_limited"].as_u64() > Some(0),
+        "the sandbox refused some: {stats}"
+    );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn plan_waits_out_a_rate_limited_read_of_the_destination() {
+    let rows = users(2);
+    let project = TestProject::new(&csv(&rows));
+    project
+        .sandbox
+        .set_faults(json!({"requests_per_second": 0}));
+    let plan = project.spawn_engine(&["plan", "--detailed-exitcode"]);
+    project
+        .sandbox
+        .wait_until("the plan's read of the properties is refused", || {
+            project.sandbox.stats()["rate_limited"].as_u64() >= Some(1)
+        });
+    project.sandbox.clear_faults();
+    plan.wait()
+        .assert_code(2)
+        .assert_contains("Plan: 2 to create, 0 to update, 0 to remove.");
 }
 
 #[test]
@@ -210,8 +287,15 @@ fn a_stale_saved_plan_is_refused() {
     project.write_csv(&csv(&rows));
     let writes = project.sandbox.write_requests();
     let stale = project.engine(&["apply", "p.json"]);
-    stale.assert_code(1).assert_stderr_contains("stale").assert_stderr_contains("engine plan");
-    assert_eq!(project.sandbox.write_requests(), writes, "a stale plan sends nothing");
+    stale
+        .assert_code(1)
+        .assert_stderr_contains("stale")
+        .assert_stderr_contains("engine plan");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "a stale plan sends nothing"
+    );
     project.assert_contacts_exactly(&rows[..3]);
 
     // A fresh saved plan applies.
@@ -223,7 +307,10 @@ fn a_stale_saved_plan_is_refused() {
 #[test]
 fn a_breached_guard_stops_apply_before_any_write_unless_overridden() {
     let rows = users(3);
-    let fixture = Fixture { sync_extra: "guards:\n  max_deletes: 0\n".into(), ..Fixture::default() };
+    let fixture = Fixture {
+        sync_extra: "guards:\n  max_deletes: 0\n".into(),
+        ..Fixture::default()
+    };
     let project = TestProject::with(fixture, &csv(&rows));
     project.engine(&["apply"]).assert_code(0);
     project.assert_contacts_exactly(&rows);
@@ -235,7 +322,11 @@ fn a_breached_guard_stops_apply_before_any_write_unless_overridden() {
         .assert_code(1)
         .assert_stderr_contains("max_deletes")
         .assert_stderr_contains("--override-guards");
-    assert_eq!(project.sandbox.write_requests(), writes, "nothing is sent past a guard");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "nothing is sent past a guard"
+    );
     project.assert_contacts_exactly(&rows);
 
     project
@@ -248,15 +339,18 @@ fn a_breached_guard_stops_apply_before_any_write_unless_overridden() {
         .find(|c| c.get("email") == Some(rows[2].email.as_str()))
         .expect("the record stays");
     assert_eq!(cleared.mapped().len(), 1, "fields cleared: {cleared:?}");
-    project.engine(&["plan", "--detailed-exitcode"]).assert_code(0);
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
 }
 
 #[test]
 fn the_quickstart_example_validates() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
     let output = Command::new(env!("CARGO_BIN_EXE_engine"))
-        .arg("validate")
-        .current_dir(&dir)
+        .args(["validate", "--project"])
+        .arg(&dir)
+        .env_remove("ENGINE_PROJECT")
         .env_remove("RUST_LOG")
         .env_remove("GITHUB_ACTIONS")
         .env("HUBSPOT_BASE_URL", "http://127.0.0.1:9")
@@ -266,5 +360,8 @@ fn the_quickstart_example_validates() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("is valid"), "{stderr}");
-    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(
+        !stderr.contains("warning"),
+        "no warning with the env vars set\n{stderr}"
+    );
 }

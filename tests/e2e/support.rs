@@ -70,7 +70,12 @@ impl User {
             first_name: format!("First{id}"),
             last_name: format!("Last{id}"),
             company: format!("Company {id}"),
-            lifecycle: if id % 2 == 0 { "customer" } else { "lead" }.to_string(),
+            lifecycle: if id.is_multiple_of(2) {
+                "customer"
+            } else {
+                "lead"
+            }
+            .to_string(),
         }
     }
 
@@ -125,7 +130,10 @@ pub struct Fixture {
 
 impl Default for Fixture {
     fn default() -> Self {
-        Fixture { batch_size: 100, sync_extra: String::new() }
+        Fixture {
+            batch_size: 100,
+            sync_extra: String::new(),
+        }
     }
 }
 
@@ -215,7 +223,10 @@ impl Output {
     /// Asserts stderr contains `needle`.
     #[track_caller]
     pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "expected stderr to contain {needle:?}\n{self}");
+        assert!(
+            self.stderr.contains(needle),
+            "expected stderr to contain {needle:?}\n{self}"
+        );
         self
     }
 
@@ -262,7 +273,11 @@ impl TestProject {
             .prefix("engine-e2e-")
             .tempdir()
             .expect("a temporary directory can be created");
-        let project = TestProject { root, sandbox, commands: Cell::new(0) };
+        let project = TestProject {
+            root,
+            sandbox,
+            commands: Cell::new(0),
+        };
         fs_err::create_dir_all(project.path().join("data")).expect("create data/");
         fs_err::create_dir_all(project.path().join("models")).expect("create models/");
         fs_err::create_dir_all(project.path().join("syncs")).expect("create syncs/");
@@ -297,7 +312,10 @@ impl TestProject {
     #[track_caller]
     pub fn edit(&self, relative: &str, from: &str, to: &str) {
         let text = self.read(relative);
-        assert!(text.contains(from), "{relative} does not contain {from:?}:\n{text}");
+        assert!(
+            text.contains(from),
+            "{relative} does not contain {from:?}:\n{text}"
+        );
         self.write(relative, &text.replacen(from, to, 1));
     }
 
@@ -313,18 +331,7 @@ impl TestProject {
 
     /// Like [`TestProject::engine`], with extra environment: `Some` sets, `None` removes.
     pub fn engine_with(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
-        let mut running = self.spawn_engine_with(args, env);
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        loop {
-            if running.child.try_wait().expect("wait for engine").is_some() {
-                return running.finish();
-            }
-            if Instant::now() > deadline {
-                let output = running.kill();
-                panic!("`engine {}` did not finish within {COMMAND_TIMEOUT:?}\n{output}", args.join(" "));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.spawn_engine_with(args, env).wait()
     }
 
     /// Starts `engine ARGS` in the background (killed when the handle is dropped).
@@ -340,7 +347,10 @@ impl TestProject {
         let stdout_path = logs.join(format!("{n}.stdout"));
         let stderr_path = logs.join(format!("{n}.stderr"));
         let mut command = Command::new(ENGINE);
-        command.args(args).current_dir(self.path()).stdin(Stdio::null());
+        command
+            .args(args)
+            .current_dir(self.path())
+            .stdin(Stdio::null());
         for name in ENGINE_ENV {
             command.env_remove(name);
         }
@@ -354,10 +364,25 @@ impl TestProject {
             };
         }
         command
-            .stdout(fs_err::File::create(&stdout_path).expect("create stdout log").into_parts().0)
-            .stderr(fs_err::File::create(&stderr_path).expect("create stderr log").into_parts().0);
+            .stdout(
+                fs_err::File::create(&stdout_path)
+                    .expect("create stdout log")
+                    .into_parts()
+                    .0,
+            )
+            .stderr(
+                fs_err::File::create(&stderr_path)
+                    .expect("create stderr log")
+                    .into_parts()
+                    .0,
+            );
         let child = command.spawn().expect("the engine binary starts");
-        RunningEngine { child, stdout_path, stderr_path, args: args.join(" ") }
+        RunningEngine {
+            child,
+            stdout_path,
+            stderr_path,
+            args: args.join(" "),
+        }
     }
 
     /// Every record of the sandbox's `contacts`.
@@ -372,7 +397,11 @@ impl TestProject {
         let contacts = self.contacts();
         let emails: Vec<&str> = contacts.iter().filter_map(|c| c.get("email")).collect();
         let unique: std::collections::BTreeSet<&str> = emails.iter().copied().collect();
-        assert_eq!(unique.len(), emails.len(), "duplicate emails in the sandbox: {emails:?}");
+        assert_eq!(
+            unique.len(),
+            emails.len(),
+            "duplicate emails in the sandbox: {emails:?}"
+        );
         assert_eq!(
             contacts.len(),
             rows.len(),
@@ -384,7 +413,9 @@ impl TestProject {
             let contact = contacts
                 .iter()
                 .find(|c| c.get("email") == Some(row.email.as_str()))
-                .unwrap_or_else(|| panic!("no contact for {}; the sandbox has {emails:?}", row.email));
+                .unwrap_or_else(|| {
+                    panic!("no contact for {}; the sandbox has {emails:?}", row.email)
+                });
             assert_eq!(contact.mapped(), row.properties(), "contact {}", row.email);
         }
     }
@@ -394,10 +425,11 @@ impl TestProject {
     pub fn state_fingerprint(&self) -> (String, Vec<String>) {
         let runs = self.engine(&["runs"]);
         runs.assert_code(0);
-        let mut snapshots: Vec<String> = files_under(&self.path().join(".engine").join("snapshots"))
-            .into_iter()
-            .map(|p| p.display().to_string())
-            .collect();
+        let mut snapshots: Vec<String> =
+            files_under(&self.path().join(".engine").join("snapshots"))
+                .into_iter()
+                .map(|p| p.display().to_string())
+                .collect();
         snapshots.sort();
         (runs.stdout, snapshots)
     }
@@ -421,15 +453,6 @@ impl TestProject {
         for (path, bytes) in files {
             fs_err::write(path, bytes).expect("restore a project file");
         }
-    }
-
-    /// The sync's state generation, as the next plan reports it.
-    pub fn generation(&self) -> u64 {
-        let plan = self.engine(&["plan", "--json"]);
-        plan.assert_code(0);
-        plan.json()["syncs"][0]["base_generation"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no base_generation in the plan\n{plan}"))
     }
 }
 
@@ -458,7 +481,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(dir) = todo.pop() {
-        let Ok(entries) = fs_err::read_dir(&dir) else { continue };
+        let Ok(entries) = fs_err::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -490,7 +515,10 @@ impl RunningEngine {
     pub fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("poll engine") {
             let output = self.read_output(status.code());
-            panic!("`engine {}` exited while it should still be running\n{output}", self.args);
+            panic!(
+                "`engine {}` exited while it should still be running\n{output}",
+                self.args
+            );
         }
     }
 
@@ -501,9 +529,20 @@ impl RunningEngine {
         self.read_output(status.code())
     }
 
-    fn finish(mut self) -> Output {
-        let status = self.child.wait().expect("wait for engine");
-        self.read_output(status.code())
+    /// Waits for the process to exit; a command that hangs fails the test.
+    pub fn wait(mut self) -> Output {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for engine") {
+                return self.read_output(status.code());
+            }
+            if Instant::now() > deadline {
+                let args = self.args.clone();
+                let output = self.kill();
+                panic!("`engine {args}` did not finish within {COMMAND_TIMEOUT:?}\n{output}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn read_output(&self, code: Option<i32>) -> Output {
@@ -551,7 +590,14 @@ impl Contact {
         self.properties
             .iter()
             .filter(|(k, _)| {
-                ["email", "firstname", "lastname", "company", "lifecyclestage"].contains(&k.as_str())
+                [
+                    "email",
+                    "firstname",
+                    "lastname",
+                    "company",
+                    "lifecyclestage",
+                ]
+                .contains(&k.as_str())
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
@@ -575,7 +621,10 @@ impl Sandbox {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let config = SandboxConfig { token: token.to_string(), ..SandboxConfig::default() };
+        let config = SandboxConfig {
+            token: token.to_string(),
+            ..SandboxConfig::default()
+        };
         let handle = runtime
             .block_on(engine_sandbox::spawn(config))
             .expect("the sandbox starts");
@@ -583,14 +632,28 @@ impl Sandbox {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("an HTTP client");
-        Sandbox { base_url: handle.base_url.clone(), runtime, handle: Some(handle), client }
+        Sandbox {
+            base_url: handle.base_url.clone(),
+            runtime,
+            handle: Some(handle),
+            client,
+        }
     }
 
     fn get(&self, path: &str) -> Value {
         let url = format!("{}{path}", self.base_url);
         self.runtime.block_on(async {
-            let response = self.client.get(&url).send().await.expect("the sandbox answers");
-            assert!(response.status().is_success(), "GET {path}: {}", response.status());
+            let response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .expect("the sandbox answers");
+            assert!(
+                response.status().is_success(),
+                "GET {path}: {}",
+                response.status()
+            );
             response.json().await.expect("the sandbox answers JSON")
         })
     }
@@ -598,9 +661,18 @@ impl Sandbox {
     fn post(&self, path: &str, body: &Value) -> Value {
         let url = format!("{}{path}", self.base_url);
         self.runtime.block_on(async {
-            let response =
-                self.client.post(&url).json(body).send().await.expect("the sandbox answers");
-            assert!(response.status().is_success(), "POST {path}: {}", response.status());
+            let response = self
+                .client
+                .post(&url)
+                .json(body)
+                .send()
+                .await
+                .expect("the sandbox answers");
+            assert!(
+                response.status().is_success(),
+                "POST {path}: {}",
+                response.status()
+            );
             response.json().await.expect("the sandbox answers JSON")
         })
     }
@@ -633,7 +705,9 @@ impl Sandbox {
 
     /// Batch upserts and updates that got past auth and the rate limit so far.
     pub fn write_requests(&self) -> u64 {
-        self.stats()["write_requests"].as_u64().expect("stats have `write_requests`")
+        self.stats()["write_requests"]
+            .as_u64()
+            .expect("stats have `write_requests`")
     }
 
     /// Sets faults (`requests_per_second`, `hang_before_write`, `hang_after_write`).
@@ -655,7 +729,11 @@ impl Sandbox {
     pub fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
         let deadline = Instant::now() + POLL_TIMEOUT;
         while !condition() {
-            assert!(Instant::now() < deadline, "timed out waiting: {what}: {}", self.stats());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting: {what}: {}",
+                self.stats()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -101,7 +101,12 @@ pub enum SandboxKind {
         #[arg(long, default_value_t = 4010)]
         port: u16,
         /// The bearer token it accepts.
-        #[arg(long, env = "SANDBOX_TOKEN", default_value = "sandbox-token", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "SANDBOX_TOKEN",
+            default_value = "sandbox-token",
+            hide_env_values = true
+        )]
         token: String,
         /// Answer 429 past this many requests per second.
         #[arg(long)]

@@ -25,11 +25,13 @@ pub type Failure = Vec<Diagnostic>;
 /// Loads the project, printing nothing; warnings are returned with it.
 pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Failure> {
     if !dir.join("engine.yaml").exists() && !dir.join("engine.yml").exists() {
-        return Err(vec![Diagnostic::error(
-            "spec::no_project",
-            format!("no `engine.yaml` in `{}`", dir.display()),
-        )
-        .hint("run the command from a project directory or pass `--project DIR`")]);
+        return Err(vec![
+            Diagnostic::error(
+                "spec::no_project",
+                format!("no `engine.yaml` in `{}`", dir.display()),
+            )
+            .hint("run the command from a project directory or pass `--project DIR`"),
+        ]);
     }
     engine_spec::load_project(dir)
 }
@@ -61,13 +63,17 @@ pub fn state_error(error: StateError) -> Diagnostic {
             format!("sync `{sync}` is being applied by another process ({holder})"),
         )
         .hint("wait for that apply to finish; a crashed apply releases its lock by itself"),
-        other => Diagnostic::error("state::error", other.to_string())
-            .hint("check the state directory (`.engine/` by default) is writable and not corrupted"),
+        other => Diagnostic::error("state::error", other.to_string()).hint(
+            "check the state directory (`.engine/` by default) is writable and not corrupted",
+        ),
     }
 }
 
 /// The syncs a command works on: all, or the named ones (unknown names are errors).
-pub fn select_syncs<'p>(project: &'p Project, names: &[String]) -> Result<Vec<&'p SyncSpec>, Failure> {
+pub fn select_syncs<'p>(
+    project: &'p Project,
+    names: &[String],
+) -> Result<Vec<&'p SyncSpec>, Failure> {
     if names.is_empty() {
         return Ok(project.syncs.iter().collect());
     }
@@ -77,15 +83,23 @@ pub fn select_syncs<'p>(project: &'p Project, names: &[String]) -> Result<Vec<&'
         match project.sync(name) {
             Some(sync) => out.push(sync),
             None => {
-                let mut d = Diagnostic::error("cli::unknown_sync", format!("no sync named `{name}`"));
-                if let Some(close) = engine_diag::did_you_mean(name, project.syncs.iter().map(|s| s.name.value.as_str())) {
+                let mut d =
+                    Diagnostic::error("cli::unknown_sync", format!("no sync named `{name}`"));
+                if let Some(close) = engine_diag::did_you_mean(
+                    name,
+                    project.syncs.iter().map(|s| s.name.value.as_str()),
+                ) {
                     d = d.hint(format!("did you mean `{close}`?"));
                 }
                 problems.push(d.hint("`engine validate` lists the project's syncs"));
             }
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// A scratch directory removed when dropped.
@@ -94,9 +108,15 @@ pub struct WorkDir(PathBuf);
 impl WorkDir {
     /// Creates `<state>/tmp/<name>-<uuid>`.
     pub fn new(project: &Project, name: &str) -> Result<WorkDir, Failure> {
-        let dir = project.state_dir.join("tmp").join(format!("{name}-{}", uuid::Uuid::new_v4()));
+        let dir = project
+            .state_dir
+            .join("tmp")
+            .join(format!("{name}-{}", uuid::Uuid::new_v4()));
         fs_err::create_dir_all(&dir).map_err(|e| {
-            vec![Diagnostic::error("state::error", format!("cannot create `{}`: {e}", dir.display()))]
+            vec![Diagnostic::error(
+                "state::error",
+                format!("cannot create `{}`: {e}", dir.display()),
+            )]
         })?;
         Ok(WorkDir(dir))
     }
@@ -116,7 +136,16 @@ impl Drop for WorkDir {
 /// Checks that a sync's destination has a connector, before any work.
 pub fn check_connector(project: &Project, sync: &SyncSpec) -> Result<(), Failure> {
     let Some(destination) = project.destination(&sync.destination.value) else {
-        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("sync `{}` names unknown destination `{}`", sync.name.value, sync.destination.value)).at(sync.destination.span.clone())]);
+        return Err(vec![
+            Diagnostic::error(
+                "spec::unknown_destination",
+                format!(
+                    "sync `{}` names unknown destination `{}`",
+                    sync.name.value, sync.destination.value
+                ),
+            )
+            .at(sync.destination.span.clone()),
+        ]);
     };
     match destination.kind {
         DestinationKind::Hubspot => Ok(()),
@@ -131,14 +160,25 @@ pub fn check_connector(project: &Project, sync: &SyncSpec) -> Result<(), Failure
 
 /// Connects a sync's destination: resolves `${env:…}` secrets and builds the client and the
 /// executor's pacing options.
-pub fn connect(project: &Project, sync_name: &str) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
+pub fn connect(
+    project: &Project,
+    sync_name: &str,
+) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
     let Some(sync) = project.sync(sync_name) else {
-        return Err(vec![Diagnostic::error("plan::unknown_sync", format!("the plan names sync `{sync_name}`, which the project no longer has"))
-            .hint("make a new plan with `engine plan --out FILE`")]);
+        return Err(vec![
+            Diagnostic::error(
+                "plan::unknown_sync",
+                format!("the plan names sync `{sync_name}`, which the project no longer has"),
+            )
+            .hint("make a new plan with `engine plan --out FILE`"),
+        ]);
     };
     check_connector(project, sync)?;
     let Some(destination) = project.destination(&sync.destination.value) else {
-        return Err(vec![Diagnostic::error("spec::unknown_destination", format!("unknown destination `{}`", sync.destination.value))]);
+        return Err(vec![Diagnostic::error(
+            "spec::unknown_destination",
+            format!("unknown destination `{}`", sync.destination.value),
+        )]);
     };
     let token = match &destination.token {
         Some(token) => token.resolve_secret().map_err(|d| vec![d])?,
@@ -174,7 +214,10 @@ pub fn connect(project: &Project, sync_name: &str) -> Result<(HubspotDestination
 /// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS`.
 pub fn retry_policy() -> RetryPolicy {
     let mut policy = RetryPolicy::default();
-    if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         policy.max_attempts = attempts;
     }
     policy
@@ -190,12 +233,23 @@ pub async fn plan_one(
 ) -> Result<SyncPlan, Failure> {
     check_connector(project, sync)?;
     let Some(model) = project.model(&sync.model.value) else {
-        return Err(vec![Diagnostic::error("spec::unknown_model", format!("sync `{}` names unknown model `{}`", sync.name.value, sync.model.value)).at(sync.model.span.clone())]);
+        return Err(vec![
+            Diagnostic::error(
+                "spec::unknown_model",
+                format!(
+                    "sync `{}` names unknown model `{}`",
+                    sync.name.value, sync.model.value
+                ),
+            )
+            .at(sync.model.span.clone()),
+        ]);
     };
     let schema = engine.schema(model).await.map_err(|d| vec![d])?;
     let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
     check_destination_properties(project, sync, &mapping).await?;
-    let generation = state.generation(&sync.name.value).map_err(|e| vec![state_error(e)])?;
+    let generation = state
+        .generation(&sync.name.value)
+        .map_err(|e| vec![state_error(e)])?;
     let pending: HashMap<String, String> = state
         .pending_rows(&sync.name.value)
         .map_err(|e| vec![state_error(e)])?
@@ -223,7 +277,10 @@ pub async fn model_engine(project: &Project) -> Result<ModelEngine, Failure> {
     let options = engine_options(project);
     if let Some(dir) = &options.spill_dir {
         fs_err::create_dir_all(dir).map_err(|e| {
-            vec![Diagnostic::error("state::error", format!("cannot create `{}`: {e}", dir.display()))]
+            vec![Diagnostic::error(
+                "state::error",
+                format!("cannot create `{}`: {e}", dir.display()),
+            )]
         })?;
     }
     ModelEngine::for_project(project, &options).await
@@ -231,7 +288,10 @@ pub async fn model_engine(project: &Project) -> Result<ModelEngine, Failure> {
 
 /// Builds the query engine without touching the state directory (for `validate`).
 pub async fn model_engine_readonly(project: &Project) -> Result<ModelEngine, Failure> {
-    let options = EngineOptions { spill_dir: None, ..engine_options(project) };
+    let options = EngineOptions {
+        spill_dir: None,
+        ..engine_options(project)
+    };
     ModelEngine::for_project(project, &options).await
 }
 
@@ -243,21 +303,38 @@ async fn check_destination_properties(
     mapping: &SyncMapping,
 ) -> Result<(), Failure> {
     let (destination, _) = connect(project, &sync.name.value)?;
-    let properties = destination.describe().await.map_err(|d| vec![d])?;
+    // A rate limit or an outage is waited out with the executor's backoff, like a batch.
+    let transient = |d: &Diagnostic| d.code == "hubspot::unavailable";
+    let properties =
+        engine_executor::read_with_retries(&retry_policy(), transient, || destination.describe())
+            .await
+            .map_err(|d| vec![d])?;
     let mut problems = Vec::new();
     let match_property = &sync.match_on.property;
-    for d in check_properties(std::slice::from_ref(&match_property.value), &match_property.value, &properties) {
+    for d in check_properties(
+        std::slice::from_ref(&match_property.value),
+        &match_property.value,
+        &properties,
+    ) {
         problems.push(d.at(match_property.span.clone()));
     }
     for entry in &sync.mapping {
         let name = &entry.property.value;
         if mapping.properties().iter().any(|p| &p.name == name) {
-            for d in check_properties(std::slice::from_ref(name), &match_property.value, &properties) {
+            for d in check_properties(
+                std::slice::from_ref(name),
+                &match_property.value,
+                &properties,
+            ) {
                 if !problems.iter().any(|p: &Diagnostic| p.message == d.message) {
                     problems.push(d.at(entry.property.span.clone()));
                 }
             }
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }

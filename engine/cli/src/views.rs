@@ -39,7 +39,10 @@ pub fn diagnostics(diagnostics: &[Diagnostic], root: &Path) {
 /// Prints diagnostics as JSON to stdout (`--json`).
 pub fn diagnostics_json(diagnostics: &[Diagnostic]) {
     let value = serde_json::json!({ "diagnostics": engine_diag::render_json(diagnostics) });
-    out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
+    out(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    ));
 }
 
 /// True when stderr is a terminal (progress bars).

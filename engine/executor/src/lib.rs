@@ -213,6 +213,35 @@ pub async fn execute<D: Destination>(
     Ok(report)
 }
 
+/// Runs a read-only request (schema discovery, lookups) with the batches' backoff: `read` is
+/// tried again while it fails with a diagnostic `transient` accepts (429, 5xx), at most
+/// `policy.max_attempts` times in all. Other failures, and the last one, are returned as is.
+pub async fn read_with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    transient: impl Fn(&Diagnostic) -> bool,
+    mut read: F,
+) -> Result<T, Diagnostic>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Diagnostic>>,
+{
+    let mut delays = policy.delays();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match read().await {
+            Err(diagnostic) if transient(&diagnostic) && attempt < policy.max_attempts => {
+                let Some(pause) = delays.next() else {
+                    return Err(diagnostic);
+                };
+                tracing::warn!(attempt, error = %diagnostic, wait_ms = pause.as_millis() as u64, "Retrying read.");
+                tokio::time::sleep(pause).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 fn action_name(action: engine_plan::Action) -> &'static str {
     match action {
         engine_plan::Action::Create => "create",

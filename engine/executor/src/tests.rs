@@ -227,3 +227,45 @@ async fn endless_failures_stop_the_run_with_a_diagnostic() {
     assert_eq!(report.failed.len(), 3, "every row stays pending");
     assert_eq!(dest.calls.lock().unwrap().len(), 3, "max_attempts");
 }
+
+#[tokio::test]
+async fn reads_retry_transient_failures_only() {
+    let policy = options().retry;
+    let calls = Mutex::new(0u32);
+    let flaky = || {
+        let call = {
+            let mut calls = calls.lock().unwrap();
+            *calls += 1;
+            *calls
+        };
+        async move {
+            if call < 3 {
+                Err(Diagnostic::error("busy", "429"))
+            } else {
+                Ok(call)
+            }
+        }
+    };
+    let read = read_with_retries(&policy, |d| d.code == "busy", flaky).await;
+    assert_eq!(read.unwrap(), 3);
+
+    let read: Result<u32, _> = read_with_retries(
+        &policy,
+        |d| d.code == "busy",
+        || async { Err(Diagnostic::error("auth", "401")) },
+    )
+    .await;
+    assert_eq!(
+        read.unwrap_err().code,
+        "auth",
+        "not transient: returned at once"
+    );
+
+    let read: Result<u32, _> = read_with_retries(
+        &policy,
+        |_| true,
+        || async { Err(Diagnostic::error("busy", "429")) },
+    )
+    .await;
+    assert!(read.is_err(), "gives up after max_attempts");
+}

@@ -1,19 +1,24 @@
 //! `engine apply [PLAN]`: lock, recover crashed runs, check the plan is fresh and within its
 //! guards, execute, fold the results into the next snapshot, commit.
 
-use std::collections::HashMap;
-use std::path::Path;
 use engine_diag::Diagnostic;
 use engine_diff::fold_snapshot;
 use engine_executor::execute;
 use engine_plan::{Action, HumanOptions, Plan, SyncPlan, render_human};
 use engine_spec::Project;
 use engine_state::{Commit, LocalState, RowState, RunCounts, RunStatus, StateStore};
+use std::collections::HashMap;
+use std::path::Path;
 
 use crate::context::{self, Failure, state_error};
 use crate::views;
 
-pub async fn run(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_guards: bool) -> u8 {
+pub async fn run(
+    dir: &Path,
+    plan_file: Option<&Path>,
+    syncs: &[String],
+    override_guards: bool,
+) -> u8 {
     match apply(dir, plan_file, syncs, override_guards).await {
         Ok(code) => code,
         Err(problems) => {
@@ -23,27 +28,38 @@ pub async fn run(dir: &Path, plan_file: Option<&Path>, syncs: &[String], overrid
     }
 }
 
-async fn apply(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_guards: bool) -> Result<u8, Failure> {
+async fn apply(
+    dir: &Path,
+    plan_file: Option<&Path>,
+    syncs: &[String],
+    override_guards: bool,
+) -> Result<u8, Failure> {
     let (project, _) = context::load_project(dir)?;
     let state = context::open_state(&project)?;
     let saved = match plan_file {
         None => None,
         Some(path) => Some(Plan::read(path).map_err(|e| {
-            vec![Diagnostic::error("plan::unreadable", e.to_string()).hint("make a plan with `engine plan --out FILE`")]
+            vec![
+                Diagnostic::error("plan::unreadable", e.to_string())
+                    .hint("make a plan with `engine plan --out FILE`"),
+            ]
         })?),
     };
-    if let Some(saved) = &saved {
-        if saved.lineage != state.lineage() {
-            return Err(vec![Diagnostic::error(
-                "plan::stale",
-                format!("the saved plan was made against another state (lineage {}, this project's state is {})", saved.lineage, state.lineage()),
-            )
-            .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
-        }
+    if let Some(saved) = &saved
+        && saved.lineage != state.lineage()
+    {
+        return Err(vec![Diagnostic::error(
+            "plan::stale",
+            format!("the saved plan was made against another state (lineage {}, this project's state is {})", saved.lineage, state.lineage()),
+        )
+        .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
     }
     let names: Vec<String> = match &saved {
         Some(plan) => plan.syncs.iter().map(|s| s.sync.clone()).collect(),
-        None => context::select_syncs(&project, syncs)?.into_iter().map(|s| s.name.value.clone()).collect(),
+        None => context::select_syncs(&project, syncs)?
+            .into_iter()
+            .map(|s| s.name.value.clone())
+            .collect(),
     };
 
     // Lock every sync first, then repair whatever a crashed apply left.
@@ -59,7 +75,10 @@ async fn apply(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_
         Some(plan) => {
             let mut stale = Vec::new();
             for sync in &plan.syncs {
-                let current = state.generation(&sync.sync).map_err(|e| vec![state_error(e)])?.generation;
+                let current = state
+                    .generation(&sync.sync)
+                    .map_err(|e| vec![state_error(e)])?
+                    .generation;
                 if current != sync.base_generation {
                     stale.push(Diagnostic::error(
                         "plan::stale",
@@ -83,7 +102,9 @@ async fn apply(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_
             let mut plans = Vec::new();
             let mut problems = Vec::new();
             for name in &names {
-                let Some(sync) = project.sync(name) else { continue };
+                let Some(sync) = project.sync(name) else {
+                    continue;
+                };
                 match context::plan_one(&project, &engine, &state, sync, work.path()).await {
                     Ok(plan) => plans.push(plan),
                     Err(p) => problems.extend(p),
@@ -108,7 +129,11 @@ async fn apply(dir: &Path, plan_file: Option<&Path>, syncs: &[String], override_
     let mut code = 0;
     for plan in plans.iter().filter(|p| !p.changes.is_empty()) {
         match apply_sync(&project, &state, plan, &plan_id).await? {
-            SyncResult { failed: 0, fatal: None, .. } => {}
+            SyncResult {
+                failed: 0,
+                fatal: None,
+                ..
+            } => {}
             _ => code = 1,
         }
     }
@@ -144,9 +169,13 @@ fn guard_breaches(plan: &SyncPlan) -> Vec<Diagnostic> {
 fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     for run in state.unfinished_runs(sync).map_err(fail)? {
-        let plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?).map_err(|e| {
-            vec![Diagnostic::error("state::corrupt", format!("the saved plan of run {} cannot be read: {e}", run.id))]
-        })?;
+        let plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?)
+            .map_err(|e| {
+                vec![Diagnostic::error(
+                    "state::corrupt",
+                    format!("the saved plan of run {} cannot be read: {e}", run.id),
+                )]
+            })?;
         let journal = state.journal(run.id).map_err(fail)?;
         let succeeded: HashMap<String, Option<String>> = journal
             .iter()
@@ -160,20 +189,34 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
             .collect();
         let counts = RunCounts {
             succeeded: succeeded.len() as u64,
-            rejected: journal.iter().filter(|r| r.state == RowState::Rejected).count() as u64,
-            pending: journal.iter().filter(|r| r.state != RowState::Succeeded).count() as u64,
+            rejected: journal
+                .iter()
+                .filter(|r| r.state == RowState::Rejected)
+                .count() as u64,
+            pending: journal
+                .iter()
+                .filter(|r| r.state != RowState::Succeeded)
+                .count() as u64,
             ..run.counts
         };
         let generation = state.generation(sync).map_err(fail)?;
         let message = "the apply stopped unexpectedly; its journal was folded into the state by the next apply";
         if generation.generation != run.base_generation {
-            state.finish_run_without_commit(run.id, RunStatus::Recovered, counts, Some(message)).map_err(fail)?;
+            state
+                .finish_run_without_commit(run.id, RunStatus::Recovered, counts, Some(message))
+                .map_err(fail)?;
             continue;
         }
-        let out = state.next_snapshot_path(sync, generation.generation).map_err(fail)?;
-        let folded = fold_snapshot(generation.snapshot.as_deref(), &plan, &succeeded, &out).map_err(|e| {
-            vec![Diagnostic::error("state::error", format!("cannot write the snapshot of sync `{sync}`: {e}"))]
-        })?;
+        let out = state
+            .next_snapshot_path(sync, generation.generation)
+            .map_err(fail)?;
+        let folded = fold_snapshot(generation.snapshot.as_deref(), &plan, &succeeded, &out)
+            .map_err(|e| {
+                vec![Diagnostic::error(
+                    "state::error",
+                    format!("cannot write the snapshot of sync `{sync}`: {e}"),
+                )]
+            })?;
         let resolved: Vec<String> = succeeded.keys().cloned().collect();
         state
             .commit_generation(&Commit {
@@ -202,7 +245,12 @@ struct SyncResult {
     fatal: Option<Diagnostic>,
 }
 
-async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan_id: &str) -> Result<SyncResult, Failure> {
+async fn apply_sync(
+    project: &Project,
+    state: &LocalState,
+    plan: &SyncPlan,
+    plan_id: &str,
+) -> Result<SyncResult, Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     let (destination, options) = context::connect(project, &plan.sync)?;
     let counts = RunCounts {
@@ -212,10 +260,23 @@ async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan
         ..RunCounts::default()
     };
     let plan_json = serde_json::to_vec(plan).unwrap_or_default();
-    let run_id = state.begin_run(&plan.sync, plan_id, plan.base_generation, &plan_json, counts).map_err(fail)?;
-    let report = execute(&destination, state, run_id, plan, &options)
-        .await
-        .map_err(|e| vec![Diagnostic::error("state::journal", e.to_string()).hint("check the state directory is writable; run `engine apply` again to recover")])?;
+    let run_id = state
+        .begin_run(
+            &plan.sync,
+            plan_id,
+            plan.base_generation,
+            &plan_json,
+            counts,
+        )
+        .map_err(fail)?;
+    let report =
+        execute(&destination, state, run_id, plan, &options)
+            .await
+            .map_err(|e| {
+                vec![Diagnostic::error("state::journal", e.to_string()).hint(
+                    "check the state directory is writable; run `engine apply` again to recover",
+                )]
+            })?;
 
     let status = match (&report.fatal, report.failed.is_empty()) {
         (Some(_), _) => RunStatus::Failed,
@@ -224,12 +285,25 @@ async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan
     };
     let message = report.fatal.as_ref().map(|d| d.message.clone());
     if report.succeeded.is_empty() && report.fatal.is_some() {
-        state.finish_run_without_commit(run_id, status, report.counts, message.as_deref()).map_err(fail)?;
+        state
+            .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
+            .map_err(fail)?;
     } else {
         let generation = state.generation(&plan.sync).map_err(fail)?;
-        let out = state.next_snapshot_path(&plan.sync, generation.generation).map_err(fail)?;
-        let folded = fold_snapshot(generation.snapshot.as_deref(), plan, &report.succeeded, &out).map_err(|e| {
-            vec![Diagnostic::error("state::error", format!("cannot write the snapshot of sync `{}`: {e}", plan.sync))]
+        let out = state
+            .next_snapshot_path(&plan.sync, generation.generation)
+            .map_err(fail)?;
+        let folded = fold_snapshot(
+            generation.snapshot.as_deref(),
+            plan,
+            &report.succeeded,
+            &out,
+        )
+        .map_err(|e| {
+            vec![Diagnostic::error(
+                "state::error",
+                format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
+            )]
         })?;
         let resolved: Vec<String> = report.succeeded.keys().cloned().collect();
         state
@@ -248,7 +322,10 @@ async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan
     }
 
     let done = |action: Action| {
-        plan.changes.iter().filter(|c| c.action == action && report.succeeded.contains_key(&c.key)).count()
+        plan.changes
+            .iter()
+            .filter(|c| c.action == action && report.succeeded.contains_key(&c.key))
+            .count()
     };
     views::out(&format!(
         "sync `{}`: {} created/upserted, {} updated, {} removed, {} failed (run {run_id}).\n",
@@ -267,5 +344,8 @@ async fn apply_sync(project: &Project, state: &LocalState, plan: &SyncPlan, plan
     if let Some(fatal) = &report.fatal {
         views::diagnostics(std::slice::from_ref(fatal), &project.root);
     }
-    Ok(SyncResult { failed: report.failed.len(), fatal: report.fatal })
+    Ok(SyncResult {
+        failed: report.failed.len(),
+        fatal: report.fatal,
+    })
 }

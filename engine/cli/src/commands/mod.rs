@@ -12,13 +12,35 @@ use crate::args::{Cli, Command};
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate { project, json } => validate::run(&project.project, json).await,
-        Command::Plan { project, syncs, out, json, detailed_exitcode, max_rows } => {
-            plan::run(&project.project, &syncs, out.as_deref(), json, detailed_exitcode, max_rows).await
+        Command::Plan {
+            project,
+            syncs,
+            out,
+            json,
+            detailed_exitcode,
+            max_rows,
+        } => {
+            plan::run(
+                &project.project,
+                &syncs,
+                out.as_deref(),
+                json,
+                detailed_exitcode,
+                max_rows,
+            )
+            .await
         }
-        Command::Apply { plan, project, syncs, override_guards } => {
-            apply::run(&project.project, plan.as_deref(), &syncs, override_guards).await
-        }
-        Command::Runs { project, limit, command } => runs::run(&project.project, limit, command),
+        Command::Apply {
+            plan,
+            project,
+            syncs,
+            override_guards,
+        } => apply::run(&project.project, plan.as_deref(), &syncs, override_guards).await,
+        Command::Runs {
+            project,
+            limit,
+            command,
+        } => runs::run(&project.project, limit, command),
         Command::Sandbox { kind } => sandbox::run(kind).await,
     }
 }

@@ -23,21 +23,32 @@ pub async fn run(
             1
         }
         Ok((_, plan)) => {
-            if let Some(path) = out {
-                if let Err(e) = write_plan(path, &plan) {
-                    views::error_line(&format!("error: cannot write the plan to `{}`: {e}", path.display()));
-                    return 1;
-                }
+            if let Some(path) = out
+                && let Err(e) = write_plan(path, &plan)
+            {
+                views::error_line(&format!(
+                    "error: cannot write the plan to `{}`: {e}",
+                    path.display()
+                ));
+                return 1;
             }
             if json {
                 views::out(&format!("{}\n", plan.to_json()));
             } else {
                 views::out(&render_human(&plan, HumanOptions { max_rows }));
                 if let Some(path) = out {
-                    views::out(&format!("\nSaved the plan to `{}`; apply it with `engine apply {}`.\n", path.display(), path.display()));
+                    views::out(&format!(
+                        "\nSaved the plan to `{}`; apply it with `engine apply {}`.\n",
+                        path.display(),
+                        path.display()
+                    ));
                 }
             }
-            if detailed_exitcode && !plan.is_empty() { 2 } else { 0 }
+            if detailed_exitcode && !plan.is_empty() {
+                2
+            } else {
+                0
+            }
         }
     }
 }

@@ -40,7 +40,16 @@ fn list(state: &dyn StateStore, limit: usize) -> Result<String, engine_state::St
     let _ = writeln!(
         out,
         "{:>4}  {:<24} {:<10} {:<20} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8}",
-        "ID", "SYNC", "STATUS", "STARTED", "CREATE", "UPDATE", "REMOVE", "OK", "REJECTED", "PENDING"
+        "ID",
+        "SYNC",
+        "STATUS",
+        "STARTED",
+        "CREATE",
+        "UPDATE",
+        "REMOVE",
+        "OK",
+        "REJECTED",
+        "PENDING"
     );
     for run in runs {
         let c = run.counts;
@@ -69,9 +78,24 @@ fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateEr
         return Ok(out);
     };
     let c = run.counts;
-    let _ = writeln!(out, "run {} of sync `{}`: {}", run.id, run.sync, run.status.as_str());
-    let _ = writeln!(out, "  plan {} (generation {})", run.plan_id, run.base_generation);
-    let _ = writeln!(out, "  started {}, finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "run {} of sync `{}`: {}",
+        run.id,
+        run.sync,
+        run.status.as_str()
+    );
+    let _ = writeln!(
+        out,
+        "  plan {} (generation {})",
+        run.plan_id, run.base_generation
+    );
+    let _ = writeln!(
+        out,
+        "  started {}, finished {}",
+        run.started_at,
+        run.finished_at.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(
         out,
         "  planned: {} create, {} update, {} remove; written: {}, rejected: {}, pending: {}",
@@ -81,14 +105,19 @@ fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateEr
         let _ = writeln!(out, "  stopped: {message}");
     }
     let journal = state.journal(id)?;
-    let failed: Vec<_> = journal.iter().filter(|r| r.state != RowState::Succeeded).collect();
+    let failed: Vec<_> = journal
+        .iter()
+        .filter(|r| r.state != RowState::Succeeded)
+        .collect();
     if failed.is_empty() {
         let _ = writeln!(out, "\nNo failed rows.");
     } else {
         let _ = writeln!(out, "\nFailed rows ({}):", failed.len());
         for row in failed {
             let why = match row.state {
-                RowState::Sent => "in flight when the run stopped; retried by the next apply".to_string(),
+                RowState::Sent => {
+                    "in flight when the run stopped; retried by the next apply".to_string()
+                }
                 _ => row.message.clone().unwrap_or_default(),
             };
             let _ = writeln!(out, "  {} {:?}: {}", row.action, row.key, why);

@@ -5,7 +5,11 @@ use crate::views;
 
 pub async fn run(kind: SandboxKind) -> u8 {
     match kind {
-        SandboxKind::Hubspot { port, token, rate_limit } => {
+        SandboxKind::Hubspot {
+            port,
+            token,
+            rate_limit,
+        } => {
             let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
                 Ok(listener) => listener,
                 Err(e) => {
@@ -20,7 +24,9 @@ pub async fn run(kind: SandboxKind) -> u8 {
                 ..engine_sandbox::SandboxConfig::default()
             };
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-            views::status(&format!("HubSpot sandbox listening on http://127.0.0.1:{port} (Ctrl-C to stop)"));
+            views::status(&format!(
+                "HubSpot sandbox listening on http://127.0.0.1:{port} (Ctrl-C to stop)"
+            ));
             tokio::select! {
                 result = engine_sandbox::serve(config, listener) => match result {
                     Ok(()) => 0,

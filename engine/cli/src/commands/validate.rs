@@ -14,13 +14,21 @@ pub async fn run(dir: &Path, json: bool) -> u8 {
         Ok((project, warnings)) => {
             diagnostics.extend(warnings);
             for destination in &project.destinations {
-                for template in [&destination.token, &destination.base_url].into_iter().flatten() {
+                for template in [&destination.token, &destination.base_url]
+                    .into_iter()
+                    .flatten()
+                {
                     for name in template.variables() {
                         if std::env::var_os(&name).is_none() {
                             diagnostics.push(
-                                Diagnostic::warning("spec::missing_env", format!("environment variable `{name}` is not set"))
-                                    .at(template.span.clone())
-                                    .hint(format!("set `{name}` before `engine plan` or `engine apply`")),
+                                Diagnostic::warning(
+                                    "spec::missing_env",
+                                    format!("environment variable `{name}` is not set"),
+                                )
+                                .at(template.span.clone())
+                                .hint(format!(
+                                    "set `{name}` before `engine plan` or `engine apply`"
+                                )),
                             );
                         }
                     }
@@ -39,9 +47,15 @@ pub async fn run(dir: &Path, json: bool) -> u8 {
                         }
                     }
                     for sync in &project.syncs {
-                        let Some(model) = project.model(&sync.model.value) else { continue };
-                        let Some(schema) = schemas.get(&model.name.value) else { continue };
-                        if let Err(problems) = SyncMapping::compile(sync, &model.primary_key, schema) {
+                        let Some(model) = project.model(&sync.model.value) else {
+                            continue;
+                        };
+                        let Some(schema) = schemas.get(&model.name.value) else {
+                            continue;
+                        };
+                        if let Err(problems) =
+                            SyncMapping::compile(sync, &model.primary_key, schema)
+                        {
                             diagnostics.extend(problems);
                         }
                     }
