@@ -84,7 +84,9 @@ pub async fn plan_sync(
     }
     let model_rows = writer.finish().map_err(|e| internal(&e))? + null_keys.count;
     if null_keys.count > 0 {
-        return Err(vec![null_keys.diagnostic(input.sync)]);
+        return Err(vec![
+            null_keys.diagnostic(input.sync, input.mapping.key_columns()),
+        ]);
     }
 
     // 2. Duplicate keys stop the plan.
@@ -450,7 +452,12 @@ impl NullKeys {
             .unwrap_or_else(|_| batch.clone())
     }
 
-    fn diagnostic(&self, sync: &SyncSpec) -> Diagnostic {
+    fn diagnostic(&self, sync: &SyncSpec, key_columns: &[String]) -> Diagnostic {
+        let filter = key_columns
+            .iter()
+            .map(|c| format!("{c} IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         Diagnostic::error(
             "diff::null_keys",
             format!(
@@ -459,7 +466,13 @@ impl NullKeys {
             ),
         )
         .at_row(sync.name.value.clone(), None, None)
-        .note(format!("their `{}` values: {}", sync.match_on.property.value, self.examples.join(", ")))
-        .hint("filter those rows out in the model's SQL (WHERE key IS NOT NULL) or fix the source data")
+        .note(format!(
+            "their `{}` values: {}",
+            sync.match_on.property.value,
+            self.examples.join(", ")
+        ))
+        .hint(format!(
+            "filter those rows out in the model's SQL (`WHERE {filter}`) or fix the source data"
+        ))
     }
 }

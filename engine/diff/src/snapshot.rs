@@ -132,27 +132,14 @@ impl SnapshotWriter {
             .map(|i| batch.column(i).as_any().downcast_ref::<StringArray>())
             .collect::<Option<_>>()
             .ok_or_else(|| io_error("mapped columns must be UTF-8"))?;
-        let mut fps = FixedSizeBinaryBuilder::with_capacity(batch.num_rows(), 16);
-        for row in 0..batch.num_rows() {
-            let fp = fingerprint_row(self.properties.iter().zip(&props).map(|(name, array)| {
-                (
-                    name.as_str(),
-                    if array.is_null(row) {
-                        None
-                    } else {
-                        Some(array.value(row))
-                    },
-                )
-            }));
-            fps.append_value(fp).map_err(io_error)?;
-        }
+        let fps = fingerprints(&self.properties, &props, batch.num_rows())?;
         let mut columns: Vec<ArrayRef> = vec![key];
         if self.with_id {
             return Err(io_error(
                 "write_mapped is for files without destination ids",
             ));
         }
-        columns.push(Arc::new(fps.finish()));
+        columns.push(Arc::new(fps));
         columns.extend((1..batch.num_columns()).map(|i| batch.column(i).clone()));
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(io_error)?;
         self.rows += out.num_rows() as u64;
@@ -164,25 +151,13 @@ impl SnapshotWriter {
             return Ok(());
         }
         let values: Vec<StringArray> = self.values.iter_mut().map(|b| b.finish()).collect();
-        let mut fps = FixedSizeBinaryBuilder::with_capacity(self.pending, 16);
-        for row in 0..self.pending {
-            let fp = fingerprint_row(self.properties.iter().zip(&values).map(|(name, array)| {
-                (
-                    name.as_str(),
-                    if array.is_null(row) {
-                        None
-                    } else {
-                        Some(array.value(row))
-                    },
-                )
-            }));
-            fps.append_value(fp).map_err(io_error)?;
-        }
+        let arrays: Vec<&StringArray> = values.iter().collect();
+        let fps = fingerprints(&self.properties, &arrays, self.pending)?;
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.keys.finish())];
         if self.with_id {
             columns.push(Arc::new(self.ids.finish()));
         }
-        columns.push(Arc::new(fps.finish()));
+        columns.push(Arc::new(fps));
         columns.extend(values.into_iter().map(|a| Arc::new(a) as ArrayRef));
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(io_error)?;
         self.writer.write(&batch).map_err(io_error)?;
@@ -197,6 +172,25 @@ impl SnapshotWriter {
         file.sync_all()?;
         Ok(self.rows)
     }
+}
+
+/// The fingerprint of each row of property columns aligned with `properties`.
+fn fingerprints(
+    properties: &[String],
+    columns: &[&StringArray],
+    rows: usize,
+) -> std::io::Result<datafusion::arrow::array::FixedSizeBinaryArray> {
+    let mut fps = FixedSizeBinaryBuilder::with_capacity(rows, 16);
+    for row in 0..rows {
+        let fp = fingerprint_row(properties.iter().zip(columns).map(|(name, array)| {
+            (
+                name.as_str(),
+                (!array.is_null(row)).then(|| array.value(row)),
+            )
+        }));
+        fps.append_value(fp).map_err(io_error)?;
+    }
+    Ok(fps.finish())
 }
 
 fn io_error(e: impl ToString) -> std::io::Error {

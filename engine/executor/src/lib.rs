@@ -145,40 +145,29 @@ pub async fn execute<D: Destination>(
                         .copied()
                         .unwrap_or("update")
                         .to_string();
-                    match outcome {
+                    let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
-                            journal.push(JournalRow {
-                                key: op.key.clone(),
-                                action,
-                                state: RowState::Succeeded,
-                                destination_id: id.clone(),
-                                message: None,
-                            });
-                            report.succeeded.insert(op.key.clone(), id);
+                            report.succeeded.insert(op.key.clone(), id.clone());
+                            (RowState::Succeeded, id, None)
                         }
                         Final::Rejected(message) => {
-                            journal.push(JournalRow {
-                                key: op.key.clone(),
-                                action,
-                                state: RowState::Rejected,
-                                destination_id: None,
-                                message: Some(message.clone()),
-                            });
                             report.counts.rejected += 1;
-                            report.failed.push((op.key.clone(), message));
+                            report.failed.push((op.key.clone(), message.clone()));
+                            (RowState::Rejected, None, Some(message))
                         }
                         Final::GaveUp(message) => {
-                            journal.push(JournalRow {
-                                key: op.key.clone(),
-                                action,
-                                state: RowState::GaveUp,
-                                destination_id: None,
-                                message: Some(message.clone()),
-                            });
                             report.counts.pending += 1;
-                            report.failed.push((op.key.clone(), message));
+                            report.failed.push((op.key.clone(), message.clone()));
+                            (RowState::GaveUp, None, Some(message))
                         }
-                    }
+                    };
+                    journal.push(JournalRow {
+                        key: op.key.clone(),
+                        action,
+                        state,
+                        destination_id,
+                        message,
+                    });
                 }
             }
             Sent::Stopped(diagnostic) => {
