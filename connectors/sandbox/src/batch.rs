@@ -231,16 +231,7 @@ pub(crate) fn upsert(
     writes: &[Write],
     now: DateTime<Utc>,
 ) -> Outcome {
-    let mut outcome = Outcome::default();
-    for write in writes {
-        match upsert_one(store, object, write, now) {
-            Ok(result) => outcome.results.push(result),
-            Err(error) => outcome
-                .errors
-                .push(error.for_input(&write.id, write.trace.as_deref())),
-        }
-    }
-    outcome
+    apply_each(store, object, writes, now, upsert_one)
 }
 
 fn upsert_one(
@@ -301,9 +292,21 @@ pub(crate) fn update(
     writes: &[Write],
     now: DateTime<Utc>,
 ) -> Outcome {
+    apply_each(store, object, writes, now, update_one)
+}
+
+/// Applies each input on its own: a failing input becomes an error naming it, the others go
+/// through (HubSpot's 207 multi-status).
+fn apply_each(
+    store: &mut Store,
+    object: ObjectType,
+    writes: &[Write],
+    now: DateTime<Utc>,
+    one: fn(&mut Store, ObjectType, &Write, DateTime<Utc>) -> Result<Value, InputError>,
+) -> Outcome {
     let mut outcome = Outcome::default();
     for write in writes {
-        match update_one(store, object, write, now) {
+        match one(store, object, write, now) {
             Ok(result) => outcome.results.push(result),
             Err(error) => outcome
                 .errors

@@ -171,10 +171,13 @@ async fn diff_registered(
     let mut added = HashSet::new();
     let mut changed = HashSet::new();
     let mut removed = HashSet::new();
+    // Rows read back in step 4; without a snapshot every row is new and is read here, once.
+    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
     match &input.previous_snapshot {
         None => {
-            read_snapshot_rows(rows_path, None, |key, _| {
+            read_snapshot_rows(rows_path, None, |key, row| {
                 added.insert(key.to_string());
+                new_rows.insert(key.to_string(), row);
                 Ok(())
             })
             .map_err(|e| internal(&e))?;
@@ -214,15 +217,14 @@ async fn diff_registered(
     }
 
     // 4. Read back whole rows for the changed keys only.
-    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
-    let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
-    read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
-        new_rows.insert(key.to_string(), row);
-        Ok(())
-    })
-    .map_err(|e| internal(&e))?;
     let mut old_rows: HashMap<String, SnapshotRow> = HashMap::new();
     if let Some(snapshot) = &input.previous_snapshot {
+        let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
+        read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
+            new_rows.insert(key.to_string(), row);
+            Ok(())
+        })
+        .map_err(|e| internal(&e))?;
         let wanted_old: HashSet<String> = changed.union(&removed).cloned().collect();
         read_snapshot_rows(snapshot, Some(&wanted_old), |key, row| {
             old_rows.insert(key.to_string(), row);

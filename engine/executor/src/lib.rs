@@ -93,6 +93,8 @@ pub async fn execute<D: Destination>(
         .map(|c| (c.key.as_str(), action_name(c.action)))
         .collect();
 
+    // Every operation comes from a plan change, so the lookup always finds its action.
+    let action_of = |key: &str| actions.get(key).copied().unwrap_or("update").to_string();
     let mut chunks = Vec::new();
     for kind in [
         OperationKind::Upsert,
@@ -123,16 +125,7 @@ pub async fn execute<D: Destination>(
         }
         let sent: Vec<(String, String)> = batch
             .iter()
-            .map(|op| {
-                (
-                    op.key.clone(),
-                    actions
-                        .get(op.key.as_str())
-                        .copied()
-                        .unwrap_or("update")
-                        .to_string(),
-                )
-            })
+            .map(|op| (op.key.clone(), action_of(&op.key)))
             .collect();
         state.journal_sent(run_id, &sent)?;
         let outcome = send_with_retries(destination, batch, &limiter, &options.retry).await;
@@ -140,11 +133,7 @@ pub async fn execute<D: Destination>(
         match outcome {
             Sent::Rows(outcomes) => {
                 for (op, outcome) in batch.iter().zip(outcomes) {
-                    let action = actions
-                        .get(op.key.as_str())
-                        .copied()
-                        .unwrap_or("update")
-                        .to_string();
+                    let action = action_of(&op.key);
                     let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
                             report.succeeded.insert(op.key.clone(), id.clone());
@@ -173,11 +162,7 @@ pub async fn execute<D: Destination>(
             Sent::Stopped(diagnostic) => {
                 let message = diagnostic.message.clone();
                 for op in batch {
-                    let action = actions
-                        .get(op.key.as_str())
-                        .copied()
-                        .unwrap_or("update")
-                        .to_string();
+                    let action = action_of(&op.key);
                     journal.push(JournalRow {
                         key: op.key.clone(),
                         action,
@@ -196,7 +181,6 @@ pub async fn execute<D: Destination>(
         progress.inc(batch.len() as u64);
     }
     report.counts.pending += not_reached + planned.invalid.len() as u64;
-    report.counts.rejected += 0;
     report.counts.succeeded = report.succeeded.len() as u64;
     progress.finish_and_clear();
     Ok(report)

@@ -207,36 +207,72 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
                 .map_err(fail)?;
             continue;
         }
-        let out = state
-            .next_snapshot_path(sync, generation.generation)
-            .map_err(fail)?;
-        let folded = fold_snapshot(generation.snapshot.as_deref(), &plan, &succeeded, &out)
-            .map_err(|e| {
-                vec![Diagnostic::error(
-                    "state::error",
-                    format!("cannot write the snapshot of sync `{sync}`: {e}"),
-                )]
-            })?;
-        let resolved: Vec<String> = succeeded.keys().cloned().collect();
-        state
-            .commit_generation(&Commit {
-                sync,
-                base_generation: generation.generation,
-                snapshot_rows: folded.rows,
+        fold_and_commit(
+            state,
+            &plan,
+            Outcome {
                 run_id: run.id,
                 status: RunStatus::Recovered,
                 counts,
                 message: Some(message),
-                resolved: &resolved,
+                succeeded: &succeeded,
                 failed: &failed,
-            })
-            .map_err(fail)?;
+            },
+        )?;
         views::status(&format!(
             "Recovered run {} of sync `{sync}`: {} written row(s) from its journal are now in the state; the rest is planned again.",
             run.id,
             succeeded.len()
         ));
     }
+    Ok(())
+}
+
+/// How a run ended, for [`fold_and_commit`].
+struct Outcome<'a> {
+    run_id: i64,
+    status: RunStatus,
+    counts: RunCounts,
+    message: Option<&'a str>,
+    succeeded: &'a HashMap<String, Option<String>>,
+    failed: &'a [(String, String)],
+}
+
+/// Folds a run's successes into the next snapshot and commits the generation, the run's end
+/// and the pending rows. One path for finished and for recovered runs, so both give the same
+/// state.
+fn fold_and_commit(
+    state: &LocalState,
+    plan: &SyncPlan,
+    outcome: Outcome<'_>,
+) -> Result<(), Failure> {
+    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    let generation = state.generation(&plan.sync).map_err(fail)?;
+    let out = state
+        .next_snapshot_path(&plan.sync, generation.generation)
+        .map_err(fail)?;
+    let folded = fold_snapshot(generation.snapshot.as_deref(), plan, outcome.succeeded, &out)
+        .map_err(|e| {
+            vec![Diagnostic::error(
+                "state::error",
+                format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
+            )
+            .hint("check free disk space and permissions of the state directory, then run `engine apply` again")]
+        })?;
+    let resolved: Vec<String> = outcome.succeeded.keys().cloned().collect();
+    state
+        .commit_generation(&Commit {
+            sync: &plan.sync,
+            base_generation: generation.generation,
+            snapshot_rows: folded.rows,
+            run_id: outcome.run_id,
+            status: outcome.status,
+            counts: outcome.counts,
+            message: outcome.message,
+            resolved: &resolved,
+            failed: outcome.failed,
+        })
+        .map_err(fail)?;
     Ok(())
 }
 
@@ -289,36 +325,18 @@ async fn apply_sync(
             .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
             .map_err(fail)?;
     } else {
-        let generation = state.generation(&plan.sync).map_err(fail)?;
-        let out = state
-            .next_snapshot_path(&plan.sync, generation.generation)
-            .map_err(fail)?;
-        let folded = fold_snapshot(
-            generation.snapshot.as_deref(),
+        fold_and_commit(
+            state,
             plan,
-            &report.succeeded,
-            &out,
-        )
-        .map_err(|e| {
-            vec![Diagnostic::error(
-                "state::error",
-                format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
-            )]
-        })?;
-        let resolved: Vec<String> = report.succeeded.keys().cloned().collect();
-        state
-            .commit_generation(&Commit {
-                sync: &plan.sync,
-                base_generation: generation.generation,
-                snapshot_rows: folded.rows,
+            Outcome {
                 run_id,
                 status,
                 counts: report.counts,
                 message: message.as_deref(),
-                resolved: &resolved,
+                succeeded: &report.succeeded,
                 failed: &report.failed,
-            })
-            .map_err(fail)?;
+            },
+        )?;
     }
 
     let done = |action: Action| {
