@@ -43,13 +43,18 @@ fn crash_then_recover(fault: Value, kill_at: u64, applied: usize, rerun_creates:
     let rerun = project.engine(&["apply"]);
     rerun
         .assert_code(0)
-        .assert_stderr_contains("Recovered run 1")
-        .assert_contains(&format!(
-            "Plan: {rerun_creates} to create, 0 to update, 0 to remove."
-        ))
-        .assert_contains(&format!(
-            "{rerun_creates} created/upserted, 0 updated, 0 removed, 0 failed (run 2)"
-        ));
+        .assert_stderr_contains("Recovered run 1");
+    if rerun_creates == 0 {
+        rerun.assert_contains("Nothing to apply.");
+    } else {
+        rerun
+            .assert_contains(&format!(
+                "Plan: {rerun_creates} to create, 0 to update, 0 to remove."
+            ))
+            .assert_contains(&format!(
+                "{rerun_creates} created/upserted, 0 updated, 0 removed, 0 failed (run 2)"
+            ));
+    }
     project.assert_contacts_exactly(&rows);
 
     let runs = project.engine(&["runs"]);
@@ -75,9 +80,9 @@ fn crash_then_recover(fault: Value, kill_at: u64, applied: usize, rerun_creates:
 
 #[test]
 fn kill_after_a_middle_batch_was_accepted_then_recover() {
-    // Batches 1 and 2 are in the sandbox; batch 2's answer never came, so its rows are
-    // planned again (and matched by email, not duplicated); batch 1 comes from the journal.
-    crash_then_recover(json!({"hang_after_write": 2}), 2, 4, 4);
+    // Batches 1 and 2 are in the sandbox; batch 2's answer never came, so its rows are read
+    // back from the sandbox (found written); batch 1 comes from the journal; batch 3 is sent.
+    crash_then_recover(json!({"hang_after_write": 2}), 2, 4, 2);
 }
 
 #[test]
@@ -87,13 +92,14 @@ fn kill_before_anything_was_accepted_then_recover() {
 
 #[test]
 fn kill_after_the_last_batch_was_accepted_then_recover() {
-    crash_then_recover(json!({"hang_after_write": 3}), 3, 6, 2);
+    crash_then_recover(json!({"hang_after_write": 3}), 3, 6, 0);
 }
 
 #[test]
 fn kill_during_updates_and_removals_then_recover() {
-    // One row per batch: two updates, then one clear. The sandbox applies the second update
-    // and never answers; the rerun must finish the update and the clear, and nothing else.
+    // One row per batch: three updates, then one clear. The sandbox applies the second update
+    // and never answers; the rerun reads it back (written) and sends the third update and the
+    // clear, and nothing else.
     let mut rows = users(4);
     let project = TestProject::with(
         Fixture {
@@ -132,8 +138,8 @@ fn kill_during_updates_and_removals_then_recover() {
         .engine(&["apply"])
         .assert_code(0)
         .assert_stderr_contains("Recovered run 2")
-        .assert_contains("Plan: 0 to create, 2 to update, 1 to remove.")
-        .assert_contains("0 created/upserted, 2 updated, 1 removed, 0 failed (run 3)");
+        .assert_contains("Plan: 0 to create, 1 to update, 1 to remove.")
+        .assert_contains("0 created/upserted, 1 updated, 1 removed, 0 failed (run 3)");
     let contacts = project.contacts();
     assert_eq!(contacts.len(), 4, "{contacts:?}");
     for row in &rows {
@@ -186,4 +192,248 @@ fn a_second_apply_of_a_locked_sync_fails_at_once_naming_the_holder() {
         .assert_code(0)
         .assert_stderr_contains("Recovered run 1");
     project.assert_contacts_exactly(&rows);
+}
+
+#[test]
+fn a_write_applied_but_never_answered_then_a_changed_model_leaves_no_orphan_or_duplicate() {
+    // Batch 2 (users 3 and 4) is applied by the sandbox, its answer never comes, and the engine
+    // is killed. Before the rerun, user 3 leaves the model and user 4 changes email. Without
+    // reading the destination, user 3's record would keep its values and user 4 would get a
+    // second record.
+    let mut rows = users(6);
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 2,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    project.sandbox.set_faults(json!({"hang_after_write": 2}));
+    let mut apply = project.spawn_engine(&["apply"]);
+    project.sandbox.wait_for_writes(2, &mut apply);
+    project
+        .sandbox
+        .wait_until("batch 2 is stored", || project.contacts().len() >= 4);
+    apply.kill();
+
+    let gone = rows.remove(2);
+    rows[2].email = "user4-new@example.com".into();
+    project.write_csv(&csv(&rows));
+    project.sandbox.clear_faults();
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_stderr_contains("of 2 row(s) whose batch was never answered, 2 were found written");
+    let contacts = project.contacts();
+    assert_eq!(
+        contacts.len(),
+        6,
+        "one record per user ever sent: {contacts:?}"
+    );
+    for row in &rows {
+        let matching: Vec<_> = contacts
+            .iter()
+            .filter(|c| c.get("email") == Some(row.email.as_str()))
+            .collect();
+        assert_eq!(matching.len(), 1, "{}: {contacts:?}", row.email);
+        assert_eq!(matching[0].mapped(), row.properties(), "{}", row.email);
+    }
+    assert!(
+        !contacts
+            .iter()
+            .any(|c| c.get("email") == Some("user4@example.com")),
+        "user 4's record changed its email rather than staying behind: {contacts:?}"
+    );
+    let left = contacts
+        .iter()
+        .find(|c| c.get("email") == Some(gone.email.as_str()))
+        .expect("user 3's record stays");
+    assert_eq!(
+        left.mapped().len(),
+        1,
+        "user 3's record was cleared: {left:?}"
+    );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+/// A small deterministic generator, so every trial can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// Changes a model at random: renames, email changes, removals, re-keys, newcomers. Emails
+/// stay unique.
+fn mutate(rows: &mut Vec<crate::support::User>, rng: &mut Rng, next_id: &mut u32, version: u32) {
+    let mut out = Vec::new();
+    for mut row in rows.drain(..) {
+        match rng.below(10) {
+            0 => continue, // leaves the model
+            1 => row.first_name = format!("F{}v{version}", row.id),
+            2 => row.email = format!("user{}-v{version}@example.com", row.id),
+            3 => {
+                // re-key: a new id, the same email
+                *next_id += 1;
+                row.id = *next_id;
+            }
+            4 => {
+                row.lifecycle = if row.lifecycle == "lead" {
+                    "customer"
+                } else {
+                    "lead"
+                }
+                .into()
+            }
+            _ => {}
+        }
+        out.push(row);
+    }
+    for _ in 0..rng.below(3) {
+        *next_id += 1;
+        out.push(crate::support::User::new(*next_id));
+    }
+    *rows = out;
+}
+
+/// One seeded trial: a first apply (sometimes killed), a model change, an apply killed inside
+/// a write (applied-but-unanswered or held before the store), another model change, a clean
+/// rerun; then the sandbox must hold exactly the model (every row once, with its values), any
+/// other record must have been cleared, and the next plan must be empty.
+fn crash_trial(seed: u64) {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rows = users(3 + rng.below(5) as u32);
+    let mut next_id = 100;
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 1 + rng.below(2) as usize,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    let context = |what: &str| format!("seed {seed}: {what}");
+    for round in 1..=2u32 {
+        let at = project.sandbox.write_requests() + 1 + rng.below(3);
+        let fault = if rng.chance(60) {
+            "hang_after_write"
+        } else {
+            "hang_before_write"
+        };
+        project.sandbox.set_faults(json!({ fault: at }));
+        let mut apply = project.spawn_engine(&["apply"]);
+        if project.sandbox.wait_for_writes_or_exit(at, &mut apply) && !apply.has_exited() {
+            if fault == "hang_after_write" {
+                // Give the store a moment to finish applying the held batch.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            apply.kill();
+        } else {
+            apply.wait();
+        }
+        project.sandbox.clear_faults();
+        mutate(&mut rows, &mut rng, &mut next_id, round);
+        project.write_csv(&csv(&rows));
+    }
+    let rerun = project.engine(&["apply"]);
+    assert_eq!(
+        rerun.code,
+        Some(0),
+        "{}\n{rerun}",
+        context("the rerun succeeds")
+    );
+    let contacts = project.contacts();
+    let emails: Vec<&str> = contacts.iter().filter_map(|c| c.get("email")).collect();
+    let unique: std::collections::BTreeSet<&str> = emails.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        emails.len(),
+        "{}",
+        context("no duplicate email")
+    );
+    for row in &rows {
+        let contact = contacts
+            .iter()
+            .find(|c| c.get("email") == Some(row.email.as_str()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: {contacts:?}",
+                    context(&format!("{} exists", row.email))
+                )
+            });
+        assert_eq!(
+            contact.mapped(),
+            row.properties(),
+            "{}",
+            context(&row.email)
+        );
+    }
+    for contact in &contacts {
+        let in_model = rows
+            .iter()
+            .any(|r| Some(r.email.as_str()) == contact.get("email"));
+        if !in_model {
+            assert_eq!(
+                contact.mapped().len(),
+                1,
+                "{}: {contact:?}",
+                context("a record no row owns is cleared")
+            );
+        }
+    }
+    let plan = project.engine(&["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        plan.code,
+        Some(0),
+        "{}\n{plan}",
+        context("the next plan is empty")
+    );
+}
+
+/// How many seeded trials to run per test (4 tests); `ENGINE_CRASH_TRIALS=100` runs 400.
+fn trials() -> u64 {
+    std::env::var("ENGINE_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+}
+
+fn crash_trials(offset: u64) {
+    let first = std::env::var("ENGINE_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for n in 0..trials() {
+        crash_trial(first + offset + n * 4);
+    }
+}
+
+#[test]
+fn randomised_kill_trials_a() {
+    crash_trials(1);
+}
+
+#[test]
+fn randomised_kill_trials_b() {
+    crash_trials(2);
+}
+
+#[test]
+fn randomised_kill_trials_c() {
+    crash_trials(3);
+}
+
+#[test]
+fn randomised_kill_trials_d() {
+    crash_trials(4);
 }

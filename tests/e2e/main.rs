@@ -7,12 +7,18 @@
 //! | module | what |
 //! | --- | --- |
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
+//! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
 //! | `crash` | `kill -9` during apply at several points, then recovery; the apply lock |
+//! | `state` | damaged state named (`state::corrupt`), `engine state check` and `rebuild` |
 //! | `errors` | inputs refused before any request, with the state left untouched |
+//! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
 
+mod corpus;
 mod crash;
 mod errors;
+mod identity;
 mod plan_apply;
+mod state;
 mod support;

@@ -205,14 +205,38 @@ fn a_row_the_destination_rejects_stays_pending_until_fixed() {
         .map(|(_, m)| m.to_string())
         .expect("key: message");
 
+    // Unchanged, the rejected row is held back: listed, not resent, and apply stays red.
+    let writes = project.sandbox.write_requests();
     let plan = project.engine(&["plan", "--detailed-exitcode"]);
-    plan.assert_code(2)
-        .assert_contains("+ create \"4\"")
+    plan.assert_code(0)
+        .assert_contains("! hold \"4\"")
         .assert_contains(&message)
-        .assert_contains("Plan: 1 to create, 0 to update, 0 to remove.");
+        .assert_contains("1 held back");
+    project
+        .engine(&["apply"])
+        .assert_code(1)
+        .assert_contains("1 row(s) held back");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "a held row is not resent"
+    );
 
+    // Asked to, apply resends it (and it fails again, with the same message).
+    project
+        .engine(&["apply", "--retry-failed"])
+        .assert_code(1)
+        .assert_contains("0 created/upserted, 0 updated, 0 removed, 1 failed");
+    assert_eq!(project.sandbox.write_requests(), writes + 1);
+
+    // Changed data is planned and sent again.
     rows[3].lifecycle = "lead".into();
     project.write_csv(&csv(&rows));
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(2)
+        .assert_contains("+ create \"4\"")
+        .assert_contains("Plan: 1 to create, 0 to update, 0 to remove.");
     project
         .engine(&["apply"])
         .assert_code(0)

@@ -522,6 +522,11 @@ impl RunningEngine {
         }
     }
 
+    /// True when the process has exited.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Kills the process with SIGKILL (`kill -9`) and returns what it printed.
     pub fn kill(mut self) -> Output {
         let _ = self.child.kill();
@@ -735,6 +740,26 @@ impl Sandbox {
                 self.stats()
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the sandbox has received at least `n` write requests; false when `engine`
+    /// exited first (it had fewer batches to send).
+    pub fn wait_for_writes_or_exit(&self, n: u64, engine: &mut RunningEngine) -> bool {
+        let deadline = Instant::now() + POLL_TIMEOUT;
+        loop {
+            if self.write_requests() >= n {
+                return true;
+            }
+            if engine.has_exited() {
+                return self.write_requests() >= n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the sandbox did not receive write request {n} within {POLL_TIMEOUT:?}: {}",
+                self.stats()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -40,6 +40,7 @@
 mod client;
 mod config;
 mod encode;
+mod read;
 mod response;
 mod schema;
 
@@ -50,6 +51,7 @@ use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutco
 
 pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
+pub use read::{Record, RecordRef};
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
 use client::{Client, TransportError};
@@ -90,6 +92,29 @@ impl HubspotDestination {
             Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
         };
         result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))
+    }
+
+    /// Reads records by id or by match value, [`MAX_BATCH_SIZE`] per request (read-only).
+    /// Records that do not exist are left out of the answer.
+    pub async fn read_records(
+        &self,
+        by: RecordRef,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<Record>, Diagnostic> {
+        let path = format!("/crm/v3/objects/{}/batch/read", self.config.object);
+        let mut records = Vec::new();
+        for chunk in values.chunks(MAX_BATCH_SIZE) {
+            let body = read::encode(by, &self.config.match_property, chunk, properties);
+            let result = match self.client.post_json(&path, &body).await {
+                Ok(response) => read::parse(&self.config.object, &response),
+                Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
+            };
+            records.extend(
+                result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))?,
+            );
+        }
+        Ok(records)
     }
 
     async fn send(&self, operations: &[Operation]) -> BatchResult {
@@ -135,6 +160,13 @@ impl Destination for HubspotDestination {
         let result = self.send(operations).await;
         redact_result(result, &self.config.token)
     }
+}
+
+/// True when HubSpot compares values of this match property case-insensitively: it stores
+/// `email` (contacts) and `domain` (companies) in lower case, so `Ann@X.com` and `ann@x.com`
+/// are one record.
+pub fn match_is_case_insensitive(property: &str) -> bool {
+    matches!(property, "email" | "domain")
 }
 
 /// A request that never got an HTTP answer: the executor sends the batch again later and

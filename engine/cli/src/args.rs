@@ -64,6 +64,17 @@ pub enum Command {
         /// Apply even when a sync's guards (`max_deletes`, `max_change_ratio`) are breached.
         #[arg(long)]
         override_guards: bool,
+        /// Resend rows the destination rejected, even when their data has not changed since
+        /// (without it they are held back and listed in the plan).
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Inspect or repair the state (`.engine/`).
+    State {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(subcommand)]
+        command: StateCommand,
     },
     /// Run history: recent runs, or one run's failed rows.
     Runs {
@@ -79,6 +90,23 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         kind: SandboxKind,
+    },
+}
+
+/// `engine state` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Verify the state (database, generations, snapshots, locks) and report; changes nothing.
+    Check,
+    /// Rebuild a sync's snapshot from the destination's records (read by match value), shown
+    /// as a plan; with `--apply` the rebuilt snapshot is committed as a new generation.
+    Rebuild {
+        /// The sync to rebuild.
+        #[arg(long = "sync", short = 's')]
+        sync: String,
+        /// Commit the rebuilt snapshot (without it, only show what was found).
+        #[arg(long)]
+        apply: bool,
     },
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use engine_diag::Diagnostic;
-use engine_diff::{SyncDiffInput, plan_sync};
+use engine_diff::{Pending, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
 use engine_models::{EngineOptions, ModelEngine};
 use engine_plan::SyncPlan;
@@ -55,9 +55,33 @@ pub fn open_state(project: &Project) -> Result<LocalState, Failure> {
     LocalState::open(&project.state_dir).map_err(|e| vec![state_error(e)])
 }
 
+/// Checks that a snapshot file can be read (its Parquet footer), before a plan relies on it.
+pub fn check_snapshot(sync: &str, snapshot: &Path) -> Result<(), Failure> {
+    engine_diff::snapshot_row_count(snapshot)
+        .map(|_| ())
+        .map_err(|e| {
+            vec![state_error(StateError::Corrupt {
+                file: snapshot.to_path_buf(),
+                message: format!(
+                    "the snapshot of sync `{sync}` cannot be read: `{}`: {e}",
+                    snapshot.display()
+                ),
+            })]
+        })
+}
+
 /// A state error as a diagnostic.
 pub fn state_error(error: StateError) -> Diagnostic {
     match error {
+        StateError::Corrupt { file, message } => Diagnostic::error("state::corrupt", message)
+            .note(format!("damaged or missing: `{}`", file.display()))
+            .hint("nothing was sent; `engine state check` reports what is wrong with the state")
+            .hint("to recover a sync, run `engine state rebuild --sync NAME`: it reads the destination's records, shows what it found as a plan, and commits it when applied (see docs/errors.md#statecorrupt)"),
+        StateError::InvalidName(name) => Diagnostic::error(
+            "state::invalid_name",
+            format!("`{name}` is not a valid sync name, so it cannot name a file in the state directory"),
+        )
+        .hint("sync names use ASCII letters, digits, `_` and `-`, start with a letter or `_`, and have at most 100 characters"),
         StateError::Locked { sync, holder } => Diagnostic::error(
             "state::locked",
             format!("sync `{sync}` is being applied by another process ({holder})"),
@@ -223,6 +247,13 @@ pub fn retry_policy() -> RetryPolicy {
     policy
 }
 
+/// How a plan treats rows that failed before.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Plan rows the destination rejected again even when their data has not changed.
+    pub retry_failed: bool,
+}
+
 /// Plans one sync against the state's current generation.
 pub async fn plan_one(
     project: &Project,
@@ -230,6 +261,7 @@ pub async fn plan_one(
     state: &LocalState,
     sync: &SyncSpec,
     work_dir: &Path,
+    options: PlanOptions,
 ) -> Result<SyncPlan, Failure> {
     check_connector(project, sync)?;
     let Some(model) = project.model(&sync.model.value) else {
@@ -250,11 +282,22 @@ pub async fn plan_one(
     let generation = state
         .generation(&sync.name.value)
         .map_err(|e| vec![state_error(e)])?;
-    let pending: HashMap<String, String> = state
+    if let Some(snapshot) = &generation.snapshot {
+        check_snapshot(&sync.name.value, snapshot)?;
+    }
+    let pending: HashMap<String, Pending> = state
         .pending_rows(&sync.name.value)
         .map_err(|e| vec![state_error(e)])?
         .into_iter()
-        .map(|p| (p.key, p.message))
+        .map(|p| {
+            (
+                p.key,
+                Pending {
+                    message: p.message,
+                    held_fingerprint: p.held_fingerprint,
+                },
+            )
+        })
         .collect();
     let stream = engine.execute(model).await.map_err(|d| vec![d])?;
     plan_sync(
@@ -266,6 +309,10 @@ pub async fn plan_one(
             base_generation: generation.generation,
             previous_snapshot: generation.snapshot,
             pending,
+            retry_failed: options.retry_failed,
+            match_case_insensitive: connector_hubspot::match_is_case_insensitive(
+                &sync.match_on.property.value,
+            ),
             work_dir,
         },
     )

@@ -13,6 +13,7 @@
 mod args;
 mod commands;
 mod context;
+mod reconcile;
 mod views;
 
 use std::process::ExitCode;

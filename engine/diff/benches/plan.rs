@@ -98,6 +98,7 @@ fn sync() -> SyncSpec {
         match_on: MatchSpec {
             property: located("email"),
             column: located("email"),
+            on_invalid: engine_spec::OnInvalidMatch::Fail,
         },
         mapping: PROPERTIES
             .iter()
@@ -209,6 +210,8 @@ async fn plan(dir: &Path) -> Result<engine_plan::SyncPlan, String> {
             base_generation: 1,
             previous_snapshot: Some(dir.join("snapshot.parquet")),
             pending: HashMap::new(),
+            retry_failed: false,
+            match_case_insensitive: true,
             work_dir: &work,
         },
     )

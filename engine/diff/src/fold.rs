@@ -2,9 +2,10 @@
 //!
 //! Used at the end of every apply and to recover a crashed one from its journal, so both paths
 //! produce the same state. Rows that failed are left as they were (and so show up again in
-//! the next plan); rows that succeeded take the plan's values and the destination's id.
+//! the next plan); rows that succeeded take the plan's values and the destination's id, and a
+//! row whose record another row took over (a re-key) leaves the snapshot with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use engine_plan::{Action, SyncPlan};
@@ -30,9 +31,16 @@ pub fn fold_snapshot(
 ) -> std::io::Result<FoldOutcome> {
     let tmp = out.with_extension("parquet.tmp");
     let mut writer = SnapshotWriter::create(&tmp, &plan.properties, true)?;
+    // Rows whose record another row took over (a re-key): the record is now that row's.
+    let handed_over: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| succeeded.contains_key(&c.key))
+        .filter_map(|c| c.rekeyed_from.as_deref())
+        .collect();
     if let Some(previous) = previous {
         read_snapshot_rows(previous, None, |key, row| {
-            if succeeded.contains_key(key) {
+            if succeeded.contains_key(key) || handed_over.contains(key) {
                 return Ok(());
             }
             let values: Vec<Option<&str>> = plan.properties.iter().map(|p| row.get(p)).collect();

@@ -1,6 +1,6 @@
 //! Computes one sync's plan: map → write rows → key checks → join → read back changed rows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,10 +11,14 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
-use engine_plan::{Action, FieldChange, GuardCheck, RemoveBehaviour, RowChange, Summary, SyncPlan};
-use engine_spec::{OnNull, OnRemove, SyncSpec};
+use engine_plan::{
+    Action, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange, SkippedRow, Summary,
+    SyncPlan,
+};
+use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncSpec};
 use futures_util::StreamExt;
 
+use crate::ownership::{self, OldRecord, Release, Target};
 use crate::snapshot::{SnapshotRow, SnapshotWriter, read_snapshot_rows, snapshot_row_count};
 
 /// How many offending keys a key error names.
@@ -30,10 +34,24 @@ pub struct SyncDiffInput<'a> {
     pub base_generation: u64,
     /// The snapshot of that generation (None before the first apply).
     pub previous_snapshot: Option<PathBuf>,
-    /// Rows that failed last time, with the destination's message.
-    pub pending: HashMap<String, String>,
+    /// Rows that failed last time.
+    pub pending: HashMap<String, Pending>,
+    /// Send rows the destination rejected again even when their data has not changed.
+    pub retry_failed: bool,
+    /// The destination compares match values case-insensitively (HubSpot's `email`).
+    pub match_case_insensitive: bool,
     /// A scratch directory for this plan (the mapped rows are written there).
     pub work_dir: &'a Path,
+}
+
+/// A row that failed last time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The destination's message.
+    pub message: String,
+    /// Set when the destination rejected the row's data: the fingerprint of the change it
+    /// rejected ([`RowChange::fingerprint`]). The same change is held back, not resent.
+    pub held_fingerprint: Option<String>,
 }
 
 static TABLE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -128,40 +146,14 @@ async fn diff_registered(
             "if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes); otherwise this is a bug in engine",
         )]
     };
-    let duplicates = query(
-        ctx,
-        &format!(
-            "SELECT __key, n, count(*) OVER () AS groups FROM \
-             (SELECT __key, count(*) AS n FROM {rows_table} GROUP BY __key HAVING count(*) > 1) d \
-             ORDER BY __key LIMIT {SHOWN_KEYS}"
-        ),
-    )
-    .await
-    .map_err(|e| internal(&e))?;
-    if let Some(first) = duplicates.first().filter(|b| b.num_rows() > 0) {
-        let groups = first
-            .column(2)
-            .as_primitive_opt::<Int64Type>()
-            .map(|a| a.value(0))
-            .unwrap_or_default();
-        let mut keys = Vec::new();
-        for batch in &duplicates {
-            let names = utf8(batch.column(0)).map_err(|e| internal(&e))?;
-            let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)
-                .map_err(|e| internal(&e))?;
-            let counts = counts.as_primitive::<Int64Type>();
-            for i in 0..batch.num_rows() {
-                keys.push(format!("`{}` ({} rows)", names.value(i), counts.value(i)));
-            }
-        }
-        return Err(vec![Diagnostic::error(
-            "diff::duplicate_keys",
-            format!("sync `{sync_name}`: {groups} primary key value(s) appear more than once in model `{}`", input.sync.model.value),
-        )
-        .at_row(sync_name, None, None)
-        .note(format!("first duplicates: {}", keys.join(", ")))
-        .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")]);
-    }
+    check_duplicate_keys(ctx, input, rows_table)
+        .await
+        .map_err(|e| internal(&e))??;
+    let match_property = properties.first().cloned().unwrap_or_default();
+    let skipped = check_match_values(ctx, input, rows_table, &match_property)
+        .await
+        .map_err(|e| internal(&e))??;
+    let skipped_keys: HashSet<String> = skipped.iter().map(|s| s.key.clone()).collect();
 
     // 3. Which keys changed: a join on key and fingerprint only.
     let previous_rows = match &input.previous_snapshot {
@@ -176,8 +168,10 @@ async fn diff_registered(
     match &input.previous_snapshot {
         None => {
             read_snapshot_rows(rows_path, None, |key, row| {
-                added.insert(key.to_string());
-                new_rows.insert(key.to_string(), row);
+                if !skipped_keys.contains(key) {
+                    added.insert(key.to_string());
+                    new_rows.insert(key.to_string(), row);
+                }
                 Ok(())
             })
             .map_err(|e| internal(&e))?;
@@ -206,10 +200,19 @@ async fn diff_registered(
                 let new_keys = utf8(batch.column(0)).map_err(|e| internal(&e))?;
                 let old_keys = utf8(batch.column(1)).map_err(|e| internal(&e))?;
                 for row in 0..batch.num_rows() {
+                    let key = if new_keys.is_null(row) {
+                        old_keys.value(row)
+                    } else {
+                        new_keys.value(row)
+                    };
+                    // A skipped row is left as it was: neither written nor removed.
+                    if skipped_keys.contains(key) {
+                        continue;
+                    }
                     match (new_keys.is_null(row), old_keys.is_null(row)) {
-                        (false, true) => added.insert(new_keys.value(row).to_string()),
-                        (true, false) => removed.insert(old_keys.value(row).to_string()),
-                        _ => changed.insert(new_keys.value(row).to_string()),
+                        (false, true) => added.insert(key.to_string()),
+                        (true, false) => removed.insert(key.to_string()),
+                        _ => changed.insert(key.to_string()),
                     };
                 }
             }
@@ -233,62 +236,85 @@ async fn diff_registered(
         .map_err(|e| internal(&e))?;
     }
 
-    let match_property = properties.first().cloned().unwrap_or_default();
+    // 5. Which record each changed row writes (see `ownership`).
+    let normalize = |value: Option<&str>| {
+        value.map(|v| {
+            if input.match_case_insensitive {
+                v.to_lowercase()
+            } else {
+                v.to_string()
+            }
+        })
+    };
+    let old_records: BTreeMap<String, OldRecord> = old_rows
+        .iter()
+        .map(|(key, row)| {
+            (
+                key.clone(),
+                OldRecord {
+                    match_value: normalize(row.get(&match_property)),
+                    continuing: changed.contains(key),
+                },
+            )
+        })
+        .collect();
+    let new_matches: BTreeMap<String, Option<String>> = new_rows
+        .iter()
+        .filter(|(key, _)| added.contains(*key) || changed.contains(*key))
+        .map(|(key, row)| (key.clone(), normalize(row.get(&match_property))))
+        .collect();
+    let assignment = ownership::assign(&old_records, &new_matches);
+
     let mut changes = Vec::with_capacity(added.len() + changed.len() + removed.len());
-    for key in &added {
-        let Some(row) = new_rows.get(key) else {
-            continue;
-        };
-        let values = aligned(row, properties);
-        let fields = properties
-            .iter()
-            .zip(&values)
-            .filter_map(|(p, v)| {
-                v.as_ref().map(|v| FieldChange {
-                    property: p.clone(),
-                    before: None,
-                    after: Some(v.clone()),
-                })
-            })
-            .collect();
-        changes.push(change(
-            Action::Create,
-            key,
-            None,
-            fields,
-            Some(values),
-            &input.pending,
-        ));
-    }
-    for key in &changed {
-        let (Some(new), Some(old)) = (new_rows.get(key), old_rows.get(key)) else {
+    for (key, target) in &assignment.targets {
+        let Some(new) = new_rows.get(key) else {
             continue;
         };
         let values = aligned(new, properties);
-        let fields: Vec<FieldChange> = properties
-            .iter()
-            .zip(&values)
-            .filter(|(p, v)| old.get(p) != v.as_deref())
-            .map(|(p, v)| FieldChange {
-                property: p.clone(),
-                before: old.get(p).map(str::to_string),
-                after: v.clone(),
-            })
-            .collect();
-        if fields.is_empty() {
+        let (before, destination_id, rekeyed_from, wave) = match target {
+            Target::Create => (None, None, None, 0),
+            Target::Own { wave } => {
+                let old = old_rows.get(key);
+                (old, old.and_then(|o| o.destination_id.clone()), None, *wave)
+            }
+            Target::Take(from) => {
+                let old = old_rows.get(from);
+                (
+                    old,
+                    old.and_then(|o| o.destination_id.clone()),
+                    Some(from.clone()),
+                    0,
+                )
+            }
+        };
+        let Some(before) = before else {
+            changes.push(RowChange {
+                fields: created_fields(properties, &values),
+                values: Some(values),
+                ..change(Action::Create, key, None, &input.pending)
+            });
+            continue;
+        };
+        let fields = changed_fields(properties, &values, before);
+        if fields.is_empty() && rekeyed_from.is_none() {
             continue; // only unmapped or reordered properties differ: nothing to send
         }
-        changes.push(change(
-            Action::Update,
-            key,
-            old.destination_id.clone(),
+        changes.push(RowChange {
             fields,
-            Some(values),
-            &input.pending,
-        ));
+            values: Some(values),
+            rekeyed_from,
+            wave,
+            ..change(Action::Update, key, destination_id, &input.pending)
+        });
     }
-    for key in &removed {
-        let Some(old) = old_rows.get(key) else {
+    for (key, release) in &assignment.releases {
+        let (record_row, vacated_by) = match release {
+            Release::Own => (old_rows.get(key), None),
+            Release::Vacated(moved) => (old_rows.get(moved), Some(moved.clone())),
+            // Its record now belongs to the row that took it over; the fold forgets the key.
+            Release::Absorbed => continue,
+        };
+        let Some(old) = record_row else {
             continue;
         };
         let fields = match input.sync.on_remove {
@@ -305,16 +331,35 @@ async fn diff_registered(
                 })
                 .collect(),
         };
-        changes.push(change(
-            Action::Remove,
-            key,
-            old.destination_id.clone(),
+        changes.push(RowChange {
             fields,
-            None,
-            &input.pending,
-        ));
+            vacated_by,
+            ..change(
+                Action::Remove,
+                key,
+                old.destination_id.clone(),
+                &input.pending,
+            )
+        });
     }
     changes.sort_by(|a, b| (a.action, &a.key).cmp(&(b.action, &b.key)));
+
+    // 6. A change the destination rejected before, planned again unchanged, is held back.
+    let mut held = Vec::new();
+    if !input.retry_failed {
+        changes.retain(|c| {
+            let pending = input.pending.get(&c.key);
+            let same = pending.and_then(|p| p.held_fingerprint.as_deref())
+                == Some(c.fingerprint().as_str());
+            if same && let Some(p) = pending {
+                held.push(HeldRow {
+                    key: c.key.clone(),
+                    message: p.message.clone(),
+                });
+            }
+            !same
+        });
+    }
 
     let count = |action| changes.iter().filter(|c| c.action == action).count() as u64;
     let summary = Summary {
@@ -323,8 +368,12 @@ async fn diff_registered(
         create: count(Action::Create),
         update: count(Action::Update),
         remove: count(Action::Remove),
-        unchanged: model_rows - count(Action::Create) - count(Action::Update),
+        unchanged: model_rows
+            .saturating_sub(count(Action::Create) + count(Action::Update))
+            .saturating_sub(skipped.len() as u64 + held.len() as u64),
         retried: changes.iter().filter(|c| c.last_error.is_some()).count() as u64,
+        skipped: skipped.len() as u64,
+        held: held.len() as u64,
     };
     Ok(SyncPlan {
         sync: sync_name.to_string(),
@@ -345,27 +394,266 @@ async fn diff_registered(
             OnRemove::Nothing => RemoveBehaviour::Nothing,
             OnRemove::ClearFields => RemoveBehaviour::ClearFields,
         },
+        match_case_insensitive: input.match_case_insensitive,
         guards: guards(input.sync, &summary),
         summary,
         changes,
+        skipped,
+        held,
     })
+}
+
+/// Duplicate primary keys stop the plan.
+async fn check_duplicate_keys(
+    ctx: &SessionContext,
+    input: &SyncDiffInput<'_>,
+    rows_table: &str,
+) -> datafusion::error::Result<Result<(), Vec<Diagnostic>>> {
+    let sync_name = input.sync.name.value.as_str();
+    let duplicates = query(
+        ctx,
+        &format!(
+            "SELECT __key, n, count(*) OVER () AS groups FROM \
+             (SELECT __key, count(*) AS n FROM {rows_table} GROUP BY __key HAVING count(*) > 1) d \
+             ORDER BY __key LIMIT {SHOWN_KEYS}"
+        ),
+    )
+    .await?;
+    let Some(first) = duplicates.first().filter(|b| b.num_rows() > 0) else {
+        return Ok(Ok(()));
+    };
+    let groups = first
+        .column(2)
+        .as_primitive_opt::<Int64Type>()
+        .map(|a| a.value(0))
+        .unwrap_or_default();
+    let mut keys = Vec::new();
+    for batch in &duplicates {
+        let names = utf8(batch.column(0))?;
+        let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+        let counts = counts.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            keys.push(format!("`{}` ({} rows)", names.value(i), counts.value(i)));
+        }
+    }
+    Ok(Err(vec![Diagnostic::error(
+        "diff::duplicate_keys",
+        format!("sync `{sync_name}`: {groups} primary key value(s) appear more than once in model `{}`", input.sync.model.value),
+    )
+    .at_row(sync_name, None, None)
+    .note(format!("first duplicates: {}", keys.join(", ")))
+    .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")]))
+}
+
+/// Null, empty and shared match values: two rows must never write one record, and a row
+/// without a match value cannot be matched. They stop the plan, or with
+/// `match.on_invalid: skip` the rows are left out and listed.
+async fn check_match_values(
+    ctx: &SessionContext,
+    input: &SyncDiffInput<'_>,
+    rows_table: &str,
+    match_property: &str,
+) -> datafusion::error::Result<Result<Vec<SkippedRow>, Vec<Diagnostic>>> {
+    let sync_name = input.sync.name.value.as_str();
+    let skip = input.sync.match_on.on_invalid == OnInvalidMatch::Skip;
+    let column = format!("\"{}\"", match_property.replace('"', "\"\""));
+    let normalized = if input.match_case_insensitive {
+        format!("lower({column})")
+    } else {
+        column.clone()
+    };
+    let limit = if skip {
+        String::new()
+    } else {
+        format!("LIMIT {SHOWN_KEYS}")
+    };
+    let missing = query(
+        ctx,
+        &format!(
+            "SELECT __key, count(*) OVER () AS total FROM {rows_table} \
+             WHERE ({column} IS NULL OR trim({column}) = '') ORDER BY __key {limit}"
+        ),
+    )
+    .await?;
+    let shared = query(
+        ctx,
+        &format!(
+            "WITH d AS (SELECT {normalized} AS m FROM {rows_table} \
+                        WHERE ({column} IS NOT NULL AND trim({column}) <> '') \
+                        GROUP BY {normalized} HAVING count(*) > 1) \
+             SELECT r.__key, r.{column}, (SELECT count(*) FROM d) AS groups \
+             FROM {rows_table} r JOIN d ON {normalized_r} = d.m \
+             ORDER BY d.m, r.__key {shared_limit}",
+            normalized_r = if input.match_case_insensitive {
+                format!("lower(r.{column})")
+            } else {
+                format!("r.{column}")
+            },
+            shared_limit = if skip {
+                String::new()
+            } else {
+                "LIMIT 20".into()
+            },
+        ),
+    )
+    .await?;
+
+    let mut skipped = Vec::new();
+    let mut missing_total = 0;
+    for batch in &missing {
+        let keys = utf8(batch.column(0))?;
+        let total = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
+        missing_total = total
+            .as_primitive::<Int64Type>()
+            .values()
+            .first()
+            .copied()
+            .unwrap_or(0);
+        for i in 0..batch.num_rows() {
+            skipped.push(SkippedRow {
+                key: keys.value(i).to_string(),
+                match_value: None,
+                reason: format!("the match property `{match_property}` is null or empty"),
+            });
+        }
+    }
+    let mut shared_groups = 0;
+    let mut shared_rows: Vec<(String, String)> = Vec::new();
+    for batch in &shared {
+        let keys = utf8(batch.column(0))?;
+        let values = utf8(batch.column(1))?;
+        let groups = datafusion::arrow::compute::cast(batch.column(2), &DataType::Int64)?;
+        shared_groups = groups
+            .as_primitive::<Int64Type>()
+            .values()
+            .first()
+            .copied()
+            .unwrap_or(0);
+        for i in 0..batch.num_rows() {
+            shared_rows.push((keys.value(i).to_string(), values.value(i).to_string()));
+        }
+    }
+    if skip {
+        for (key, value) in shared_rows {
+            skipped.push(SkippedRow {
+                key,
+                match_value: Some(value),
+                reason: format!(
+                    "another row has the same `{match_property}`{}",
+                    if input.match_case_insensitive {
+                        " (compared case-insensitively)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        skipped.sort_by(|a, b| a.key.cmp(&b.key));
+        return Ok(Ok(skipped));
+    }
+    let mut problems = Vec::new();
+    if missing_total > 0 {
+        let keys: Vec<String> = skipped.iter().map(|s| format!("`{}`", s.key)).collect();
+        problems.push(
+            Diagnostic::error(
+                "diff::null_match_values",
+                format!(
+                    "sync `{sync_name}`: {missing_total} row(s) of model `{}` have a null or empty `{match_property}`, so they cannot be matched to a record",
+                    input.sync.model.value
+                ),
+            )
+            .at(input.sync.match_on.column.span.clone())
+            .note(format!("first rows (primary key): {}", keys.join(", ")))
+            .hint(format!(
+                "filter them out in the model's SQL (`WHERE {} IS NOT NULL AND {} <> ''`), or set `match.on_invalid: skip` to leave them out and list them in the plan",
+                input.sync.match_on.column.value, input.sync.match_on.column.value
+            )),
+        );
+    }
+    if shared_groups > 0 {
+        let mut shown: Vec<String> = Vec::new();
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for (key, value) in shared_rows {
+            let normalized = if input.match_case_insensitive {
+                value.to_lowercase()
+            } else {
+                value.clone()
+            };
+            match groups.last_mut() {
+                Some((v, keys)) if *v == normalized => keys.push(format!("`{key}`")),
+                _ => groups.push((normalized, vec![format!("`{key}`")])),
+            }
+        }
+        for (value, keys) in groups.into_iter().take(SHOWN_KEYS) {
+            shown.push(format!("`{value}` (rows {})", keys.join(", ")));
+        }
+        problems.push(
+            Diagnostic::error(
+                "diff::duplicate_match_values",
+                format!(
+                    "sync `{sync_name}`: {shared_groups} `{match_property}` value(s) are shared by more than one row of model `{}`; two rows would write one record",
+                    input.sync.model.value
+                ),
+            )
+            .at(input.sync.match_on.column.span.clone())
+            .note(format!(
+                "first shared values{}: {}",
+                if input.match_case_insensitive { " (compared case-insensitively, as the destination does)" } else { "" },
+                shown.join(", ")
+            ))
+            .hint("make the match column unique in the model's SQL (e.g. keep one row per value with ROW_NUMBER()), or set `match.on_invalid: skip` to leave those rows out and list them in the plan"),
+        );
+    }
+    if problems.is_empty() {
+        Ok(Ok(Vec::new()))
+    } else {
+        Ok(Err(problems))
+    }
+}
+
+fn created_fields(properties: &[String], values: &[Option<String>]) -> Vec<FieldChange> {
+    properties
+        .iter()
+        .zip(values)
+        .filter_map(|(p, v)| {
+            v.as_ref().map(|v| FieldChange {
+                property: p.clone(),
+                before: None,
+                after: Some(v.clone()),
+            })
+        })
+        .collect()
+}
+
+fn changed_fields(
+    properties: &[String],
+    values: &[Option<String>],
+    before: &SnapshotRow,
+) -> Vec<FieldChange> {
+    properties
+        .iter()
+        .zip(values)
+        .filter(|(p, v)| before.get(p) != v.as_deref())
+        .map(|(p, v)| FieldChange {
+            property: p.clone(),
+            before: before.get(p).map(str::to_string),
+            after: v.clone(),
+        })
+        .collect()
 }
 
 fn change(
     action: Action,
     key: &str,
     destination_id: Option<String>,
-    fields: Vec<FieldChange>,
-    values: Option<Vec<Option<String>>>,
-    pending: &HashMap<String, String>,
+    pending: &HashMap<String, Pending>,
 ) -> RowChange {
     RowChange {
         action,
         key: key.to_string(),
         destination_id,
-        fields,
-        values,
-        last_error: pending.get(key).cloned(),
+        last_error: pending.get(key).map(|p| p.message.clone()),
+        ..RowChange::default()
     }
 }
 

@@ -16,7 +16,7 @@
 mod operations;
 mod retry;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
@@ -47,6 +47,9 @@ pub struct ExecutionReport {
     pub succeeded: HashMap<String, Option<String>>,
     /// Keys refused or given up on, with the message; they stay pending.
     pub failed: Vec<(String, String)>,
+    /// Of the failed keys, those the destination rejected for their data (not resent
+    /// unchanged).
+    pub rejected: HashSet<String>,
     /// Why the run stopped early, if it did.
     pub fatal: Option<Diagnostic>,
     /// Counts for run history.
@@ -81,6 +84,21 @@ pub async fn execute<D: Destination>(
     for (key, message) in &planned.invalid {
         report.failed.push((key.clone(), message.clone()));
     }
+    // Rows that cannot be sent are journaled too, so run history lists what apply reports.
+    let invalid: Vec<JournalRow> = planned
+        .invalid
+        .iter()
+        .map(|(key, message)| JournalRow {
+            key: key.clone(),
+            action: "update".into(),
+            state: RowState::GaveUp,
+            destination_id: None,
+            message: Some(message.clone()),
+        })
+        .collect();
+    if !invalid.is_empty() {
+        state.journal_outcomes(run_id, &invalid)?;
+    }
     let total = planned.operations.len() as u64;
     let progress = progress_bar(total, options.progress);
     let limiter = retry::Limiter::new(options.requests_per_second);
@@ -95,19 +113,34 @@ pub async fn execute<D: Destination>(
 
     // Every operation comes from a plan change, so the lookup always finds its action.
     let action_of = |key: &str| actions.get(key).copied().unwrap_or("update").to_string();
+    let waves: HashMap<&str, u32> = plan
+        .changes
+        .iter()
+        .map(|c| (c.key.as_str(), c.wave))
+        .collect();
+    // Updates first, wave by wave (a record gives up a match value before another row's
+    // record takes it), then upserts (their match values are free by then), then clears.
+    let mut groups: Vec<(OperationKind, u32)> = planned
+        .operations
+        .iter()
+        .map(|o| {
+            (
+                o.kind.clone(),
+                waves.get(o.key.as_str()).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    groups.sort_by_key(|(kind, wave)| (kind_rank(kind), *wave));
+    groups.dedup();
     let mut chunks = Vec::new();
-    for kind in [
-        OperationKind::Upsert,
-        OperationKind::Update,
-        OperationKind::Clear,
-    ] {
-        let of_kind: Vec<&Operation> = planned
+    for (kind, wave) in groups {
+        let of_group: Vec<&Operation> = planned
             .operations
             .iter()
-            .filter(|o| o.kind == kind)
+            .filter(|o| o.kind == kind && waves.get(o.key.as_str()).copied().unwrap_or(0) == wave)
             .collect();
         chunks.extend(
-            of_kind
+            of_group
                 .chunks(batch_size)
                 .map(|c| c.iter().map(|o| (*o).clone()).collect::<Vec<_>>()),
         );
@@ -116,11 +149,19 @@ pub async fn execute<D: Destination>(
     for (index, batch) in chunks.iter().enumerate() {
         if report.fatal.is_some() {
             not_reached += chunks[index..].iter().map(|c| c.len() as u64).sum::<u64>();
+            let message = "not sent: the run stopped early".to_string();
+            let mut journal = Vec::new();
             for op in chunks[index..].iter().flatten() {
-                report
-                    .failed
-                    .push((op.key.clone(), "not sent: the run stopped early".into()));
+                report.failed.push((op.key.clone(), message.clone()));
+                journal.push(JournalRow {
+                    key: op.key.clone(),
+                    action: action_of(&op.key),
+                    state: RowState::GaveUp,
+                    destination_id: None,
+                    message: Some(message.clone()),
+                });
             }
+            state.journal_outcomes(run_id, &journal)?;
             break;
         }
         let sent: Vec<(String, String)> = batch
@@ -141,6 +182,7 @@ pub async fn execute<D: Destination>(
                         }
                         Final::Rejected(message) => {
                             report.counts.rejected += 1;
+                            report.rejected.insert(op.key.clone());
                             report.failed.push((op.key.clone(), message.clone()));
                             (RowState::Rejected, None, Some(message))
                         }
@@ -212,6 +254,14 @@ where
             }
             result => return result,
         }
+    }
+}
+
+fn kind_rank(kind: &OperationKind) -> u8 {
+    match kind {
+        OperationKind::Update => 0,
+        OperationKind::Upsert => 1,
+        OperationKind::Clear => 2,
     }
 }
 

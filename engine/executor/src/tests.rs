@@ -17,6 +17,9 @@ fn plan(changes: Vec<RowChange>) -> SyncPlan {
         match_property: "email".into(),
         clear_on_null: vec!["phone".into()],
         on_remove: RemoveBehaviour::ClearFields,
+        match_case_insensitive: true,
+        skipped: vec![],
+        held: vec![],
         summary: Summary::default(),
         guards: vec![],
         changes,
@@ -31,6 +34,7 @@ fn create(key: &str, email: Option<&str>) -> RowChange {
         fields: vec![],
         values: Some(vec![email.map(Into::into), Some("Ada".into()), None]),
         last_error: None,
+        ..RowChange::default()
     }
 }
 

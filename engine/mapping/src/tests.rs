@@ -76,6 +76,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
         match_on: MatchSpec {
             property: loc("email", 6, 13),
             column: loc("email", 7, 11),
+            on_invalid: engine_spec::OnInvalidMatch::Fail,
         },
         mapping,
         on_remove: OnRemove::Nothing,

@@ -30,7 +30,13 @@ pub fn render_human(plan: &Plan, options: HumanOptions) -> String {
             acc.2 + s.summary.remove,
         )
     });
-    if create + update + remove == 0 {
+    let held: u64 = plan.syncs.iter().map(|s| s.summary.held).sum();
+    if create + update + remove == 0 && held > 0 {
+        let _ = writeln!(
+            out,
+            "No changes to send, but {held} row(s) are held back: the destination does not hold them as the model says."
+        );
+    } else if create + update + remove == 0 {
         let _ = writeln!(out, "No changes. Every destination matches its model.");
     } else {
         let _ = writeln!(
@@ -48,7 +54,7 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
         "sync `{}`: model `{}` → {} `{}` (generation {})",
         sync.sync, sync.model, sync.destination, sync.object, sync.base_generation
     );
-    if sync.changes.is_empty() {
+    if sync.changes.is_empty() && sync.skipped.is_empty() && sync.held.is_empty() {
         let _ = writeln!(out, "  no changes ({} rows unchanged)\n", s.unchanged);
         return;
     }
@@ -62,6 +68,41 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
             "  … and {hidden} more changes (see `engine plan --json`)"
         );
     }
+    for skipped in sync.skipped.iter().take(options.max_rows) {
+        let _ = writeln!(
+            out,
+            "  ! skip {}{}: {}",
+            quote(&skipped.key),
+            skipped
+                .match_value
+                .as_deref()
+                .map(|v| format!(" ({}: {})", sync.match_property, quote(v)))
+                .unwrap_or_default(),
+            skipped.reason
+        );
+    }
+    if sync.skipped.len() > options.max_rows {
+        let _ = writeln!(
+            out,
+            "  … and {} more skipped rows (see `engine plan --json`)",
+            sync.skipped.len() - options.max_rows
+        );
+    }
+    for held in sync.held.iter().take(options.max_rows) {
+        let _ = writeln!(
+            out,
+            "  ! hold {}: rejected last time with the same data: {}",
+            quote(&held.key),
+            held.message
+        );
+    }
+    if !sync.held.is_empty() {
+        let _ = writeln!(
+            out,
+            "    ({} held row(s) are sent again when their data changes, or with `engine apply --retry-failed`)",
+            sync.held.len()
+        );
+    }
     for guard in sync.guards.iter().filter(|g| g.breached) {
         let _ = writeln!(
             out,
@@ -73,13 +114,23 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
     }
     let _ = writeln!(
         out,
-        "  {} to create, {} to update, {} to remove, {} unchanged{}\n",
+        "  {} to create, {} to update, {} to remove, {} unchanged{}{}{}\n",
         s.create,
         s.update,
         s.remove,
         s.unchanged,
         if s.retried > 0 {
             format!(" ({} retried after a failure)", s.retried)
+        } else {
+            String::new()
+        },
+        if s.skipped > 0 {
+            format!(", {} skipped", s.skipped)
+        } else {
+            String::new()
+        },
+        if s.held > 0 {
+            format!(", {} held back", s.held)
         } else {
             String::new()
         }
@@ -102,7 +153,19 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         (Action::Remove, RemoveBehaviour::Nothing) => ": leave the record, forget the row",
         _ => "",
     };
-    let _ = writeln!(out, "  {sign} {verb} {}{id}{tail}", quote(&change.key));
+    let owner = match (&change.rekeyed_from, &change.vacated_by) {
+        (Some(from), _) => format!(" (re-keyed: takes over the record of row {})", quote(from)),
+        (_, Some(moved)) => format!(
+            " (its record was taken over; the record row {} left is handled instead)",
+            quote(moved)
+        ),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "  {sign} {verb} {}{id}{owner}{tail}",
+        quote(&change.key)
+    );
     if let Some(error) = &change.last_error {
         let _ = writeln!(out, "      # retry: last attempt failed: {error}");
     }

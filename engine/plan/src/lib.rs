@@ -6,9 +6,11 @@
 //! computed against, so `apply` can refuse a plan the state has moved past.
 
 mod human;
+mod seal;
 mod types;
 
 pub use human::{HumanOptions, render_human};
+pub use seal::digest;
 pub use types::*;
 
 /// The `format_version` this engine writes and reads.

@@ -8,6 +8,7 @@ fn sample() -> Plan {
         engine_version: "0.1.0".into(),
         project: "demo".into(),
         lineage: "l".into(),
+        digest: String::new(),
         syncs: vec![SyncPlan {
             sync: "contacts".into(),
             model: "users".into(),
@@ -18,6 +19,9 @@ fn sample() -> Plan {
             match_property: "email".into(),
             clear_on_null: vec![],
             on_remove: RemoveBehaviour::ClearFields,
+            match_case_insensitive: false,
+            skipped: vec![],
+            held: vec![],
             summary: Summary {
                 model_rows: 3,
                 previous_rows: 3,
@@ -26,6 +30,7 @@ fn sample() -> Plan {
                 remove: 1,
                 unchanged: 1,
                 retried: 0,
+                ..Summary::default()
             },
             guards: vec![GuardCheck {
                 guard: "max_deletes".into(),
@@ -45,6 +50,7 @@ fn sample() -> Plan {
                     }],
                     values: Some(vec![Some("d@x.io".into()), None, None]),
                     last_error: None,
+                    ..RowChange::default()
                 },
                 RowChange {
                     action: Action::Update,
@@ -64,6 +70,7 @@ fn sample() -> Plan {
                     ],
                     values: Some(vec![Some("b@x.io".into()), Some("Robert".into()), None]),
                     last_error: Some("bad".into()),
+                    ..RowChange::default()
                 },
                 RowChange {
                     action: Action::Remove,
@@ -76,6 +83,7 @@ fn sample() -> Plan {
                     }],
                     values: None,
                     last_error: None,
+                    ..RowChange::default()
                 },
             ],
         }],

@@ -19,6 +19,10 @@ pub struct Plan {
     pub lineage: String,
     /// One entry per planned sync.
     pub syncs: Vec<SyncPlan>,
+    /// A keyed digest over everything above, bound to the state that made the plan (see
+    /// [`crate::seal`]); `engine apply PLAN` refuses a plan whose digest does not verify.
+    #[serde(default)]
+    pub digest: String,
 }
 
 /// What happens when a row leaves the model (mirrors the sync's `on_remove`).
@@ -52,12 +56,43 @@ pub struct SyncPlan {
     pub clear_on_null: Vec<String>,
     /// What removal does.
     pub on_remove: RemoveBehaviour,
+    /// True when the destination compares match values case-insensitively (HubSpot's
+    /// `email` and `domain`): two values differing only in case are one record.
+    #[serde(default)]
+    pub match_case_insensitive: bool,
     /// Counts.
     pub summary: Summary,
     /// Guard checks, evaluated at plan time and again at apply.
     pub guards: Vec<GuardCheck>,
     /// Every added, changed and removed row, sorted by action then key.
     pub changes: Vec<RowChange>,
+    /// Rows left out of this plan because of their match value (`match.on_invalid: skip`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRow>,
+    /// Rows the destination rejected last time whose data has not changed since: not sent
+    /// again until their data changes or `engine apply --retry-failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldRow>,
+}
+
+/// A model row left out of a plan, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// The model's primary key text.
+    pub key: String,
+    /// The row's match value (None when null).
+    pub match_value: Option<String>,
+    /// Why it was skipped (a null, empty or shared match value).
+    pub reason: String,
+}
+
+/// A row that failed with data the destination rejected and that is not resent unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRow {
+    /// The model's primary key text.
+    pub key: String,
+    /// The destination's message from the failed attempt.
+    pub message: String,
 }
 
 /// Counts for one sync.
@@ -77,6 +112,12 @@ pub struct Summary {
     pub unchanged: u64,
     /// Of the changes, rows that failed last time and are retried.
     pub retried: u64,
+    /// Rows skipped for a null, empty or shared match value.
+    #[serde(default)]
+    pub skipped: u64,
+    /// Rows rejected last time with the same data, held back (see [`SyncPlan::held`]).
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// A guard and whether this plan breaches it.
@@ -93,10 +134,11 @@ pub struct GuardCheck {
 }
 
 /// What happens to a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// New in the model: upserted.
+    #[default]
     Create,
     /// Changed mapped values: only the changed properties are sent.
     Update,
@@ -105,7 +147,7 @@ pub enum Action {
 }
 
 /// One row's change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RowChange {
     /// Create, update or remove.
     pub action: Action,
@@ -124,6 +166,41 @@ pub struct RowChange {
     /// The destination's message from the last failed attempt, when this row is a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// For an update: the row that owned this record until now (a re-keyed row, or a row
+    /// that takes over the record holding its match value). The state hands the record over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rekeyed_from: Option<String>,
+    /// For a remove: the record handled is the one this other row left (it moved to the
+    /// record holding its new match value), not the removed row's own record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacated_by: Option<String>,
+    /// Sending order among updates: an update of wave N is sent after every update of
+    /// waves below N (a record must give up a match value before another takes it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wave: u32,
+}
+
+impl RowChange {
+    /// A digest of what this change sends (action, record, fields after): the same change
+    /// planned again has the same fingerprint. A row the destination rejected is held back
+    /// while its change keeps this fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let sent = (
+            self.action,
+            &self.destination_id,
+            self.fields
+                .iter()
+                .map(|f| (&f.property, &f.after))
+                .collect::<Vec<_>>(),
+        );
+        // Strings and options only: serializing cannot fail.
+        let bytes = serde_json::to_vec(&sent).unwrap_or_default();
+        blake3::hash(&bytes).to_hex()[..32].to_string()
+    }
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// One property's before and after.

@@ -364,6 +364,20 @@ impl Cx<'_> {
             );
             return None;
         }
+        if text.chars().count() > MAX_NAME_LENGTH {
+            self.push(
+                Diagnostic::error(
+                    "spec::invalid_name",
+                    format!(
+                        "the {kind} name is {} characters long; names have at most {MAX_NAME_LENGTH}",
+                        text.chars().count()
+                    ),
+                )
+                .at(node.span.clone())
+                .hint("names become file names in the state directory: choose a shorter one"),
+            );
+            return None;
+        }
         let mut chars = text.chars();
         let is_valid = chars
             .next()
@@ -385,6 +399,10 @@ impl Cx<'_> {
         })
     }
 }
+
+/// The longest name: names become file names in the state directory (255 bytes at most on
+/// common file systems, with room for suffixes such as `.lock` and `.rows.parquet`).
+pub const MAX_NAME_LENGTH: usize = 100;
 
 /// Adds "valid keys are …" to an unknown-key diagnostic.
 fn with_valid_keys(diagnostic: Diagnostic, allowed: &[&str]) -> Diagnostic {

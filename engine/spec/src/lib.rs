@@ -29,6 +29,7 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
+pub use check::MAX_NAME_LENGTH;
 pub use project::load_project;
 pub use sync::MAX_BATCH_SIZE;
 pub use types::*;

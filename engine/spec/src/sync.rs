@@ -5,7 +5,8 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    Guards, Located, MappingSource, MappingSpec, MatchSpec, OnNull, OnRemove, SyncMode, SyncSpec,
+    Guards, Located, MappingSource, MappingSpec, MatchSpec, OnInvalidMatch, OnNull, OnRemove,
+    SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -21,7 +22,7 @@ const SYNC_KEYS: &[&str] = &[
     "guards",
     "batch_size",
 ];
-const MATCH_KEYS: &[&str] = &["property", "column"];
+const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
@@ -167,9 +168,18 @@ fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchS
     let column = cx
         .required(&fields, "column")
         .and_then(|n| cx.non_empty_string(n, "column"));
+    let on_invalid = match fields.get("on_invalid") {
+        None => Some(OnInvalidMatch::Fail),
+        Some(node) => match cx.choice(node, "on_invalid", &["fail", "skip"], &[]) {
+            Some("skip") => Some(OnInvalidMatch::Skip),
+            Some(_) => Some(OnInvalidMatch::Fail),
+            None => None,
+        },
+    };
     Some(MatchSpec {
         property: property?,
         column: column?,
+        on_invalid: on_invalid?,
     })
 }
 

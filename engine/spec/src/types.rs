@@ -189,6 +189,19 @@ pub struct MatchSpec {
     pub property: Located<String>,
     /// `match.column:` the model column holding its value.
     pub column: Located<String>,
+    /// `match.on_invalid:` what a null, empty or shared match value does.
+    pub on_invalid: OnInvalidMatch,
+}
+
+/// What the plan does with rows whose match value is null, empty, or shared with another row
+/// (two rows would write one record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnInvalidMatch {
+    /// Stop the plan before any request, naming the rows (default).
+    #[default]
+    Fail,
+    /// Leave those rows out; each is listed in the plan and in run history.
+    Skip,
 }
 
 /// Safety limits checked before anything is sent.

@@ -54,6 +54,39 @@ pub enum StateError {
     /// The state was written by an incompatible version.
     #[error("{0}")]
     Incompatible(String),
+    /// A file of the state is missing or damaged; the message names it.
+    #[error("{message}")]
+    Corrupt {
+        /// The damaged or missing file.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A sync name that cannot be a file name (from a hand-made plan, say).
+    #[error(
+        "`{0}` is not a valid sync name; names use ASCII letters, digits, `_` and `-` (at most 100)"
+    )]
+    InvalidName(String),
+}
+
+/// The longest sync name the state accepts (as `engine validate` does).
+pub const MAX_NAME_LENGTH: usize = 100;
+
+/// Checks that a sync name is safe as a file name inside the state directory: ASCII letters,
+/// digits, `_` and `-`, starting with a letter or `_`, at most [`MAX_NAME_LENGTH`]
+/// characters. Every path derived from a name goes through this first.
+pub fn check_name(name: &str) -> Result<&str, StateError> {
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.len() <= MAX_NAME_LENGTH;
+    if valid {
+        Ok(name)
+    } else {
+        Err(StateError::InvalidName(name.chars().take(120).collect()))
+    }
 }
 
 /// The current generation of one sync.
@@ -200,6 +233,9 @@ pub struct PendingRow {
     pub message: String,
     /// The run that last tried it.
     pub run_id: i64,
+    /// Set when the destination rejected the row's data: the fingerprint of the rejected
+    /// change; the same change is not resent until the data changes or the user asks.
+    pub held_fingerprint: Option<String>,
 }
 
 /// The state backend interface; [`LocalState`] is the embedded one, a PostgreSQL backend
@@ -207,6 +243,8 @@ pub struct PendingRow {
 pub trait StateStore {
     /// The state's identity, created once; a saved plan records it.
     fn lineage(&self) -> &str;
+    /// The secret key saved plans are sealed with (created with the state, never shown).
+    fn plan_key(&self) -> [u8; 32];
     /// The current generation of a sync.
     fn generation(&self, sync: &str) -> Result<SyncGeneration, StateError>;
     /// Takes the sync's apply lock, failing at once if another process holds it.
@@ -272,4 +310,7 @@ pub struct Commit<'a> {
     pub resolved: &'a [String],
     /// Keys that failed in this run, with the message: pending.
     pub failed: &'a [(String, String)],
+    /// Of the failed keys, those rejected for their data, with the rejected change's
+    /// fingerprint: held back until the data changes.
+    pub held: &'a [(String, String)],
 }

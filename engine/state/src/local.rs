@@ -7,10 +7,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
     Commit, JournalRow, PendingRow, RowState, RunCounts, RunRecord, RunStatus, StateError,
-    StateStore, SyncGeneration, SyncLock,
+    StateStore, SyncGeneration, SyncLock, check_name,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,41 +51,81 @@ CREATE TABLE IF NOT EXISTS pending (
     key TEXT NOT NULL,
     message TEXT NOT NULL,
     run_id INTEGER NOT NULL,
+    held_fp TEXT,
     PRIMARY KEY (sync, key)
 );
 ";
+
+/// Upgrades a version-1 state in place: rejected rows gained the fingerprint of the change
+/// the destination refused.
+const MIGRATE_1_TO_2: &str = "ALTER TABLE pending ADD COLUMN held_fp TEXT;";
 
 /// State kept in files under the project's `.engine/` directory.
 #[derive(Debug)]
 pub struct LocalState {
     dir: PathBuf,
     lineage: String,
+    plan_key: [u8; 32],
     conn: Mutex<Connection>,
 }
 
 impl LocalState {
     /// Opens (creating on first use) the state in `dir`.
     pub fn open(dir: &Path) -> Result<LocalState, StateError> {
+        let db = dir.join("state.db");
+        let fresh = fs_err::metadata(&db).map(|m| m.len() == 0).unwrap_or(true);
+        if fresh && let Some(snapshot) = any_snapshot(dir) {
+            return Err(StateError::Corrupt {
+                file: db.clone(),
+                message: format!(
+                    "the state database `{}` is missing or empty, but snapshots of earlier applies exist (e.g. `{}`); starting over would forget what was synced",
+                    db.display(),
+                    snapshot.display()
+                ),
+            });
+        }
         fs_err::create_dir_all(dir.join("snapshots"))?;
         fs_err::create_dir_all(dir.join("runs"))?;
         fs_err::create_dir_all(dir.join("locks"))?;
-        let conn = Connection::open(dir.join("state.db"))?;
+        let conn = Connection::open(&db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| corrupt_db(&db, &e))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
         let version: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()
+            .or_else(|e| match e {
+                // A database without the meta table yet: a new state.
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                    Ok(None)
+                }
+                other => Err(corrupt_db(&db, &other)),
+            })?;
         match version {
             None => {
+                conn.execute_batch(SCHEMA)?;
+                let mut key = [0u8; 32];
+                key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
                 conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1), ('lineage', ?2)",
-                    params![SCHEMA_VERSION.to_string(), uuid::Uuid::new_v4().to_string()],
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1), ('lineage', ?2), ('plan_key', ?3)",
+                    params![
+                        SCHEMA_VERSION.to_string(),
+                        uuid::Uuid::new_v4().to_string(),
+                        hex(&key)
+                    ],
+                )?;
+            }
+            Some(v) if v == "1" => {
+                conn.execute_batch(MIGRATE_1_TO_2)?;
+                conn.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION.to_string()],
                 )?;
             }
             Some(v) if v != SCHEMA_VERSION.to_string() => {
@@ -96,15 +136,51 @@ impl LocalState {
             }
             Some(_) => {}
         }
-        let lineage: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
+        let lineage: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
                 r.get(0)
-            })?;
+            })
+            .map_err(|e| corrupt_db(&db, &e))?;
+        let stored_key: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'plan_key'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let plan_key = match stored_key.as_deref().and_then(unhex) {
+            Some(key) => key,
+            None => {
+                // A state made before plans were sealed: give it a key now.
+                let mut key = [0u8; 32];
+                key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('plan_key', ?1)",
+                    [hex(&key)],
+                )?;
+                key
+            }
+        };
         Ok(LocalState {
             dir: dir.to_path_buf(),
             lineage,
+            plan_key,
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The generation the database records for a sync, without checking its snapshot file
+    /// (for `engine state rebuild`, which replaces a missing or damaged one).
+    pub fn recorded_generation(&self, sync: &str) -> Result<u64, StateError> {
+        let sync = check_name(sync)?;
+        let generation: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT generation FROM syncs WHERE sync = ?1",
+                [sync],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(generation.unwrap_or(0) as u64)
     }
 
     /// The state directory.
@@ -123,6 +199,49 @@ impl LocalState {
     fn plan_path(&self, run_id: i64) -> PathBuf {
         self.dir.join("runs").join(format!("{run_id}.plan.json"))
     }
+}
+
+/// Any snapshot file under `<dir>/snapshots`, to tell a lost database from a new state.
+fn any_snapshot(dir: &Path) -> Option<PathBuf> {
+    let syncs = fs_err::read_dir(dir.join("snapshots")).ok()?;
+    for sync in syncs.flatten() {
+        let Ok(files) = fs_err::read_dir(sync.path()) else {
+            continue;
+        };
+        if let Some(file) = files
+            .flatten()
+            .map(|f| f.path())
+            .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        {
+            return Some(file);
+        }
+    }
+    None
+}
+
+fn corrupt_db(db: &Path, error: &rusqlite::Error) -> StateError {
+    StateError::Corrupt {
+        file: db.to_path_buf(),
+        message: format!(
+            "the state database `{}` cannot be read: {error}",
+            db.display()
+        ),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn now() -> String {
@@ -169,7 +288,12 @@ impl StateStore for LocalState {
         &self.lineage
     }
 
+    fn plan_key(&self) -> [u8; 32] {
+        self.plan_key
+    }
+
     fn generation(&self, sync: &str) -> Result<SyncGeneration, StateError> {
+        let sync = check_name(sync)?;
         let row: Option<(i64, Option<String>)> = self
             .conn()
             .query_row(
@@ -183,14 +307,27 @@ impl StateStore for LocalState {
                 generation: 0,
                 snapshot: None,
             },
-            Some((generation, snapshot)) => SyncGeneration {
-                generation: generation as u64,
-                snapshot: snapshot.map(|s| self.dir.join(s)),
-            },
+            Some((generation, snapshot)) => {
+                let snapshot = snapshot.map(|s| self.dir.join(s));
+                if let Some(path) = snapshot.as_ref().filter(|p| !p.exists()) {
+                    return Err(StateError::Corrupt {
+                        file: path.clone(),
+                        message: format!(
+                            "the snapshot of sync `{sync}` at generation {generation} is missing: `{}`",
+                            path.display()
+                        ),
+                    });
+                }
+                SyncGeneration {
+                    generation: generation as u64,
+                    snapshot,
+                }
+            }
         })
     }
 
     fn lock_sync(&self, sync: &str) -> Result<SyncLock, StateError> {
+        let sync = check_name(sync)?;
         SyncLock::acquire(&self.dir.join("locks").join(format!("{sync}.lock")), sync)
     }
 
@@ -296,12 +433,14 @@ impl StateStore for LocalState {
     }
 
     fn next_snapshot_path(&self, sync: &str, generation: u64) -> Result<PathBuf, StateError> {
+        let sync = check_name(sync)?;
         let dir = self.dir.join("snapshots").join(sync);
         fs_err::create_dir_all(&dir)?;
         Ok(dir.join(format!("gen-{}.parquet", generation + 1)))
     }
 
     fn commit_generation(&self, commit: &Commit<'_>) -> Result<u64, StateError> {
+        check_name(commit.sync)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let current: i64 = tx
@@ -344,6 +483,11 @@ impl StateStore for LocalState {
             )?;
             for (key, message) in commit.failed {
                 fail.execute(params![commit.sync, key, message, commit.run_id])?;
+            }
+            let mut hold =
+                tx.prepare_cached("UPDATE pending SET held_fp = ?3 WHERE sync = ?1 AND key = ?2")?;
+            for (key, fingerprint) in commit.held {
+                hold.execute(params![commit.sync, key, fingerprint])?;
             }
         }
         tx.commit()?;
@@ -397,14 +541,16 @@ impl StateStore for LocalState {
 
     fn pending_rows(&self, sync: &str) -> Result<Vec<PendingRow>, StateError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT key, message, run_id FROM pending WHERE sync = ?1 ORDER BY key")?;
+        let mut stmt = conn.prepare(
+            "SELECT key, message, run_id, held_fp FROM pending WHERE sync = ?1 ORDER BY key",
+        )?;
         let rows = stmt
             .query_map([sync], |r| {
                 Ok(PendingRow {
                     key: r.get(0)?,
                     message: r.get(1)?,
                     run_id: r.get(2)?,
+                    held_fingerprint: r.get(3)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -512,6 +658,7 @@ mod tests {
                 message: None,
                 resolved: &["a".into()],
                 failed: &[("b".into(), "bad".into())],
+                held: &[("b".into(), "fp".into())],
             })
             .unwrap();
         assert_eq!(next, 1);
@@ -530,6 +677,7 @@ mod tests {
             message: None,
             resolved: &[],
             failed: &[],
+            held: &[],
         });
         assert!(matches!(again, Err(StateError::GenerationMoved { .. })));
     }

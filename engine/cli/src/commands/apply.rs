@@ -10,16 +10,25 @@ use engine_state::{Commit, LocalState, RowState, RunCounts, RunStatus, StateStor
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::context::{self, Failure, state_error};
+use crate::context::{self, Failure, PlanOptions, state_error};
 use crate::views;
+
+/// What `engine apply` was asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Apply even when guards are breached.
+    pub override_guards: bool,
+    /// Resend rows the destination rejected even when their data has not changed.
+    pub retry_failed: bool,
+}
 
 pub async fn run(
     dir: &Path,
     plan_file: Option<&Path>,
     syncs: &[String],
-    override_guards: bool,
+    options: ApplyOptions,
 ) -> u8 {
-    match apply(dir, plan_file, syncs, override_guards).await {
+    match apply(dir, plan_file, syncs, options).await {
         Ok(code) => code,
         Err(problems) => {
             views::diagnostics(&problems, dir);
@@ -32,7 +41,7 @@ async fn apply(
     dir: &Path,
     plan_file: Option<&Path>,
     syncs: &[String],
-    override_guards: bool,
+    options: ApplyOptions,
 ) -> Result<u8, Failure> {
     let (project, _) = context::load_project(dir)?;
     let state = context::open_state(&project)?;
@@ -54,6 +63,9 @@ async fn apply(
         )
         .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
     }
+    if let Some(saved) = &saved {
+        check_saved_plan(saved, &state, &project)?;
+    }
     let names: Vec<String> = match &saved {
         Some(plan) => plan.syncs.iter().map(|s| s.sync.clone()).collect(),
         None => context::select_syncs(&project, syncs)?
@@ -68,7 +80,7 @@ async fn apply(
         locks.push(state.lock_sync(name).map_err(|e| vec![state_error(e)])?);
     }
     for name in &names {
-        recover(&state, name)?;
+        recover(&project, &state, name).await?;
     }
 
     let (plan_id, plans): (String, Vec<SyncPlan>) = match saved {
@@ -105,7 +117,12 @@ async fn apply(
                 let Some(sync) = project.sync(name) else {
                     continue;
                 };
-                match context::plan_one(&project, &engine, &state, sync, work.path()).await {
+                let plan_options = PlanOptions {
+                    retry_failed: options.retry_failed,
+                };
+                match context::plan_one(&project, &engine, &state, sync, work.path(), plan_options)
+                    .await
+                {
                     Ok(plan) => plans.push(plan),
                     Err(p) => problems.extend(p),
                 }
@@ -119,7 +136,7 @@ async fn apply(
         }
     };
 
-    if !override_guards {
+    if !options.override_guards {
         let breaches: Vec<Diagnostic> = plans.iter().flat_map(guard_breaches).collect();
         if !breaches.is_empty() {
             return Err(breaches);
@@ -139,6 +156,15 @@ async fn apply(
     }
     if plans.iter().all(|p| p.changes.is_empty()) {
         views::out("Nothing to apply.\n");
+    }
+    // A held row is a row the destination does not hold as the model says: not a success.
+    for plan in plans.iter().filter(|p| !p.held.is_empty()) {
+        views::out(&format!(
+            "sync `{}`: {} row(s) held back: the destination rejected their data and it has not changed; fix the data, or resend with `engine apply --retry-failed`.\n",
+            plan.sync,
+            plan.held.len()
+        ));
+        code = 1;
     }
     drop(locks);
     Ok(code)
@@ -165,11 +191,47 @@ fn guard_breaches(plan: &SyncPlan) -> Vec<Diagnostic> {
         .collect()
 }
 
-/// Folds a crashed run's journal into the next generation.
-fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
+/// Checks a saved plan before anything else uses it: its seal (any edit since `engine plan`
+/// wrote it is refused), and that every sync it names is a valid name of this project.
+fn check_saved_plan(plan: &Plan, state: &LocalState, project: &Project) -> Result<(), Failure> {
+    if !plan.seal_holds(&state.plan_key()) {
+        return Err(vec![Diagnostic::error(
+            "plan::tampered",
+            "the saved plan was changed after `engine plan` wrote it (its digest does not match its content), so it is not applied",
+        )
+        .note("a saved plan is applied exactly as planned or not at all; any edit of a value, row, property or sync name breaks its digest")
+        .hint("make a new plan with `engine plan --out FILE`, review it, then `engine apply FILE`")]);
+    }
+    let mut problems = Vec::new();
+    for sync in &plan.syncs {
+        if let Err(e) = engine_state::check_name(&sync.sync) {
+            problems.push(state_error(e));
+        } else if project.sync(&sync.sync).is_none() {
+            problems.push(
+                Diagnostic::error(
+                    "plan::unknown_sync",
+                    format!(
+                        "the plan names sync `{}`, which the project no longer has",
+                        sync.sync
+                    ),
+                )
+                .hint("make a new plan with `engine plan --out FILE`"),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Folds a crashed run's journal into the next generation. Rows whose batch was sent but
+/// never answered are read back from the destination first (see [`crate::reconcile`]).
+async fn recover(project: &Project, state: &LocalState, sync: &str) -> Result<(), Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     for run in state.unfinished_runs(sync).map_err(fail)? {
-        let plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?)
+        let mut plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?)
             .map_err(|e| {
                 vec![Diagnostic::error(
                     "state::corrupt",
@@ -177,10 +239,40 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
                 )]
             })?;
         let journal = state.journal(run.id).map_err(fail)?;
-        let succeeded: HashMap<String, Option<String>> = journal
+        let mut succeeded: HashMap<String, Option<String>> = journal
             .iter()
             .filter(|r| r.state == RowState::Succeeded)
             .map(|r| (r.key.clone(), r.destination_id.clone()))
+            .collect();
+        let unanswered: Vec<String> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Sent)
+            .map(|r| r.key.clone())
+            .collect();
+        let generation = state.generation(sync).map_err(fail)?;
+        let mut reconciled = (0, 0);
+        if !unanswered.is_empty() && generation.generation == run.base_generation {
+            let (destination, _) = context::connect(project, sync)?;
+            let found = crate::reconcile::unanswered_rows(&destination, &plan, &unanswered)
+                .await
+                .map_err(|d| {
+                    vec![d.note(format!(
+                        "run {} of sync `{sync}` stopped with a batch in flight; its rows must be read back before planning",
+                        run.id
+                    ))]
+                })?;
+            reconciled = (found.written, found.succeeded.len() - found.written);
+            for change in plan.changes.iter_mut() {
+                if let Some(values) = found.observed.get(&change.key) {
+                    change.values = Some(values.clone());
+                }
+            }
+            succeeded.extend(found.succeeded);
+        }
+        let rejected: Vec<&str> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Rejected)
+            .map(|r| r.key.as_str())
             .collect();
         let failed: Vec<(String, String)> = journal
             .iter()
@@ -189,17 +281,13 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
             .collect();
         let counts = RunCounts {
             succeeded: succeeded.len() as u64,
-            rejected: journal
-                .iter()
-                .filter(|r| r.state == RowState::Rejected)
-                .count() as u64,
+            rejected: rejected.len() as u64,
             pending: journal
                 .iter()
-                .filter(|r| r.state != RowState::Succeeded)
+                .filter(|r| r.state != RowState::Succeeded && !succeeded.contains_key(&r.key))
                 .count() as u64,
             ..run.counts
         };
-        let generation = state.generation(sync).map_err(fail)?;
         let message = "the apply stopped unexpectedly; its journal was folded into the state by the next apply";
         if generation.generation != run.base_generation {
             state
@@ -207,6 +295,7 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
                 .map_err(fail)?;
             continue;
         }
+        let held = held_fingerprints(&plan, rejected.iter().copied());
         fold_and_commit(
             state,
             &plan,
@@ -217,15 +306,38 @@ fn recover(state: &LocalState, sync: &str) -> Result<(), Failure> {
                 message: Some(message),
                 succeeded: &succeeded,
                 failed: &failed,
+                held: &held,
             },
         )?;
         views::status(&format!(
-            "Recovered run {} of sync `{sync}`: {} written row(s) from its journal are now in the state; the rest is planned again.",
+            "Recovered run {} of sync `{sync}`: {} written row(s) from its journal are now in the state{}; the rest is planned again.",
             run.id,
-            succeeded.len()
+            succeeded.len() - reconciled.0 - reconciled.1,
+            if unanswered.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; of {} row(s) whose batch was never answered, {} were found written in the destination and {} were read back as the destination holds them",
+                    unanswered.len(),
+                    reconciled.0,
+                    reconciled.1
+                )
+            }
         ));
     }
     Ok(())
+}
+
+/// The fingerprints of rejected rows' changes, so an unchanged row is not resent.
+fn held_fingerprints<'k>(
+    plan: &SyncPlan,
+    rejected: impl Iterator<Item = &'k str>,
+) -> Vec<(String, String)> {
+    let changes: HashMap<&str, &engine_plan::RowChange> =
+        plan.changes.iter().map(|c| (c.key.as_str(), c)).collect();
+    rejected
+        .filter_map(|key| changes.get(key).map(|c| (key.to_string(), c.fingerprint())))
+        .collect()
 }
 
 /// How a run ended, for [`fold_and_commit`].
@@ -236,6 +348,7 @@ struct Outcome<'a> {
     message: Option<&'a str>,
     succeeded: &'a HashMap<String, Option<String>>,
     failed: &'a [(String, String)],
+    held: &'a [(String, String)],
 }
 
 /// Folds a run's successes into the next snapshot and commits the generation, the run's end
@@ -271,6 +384,7 @@ fn fold_and_commit(
             message: outcome.message,
             resolved: &resolved,
             failed: outcome.failed,
+            held: outcome.held,
         })
         .map_err(fail)?;
     Ok(())
@@ -320,6 +434,7 @@ async fn apply_sync(
         (None, false) => RunStatus::Partial,
     };
     let message = report.fatal.as_ref().map(|d| d.message.clone());
+    let held = held_fingerprints(plan, report.rejected.iter().map(String::as_str));
     if report.succeeded.is_empty() && report.fatal.is_some() {
         state
             .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
@@ -335,6 +450,7 @@ async fn apply_sync(
                 message: message.as_deref(),
                 succeeded: &report.succeeded,
                 failed: &report.failed,
+                held: &held,
             },
         )?;
     }

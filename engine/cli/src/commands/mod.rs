@@ -4,6 +4,7 @@ mod apply;
 mod plan;
 mod runs;
 mod sandbox;
+mod state;
 mod validate;
 
 use crate::args::{Cli, Command};
@@ -35,7 +36,15 @@ pub async fn run(cli: Cli) -> u8 {
             project,
             syncs,
             override_guards,
-        } => apply::run(&project.project, plan.as_deref(), &syncs, override_guards).await,
+            retry_failed,
+        } => {
+            let options = apply::ApplyOptions {
+                override_guards,
+                retry_failed,
+            };
+            apply::run(&project.project, plan.as_deref(), &syncs, options).await
+        }
+        Command::State { project, command } => state::run(&project.project, command).await,
         Command::Runs {
             project,
             limit,

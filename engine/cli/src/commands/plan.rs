@@ -63,7 +63,16 @@ pub async fn make_plan(dir: &Path, syncs: &[String]) -> Result<(Project, Plan), 
     let mut plans = Vec::new();
     let mut problems = Vec::new();
     for sync in selected {
-        match context::plan_one(&project, &engine, &state, sync, work.path()).await {
+        match context::plan_one(
+            &project,
+            &engine,
+            &state,
+            sync,
+            work.path(),
+            context::PlanOptions::default(),
+        )
+        .await
+        {
             Ok(plan) => plans.push(plan),
             Err(p) => problems.extend(p),
         }
@@ -75,9 +84,10 @@ pub async fn make_plan(dir: &Path, syncs: &[String]) -> Result<(Project, Plan), 
     Ok((project, plan))
 }
 
-/// Wraps sync plans into a plan document carrying the state's lineage.
+/// Wraps sync plans into a plan document carrying the state's lineage, sealed with the
+/// state's key.
 pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
-    Plan {
+    let mut plan = Plan {
         format_version: FORMAT_VERSION,
         plan_id: uuid::Uuid::new_v4().to_string(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -85,7 +95,10 @@ pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> 
         project: project.name.clone(),
         lineage: state.lineage().to_string(),
         syncs,
-    }
+        digest: String::new(),
+    };
+    plan.seal(&state.plan_key());
+    plan
 }
 
 fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {

@@ -123,5 +123,28 @@ fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateEr
             let _ = writeln!(out, "  {} {:?}: {}", row.action, row.key, why);
         }
     }
+    // Rows the plan left out: skipped for their match value, or held back after a rejection.
+    if let Ok(plan) = state
+        .run_plan(id)
+        .map(|bytes| serde_json::from_slice::<engine_plan::SyncPlan>(&bytes))
+        && let Ok(plan) = plan
+    {
+        if !plan.skipped.is_empty() {
+            let _ = writeln!(out, "\nSkipped rows ({}):", plan.skipped.len());
+            for row in &plan.skipped {
+                let _ = writeln!(out, "  {:?}: {}", row.key, row.reason);
+            }
+        }
+        if !plan.held.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nHeld back, rejected before with the same data ({}):",
+                plan.held.len()
+            );
+            for row in &plan.held {
+                let _ = writeln!(out, "  {:?}: {}", row.key, row.message);
+            }
+        }
+    }
     Ok(out)
 }
