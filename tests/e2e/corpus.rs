@@ -912,6 +912,7 @@ fn run_cases(cases: Vec<Case>) {
         restore_state(&project, &state);
     }
     // The directory outside the state a crafted sync name aimed at stays empty.
+    assert!(!Path::new(&project.path().join("x.lock")).exists());
     assert!(!Path::new(&project.path().join("../x.lock")).exists());
     assert!(
         failures.is_empty(),

@@ -230,6 +230,16 @@ async fn endless_failures_stop_the_run_with_a_diagnostic() {
     assert!(report.succeeded.is_empty());
     assert_eq!(report.failed.len(), 3, "every row stays pending");
     assert_eq!(dest.calls.lock().unwrap().len(), 3, "max_attempts");
+    // Run history lists exactly what the report counts, the rows never sent included.
+    let journal = state.journal(run).unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .filter(|r| r.state != RowState::Succeeded)
+            .count(),
+        report.failed.len(),
+        "{journal:?}"
+    );
 }
 
 #[tokio::test]

@@ -62,6 +62,19 @@ pub async fn make_plan(dir: &Path, syncs: &[String]) -> Result<(Project, Plan), 
     let work = context::WorkDir::new(&project, "plan")?;
     let mut plans = Vec::new();
     let mut problems = Vec::new();
+    for sync in &selected {
+        let name = &sync.name.value;
+        if let Some(run) = state
+            .unfinished_runs(name)
+            .ok()
+            .and_then(|runs| runs.into_iter().next())
+        {
+            views::status(&format!(
+                "Note: run {} of sync `{name}` has not finished (it is running, or it was interrupted); `engine apply` recovers an interrupted run first, so the plan it runs may differ from this one.",
+                run.id
+            ));
+        }
+    }
     for sync in selected {
         match context::plan_one(
             &project,
