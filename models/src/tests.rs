@@ -120,7 +120,11 @@ async fn a_statement_that_is_not_a_query_is_one_clear_error() {
         };
         assert_eq!((s.line, s.column), (4, 3), "{d}");
         if found == "`CREATE TABLE`" {
-            assert_eq!(s.length, "CREATE TABLE".len(), "the keyword is underlined: {d}");
+            assert_eq!(
+                s.length,
+                "CREATE TABLE".len(),
+                "the keyword is underlined: {d}"
+            );
         }
         assert!(engine.execute(&model(sql)).await.is_err(), "{sql}");
     }

@@ -197,16 +197,12 @@ fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResul
 
 /// Removes every secret (the token, credentials in the base URL) from a result's texts.
 fn redact_result_all(result: BatchResult, secrets: &[SecretString]) -> BatchResult {
-    secrets
-        .iter()
-        .fold(result, |result, secret| redact_result(result, secret))
+    secrets.iter().fold(result, redact_result)
 }
 
 /// Removes every secret (the token, credentials in the base URL) from a diagnostic.
 fn redact_diagnostic_all(diagnostic: Diagnostic, secrets: &[SecretString]) -> Diagnostic {
-    secrets.iter().fold(diagnostic, |diagnostic, secret| {
-        redact_diagnostic(diagnostic, secret)
-    })
+    secrets.iter().fold(diagnostic, redact_diagnostic)
 }
 
 /// Removes the token from every text of a result, in case a response or an error echoed it.
