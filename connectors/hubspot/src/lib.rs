@@ -111,7 +111,9 @@ impl HubspotDestination {
                 Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
             };
             records.extend(
-                result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))?,
+                result.map_err(|diagnostic| {
+                    redact_diagnostic_all(diagnostic, &self.config.secrets())
+                })?,
             );
         }
         Ok(records)
