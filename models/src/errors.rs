@@ -2,7 +2,7 @@
 
 use datafusion::error::DataFusionError;
 use engine_diag::{Diagnostic, SourceSpan};
-use engine_spec::ModelSpec;
+use engine_spec::{FileFormat, ModelSpec, TableSpec};
 
 /// Maps a (1-based) line and column inside a model's SQL text to a position in its file.
 pub fn sql_position_to_file(model: &ModelSpec, line: usize, column: usize) -> (usize, usize) {
@@ -54,6 +54,24 @@ pub fn model_error(model: &ModelSpec, error: &DataFusionError) -> Diagnostic {
     diagnostic
 }
 
+/// The diagnostic for a model whose `sql:` is not one query (`found`: "a `CREATE TABLE`
+/// statement", "more than one statement"), underlining `underline` characters of the SQL.
+pub(crate) fn not_a_query(model: &ModelSpec, found: &str, underline: usize) -> Diagnostic {
+    Diagnostic::error(
+        "model::not_a_query",
+        format!(
+            "model `{}`: `sql` must be a single query (`SELECT` or `WITH`), found {found}",
+            model.name.value
+        ),
+    )
+    .at(SourceSpan {
+        length: underline.max(1),
+        ..model.sql_span.clone()
+    })
+    .note("a model describes rows; it cannot create, change or drop tables")
+    .hint("write the rows the sync keeps as one `SELECT`; declare the files it reads under `tables:` in `engine.yaml`")
+}
+
 fn span_len(span: &datafusion::common::Span) -> usize {
     if span.end.line == span.start.line && span.end.column > span.start.column {
         (span.end.column - span.start.column) as usize
@@ -98,7 +116,58 @@ fn classify(message: &str) -> (&'static str, &'static str) {
     }
 }
 
-fn one_line(message: &str) -> String {
+/// The diagnostic for a table whose file is empty: not even a CSV header names its columns.
+pub(crate) fn empty_table(table: &TableSpec) -> Diagnostic {
+    let hint = match table.format {
+        FileFormat::Csv if table.has_header => {
+            "write at least the header line (`id,email,…`): a header and no rows is a table with no rows"
+        }
+        FileFormat::Csv => {
+            "write at least one row, or set `has_header: true` and write the header line"
+        }
+        FileFormat::Parquet | FileFormat::Ndjson => {
+            "write at least one row, or point `path:` at the right file"
+        }
+    };
+    Diagnostic::error(
+        "model::empty_table",
+        format!(
+            "table `{}`: the file `{}` is empty, so the table has no columns",
+            table.name.value,
+            table.path.display()
+        ),
+    )
+    .at(table.path_span.clone())
+    .hint(hint)
+}
+
+/// `text` with every registered table path that lost its leading `/` (DataFusion shows files
+/// by their object-store path, `tmp/p/data/users.csv`) written as the real path again.
+pub(crate) fn real_paths(text: &str, paths: &[String]) -> String {
+    let mut text = text.to_string();
+    for path in paths {
+        let stripped = &path[1..];
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(stripped) {
+            let before = rest[..at]
+                .chars()
+                .next_back()
+                .or_else(|| out.chars().next_back());
+            out.push_str(&rest[..at]);
+            if !matches!(before, Some(c) if c == '/' || c.is_alphanumeric() || c == '.') {
+                out.push('/');
+            }
+            out.push_str(stripped);
+            rest = &rest[at + stripped.len()..];
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
+}
+
+pub(crate) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -13,11 +13,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{
     CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionConfig, SessionContext,
 };
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use engine_diag::Diagnostic;
 use engine_spec::{FileFormat, ModelSpec, Project, TableSpec};
 
@@ -29,6 +33,9 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 1536 * 1024 * 1024;
 /// A run's query engine with the project's tables registered.
 pub struct ModelEngine {
     ctx: SessionContext,
+    /// The absolute paths of the registered tables, to put back the leading `/` that
+    /// DataFusion's object-store paths drop from its messages about reading them.
+    table_paths: Vec<String>,
 }
 
 /// How the engine's DataFusion session is set up.
@@ -74,6 +81,7 @@ impl ModelEngine {
         }
         Ok(ModelEngine {
             ctx: SessionContext::new_with_config_rt(config, runtime),
+            table_paths: Vec::new(),
         })
     }
 
@@ -83,7 +91,7 @@ impl ModelEngine {
         project: &Project,
         options: &EngineOptions,
     ) -> Result<ModelEngine, Vec<Diagnostic>> {
-        let engine = ModelEngine::empty(options).map_err(|d| vec![d])?;
+        let mut engine = ModelEngine::empty(options).map_err(|d| vec![d])?;
         let mut problems = Vec::new();
         for table in &project.tables {
             if let Err(d) = engine.register_table(table).await {
@@ -97,9 +105,21 @@ impl ModelEngine {
         }
     }
 
-    async fn register_table(&self, table: &TableSpec) -> Result<(), Diagnostic> {
+    async fn register_table(&mut self, table: &TableSpec) -> Result<(), Diagnostic> {
         let name = table.name.value.as_str();
         let path = table.path.to_string_lossy().to_string();
+        if let Some(absolute) = std::path::absolute(&table.path)
+            .ok()
+            .and_then(|p| p.to_str().map(str::to_string))
+            .filter(|p| p.starts_with('/') && p.len() > 1)
+        {
+            self.table_paths.push(absolute);
+        }
+        // A file without a single byte has no columns either: DataFusion would register it,
+        // and every model reading it would fail with "No field named …".
+        if table.path.is_file() && is_blank_file(&table.path) {
+            return Err(errors::empty_table(table));
+        }
         let extension = extension_of(&table.path);
         let result = match table.format {
             FileFormat::Csv => {
@@ -127,7 +147,10 @@ impl ModelEngine {
         result.map_err(|e| {
             Diagnostic::error(
                 "model::table_unreadable",
-                format!("cannot read table `{name}`: {e}"),
+                format!(
+                    "cannot read table `{name}`: {}",
+                    errors::real_paths(&errors::one_line(&e.to_string()), &self.table_paths)
+                ),
             )
             .at(table.path_span.clone())
             .hint("check that the file exists and matches its `format:`")
@@ -142,11 +165,7 @@ impl ModelEngine {
     /// Plans the model's SQL without running it and returns its output schema; every SQL
     /// problem points into the model's YAML.
     pub async fn schema(&self, model: &ModelSpec) -> Result<SchemaRef, Diagnostic> {
-        let df = self
-            .ctx
-            .sql(&model.sql)
-            .await
-            .map_err(|e| model_error(model, &e))?;
+        let df = self.plan(model).await?;
         Ok(Arc::clone(df.schema().inner()))
     }
 
@@ -155,14 +174,73 @@ impl ModelEngine {
         &self,
         model: &ModelSpec,
     ) -> Result<SendableRecordBatchStream, Diagnostic> {
-        let df = self
-            .ctx
-            .sql(&model.sql)
-            .await
-            .map_err(|e| model_error(model, &e))?;
+        let df = self.plan(model).await?;
         df.execute_stream()
             .await
             .map_err(|e| model_error(model, &e))
+    }
+
+    /// Plans the model's query; anything but one query is refused before it can change the
+    /// session (a `CREATE TABLE` would otherwise run, and plan to no columns at all).
+    async fn plan(&self, model: &ModelSpec) -> Result<DataFrame, Diagnostic> {
+        self.check_is_query(model)?;
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.ctx
+            .sql_with_options(&model.sql, read_only)
+            .await
+            .map_err(|e| model_error(model, &e))
+    }
+
+    /// A model's `sql:` must be one `SELECT` (or `WITH … SELECT`, `VALUES`) query.
+    fn check_is_query(&self, model: &ModelSpec) -> Result<(), Diagnostic> {
+        let state = self.ctx.state();
+        let dialect = state.config_options().sql_parser.dialect;
+        let first_line = model.sql.lines().next().unwrap_or_default().trim_end();
+        let (found, underline) = match state.sql_to_statement(&model.sql, &dialect) {
+            Ok(DfStatement::Statement(statement))
+                if matches!(*statement, SqlStatement::Query(_)) =>
+            {
+                return Ok(());
+            }
+            Ok(_) => {
+                let words: Vec<String> = model
+                    .sql
+                    .split_whitespace()
+                    .take(2)
+                    .map(str::to_uppercase)
+                    .collect();
+                let keyword = match words.as_slice() {
+                    [first, second] if matches!(first.as_str(), "CREATE" | "DROP" | "ALTER") => {
+                        format!("{first} {second}")
+                    }
+                    [first, ..] => first.clone(),
+                    [] => String::new(),
+                };
+                let underline = keyword.chars().count();
+                (format!("a `{keyword}` statement"), underline)
+            }
+            Err(error) if error.to_string().contains("single SQL statement") => (
+                "more than one statement".to_string(),
+                first_line.chars().count(),
+            ),
+            // A syntax error: planning reports it at its position.
+            Err(_) => return Ok(()),
+        };
+        Err(errors::not_a_query(model, &found, underline))
+    }
+}
+
+/// True for a file with nothing but white space in it (read only when it is small).
+fn is_blank_file(path: &Path) -> bool {
+    match fs_err::metadata(path) {
+        Ok(metadata) if metadata.len() == 0 => true,
+        Ok(metadata) if metadata.len() <= 64 => {
+            fs_err::read(path).is_ok_and(|bytes| bytes.iter().all(u8::is_ascii_whitespace))
+        }
+        _ => false,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::net::TcpListener;
 
+use serde_json::json;
+
 use crate::support::{Fixture, Output, Sandbox, TestProject, User, csv, users};
 
 /// A project applied once (generation 1 in the state, three contacts in the sandbox), with a
@@ -201,4 +203,163 @@ fn a_rejected_token_stops_the_run() {
         .assert_stderr_contains("token")
         .assert_stderr_contains("401");
     assert_eq!(project.contacts().len(), 0);
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// `engine runs show 999` printed "No run 999" and exited 0.
+#[test]
+fn showing_a_run_that_does_not_exist_fails() {
+    let project = applied_project();
+    project
+        .engine(&["runs", "show", "999"])
+        .assert_code(1)
+        .assert_stderr_contains("runs::not_found")
+        .assert_stderr_contains("there is no run 999")
+        .assert_stderr_contains("`engine runs`");
+    project.engine(&["runs", "show", "1"]).assert_code(0);
+}
+
+/// `engine plan --json` printed nothing on stdout when it failed.
+#[test]
+fn plan_json_prints_an_error_document_when_it_fails() {
+    let project = applied_project();
+    project.edit("models/users.yaml", "first_name,", "frist_name,");
+    let output = project.engine(&["plan", "--json"]);
+    output.assert_code(1).assert_stderr_contains("frist_name");
+    let document = output.json();
+    assert_eq!(document["format_version"], 1, "{output}");
+    assert_eq!(document["error"], true, "{output}");
+    let diagnostic = &document["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "model::unknown_column", "{output}");
+    assert_eq!(diagnostic["severity"], "error", "{output}");
+    assert!(
+        diagnostic["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("frist_name")),
+        "{output}"
+    );
+    assert_eq!(diagnostic["location"]["kind"], "source", "{output}");
+    assert_eq!(
+        diagnostic["location"]["file"], "models/users.yaml",
+        "{output}"
+    );
+    assert!(diagnostic["hints"].is_array() && diagnostic["notes"].is_array());
+}
+
+/// An unknown `object:` was reported without a file position.
+#[test]
+fn an_unknown_object_points_at_the_sync() {
+    let project = applied_project();
+    let output = refused(
+        &project,
+        |p| {
+            p.edit(
+                "syncs/users_to_hubspot.yaml",
+                "object: contacts",
+                "object: contcts",
+            )
+        },
+        &[],
+    );
+    output
+        .assert_stderr_contains("hubspot::unknown_object")
+        .assert_stderr_contains("contcts");
+    assert_points_at(&output, "syncs/users_to_hubspot.yaml");
+}
+
+/// A `base_url` with the objects path made every object unknown, with a hint to use
+/// `contacts`, which the sync already did.
+#[test]
+fn a_base_url_with_a_path_is_refused_at_the_destination() {
+    let project = applied_project();
+    let url = format!("{}/crm/v3/objects", project.sandbox.base_url);
+    let output = refused(
+        &project,
+        |_| {},
+        &[("HUBSPOT_BASE_URL", Some(url.as_str()))],
+    );
+    output
+        .assert_stderr_contains("hubspot::config")
+        .assert_stderr_contains("`/crm/v3/objects`")
+        .assert_stderr_contains("API root")
+        .assert_stderr_contains(&format!("base_url: {}", project.sandbox.base_url));
+    assert!(!output.stderr.contains("no object type"), "{output}");
+    assert_points_at(&output, "engine.yaml");
+}
+
+/// A password in `base_url` was printed by `hubspot::unreachable`.
+#[test]
+fn a_password_in_the_base_url_is_never_printed() {
+    let project = applied_project();
+    let port = closed_port();
+    let url = format!("http://user:hunter2-password@127.0.0.1:{port}");
+    let output = refused(
+        &project,
+        |_| {},
+        &[("HUBSPOT_BASE_URL", Some(url.as_str()))],
+    );
+    output
+        .assert_stderr_contains("hubspot::unreachable")
+        .assert_stderr_contains(&format!("http://user:****@127.0.0.1:{port}"));
+    assert!(!output.stderr.contains("hunter2"), "{output}");
+    assert!(!output.stdout.contains("hunter2"), "{output}");
+}
+
+/// A destination that died after the plan was made: apply gave up only after about 85 s of
+/// backoff, in silence, and its WARN lines carried colour codes into files. Now it says it is
+/// waiting, gives up after `ENGINE_RETRY_TIMEOUT` seconds, and writes plain text, with the
+/// URL's password masked.
+#[test]
+fn a_dead_destination_is_given_up_on_after_the_retry_timeout() {
+    let project = applied_project();
+    project.engine(&["plan", "--out", "p.json"]).assert_code(0);
+    let port = closed_port();
+    let url = format!("http://user:hunter2-password@127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let output = project.engine_with(
+        &["apply", "p.json"],
+        &[
+            ("HUBSPOT_BASE_URL", Some(url.as_str())),
+            ("ENGINE_RETRY_TIMEOUT", Some("1")),
+        ],
+    );
+    output
+        .assert_code(1)
+        .assert_stderr_contains(&format!(
+            "HubSpot at `http://user:****@127.0.0.1:{port}` is not answering; retrying for up to 1 s"
+        ))
+        .assert_stderr_contains("executor::unreachable")
+        .assert_stderr_contains("ENGINE_RETRY_TIMEOUT");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "gave up in time\n{output}"
+    );
+    assert!(!output.stderr.contains("hunter2"), "{output}");
+    assert!(
+        output.stderr.contains("WARN") && !output.stderr.contains('\u{1b}'),
+        "plain-text logs when stderr is a file\n{output}"
+    );
+    // The rows are still pending: the next apply against the live sandbox writes them.
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_contains("1 created/upserted");
+}
+
+/// A read the destination refuses (429) is logged as a WARN; the log had colour codes when
+/// stderr was a file.
+#[test]
+fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let project = applied_project();
+    project
+        .sandbox
+        .set_faults(json!({"requests_per_second": 0}));
+    let output = project.engine_with(&["plan"], &[("ENGINE_MAX_ATTEMPTS", Some("2"))]);
+    output.assert_code(1).assert_stderr_contains("WARN");
+    assert!(!output.stderr.contains('\u{1b}'), "{output}");
 }

@@ -3,7 +3,7 @@
 //! A connector turns a batch of [`Operation`]s into requests and each response into one
 //! [`RowOutcome`] per operation. It never sleeps, loops or retries: batching, rate limits,
 //! backoff and the journal live in `engine-executor`, which decides what to do with
-//! [`RowOutcome::Retry`] and [`BatchResult::RetryAll`].
+//! [`RowOutcome::Retry`], [`BatchResult::RetryAll`] and [`BatchResult::Unreachable`].
 //!
 //! ```text
 //!  plan ──► operations ──► executor ──► Destination::send_batch ──► BatchResult ──► journal
@@ -77,6 +77,16 @@ pub enum BatchResult {
         reason: String,
         /// How long the destination asked us to wait.
         after: Option<Duration>,
+    },
+    /// Nothing was written because no connection could be made (refused, DNS, TLS): the
+    /// destination is down or the URL is wrong. The executor retries it for a bounded time
+    /// only, then stops the run.
+    Unreachable {
+        /// Which destination, for messages: "HubSpot at `https://api.hubapi.com`" (any
+        /// credentials in the URL masked).
+        target: String,
+        /// What happened: "connection refused", a DNS or TLS error.
+        reason: String,
     },
     /// Stop the run: retrying cannot help (401, revoked token, unreachable host after retries).
     Fatal(Diagnostic),

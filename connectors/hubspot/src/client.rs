@@ -38,10 +38,18 @@ pub(crate) enum TransportError {
 }
 
 /// A connected client for one destination.
-#[derive(Debug)]
 pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
+}
+
+impl std::fmt::Debug for Client {
+    /// The base URL with its credentials masked; the token is in no field.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &engine_diag::redact_url(&self.base))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {

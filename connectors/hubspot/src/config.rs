@@ -3,9 +3,11 @@
 //! The spec crate resolves the destination (`base_url`, `token`) and the sync's target
 //! (`object`, `match_property`) and hands them over here; this module only holds and checks them.
 
+use std::fmt;
 use std::time::Duration;
 
 use connector_core::{Diagnostic, SecretString};
+use engine_diag::{redact_url, url_credentials};
 
 /// HubSpot's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
@@ -18,8 +20,9 @@ const OBJECT_HINT: &str = "use an object name such as `contacts`, `companies`, `
 
 /// A HubSpot destination and the object one sync writes to.
 ///
-/// `Debug` never shows the token: [`SecretString`] prints `**redacted**`.
-#[derive(Debug, Clone)]
+/// `Debug` never shows the token ([`SecretString`] prints `**redacted**`) nor credentials in
+/// the base URL.
+#[derive(Clone)]
 pub struct HubspotConfig {
     /// The API's base URL, without a trailing slash; default `https://api.hubapi.com`, or a
     /// sandbox's URL.
@@ -33,6 +36,18 @@ pub struct HubspotConfig {
     pub match_property: String,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
+}
+
+impl fmt::Debug for HubspotConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubspotConfig")
+            .field("base_url", &self.display_url())
+            .field("token", &self.token)
+            .field("object", &self.object)
+            .field("match_property", &self.match_property)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl HubspotConfig {
@@ -66,13 +81,11 @@ impl HubspotConfig {
     /// Checks what can be checked offline: a usable URL, an object name that is one path
     /// segment, a match property and a token.
     pub(crate) fn check(&self) -> Result<(), Diagnostic> {
+        let shown = self.display_url();
         let url = reqwest::Url::parse(&self.base_url).map_err(|error| {
             Diagnostic::error(
                 "hubspot::config",
-                format!(
-                    "the HubSpot `base_url` `{}` is not a URL: {error}",
-                    self.base_url
-                ),
+                format!("the HubSpot `base_url` `{shown}` is not a URL: {error}"),
             )
             .hint(format!(
                 "use `{DEFAULT_BASE_URL}` or a sandbox URL such as `http://127.0.0.1:8080`"
@@ -81,12 +94,29 @@ impl HubspotConfig {
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(Diagnostic::error(
                 "hubspot::config",
-                format!(
-                    "the HubSpot `base_url` `{}` is not an http(s) URL",
-                    self.base_url
-                ),
+                format!("the HubSpot `base_url` `{shown}` is not an http(s) URL"),
             )
             .hint(format!("use `{DEFAULT_BASE_URL}`")));
+        }
+        // The engine appends `/crm/v3/...` itself; a path here would make every object
+        // "unknown" (the API would answer 404 for `.../crm/v3/objects/crm/v3/properties/...`).
+        if !matches!(url.path(), "" | "/") {
+            let mut root = url.clone();
+            root.set_path("");
+            root.set_query(None);
+            root.set_fragment(None);
+            let root = redact_url(root.as_str().trim_end_matches('/'));
+            return Err(Diagnostic::error(
+                "hubspot::config",
+                format!(
+                    "the HubSpot `base_url` `{shown}` has a path (`{}`); it must be the API root",
+                    url.path()
+                ),
+            )
+            .note("the engine adds the API paths (`/crm/v3/...`) itself")
+            .hint(format!(
+                "write the root only: `base_url: {root}` (for HubSpot itself, `{DEFAULT_BASE_URL}`)"
+            )));
         }
         let valid_object = !self.object.is_empty()
             && self
@@ -95,14 +125,14 @@ impl HubspotConfig {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid_object {
             return Err(Diagnostic::error(
-                "hubspot::config",
+                "hubspot::unknown_object",
                 format!("`{}` is not a HubSpot object type", self.object),
             )
             .hint(OBJECT_HINT));
         }
         if self.match_property.trim().is_empty() {
             return Err(Diagnostic::error(
-                "hubspot::config",
+                "hubspot::no_match_property",
                 format!(
                     "the sync to HubSpot `{}` has no match property",
                     self.object
@@ -117,6 +147,20 @@ impl HubspotConfig {
             );
         }
         Ok(())
+    }
+
+    /// The base URL as messages show it: credentials in it are masked
+    /// (`http://user:****@host`).
+    pub fn display_url(&self) -> String {
+        redact_url(&self.base_url)
+    }
+
+    /// The secrets messages must never show: the token, and a password (or token-like user
+    /// name) in the base URL.
+    pub(crate) fn secrets(&self) -> Vec<SecretString> {
+        std::iter::once(self.token.clone())
+            .chain(url_credentials(&self.base_url))
+            .collect()
     }
 
     /// The base URL without a trailing slash, ready to have a path appended.

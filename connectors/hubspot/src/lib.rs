@@ -75,7 +75,7 @@ impl HubspotDestination {
         let checked = config.check().and_then(|()| Client::new(&config));
         match checked {
             Ok(client) => Ok(Self { config, client }),
-            Err(diagnostic) => Err(redact_diagnostic(diagnostic, &config.token)),
+            Err(diagnostic) => Err(redact_diagnostic_all(diagnostic, &config.secrets())),
         }
     }
 
@@ -91,7 +91,7 @@ impl HubspotDestination {
             Ok(response) => schema::parse_describe(&self.config, &response),
             Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
         };
-        result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))
+        result.map_err(|diagnostic| redact_diagnostic_all(diagnostic, &self.config.secrets()))
     }
 
     /// Reads records by id or by match value, [`MAX_BATCH_SIZE`] per request (read-only).
@@ -111,7 +111,9 @@ impl HubspotDestination {
                 Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
             };
             records.extend(
-                result.map_err(|diagnostic| redact_diagnostic(diagnostic, &self.config.token))?,
+                result.map_err(|diagnostic| {
+                    redact_diagnostic_all(diagnostic, &self.config.secrets())
+                })?,
             );
         }
         Ok(records)
@@ -158,7 +160,7 @@ impl Destination for HubspotDestination {
             return BatchResult::PerRow(Vec::new());
         }
         let result = self.send(operations).await;
-        redact_result(result, &self.config.token)
+        redact_result_all(result, &self.config.secrets())
     }
 }
 
@@ -170,31 +172,39 @@ pub fn match_is_case_insensitive(property: &str) -> bool {
 }
 
 /// A request that never got an HTTP answer: the executor sends the batch again later and
-/// turns repeated failures into a fatal error.
+/// turns repeated failures into a fatal error. No connection at all is `Unreachable`, which
+/// the executor retries for a bounded time only.
 fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResult {
+    let url = config.display_url();
     let reason = match error {
         TransportError::Timeout => format!(
-            "HubSpot did not answer within {} s at `{}`",
+            "HubSpot did not answer within {} s at `{url}`",
             config.timeout.as_secs_f64(),
-            config.base_url
         ),
         TransportError::Connect(detail) => {
-            format!(
-                "could not connect to HubSpot at `{}`: {detail}",
-                config.base_url
-            )
+            return BatchResult::Unreachable {
+                target: format!("HubSpot at `{url}`"),
+                reason: format!("could not connect: {detail}"),
+            };
         }
         TransportError::Other(detail) => {
-            format!(
-                "the request to HubSpot at `{}` failed: {detail}",
-                config.base_url
-            )
+            format!("the request to HubSpot at `{url}` failed: {detail}")
         }
     };
     BatchResult::RetryAll {
         reason,
         after: None,
     }
+}
+
+/// Removes every secret (the token, credentials in the base URL) from a result's texts.
+fn redact_result_all(result: BatchResult, secrets: &[SecretString]) -> BatchResult {
+    secrets.iter().fold(result, redact_result)
+}
+
+/// Removes every secret (the token, credentials in the base URL) from a diagnostic.
+fn redact_diagnostic_all(diagnostic: Diagnostic, secrets: &[SecretString]) -> Diagnostic {
+    secrets.iter().fold(diagnostic, redact_diagnostic)
 }
 
 /// Removes the token from every text of a result, in case a response or an error echoed it.
@@ -217,6 +227,10 @@ fn redact_result(result: BatchResult, token: &SecretString) -> BatchResult {
         BatchResult::RetryAll { reason, after } => BatchResult::RetryAll {
             reason: token.redact_in(&reason),
             after,
+        },
+        BatchResult::Unreachable { target, reason } => BatchResult::Unreachable {
+            target: token.redact_in(&target),
+            reason: token.redact_in(&reason),
         },
         BatchResult::Fatal(diagnostic) => BatchResult::Fatal(redact_diagnostic(diagnostic, token)),
     }

@@ -307,14 +307,14 @@ pub(crate) fn parse_describe(
 
 /// The diagnostic for a describe request that got no answer.
 pub(crate) fn transport_diagnostic(config: &HubspotConfig, error: &TransportError) -> Diagnostic {
+    let url = config.display_url();
     let message = match error {
         TransportError::Timeout => format!(
-            "HubSpot at `{}` did not answer within {} s",
-            config.base_url,
+            "HubSpot at `{url}` did not answer within {} s",
             config.timeout.as_secs_f64()
         ),
         TransportError::Connect(detail) | TransportError::Other(detail) => {
-            format!("could not reach HubSpot at `{}`: {detail}", config.base_url)
+            format!("could not reach HubSpot at `{url}`: {detail}")
         }
     };
     Diagnostic::error("hubspot::unreachable", message)

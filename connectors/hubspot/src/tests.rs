@@ -747,16 +747,12 @@ fn connection_refused_retries_and_names_the_base_url() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let destination = HubspotDestination::new(config().with_base_url(&base)).expect("valid config");
-    let (reason, after) = retry_all(block_on(destination.send_batch(&[upsert(
-        "1",
-        "a@x.io",
-        &[],
-    )])));
-    assert!(
-        reason.starts_with(&format!("could not connect to HubSpot at `{base}`")),
-        "{reason}"
-    );
-    assert_eq!(after, None);
+    let result = block_on(destination.send_batch(&[upsert("1", "a@x.io", &[])]));
+    let BatchResult::Unreachable { target, reason } = result else {
+        panic!("expected Unreachable, got {result:?}")
+    };
+    assert_eq!(target, format!("HubSpot at `{base}`"));
+    assert!(reason.starts_with("could not connect: "), "{reason}");
     assert!(!reason.contains(TOKEN));
     let error = block_on(destination.describe()).expect_err("nothing listens");
     assert_eq!(error.code, "hubspot::unreachable");
@@ -811,11 +807,11 @@ fn bad_configs_are_diagnostics() {
         ),
         (
             HubspotConfig::new(SecretString::new(TOKEN), "contacts/../x", "email"),
-            "hubspot::config",
+            "hubspot::unknown_object",
         ),
         (
             HubspotConfig::new(SecretString::new(TOKEN), "contacts", " "),
-            "hubspot::config",
+            "hubspot::no_match_property",
         ),
         (
             HubspotConfig::new(SecretString::new(""), "contacts", "email"),
@@ -833,6 +829,27 @@ fn bad_configs_are_diagnostics() {
     let destination =
         HubspotDestination::new(config().with_base_url("http://127.0.0.1:8080/")).expect("valid");
     assert_eq!(destination.config().base(), "http://127.0.0.1:8080");
+}
+
+/// A `base_url` with the objects path made every object "unknown" (404) and hinted
+/// `contacts`; it is refused before any request, saying what to write.
+#[test]
+fn a_base_url_with_a_path_is_refused() {
+    let error = HubspotDestination::new(
+        config().with_base_url("http://user:hunter22@127.0.0.1:1234/crm/v3/objects"),
+    )
+    .expect_err("a path is not an API root");
+    assert_eq!(error.code, "hubspot::config");
+    assert!(error.message.contains("`/crm/v3/objects`"), "{error}");
+    assert!(error.message.contains("API root"), "{error}");
+    assert!(
+        error.hints[0].contains("`base_url: http://user:****@127.0.0.1:1234`"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("hunter22"), "{error}");
+    for root in ["https://api.hubapi.com", "http://127.0.0.1:1234/"] {
+        HubspotDestination::new(config().with_base_url(root)).expect("an API root");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1004,6 +1021,48 @@ fn the_token_never_shows_in_debug_output() {
     let debug = format!("{destination:?}");
     assert!(!debug.contains(TOKEN), "{debug}");
     assert!(!debug.contains("pat-na1"), "{debug}");
+}
+
+/// A password in `base_url` was echoed by `hubspot::unreachable` and every message naming
+/// the URL; they show `user:****@host` instead.
+#[test]
+fn credentials_in_the_base_url_never_show() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let password = "hunter22-password";
+    let config = config().with_base_url(format!("http://user:{password}@127.0.0.1:{port}"));
+    let shown = format!("http://user:****@127.0.0.1:{port}");
+    let mut texts = vec![format!("{config:?}")];
+    let destination = HubspotDestination::new(config.clone()).expect("valid config");
+    texts.push(format!("{destination:?}"));
+    let error = block_on(destination.describe()).expect_err("nothing listens");
+    assert_eq!(error.code, "hubspot::unreachable");
+    assert!(error.message.contains(&shown), "{error}");
+    texts.push(error.to_string());
+    texts.push(format!(
+        "{:?}",
+        block_on(destination.send_batch(&[upsert("1", "a@x.io", &[])]))
+    ));
+    for error in [TransportError::Timeout, TransportError::Other("x".into())] {
+        texts.push(format!("{:?}", transport_retry(&config, &error)));
+        texts.push(transport_diagnostic(&config, &error).to_string());
+    }
+    for bad in [
+        format!("ftp://user:{password}@example.com"),
+        format!("http://user:{password}@"),
+    ] {
+        let error = HubspotDestination::new(config.clone().with_base_url(bad)).expect_err("bad");
+        texts.push(error.to_string());
+    }
+    for text in &texts {
+        assert!(!text.contains(password), "the password leaked: {text}");
+    }
+    assert!(
+        texts.iter().filter(|t| t.contains("user:****@")).count() >= 5,
+        "{texts:#?}"
+    );
 }
 
 #[test]

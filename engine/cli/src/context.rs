@@ -9,7 +9,7 @@ use engine_diff::{Pending, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
 use engine_models::{EngineOptions, ModelEngine};
 use engine_plan::SyncPlan;
-use engine_spec::{DestinationKind, Project, SyncSpec};
+use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
 use engine_state::{LocalState, StateError, StateStore};
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ pub fn connect(
         match_property: sync.match_on.property.value.clone(),
         timeout: Duration::from_secs(30),
     };
-    let client = HubspotDestination::new(config).map_err(|d| vec![d])?;
+    let client = HubspotDestination::new(config).map_err(|d| vec![locate(d, sync, destination)])?;
     let options = ExecutorOptions {
         batch_size: sync.batch_size,
         requests_per_second: destination
@@ -235,7 +235,8 @@ pub fn connect(
     Ok((client, options))
 }
 
-/// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS`.
+/// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS` and
+/// `ENGINE_RETRY_TIMEOUT` (seconds an unreachable destination is retried, default 15).
 pub fn retry_policy() -> RetryPolicy {
     let mut policy = RetryPolicy::default();
     if let Some(attempts) = std::env::var("ENGINE_MAX_ATTEMPTS")
@@ -244,7 +245,41 @@ pub fn retry_policy() -> RetryPolicy {
     {
         policy.max_attempts = attempts;
     }
+    if let Some(timeout) = std::env::var("ENGINE_RETRY_TIMEOUT")
+        .ok()
+        .and_then(|v| parse_seconds(&v))
+    {
+        policy.unreachable_timeout = timeout;
+    }
     policy
+}
+
+/// A number of seconds (`15`, `2.5`); `None` for anything else, negative or absurd.
+fn parse_seconds(text: &str) -> Option<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// Gives a connector's diagnostic about the sync's target or the destination's URL the
+/// place in the project it comes from (the connector knows values, not files).
+fn locate(diagnostic: Diagnostic, sync: &SyncSpec, destination: &DestinationSpec) -> Diagnostic {
+    if diagnostic.location.is_some() {
+        return diagnostic;
+    }
+    match diagnostic.code.as_str() {
+        "hubspot::unknown_object" => diagnostic.at(sync.object.span.clone()),
+        "hubspot::config" => {
+            let span = destination
+                .base_url
+                .as_ref()
+                .map_or(&destination.name.span, |url| &url.span);
+            diagnostic.at(span.clone())
+        }
+        "hubspot::no_match_property" => diagnostic.at(sync.match_on.property.span.clone()),
+        _ => diagnostic,
+    }
 }
 
 /// How a plan treats rows that failed before.
@@ -355,7 +390,10 @@ async fn check_destination_properties(
     let properties =
         engine_executor::read_with_retries(&retry_policy(), transient, || destination.describe())
             .await
-            .map_err(|d| vec![d])?;
+            .map_err(|d| match project.destination(&sync.destination.value) {
+                Some(spec) => vec![locate(d, sync, spec)],
+                None => vec![d],
+            })?;
     let mut problems = Vec::new();
     let match_property = &sync.match_on.property;
     for d in check_properties(

@@ -49,5 +49,12 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colours())
         .try_init();
+}
+
+/// Colours in logs only for a person at a terminal: a file, a pipe or a CI log gets plain
+/// text, and `NO_COLOR` (any non-empty value) turns them off everywhere.
+fn log_colours() -> bool {
+    views::stderr_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

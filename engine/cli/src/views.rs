@@ -45,6 +45,20 @@ pub fn diagnostics_json(diagnostics: &[Diagnostic]) {
     ));
 }
 
+/// Prints the JSON document of a failed `--json` command to stdout, so a script reading
+/// stdout always gets JSON: `{"format_version": N, "error": true, "diagnostics": [...]}`.
+pub fn error_document_json(format_version: u32, diagnostics: &[Diagnostic]) {
+    let value = serde_json::json!({
+        "format_version": format_version,
+        "error": true,
+        "diagnostics": engine_diag::render_json(diagnostics),
+    });
+    out(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    ));
+}
+
 /// True when stderr is a terminal (progress bars).
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()

@@ -11,7 +11,7 @@ mod render;
 mod secret;
 
 pub use render::{render_github, render_human, render_json};
-pub use secret::SecretString;
+pub use secret::{SecretString, redact_url, url_credentials};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -10,14 +10,16 @@
 //!
 //! Connectors classify; this crate decides. A row the destination rejects stays pending with
 //! its message and never blocks the rest of the batch. A whole-batch failure (429, 5xx,
-//! unreachable host) is retried with backoff, honouring `Retry-After`; when retries run out
-//! the run stops with a diagnostic, and every row not written stays pending for the next run.
+//! timeout) is retried with backoff, honouring `Retry-After`; a destination that cannot be
+//! reached at all is retried the same way, but for `unreachable_timeout` at most. When retries
+//! run out the run stops with a diagnostic, and every row not written stays pending for the
+//! next run.
 
 mod operations;
 mod retry;
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
 use engine_plan::SyncPlan;
@@ -25,7 +27,7 @@ use engine_state::{JournalRow, RowState, RunCounts, StateError, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use operations::{PlannedOperations, operations_for};
-pub use retry::RetryPolicy;
+pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
 
 /// How the executor paces and retries.
 #[derive(Debug, Clone)]
@@ -309,12 +311,39 @@ async fn send_with_retries<D: Destination>(
     let mut todo: Vec<usize> = (0..batch.len()).collect();
     let mut delays = policy.delays();
     let mut attempt = 0u32;
+    // When the destination stopped answering, if it has not answered since.
+    let mut unreachable_since: Option<Instant> = None;
     loop {
         attempt += 1;
         limiter.wait().await;
         let ops: Vec<Operation> = todo.iter().map(|i| batch[*i].clone()).collect();
         let (retry_rows, wait, reason) = match destination.send_batch(&ops).await {
             BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
+            BatchResult::Unreachable { target, reason } => {
+                let since = *unreachable_since.get_or_insert_with(|| {
+                    tracing::warn!(
+                        "{target} is not answering; retrying for up to {} s.",
+                        policy.unreachable_timeout.as_secs_f64()
+                    );
+                    Instant::now()
+                });
+                let left = policy.unreachable_timeout.saturating_sub(since.elapsed());
+                let Some(backoff) = delays
+                    .next()
+                    .filter(|_| attempt < policy.max_attempts && !left.is_zero())
+                else {
+                    return Sent::Stopped(unreachable_diagnostic(
+                        &target,
+                        &reason,
+                        attempt,
+                        since.elapsed(),
+                    ));
+                };
+                let pause = backoff.min(left);
+                tracing::warn!(attempt, reason = %reason, wait_ms = pause.as_millis() as u64, "Retrying batch.");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
             BatchResult::RetryAll { reason, after } => (todo.clone(), after, reason),
             BatchResult::PerRow(outcomes) => {
                 let mut retry_rows = Vec::new();
@@ -349,6 +378,8 @@ async fn send_with_retries<D: Destination>(
                 (retry_rows, wait, reason)
             }
         };
+        // It answered: a later connection failure starts a new unreachable period.
+        unreachable_since = None;
         if retry_rows.is_empty() {
             break;
         }
@@ -380,6 +411,24 @@ async fn send_with_retries<D: Destination>(
             })
             .collect(),
     )
+}
+
+/// The diagnostic for a destination that could not be reached within the retry bound.
+fn unreachable_diagnostic(
+    target: &str,
+    reason: &str,
+    attempts: u32,
+    waited: Duration,
+) -> Diagnostic {
+    Diagnostic::error(
+        "executor::unreachable",
+        format!(
+            "{target} did not answer for {:.0} s ({attempts} attempts): {reason}",
+            waited.as_secs_f64()
+        ),
+    )
+    .hint("check that the destination is running and its `base_url` is right, then run `engine apply` again; rows not written stay pending")
+    .hint("to wait longer for a destination that is restarting, set `ENGINE_RETRY_TIMEOUT` (seconds)")
 }
 
 #[cfg(test)]

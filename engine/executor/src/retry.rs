@@ -15,7 +15,15 @@ pub struct RetryPolicy {
     pub min_delay: Duration,
     /// The longest wait, also the cap on a destination's `Retry-After`.
     pub max_delay: Duration,
+    /// The longest time spent retrying a destination that cannot be reached at all (connection
+    /// refused, DNS, TLS), counted from the first failure; then the run stops. Attempts are
+    /// still bounded by `max_attempts`.
+    pub unreachable_timeout: Duration,
 }
+
+/// How long an unreachable destination is retried by default: long enough for a restart or a
+/// network blip, short enough that a dead destination fails an apply quickly.
+pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -23,6 +31,7 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
+            unreachable_timeout: DEFAULT_UNREACHABLE_TIMEOUT,
         }
     }
 }

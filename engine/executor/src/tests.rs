@@ -87,6 +87,7 @@ fn options() -> ExecutorOptions {
             max_attempts: 3,
             min_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(20),
+            unreachable_timeout: Duration::from_secs(60),
         },
         progress: false,
     }
@@ -282,4 +283,122 @@ async fn reads_retry_transient_failures_only() {
     )
     .await;
     assert!(read.is_err(), "gives up after max_attempts");
+}
+
+/// A destination that refuses every connection, counting the attempts.
+struct Down {
+    calls: Mutex<u32>,
+}
+
+impl Destination for Down {
+    fn name(&self) -> &'static str {
+        "down"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch_size: 2,
+            default_requests_per_second: 1000.0,
+        }
+    }
+    fn send_batch(
+        &self,
+        _operations: &[Operation],
+    ) -> impl std::future::Future<Output = BatchResult> + Send {
+        *self.calls.lock().unwrap() += 1;
+        async {
+            BatchResult::Unreachable {
+                target: "Down at `http://127.0.0.1:9`".into(),
+                reason: "could not connect: connection refused".into(),
+            }
+        }
+    }
+}
+
+/// A destination that died mid-apply was retried with backoff for about 85 s; retries of an
+/// unreachable destination are bounded by `unreachable_timeout`, whatever `max_attempts` says.
+#[tokio::test]
+async fn an_unreachable_destination_is_retried_for_a_bounded_time_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
+    let dest = Down {
+        calls: Mutex::new(0),
+    };
+    let mut options = options();
+    options.retry = RetryPolicy {
+        max_attempts: u32::MAX,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        unreachable_timeout: Duration::from_millis(100),
+    };
+    let p = plan(vec![
+        create("a", Some("a@x.io")),
+        create("b", Some("b@x.io")),
+        create("c", Some("c@x.io")),
+    ]);
+    let report = execute(&dest, &state, run, &p, &options).await.unwrap();
+    let fatal = report.fatal.as_ref().expect("the run stops");
+    assert_eq!(fatal.code, "executor::unreachable", "{fatal}");
+    assert!(
+        fatal
+            .message
+            .starts_with("Down at `http://127.0.0.1:9` did not answer for "),
+        "{fatal}"
+    );
+    assert!(fatal.message.ends_with("connection refused"), "{fatal}");
+    assert!(
+        fatal
+            .hints
+            .iter()
+            .any(|h| h.contains("ENGINE_RETRY_TIMEOUT")),
+        "{fatal}"
+    );
+    let calls = *dest.calls.lock().unwrap();
+    assert!(
+        (2..1000).contains(&calls),
+        "retried, but not forever: {calls}"
+    );
+    assert!(report.succeeded.is_empty());
+    assert_eq!(report.failed.len(), 3, "every row stays pending");
+
+    // `max_attempts` still bounds the attempts when it is reached first.
+    let dest = Down {
+        calls: Mutex::new(0),
+    };
+    options.retry.max_attempts = 3;
+    options.retry.unreachable_timeout = Duration::from_secs(3600);
+    let report = execute(&dest, &state, run, &p, &options).await.unwrap();
+    assert_eq!(report.fatal.unwrap().code, "executor::unreachable");
+    assert_eq!(*dest.calls.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_destination_that_comes_back_gets_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
+    let down = || BatchResult::Unreachable {
+        target: "T".into(),
+        reason: "refused".into(),
+    };
+    let dest = Scripted {
+        script: Mutex::new(vec![down(), down()]),
+        calls: Mutex::new(vec![]),
+    };
+    let report = execute(
+        &dest,
+        &state,
+        run,
+        &plan(vec![create("a", Some("a@x.io"))]),
+        &options(),
+    )
+    .await
+    .unwrap();
+    assert!(report.fatal.is_none(), "{:?}", report.fatal);
+    assert_eq!(report.succeeded.len(), 1);
+    assert_eq!(dest.calls.lock().unwrap().len(), 3);
 }

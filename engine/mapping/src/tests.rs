@@ -994,3 +994,19 @@ fn duplicate_reserved_and_missing_key() {
       hint: the match property is always sent from `match.column`; remove this entry
     ");
 }
+
+/// docs/errors.md sends users to docs/spec.md for the list of filters, which it did not have.
+#[test]
+fn the_spec_documents_every_filter() {
+    let spec = include_str!("../../../docs/spec.md");
+    let missing: Vec<&str> = crate::filters::LIQUID_FILTERS
+        .iter()
+        .chain(crate::filters::BUILTIN_FILTERS)
+        .copied()
+        .filter(|name| !spec.contains(&format!("`{name}`")) && !spec.contains(&format!("`{name}(")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/spec.md does not list the filters {missing:?}"
+    );
+}

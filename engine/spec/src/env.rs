@@ -140,9 +140,21 @@ impl EnvTemplate {
     }
 
     /// Same as [`EnvTemplate::resolve`], as a [`SecretString`]; the diagnostic never contains
-    /// the value. An empty value is an error too (an empty token is never what was meant).
+    /// the value. An empty value is an error too (an empty token is never what was meant), and
+    /// so is one shorter than [`SecretString::MIN_LEN`] (`spec::secret_too_short`): a real
+    /// token is longer, and masking a very short value in messages would mask ordinary words.
     pub fn resolve_secret(&self) -> Result<SecretString, Diagnostic> {
         self.substitute(|name| std::env::var(name), true)
+            .map(SecretString::new)
+    }
+
+    /// Like [`EnvTemplate::resolve_secret`] with variables looked up by `lookup` instead of the
+    /// process environment (tests, or a CLI that reads a `.env` file).
+    pub fn resolve_secret_with(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SecretString, Diagnostic> {
+        self.substitute(|name| lookup(name).ok_or(VarError::NotPresent), true)
             .map(SecretString::new)
     }
 
@@ -190,6 +202,20 @@ impl EnvTemplate {
                         )
                         .at(self.span.clone())
                         .hint(format!("set `{name}` in the environment")));
+                    }
+                    Ok(value) if secret && value.trim().chars().count() < SecretString::MIN_LEN => {
+                        // Never quote the value, not even its length: it may be half a token.
+                        return Err(Diagnostic::error(
+                            "spec::secret_too_short",
+                            format!(
+                                "environment variable `{name}` is too short to be a token (fewer than {} characters)",
+                                SecretString::MIN_LEN
+                            ),
+                        )
+                        .at(self.span.clone())
+                        .hint(format!(
+                            "set `{name}` to the whole access token (a HubSpot private-app token starts with `pat-`), not a placeholder"
+                        )));
                     }
                     Ok(value) => out.push_str(&value),
                     Err(VarError::NotPresent) => {

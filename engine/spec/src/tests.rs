@@ -757,6 +757,34 @@ fn env_templates_resolve() {
     assert_eq!(error.code, "spec::missing_env");
 }
 
+/// A three-letter token used to be accepted, and then masked `abc` inside every word of
+/// every message; it is refused, naming the variable and never quoting the value.
+#[test]
+fn a_secret_too_short_to_be_a_token_is_refused() {
+    let token = template("${env:HUBSPOT_TOKEN}");
+    let short = token
+        .resolve_secret_with(|_| Some("abc".to_string()))
+        .unwrap_err();
+    assert_eq!(short.code, "spec::secret_too_short");
+    assert!(short.message.contains("`HUBSPOT_TOKEN`"), "{short}");
+    assert!(!short.to_string().contains("abc"), "{short}");
+    let blank = token
+        .resolve_secret_with(|_| Some("   x    ".to_string()))
+        .unwrap_err();
+    assert_eq!(blank.code, "spec::secret_too_short");
+    let real = token
+        .resolve_secret_with(|_| Some("pat-na1-0000".to_string()))
+        .unwrap();
+    assert_eq!(real.expose(), "pat-na1-0000");
+    // Only secrets are held to it: a short base URL part is fine.
+    assert_eq!(
+        template("${env:HOST}")
+            .resolve_with(|_| Some("h".into()))
+            .unwrap(),
+        "h"
+    );
+}
+
 // ---- SQL positions -------------------------------------------------------------------------
 
 /// Loads `model` and checks that every character of its SQL maps to the same character in

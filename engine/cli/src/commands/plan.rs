@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use engine_diag::Diagnostic;
 use engine_plan::{FORMAT_VERSION, HumanOptions, Plan, SyncPlan, render_human};
 use engine_spec::Project;
 use engine_state::{LocalState, StateStore};
@@ -17,20 +18,24 @@ pub async fn run(
     detailed_exitcode: bool,
     max_rows: usize,
 ) -> u8 {
-    match make_plan(dir, syncs).await {
-        Err(problems) => {
-            views::diagnostics(&problems, dir);
-            1
+    let fail = |problems: &[Diagnostic]| {
+        views::diagnostics(problems, dir);
+        if json {
+            views::error_document_json(FORMAT_VERSION, problems);
         }
+        1
+    };
+    match make_plan(dir, syncs).await {
+        Err(problems) => fail(&problems),
         Ok((_, plan)) => {
             if let Some(path) = out
                 && let Err(e) = write_plan(path, &plan)
             {
-                views::error_line(&format!(
-                    "error: cannot write the plan to `{}`: {e}",
-                    path.display()
-                ));
-                return 1;
+                return fail(&[Diagnostic::error(
+                    "plan::unwritable",
+                    format!("cannot write the plan to `{}`: {e}", path.display()),
+                )
+                .hint("check that the directory exists and is writable")]);
             }
             if json {
                 views::out(&format!("{}\n", plan.to_json()));

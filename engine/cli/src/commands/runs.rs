@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use engine_diag::Diagnostic;
 use engine_state::{RowState, StateStore};
 
 use crate::args::RunsCommand;
@@ -13,10 +14,13 @@ pub fn run(dir: &Path, limit: usize, command: Option<RunsCommand>) -> u8 {
         let (project, _) = context::load_project(dir)?;
         let state = context::open_state(&project)?;
         match command {
-            None => list(&state, limit),
-            Some(RunsCommand::Show { id }) => show(&state, id),
+            None => list(&state, limit).map_err(|e| vec![context::state_error(e)]),
+            Some(RunsCommand::Show { id }) => match show(&state, id) {
+                Ok(Some(text)) => Ok(text),
+                Ok(None) => Err(vec![not_found(id)]),
+                Err(e) => Err(vec![context::state_error(e)]),
+            },
         }
-        .map_err(|e| vec![context::state_error(e)])
     })();
     match result {
         Ok(text) => {
@@ -71,11 +75,17 @@ fn list(state: &dyn StateStore, limit: usize) -> Result<String, engine_state::St
     Ok(out)
 }
 
-fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateError> {
+/// A run id the state does not know (a typo, or a state that was reset).
+fn not_found(id: i64) -> Diagnostic {
+    Diagnostic::error("runs::not_found", format!("there is no run {id}"))
+        .hint("`engine runs` lists the recent runs and their ids")
+}
+
+/// The run's details and failed rows; `None` when there is no such run.
+fn show(state: &dyn StateStore, id: i64) -> Result<Option<String>, engine_state::StateError> {
     let mut out = String::new();
     let Some(run) = state.run(id)? else {
-        let _ = writeln!(out, "No run {id}. `engine runs` lists the recent ones.");
-        return Ok(out);
+        return Ok(None);
     };
     let c = run.counts;
     let _ = writeln!(
@@ -146,5 +156,5 @@ fn show(state: &dyn StateStore, id: i64) -> Result<String, engine_state::StateEr
             }
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
