@@ -268,17 +268,14 @@ impl Crm {
 
     fn write(&mut self, id: u64, change: &engine_plan::RowChange) -> Result<(), String> {
         for field in &change.fields {
-            match &field.after {
-                Some(value) => {
-                    if field.property == "email" && self.holder(value).is_some_and(|h| h != id) {
-                        return Err(format!("{}: email {value} is taken", change.key));
-                    }
-                    self.records
-                        .entry(id)
-                        .or_default()
-                        .insert(field.property.clone(), value.clone());
+            if let Some(value) = &field.after {
+                if field.property == "email" && self.holder(value).is_some_and(|h| h != id) {
+                    return Err(format!("{}: email {value} is taken", change.key));
                 }
-                None => {}
+                self.records
+                    .entry(id)
+                    .or_default()
+                    .insert(field.property.clone(), value.clone());
             }
         }
         Ok(())
