@@ -549,7 +549,26 @@ fn cases_sync() -> Vec<Case> {
             args: &[],
             env: &[],
             code: "hubspot::unknown_object",
-            at: At::Text("contcts"),
+            at: At::File(SYNC_FILE),
+        },
+        Case {
+            name: "token too short to be real",
+            breaks: |_| {},
+            args: &[],
+            env: &[("HUBSPOT_TOKEN", Some("abc"))],
+            code: "spec::secret_too_short",
+            at: At::Text("HUBSPOT_TOKEN"),
+        },
+        Case {
+            name: "base_url with a path",
+            breaks: |_| {},
+            args: &[],
+            env: &[(
+                "HUBSPOT_BASE_URL",
+                Some("http://127.0.0.1:9/crm/v3/objects"),
+            )],
+            code: "hubspot::config",
+            at: At::File("engine.yaml"),
         },
         Case {
             name: "token not set",
@@ -579,6 +598,29 @@ fn cases_data() -> Vec<Case> {
             env: &[],
             code: "model::sql_syntax",
             at: At::File(MODEL_FILE),
+        },
+        Case {
+            name: "DDL as a model",
+            breaks: |p| {
+                edit(
+                    p,
+                    MODEL_FILE,
+                    "sql: |\n  SELECT id AS user_id,",
+                    "sql: |\n  CREATE TABLE t AS SELECT id AS user_id,",
+                )
+            },
+            args: &[],
+            env: &[],
+            code: "model::not_a_query",
+            at: At::File(MODEL_FILE),
+        },
+        Case {
+            name: "empty CSV file",
+            breaks: |p| p.write_csv(""),
+            args: &[],
+            env: &[],
+            code: "model::empty_table",
+            at: At::Text("data/users.csv"),
         },
         Case {
             name: "unknown table in SQL",
