@@ -311,7 +311,10 @@ fn mutate(rows: &mut Vec<crate::support::User>, rng: &mut Rng, next_id: &mut u32
 /// a write (applied-but-unanswered or held before the store), another model change, a clean
 /// rerun; then the sandbox must hold exactly the model (every row once, with its values), any
 /// other record must have been cleared, and the next plan must be empty.
-fn crash_trial(seed: u64) {
+fn crash_trial(seed: u64) -> [u32; 3] {
+    // Kills after an applied, unanswered write; kills before a write was stored; applies
+    // that finished before the fault's write came.
+    let mut seen = [0u32; 3];
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut rows = users(3 + rng.below(5) as u32);
     let mut next_id = 100;
@@ -336,9 +339,13 @@ fn crash_trial(seed: u64) {
             if fault == "hang_after_write" {
                 // Give the store a moment to finish applying the held batch.
                 std::thread::sleep(std::time::Duration::from_millis(100));
+                seen[0] += 1;
+            } else {
+                seen[1] += 1;
             }
             apply.kill();
         } else {
+            seen[2] += 1;
             apply.wait();
         }
         project.sandbox.clear_faults();
@@ -398,6 +405,7 @@ fn crash_trial(seed: u64) {
         "{}\n{plan}",
         context("the next plan is empty")
     );
+    seen
 }
 
 /// How many seeded trials to run per test (4 tests); `ENGINE_CRASH_TRIALS=100` runs 400.
@@ -413,9 +421,20 @@ fn crash_trials(offset: u64) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let mut seen = [0u32; 3];
     for n in 0..trials() {
-        crash_trial(first + offset + n * 4);
+        let trial = crash_trial(first + offset + n * 4);
+        for (total, count) in seen.iter_mut().zip(trial) {
+            *total += count;
+        }
     }
+    eprintln!(
+        "{} trials (2 applies each): {} killed after an applied but unanswered write, {} killed before a write was stored, {} finished before the fault",
+        trials(),
+        seen[0],
+        seen[1],
+        seen[2]
+    );
 }
 
 #[test]
