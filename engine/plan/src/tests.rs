@@ -132,3 +132,26 @@ fn json_round_trips_and_version_is_checked() {
         Err(PlanFileError::Parse { .. })
     ));
 }
+
+#[test]
+fn a_sealed_plan_verifies_and_any_edit_or_other_key_breaks_the_seal() {
+    let key = [7u8; 32];
+    let mut plan = sample();
+    plan.seal(&key);
+    assert!(plan.seal_holds(&key));
+    assert!(!plan.seal_holds(&[8u8; 32]), "another state's key");
+
+    // A round trip through the saved JSON keeps the seal.
+    let read: Plan = serde_json::from_str(&plan.to_json()).unwrap();
+    assert!(read.seal_holds(&key));
+
+    let mut edited = plan.clone();
+    edited.syncs[0].changes[0].values = Some(vec![Some("evil@x.io".into()), None, None]);
+    assert!(!edited.seal_holds(&key));
+    let mut renamed = plan.clone();
+    renamed.syncs[0].sync = "../../x".into();
+    assert!(!renamed.seal_holds(&key));
+    let mut unsealed = plan;
+    unsealed.digest.clear();
+    assert!(!unsealed.seal_holds(&key));
+}

@@ -683,6 +683,46 @@ mod tests {
     }
 
     #[test]
+    fn names_that_are_not_plain_file_names_never_reach_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        for bad in ["../../x", "a/b", "", ".hidden", "x\0", &"s".repeat(101)] {
+            assert!(matches!(
+                state.lock_sync(bad),
+                Err(StateError::InvalidName(_))
+            ));
+            assert!(matches!(
+                state.next_snapshot_path(bad, 0),
+                Err(StateError::InvalidName(_))
+            ));
+            assert!(matches!(
+                state.generation(bad),
+                Err(StateError::InvalidName(_))
+            ));
+        }
+        assert!(!dir.path().parent().unwrap().join("x.lock").exists());
+        for good in ["users_to_hubspot", "_a-1", &"s".repeat(100)] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_lost_database_beside_snapshots_is_corrupt_not_a_new_state() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let state = LocalState::open(dir.path()).unwrap();
+            let path = state.next_snapshot_path("s", 0).unwrap();
+            fs_err::write(path, b"x").unwrap();
+        }
+        fs_err::remove_file(dir.path().join("state.db")).unwrap();
+        let _ = fs_err::remove_file(dir.path().join("state.db-wal"));
+        let _ = fs_err::remove_file(dir.path().join("state.db-shm"));
+        let err = LocalState::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(!dir.path().join("state.db").exists(), "nothing was created");
+    }
+
+    #[test]
     fn a_second_lock_fails_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let state = LocalState::open(dir.path()).unwrap();
