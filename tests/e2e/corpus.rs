@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Output, SYNC, TestProject, csv, users};
+use crate::support::{SYNC, TestProject, csv, files_under, users};
 
 /// Where a case's error must point.
 #[derive(Debug, Clone, Copy)]
@@ -843,29 +843,17 @@ fn cases_data() -> Vec<Case> {
     ]
 }
 
-/// Every file under `.engine/` (but scratch space), with its bytes.
+/// Every file under `.engine/` (but scratch space and locks), with its bytes.
 fn state_files(project: &TestProject) -> BTreeMap<PathBuf, Vec<u8>> {
     let root = project.path().join(".engine");
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.clone()];
-    while let Some(dir) = todo.pop() {
-        let Ok(entries) = fs_err::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let relative = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
-            if relative.starts_with("tmp") || relative.starts_with("locks") {
-                continue;
-            }
-            if path.is_dir() {
-                todo.push(path);
-            } else {
-                out.insert(relative, fs_err::read(&path).unwrap_or_default());
-            }
-        }
-    }
-    out
+    files_under(&root)
+        .into_iter()
+        .filter_map(|path| {
+            let relative = path.strip_prefix(&root).ok()?.to_path_buf();
+            let scratch = relative.starts_with("tmp") || relative.starts_with("locks");
+            (!scratch).then(|| (relative, fs_err::read(&path).unwrap_or_default()))
+        })
+        .collect()
 }
 
 fn restore_state(project: &TestProject, files: &BTreeMap<PathBuf, Vec<u8>>) {
@@ -878,21 +866,6 @@ fn restore_state(project: &TestProject, files: &BTreeMap<PathBuf, Vec<u8>>) {
         }
         fs_err::write(&path, bytes).expect("restore a state file");
     }
-}
-
-/// Asserts stderr names `file:LINE:COL`.
-fn points_at(output: &Output, file: &str) -> bool {
-    output
-        .stderr
-        .match_indices(&format!("{file}:"))
-        .any(|(at, m)| {
-            let rest = &output.stderr[at + m.len()..];
-            let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let after = &rest[line.len()..];
-            !line.is_empty()
-                && after.starts_with(':')
-                && after[1..].starts_with(|c: char| c.is_ascii_digit())
-        })
 }
 
 fn run_cases(cases: Vec<Case>) {
@@ -921,7 +894,7 @@ fn run_cases(cases: Vec<Case>) {
             problems.push(format!("no `{}` on stderr", case.code));
         }
         match case.at {
-            At::File(file) if !points_at(&output, file) => {
+            At::File(file) if !output.points_at(file) => {
                 problems.push(format!("no `{file}:LINE:COL` location"))
             }
             At::Text(text) if !output.stderr.contains(text) => {

@@ -48,18 +48,10 @@ fn refused(
 /// Asserts stderr points at `file:LINE:COL`.
 #[track_caller]
 fn assert_points_at(output: &Output, file: &str) {
-    let found = output
-        .stderr
-        .match_indices(&format!("{file}:"))
-        .any(|(at, m)| {
-            let rest = &output.stderr[at + m.len()..];
-            let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let after = &rest[line.len()..];
-            !line.is_empty()
-                && after.starts_with(':')
-                && after[1..].starts_with(|c: char| c.is_ascii_digit())
-        });
-    assert!(found, "expected a `{file}:LINE:COL` location\n{output}");
+    assert!(
+        output.points_at(file),
+        "expected a `{file}:LINE:COL` location\n{output}"
+    );
 }
 
 #[test]

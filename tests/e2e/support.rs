@@ -232,6 +232,20 @@ impl Output {
         self
     }
 
+    /// True when stderr names `file:LINE:COL`.
+    pub fn points_at(&self, file: &str) -> bool {
+        self.stderr
+            .match_indices(&format!("{file}:"))
+            .any(|(at, m)| {
+                let rest = &self.stderr[at + m.len()..];
+                let line: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let after = &rest[line.len()..];
+                !line.is_empty()
+                    && after.starts_with(':')
+                    && after[1..].starts_with(|c: char| c.is_ascii_digit())
+            })
+    }
+
     /// stdout parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
@@ -479,7 +493,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Every file below `dir` (none when it does not exist).
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(dir) = todo.pop() {

@@ -502,13 +502,7 @@ async fn check_match_values(
     let mut missing_total = 0;
     for batch in &missing {
         let keys = utf8(batch.column(0))?;
-        let total = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-        missing_total = total
-            .as_primitive::<Int64Type>()
-            .values()
-            .first()
-            .copied()
-            .unwrap_or(0);
+        missing_total = first_count(batch.column(1))?;
         for i in 0..batch.num_rows() {
             skipped.push(SkippedRow {
                 key: keys.value(i).to_string(),
@@ -522,13 +516,7 @@ async fn check_match_values(
     for batch in &shared {
         let keys = utf8(batch.column(0))?;
         let values = utf8(batch.column(1))?;
-        let groups = datafusion::arrow::compute::cast(batch.column(2), &DataType::Int64)?;
-        shared_groups = groups
-            .as_primitive::<Int64Type>()
-            .values()
-            .first()
-            .copied()
-            .unwrap_or(0);
+        shared_groups = first_count(batch.column(2))?;
         for i in 0..batch.num_rows() {
             shared_rows.push((keys.value(i).to_string(), values.value(i).to_string()));
         }
@@ -689,6 +677,17 @@ pub(crate) fn guards(sync: &SyncSpec, summary: &Summary) -> Vec<GuardCheck> {
         }
     }
     checks
+}
+
+/// The first value of a count column (the same on every row of a window count), 0 if none.
+fn first_count(array: &ArrayRef) -> datafusion::error::Result<i64> {
+    let counts = datafusion::arrow::compute::cast(array, &DataType::Int64)?;
+    Ok(counts
+        .as_primitive::<Int64Type>()
+        .values()
+        .first()
+        .copied()
+        .unwrap_or(0))
 }
 
 /// A string column as plain UTF-8 (Parquet scans may hand back view types).

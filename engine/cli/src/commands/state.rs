@@ -8,7 +8,7 @@
 //! old snapshots aside, under `.engine/snapshots.before-rebuild-<time>/`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use connector_hubspot::RecordRef;
 use engine_diag::Diagnostic;
@@ -125,21 +125,28 @@ async fn rebuild(dir: &Path, sync_name: &str, apply: bool) -> Result<u8, Failure
     let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
     let case_insensitive =
         connector_hubspot::match_is_case_insensitive(&sync.match_on.property.value);
-    let first = plan_sync(
-        engine.context(),
-        engine.execute(model).await.map_err(|d| vec![d])?,
-        SyncDiffInput {
-            sync,
-            mapping: &mapping,
-            base_generation: 0,
-            previous_snapshot: None,
-            pending: HashMap::new(),
-            retry_failed: true,
-            match_case_insensitive: case_insensitive,
-            work_dir: work.path(),
-        },
-    )
-    .await?;
+    // The model planned against a snapshot (none: every row is a create), nothing held back.
+    let plan_against = |previous: Option<PathBuf>, work_dir: PathBuf| {
+        let (engine, mapping) = (&engine, &mapping);
+        async move {
+            plan_sync(
+                engine.context(),
+                engine.execute(model).await.map_err(|d| vec![d])?,
+                SyncDiffInput {
+                    sync,
+                    mapping,
+                    base_generation: 0,
+                    previous_snapshot: previous,
+                    pending: HashMap::new(),
+                    retry_failed: true,
+                    match_case_insensitive: case_insensitive,
+                    work_dir: &work_dir,
+                },
+            )
+            .await
+        }
+    };
+    let first = plan_against(None, work.path().to_path_buf()).await?;
 
     // 2. The destination's records for those rows, by match value.
     let (destination, _) = context::connect(&project, sync_name)?;
@@ -199,21 +206,7 @@ async fn rebuild(dir: &Path, sync_name: &str, apply: bool) -> Result<u8, Failure
     writer.finish().map_err(|e| io_failure(&candidate, &e))?;
 
     // 4. What the next apply would do against it.
-    let after = plan_sync(
-        engine.context(),
-        engine.execute(model).await.map_err(|d| vec![d])?,
-        SyncDiffInput {
-            sync,
-            mapping: &mapping,
-            base_generation: 0,
-            previous_snapshot: Some(candidate.clone()),
-            pending: HashMap::new(),
-            retry_failed: true,
-            match_case_insensitive: case_insensitive,
-            work_dir: &work.path().join("after"),
-        },
-    )
-    .await?;
+    let after = plan_against(Some(candidate.clone()), work.path().join("after")).await?;
     views::out(&format!(
         "Rebuilt sync `{sync_name}` from the destination: {found} of {} model row(s) have a record in `{}`; {} have none yet.\n\n",
         first.changes.len(),
