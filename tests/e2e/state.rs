@@ -81,6 +81,25 @@ fn a_missing_or_unreadable_snapshot_is_named_and_rebuilt() {
         .join(format!(".engine/snapshots/{SYNC}/gen-1.parquet"));
     assert!(snapshot.exists());
 
+    // A snapshot from another generation (fewer rows than committed) is inconsistent.
+    let saved = fs_err::read(&snapshot).unwrap();
+    let other = TestProject::new(&csv(&users(1)));
+    other.engine(&["apply"]).assert_code(0);
+    fs_err::copy(
+        other
+            .path()
+            .join(format!(".engine/snapshots/{SYNC}/gen-1.parquet")),
+        &snapshot,
+    )
+    .unwrap();
+    project
+        .engine(&["state", "check"])
+        .assert_code(1)
+        .assert_contains("snapshot inconsistent")
+        .assert_stderr_contains("holds 1 row(s), but generation 1 was committed with 3");
+    fs_err::write(&snapshot, saved).unwrap();
+    project.engine(&["state", "check"]).assert_code(0);
+
     fs_err::write(&snapshot, b"garbage").unwrap();
     project
         .engine(&["plan"])

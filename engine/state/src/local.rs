@@ -183,6 +183,23 @@ impl LocalState {
         Ok(generation.unwrap_or(0) as u64)
     }
 
+    /// Every sync the database knows, with its generation and the row count recorded when
+    /// the generation was committed (for `engine state check`).
+    pub fn recorded_syncs(&self) -> Result<Vec<(String, u64, u64)>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT sync, generation, rows FROM syncs ORDER BY sync")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir

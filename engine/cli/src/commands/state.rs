@@ -51,8 +51,20 @@ fn check(dir: &Path) -> Result<u8, Failure> {
         project.state_dir.display(),
         state.lineage()
     ));
+    let recorded = state.recorded_syncs().map_err(|e| vec![state_error(e)])?;
+    for (name, generation, _) in &recorded {
+        if project.sync(name).is_none() {
+            views::out(&format!(
+                "  {name}: generation {generation}, no longer in the project (its state is kept)\n"
+            ));
+        }
+    }
     for sync in &project.syncs {
         let name = &sync.name.value;
+        let recorded_rows = recorded
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, rows)| *rows);
         let line = match state.generation(name) {
             Err(e) => {
                 problems.push(state_error(e));
@@ -69,6 +81,22 @@ fn check(dir: &Path) -> Result<u8, Failure> {
                         problems.extend(p);
                         format!(
                             "  {name}: generation {}, snapshot unreadable (see below)",
+                            generation.generation
+                        )
+                    }
+                    Ok(rows) if recorded_rows.is_some_and(|r| r != rows) => {
+                        let file = generation.snapshot.clone().unwrap_or_default();
+                        problems.push(state_error(StateError::Corrupt {
+                            message: format!(
+                                "the snapshot of sync `{name}` holds {rows} row(s), but generation {} was committed with {}: `{}`",
+                                generation.generation,
+                                recorded_rows.unwrap_or_default(),
+                                file.display()
+                            ),
+                            file,
+                        }));
+                        format!(
+                            "  {name}: generation {}, snapshot inconsistent (see below)",
                             generation.generation
                         )
                     }
