@@ -355,3 +355,26 @@ fn logs_have_no_colour_codes_when_stderr_is_not_a_terminal() {
     output.assert_code(1).assert_stderr_contains("WARN");
     assert!(!output.stderr.contains('\u{1b}'), "{output}");
 }
+
+#[test]
+fn a_password_written_in_base_url_is_refused_and_never_printed() {
+    let project = TestProject::new(&csv(&users(2)));
+    project.edit(
+        "engine.yaml",
+        "base_url: ${env:HUBSPOT_BASE_URL}",
+        "base_url: http://ann:hunter2-secret@127.0.0.1:9",
+    );
+    for args in [&["validate"][..], &["plan"]] {
+        let output = project.engine(args);
+        output
+            .assert_code(1)
+            .assert_stderr_contains("spec::literal_secret")
+            .assert_stderr_contains("base_url");
+        assert_points_at(&output, "engine.yaml");
+        assert!(
+            !output.stdout.contains("hunter2") && !output.stderr.contains("hunter2"),
+            "the password is not printed\n{output}"
+        );
+    }
+    assert_eq!(project.sandbox.write_requests(), 0);
+}

@@ -390,11 +390,39 @@ fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
                 );
                 return None;
             }
+            if has_literal_password(&s.value) {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::literal_secret",
+                        "a password is written in `base_url`; secrets must come from the environment",
+                    )
+                    .at(node.span.clone())
+                    .note("a password committed to git is leaked: change it")
+                    .hint("write the password as a reference: `base_url: \"https://user:${env:HUBSPOT_PASSWORD}@host\"`"),
+                );
+                return None;
+            }
             Some(EnvTemplate {
                 raw: s.value,
                 span: node.span.clone(),
             })
         }
+    }
+}
+
+/// True when a URL's user information holds a password written out rather than a
+/// `${env:NAME}` reference (`https://user:secret@host`).
+fn has_literal_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    match userinfo.split_once(':') {
+        Some((_, password)) => !password.is_empty() && !password.starts_with("${env:"),
+        None => false,
     }
 }
 
@@ -517,4 +545,20 @@ pub(crate) fn suggest<'a>(word: &str, names: &'a [Located<String>]) -> Option<&'
 pub(crate) fn names_list(names: &[Located<String>]) -> String {
     let names: Vec<&str> = names.iter().map(|n| n.value.as_str()).collect();
     list(&names)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::has_literal_password;
+
+    #[test]
+    fn a_password_in_a_url_must_be_an_env_reference() {
+        assert!(has_literal_password("https://ann:hunter2@example.com/x"));
+        assert!(has_literal_password("http://ann:p%40ss@127.0.0.1:8080"));
+        assert!(!has_literal_password("https://ann:${env:PASS}@example.com"));
+        assert!(!has_literal_password("https://ann@example.com"));
+        assert!(!has_literal_password("https://example.com/a:b@c"));
+        assert!(!has_literal_password("${env:HUBSPOT_BASE_URL}"));
+        assert!(!has_literal_password("https://api.hubapi.com"));
+    }
 }
