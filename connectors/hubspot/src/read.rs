@@ -77,7 +77,8 @@ pub(crate) fn parse(object: &str, response: &RawResponse) -> Result<Vec<Record>,
         .note(format!(
             "HubSpot said: {}",
             response::summary(status, &response.body, body.as_ref())
-        ))),
+        ))
+        .hint("check the sync's `object` and `match.property` (it must be a unique property of the object), then run the command again")),
     }
 }
 

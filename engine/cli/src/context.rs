@@ -189,13 +189,7 @@ pub fn connect(
     sync_name: &str,
 ) -> Result<(HubspotDestination, ExecutorOptions), Failure> {
     let Some(sync) = project.sync(sync_name) else {
-        return Err(vec![
-            Diagnostic::error(
-                "plan::unknown_sync",
-                format!("the plan names sync `{sync_name}`, which the project no longer has"),
-            )
-            .hint("make a new plan with `engine plan --out FILE`"),
-        ]);
+        return Err(vec![unknown_plan_sync(sync_name)]);
     };
     check_connector(project, sync)?;
     let Some(destination) = project.destination(&sync.destination.value) else {
@@ -233,6 +227,26 @@ pub fn connect(
         progress: crate::views::stderr_is_terminal(),
     };
     Ok((client, options))
+}
+
+/// A plan names a sync the project no longer has.
+pub fn unknown_plan_sync(sync_name: &str) -> Diagnostic {
+    Diagnostic::error(
+        "plan::unknown_sync",
+        format!("the plan names sync `{sync_name}`, which the project no longer has"),
+    )
+    .hint("make a new plan with `engine plan --out FILE`")
+}
+
+/// Runs a read-only destination request (properties, records) with the executor's backoff:
+/// a rate limit or an outage (`hubspot::unavailable`) is waited out like a batch.
+pub async fn read_destination<T, F, Fut>(read: F) -> Result<T, Diagnostic>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Diagnostic>>,
+{
+    let transient = |d: &Diagnostic| d.code == "hubspot::unavailable";
+    engine_executor::read_with_retries(&retry_policy(), transient, read).await
 }
 
 /// Retry policy, adjustable for tests and impatient humans with `ENGINE_MAX_ATTEMPTS` and
@@ -385,10 +399,8 @@ async fn check_destination_properties(
     mapping: &SyncMapping,
 ) -> Result<(), Failure> {
     let (destination, _) = connect(project, &sync.name.value)?;
-    // A rate limit or an outage is waited out with the executor's backoff, like a batch.
-    let transient = |d: &Diagnostic| d.code == "hubspot::unavailable";
     let properties =
-        engine_executor::read_with_retries(&retry_policy(), transient, || destination.describe())
+        read_destination(|| destination.describe())
             .await
             .map_err(|d| match project.destination(&sync.destination.value) {
                 Some(spec) => vec![locate(d, sync, spec)],

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use connector_hubspot::{HubspotDestination, Record, RecordRef};
 use engine_diag::Diagnostic;
-use engine_plan::{Action, RowChange, SyncPlan};
+use engine_plan::{Action, RowChange, SyncPlan, match_key};
+
+use crate::context::read_destination;
 
 /// What the destination showed about the unanswered rows of a crashed run.
 #[derive(Debug, Default)]
@@ -62,7 +64,9 @@ pub async fn unanswered_rows(
     let mut out = Reconciled::default();
     if !by_id.is_empty() {
         let ids: Vec<String> = by_id.iter().map(|(id, _)| id.clone()).collect();
-        let records = read(destination, RecordRef::Id, &ids, &plan.properties).await?;
+        let records =
+            read_destination(|| destination.read_records(RecordRef::Id, &ids, &plan.properties))
+                .await?;
         let found: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
         for (id, change) in &by_id {
             if let Some(record) = found.get(id.as_str()) {
@@ -72,30 +76,16 @@ pub async fn unanswered_rows(
     }
     if !by_match.is_empty() {
         let values: Vec<String> = by_match.iter().map(|(v, _)| v.clone()).collect();
-        let records = read(
+        let found = records_by_match_value(
             destination,
-            RecordRef::MatchValue,
             &values,
             &plan.properties,
+            &plan.match_property,
+            plan.match_case_insensitive,
         )
         .await?;
-        let normalize = |v: &str| {
-            if plan.match_case_insensitive {
-                v.to_lowercase()
-            } else {
-                v.to_string()
-            }
-        };
-        let found: HashMap<String, &Record> = records
-            .iter()
-            .filter_map(|r| {
-                r.properties
-                    .get(&plan.match_property)
-                    .map(|v| (normalize(v), r))
-            })
-            .collect();
         for (value, change) in &by_match {
-            if let Some(record) = found.get(&normalize(value)) {
+            if let Some(record) = found.get(&match_key(value, plan.match_case_insensitive)) {
                 classify(plan, change, record, &mut out);
             }
         }
@@ -103,17 +93,25 @@ pub async fn unanswered_rows(
     Ok(out)
 }
 
-async fn read(
+/// Reads records by match value (batched, retried like a batch) and indexes them by the
+/// match value as the destination compares it. Shared by recovery and `engine state rebuild`.
+pub async fn records_by_match_value(
     destination: &HubspotDestination,
-    by: RecordRef,
     values: &[String],
     properties: &[String],
-) -> Result<Vec<Record>, Diagnostic> {
-    let transient = |d: &Diagnostic| d.code == "hubspot::unavailable";
-    engine_executor::read_with_retries(&crate::context::retry_policy(), transient, || {
-        destination.read_records(by, values, properties)
-    })
-    .await
+    match_property: &str,
+    case_insensitive: bool,
+) -> Result<HashMap<String, Record>, Diagnostic> {
+    let records =
+        read_destination(|| destination.read_records(RecordRef::MatchValue, values, properties))
+            .await?;
+    Ok(records
+        .into_iter()
+        .filter_map(|r| {
+            let value = r.properties.get(match_property)?;
+            Some((match_key(value, case_insensitive), r))
+        })
+        .collect())
 }
 
 /// Decides what one found record says about its row.

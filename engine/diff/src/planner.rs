@@ -13,7 +13,7 @@ use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
 use engine_plan::{
     Action, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange, SkippedRow, Summary,
-    SyncPlan,
+    SyncPlan, match_key,
 };
 use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncSpec};
 use futures_util::StreamExt;
@@ -237,15 +237,7 @@ async fn diff_registered(
     }
 
     // 5. Which record each changed row writes (see `ownership`).
-    let normalize = |value: Option<&str>| {
-        value.map(|v| {
-            if input.match_case_insensitive {
-                v.to_lowercase()
-            } else {
-                v.to_string()
-            }
-        })
-    };
+    let normalize = |value: Option<&str>| value.map(|v| match_key(v, input.match_case_insensitive));
     let old_records: BTreeMap<String, OldRecord> = old_rows
         .iter()
         .map(|(key, row)| {
@@ -562,11 +554,7 @@ async fn check_match_values(
         let mut shown: Vec<String> = Vec::new();
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for (key, value) in shared_rows {
-            let normalized = if input.match_case_insensitive {
-                value.to_lowercase()
-            } else {
-                value.clone()
-            };
+            let normalized = match_key(&value, input.match_case_insensitive);
             match groups.last_mut() {
                 Some((v, keys)) if *v == normalized => keys.push(format!("`{key}`")),
                 _ => groups.push((normalized, vec![format!("`{key}`")])),

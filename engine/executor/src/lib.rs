@@ -122,31 +122,18 @@ pub async fn execute<D: Destination>(
         .collect();
     // Updates first, wave by wave (a record gives up a match value before another row's
     // record takes it), then upserts (their match values are free by then), then clears.
-    let mut groups: Vec<(OperationKind, u32)> = planned
-        .operations
-        .iter()
-        .map(|o| {
-            (
-                o.kind.clone(),
-                waves.get(o.key.as_str()).copied().unwrap_or(0),
-            )
-        })
+    // Batches never mix kinds or waves.
+    let group = |o: &Operation| {
+        let wave = waves.get(o.key.as_str()).copied().unwrap_or(0);
+        (kind_rank(&o.kind), wave)
+    };
+    let mut ordered: Vec<&Operation> = planned.operations.iter().collect();
+    ordered.sort_by_key(|o| group(o));
+    let chunks: Vec<Vec<Operation>> = ordered
+        .chunk_by(|a, b| group(a) == group(b))
+        .flat_map(|same| same.chunks(batch_size))
+        .map(|c| c.iter().map(|o| (*o).clone()).collect())
         .collect();
-    groups.sort_by_key(|(kind, wave)| (kind_rank(kind), *wave));
-    groups.dedup();
-    let mut chunks = Vec::new();
-    for (kind, wave) in groups {
-        let of_group: Vec<&Operation> = planned
-            .operations
-            .iter()
-            .filter(|o| o.kind == kind && waves.get(o.key.as_str()).copied().unwrap_or(0) == wave)
-            .collect();
-        chunks.extend(
-            of_group
-                .chunks(batch_size)
-                .map(|c| c.iter().map(|o| (*o).clone()).collect::<Vec<_>>()),
-        );
-    }
     let mut not_reached = 0u64;
     for (index, batch) in chunks.iter().enumerate() {
         if report.fatal.is_some() {

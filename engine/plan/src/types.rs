@@ -199,6 +199,16 @@ impl RowChange {
     }
 }
 
+/// The form in which the destination compares match values: lower case where it compares
+/// them case-insensitively ([`SyncPlan::match_case_insensitive`]), as written otherwise.
+pub fn match_key(value: &str, case_insensitive: bool) -> String {
+    if case_insensitive {
+        value.to_lowercase()
+    } else {
+        value.to_string()
+    }
+}
+
 fn is_zero(value: &u32) -> bool {
     *value == 0
 }

@@ -207,16 +207,7 @@ fn check_saved_plan(plan: &Plan, state: &LocalState, project: &Project) -> Resul
         if let Err(e) = engine_state::check_name(&sync.sync) {
             problems.push(state_error(e));
         } else if project.sync(&sync.sync).is_none() {
-            problems.push(
-                Diagnostic::error(
-                    "plan::unknown_sync",
-                    format!(
-                        "the plan names sync `{}`, which the project no longer has",
-                        sync.sync
-                    ),
-                )
-                .hint("make a new plan with `engine plan --out FILE`"),
-            );
+            problems.push(context::unknown_plan_sync(&sync.sync));
         }
     }
     if problems.is_empty() {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use connector_hubspot::RecordRef;
 use engine_diag::Diagnostic;
 use engine_diff::{SnapshotWriter, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
@@ -183,27 +182,15 @@ async fn rebuild(dir: &Path, sync_name: &str, apply: bool) -> Result<u8, Failure
         .iter()
         .filter_map(|c| c.values.as_ref().and_then(|v| v.first().cloned().flatten()))
         .collect();
-    let transient = |d: &Diagnostic| d.code == "hubspot::unavailable";
-    let records = engine_executor::read_with_retries(&context::retry_policy(), transient, || {
-        destination.read_records(RecordRef::MatchValue, &values, &first.properties)
-    })
+    let by_value = crate::reconcile::records_by_match_value(
+        &destination,
+        &values,
+        &first.properties,
+        &first.match_property,
+        case_insensitive,
+    )
     .await
     .map_err(|d| vec![d])?;
-    let normalize = |v: &str| {
-        if case_insensitive {
-            v.to_lowercase()
-        } else {
-            v.to_string()
-        }
-    };
-    let by_value: HashMap<String, &connector_hubspot::Record> = records
-        .iter()
-        .filter_map(|r| {
-            r.properties
-                .get(&first.match_property)
-                .map(|v| (normalize(v), r))
-        })
-        .collect();
 
     // 3. The candidate snapshot: every model row whose record exists, with what it holds.
     let candidate = work.path().join("rebuilt.parquet");
@@ -218,7 +205,7 @@ async fn rebuild(dir: &Path, sync_name: &str, apply: bool) -> Result<u8, Failure
         else {
             continue;
         };
-        let Some(record) = by_value.get(&normalize(&value)) else {
+        let Some(record) = by_value.get(&engine_plan::match_key(&value, case_insensitive)) else {
             continue;
         };
         let held: Vec<Option<&str>> = first
