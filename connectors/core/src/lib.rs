@@ -117,3 +117,22 @@ pub trait Destination {
     /// the response per row.
     fn send_batch(&self, operations: &[Operation]) -> impl Future<Output = BatchResult> + Send;
 }
+
+/// How the values passed to a record read identify records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRef {
+    /// The destination's record ids (HubSpot's `hs_object_id`).
+    Id,
+    /// Values of the sync's match property (e.g. emails).
+    MatchValue,
+}
+
+/// One record as read back from a destination: its id and the requested properties that have
+/// a value. Crash recovery and `engine state rebuild` compare it with what was planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record id.
+    pub id: String,
+    /// Property values as strings; unset ones are left out.
+    pub properties: std::collections::BTreeMap<String, String>,
+}

@@ -51,7 +51,7 @@ use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutco
 
 pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
-pub use read::{Record, RecordRef};
+pub use connector_core::{Record, RecordRef};
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
 use client::{Client, TransportError};

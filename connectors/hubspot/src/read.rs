@@ -3,31 +3,11 @@
 //! rebuild` may call it. Missing records are simply absent from the answer (HubSpot reports
 //! them as one `OBJECT_NOT_FOUND` error in a 207).
 
-use std::collections::BTreeMap;
-
-use connector_core::Diagnostic;
+use connector_core::{Diagnostic, Record, RecordRef};
 use serde_json::{Value, json};
 
 use crate::client::RawResponse;
 use crate::response::{self, Access};
-
-/// How the values passed to [`crate::HubspotDestination::read_records`] identify records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordRef {
-    /// HubSpot record ids (`hs_object_id`).
-    Id,
-    /// Values of the sync's match property (e.g. emails).
-    MatchValue,
-}
-
-/// One record as read from HubSpot: its id and the requested properties that have a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// The record id.
-    pub id: String,
-    /// Property values (HubSpot sends every value as a string; unset ones are left out).
-    pub properties: BTreeMap<String, String>,
-}
 
 /// The body of one batch read.
 pub(crate) fn encode(

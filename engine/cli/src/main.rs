@@ -6,14 +6,14 @@
 //!          state (.engine/) ◄── snapshot fold ◄── journal ◄── executor ◄┘ ─► destination
 //! ```
 //!
-//! This crate holds arguments, command orchestration and views; the logic lives in the crates
-//! named after each stage. Exit codes: 0 success, 1 error, 2 "changes present" with
+//! This crate parses arguments and renders results; the sync lifecycle (plan, guards,
+//! recovery, execution, fold, commit) lives in `engine-sync`, and each stage in the crate
+//! named after it. Exit codes: 0 success, 1 error, 2 "changes present" with
 //! `plan --detailed-exitcode`.
 
 mod args;
 mod commands;
-mod context;
-mod reconcile;
+mod report;
 mod views;
 
 use std::process::ExitCode;

@@ -38,9 +38,10 @@ pub async fn run(cli: Cli) -> u8 {
             override_guards,
             retry_failed,
         } => {
-            let options = apply::ApplyOptions {
+            let options = engine_sync::ApplyOptions {
                 override_guards,
                 retry_failed,
+                progress: false,
             };
             apply::run(&project.project, plan.as_deref(), &syncs, options).await
         }

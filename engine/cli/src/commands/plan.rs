@@ -3,11 +3,10 @@
 use std::path::Path;
 
 use engine_diag::Diagnostic;
-use engine_plan::{FORMAT_VERSION, HumanOptions, Plan, SyncPlan, render_human};
-use engine_spec::Project;
-use engine_state::{LocalState, StateStore};
+use engine_plan::{FORMAT_VERSION, HumanOptions, Plan, render_human};
+use engine_sync::Registry;
 
-use crate::context::{self, Failure};
+use crate::report::CliReporter;
 use crate::views;
 
 pub async fn run(
@@ -25,9 +24,18 @@ pub async fn run(
         }
         1
     };
-    match make_plan(dir, syncs).await {
+    let plan = match engine_sync::load_project(dir) {
+        Err(problems) => Err(problems),
+        Ok((project, _)) => {
+            let reporter = CliReporter {
+                root: project.root.clone(),
+            };
+            engine_sync::plan_project(&Registry::default(), &project, syncs, &reporter).await
+        }
+    };
+    match plan {
         Err(problems) => fail(&problems),
-        Ok((_, plan)) => {
+        Ok(plan) => {
             if let Some(path) = out
                 && let Err(e) = write_plan(path, &plan)
             {
@@ -56,67 +64,6 @@ pub async fn run(
             }
         }
     }
-}
-
-/// Loads the project and plans the selected syncs.
-pub async fn make_plan(dir: &Path, syncs: &[String]) -> Result<(Project, Plan), Failure> {
-    let (project, _warnings) = context::load_project(dir)?;
-    let selected = context::select_syncs(&project, syncs)?;
-    let engine = context::model_engine(&project).await?;
-    let state = context::open_state(&project)?;
-    let work = context::WorkDir::new(&project, "plan")?;
-    let mut plans = Vec::new();
-    let mut problems = Vec::new();
-    for sync in &selected {
-        let name = &sync.name.value;
-        if let Some(run) = state
-            .unfinished_runs(name)
-            .ok()
-            .and_then(|runs| runs.into_iter().next())
-        {
-            views::status(&format!(
-                "Note: run {} of sync `{name}` has not finished (it is running, or it was interrupted); `engine apply` recovers an interrupted run first, so the plan it runs may differ from this one.",
-                run.id
-            ));
-        }
-    }
-    for sync in selected {
-        match context::plan_one(
-            &project,
-            &engine,
-            &state,
-            sync,
-            work.path(),
-            context::PlanOptions::default(),
-        )
-        .await
-        {
-            Ok(plan) => plans.push(plan),
-            Err(p) => problems.extend(p),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let plan = assemble(&project, &state, plans);
-    Ok((project, plan))
-}
-
-/// Wraps sync plans into a plan document carrying the state's lineage, sealed with the
-/// state's key.
-pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
-    let mut plan = Plan {
-        format_version: FORMAT_VERSION,
-        plan_id: uuid::Uuid::new_v4().to_string(),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        engine_version: env!("CARGO_PKG_VERSION").to_string(),
-        project: project.name.clone(),
-        lineage: state.lineage().to_string(),
-        syncs,
-        digest: String::new(),
-    };
-    plan.seal(&state.plan_key());
-    plan
 }
 
 fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {

@@ -7,18 +7,18 @@ use engine_diag::Diagnostic;
 use engine_state::{RowState, StateStore};
 
 use crate::args::RunsCommand;
-use crate::{context, views};
+use crate::views;
 
 pub fn run(dir: &Path, limit: usize, command: Option<RunsCommand>) -> u8 {
     let result = (|| {
-        let (project, _) = context::load_project(dir)?;
-        let state = context::open_state(&project)?;
+        let (project, _) = engine_sync::load_project(dir)?;
+        let state = engine_sync::open_state(&project)?;
         match command {
-            None => list(&state, limit).map_err(|e| vec![context::state_error(e)]),
+            None => list(&state, limit).map_err(|e| vec![engine_sync::state_error(e)]),
             Some(RunsCommand::Show { id }) => match show(&state, id) {
                 Ok(Some(text)) => Ok(text),
                 Ok(None) => Err(vec![not_found(id)]),
-                Err(e) => Err(vec![context::state_error(e)]),
+                Err(e) => Err(vec![engine_sync::state_error(e)]),
             },
         }
     })();

@@ -1,11 +1,13 @@
-//! Learning from the destination what an unanswered batch did.
+//! Recovering a crashed apply before anything else runs: its journal is folded into the
+//! state, and the rows whose batch was sent but never answered are first read back from the
+//! destination.
 //!
-//! When an apply dies after HubSpot accepted a batch but before the journal recorded the
-//! answer, the journal says `sent` and nothing more. Guessing either way breaks the promise:
-//! assuming "not written" leaves orphans (a row that left the model keeps its values) and
-//! duplicates (a row whose email changed gets a second record); assuming "written" loses
-//! writes. So a recovering apply reads those records back (batched, by record id or match
-//! value) and folds what it finds into the state before planning:
+//! When an apply dies after the destination accepted a batch but before the journal recorded
+//! the answer, the journal says `sent` and nothing more. Guessing either way breaks the
+//! promise: assuming "not written" leaves orphans (a row that left the model keeps its
+//! values) and duplicates (a row whose email changed gets a second record); assuming
+//! "written" loses writes. So those records are read back (batched, by record id or match
+//! value) and what they hold is folded into the state before planning:
 //!
 //! - a record that holds what the plan sent: the row succeeded, as if the answer had come;
 //! - a record that exists but holds something else: the state records what the destination
@@ -15,15 +17,121 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use connector_hubspot::{HubspotDestination, Record, RecordRef};
+use connector_core::{Record, RecordRef};
 use engine_diag::Diagnostic;
 use engine_plan::{Action, RowChange, SyncPlan, match_key};
+use engine_spec::Project;
+use engine_state::{LocalState, RowState, RunCounts, RunStatus, StateStore};
 
-use crate::context::read_destination;
+use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
+use crate::events::{Event, Recovered, Reporter};
+use crate::registry::Connection;
+use crate::{Failure, Registry, read_with_backoff, state_error};
+
+/// Folds a crashed run's journal into the next generation. Rows whose batch was sent but
+/// never answered are read back from the destination first (see [`crate::reconcile`]).
+pub(crate) async fn recover(
+    registry: &Registry,
+    project: &Project,
+    state: &LocalState,
+    sync: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), Failure> {
+    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    for run in state.unfinished_runs(sync).map_err(fail)? {
+        let mut plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?)
+            .map_err(|e| {
+                vec![Diagnostic::error(
+                    "state::corrupt",
+                    format!("the saved plan of run {} cannot be read: {e}", run.id),
+                )]
+            })?;
+        let journal = state.journal(run.id).map_err(fail)?;
+        let mut succeeded: HashMap<String, Option<String>> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Succeeded)
+            .map(|r| (r.key.clone(), r.destination_id.clone()))
+            .collect();
+        let unanswered: Vec<String> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Sent)
+            .map(|r| r.key.clone())
+            .collect();
+        let generation = state.generation(sync).map_err(fail)?;
+        let mut reconciled = (0, 0);
+        if !unanswered.is_empty() && generation.generation == run.base_generation {
+            let connection = registry.connect(project, sync)?;
+            let found = unanswered_rows(connection.as_ref(), &plan, &unanswered)
+                .await
+                .map_err(|d| {
+                    vec![d.note(format!(
+                        "run {} of sync `{sync}` stopped with a batch in flight; its rows must be read back before planning",
+                        run.id
+                    ))]
+                })?;
+            reconciled = (found.written, found.succeeded.len() - found.written);
+            for change in plan.changes.iter_mut() {
+                if let Some(values) = found.observed.get(&change.key) {
+                    change.values = Some(values.clone());
+                }
+            }
+            succeeded.extend(found.succeeded);
+        }
+        let rejected: Vec<&str> = journal
+            .iter()
+            .filter(|r| r.state == RowState::Rejected)
+            .map(|r| r.key.as_str())
+            .collect();
+        let failed: Vec<(String, String)> = journal
+            .iter()
+            .filter(|r| matches!(r.state, RowState::Rejected | RowState::GaveUp))
+            .map(|r| (r.key.clone(), r.message.clone().unwrap_or_default()))
+            .collect();
+        let counts = RunCounts {
+            succeeded: succeeded.len() as u64,
+            rejected: rejected.len() as u64,
+            pending: journal
+                .iter()
+                .filter(|r| r.state != RowState::Succeeded && !succeeded.contains_key(&r.key))
+                .count() as u64,
+            ..run.counts
+        };
+        let message = "the apply stopped unexpectedly; its journal was folded into the state by the next apply";
+        if generation.generation != run.base_generation {
+            state
+                .finish_run_without_commit(run.id, RunStatus::Recovered, counts, Some(message))
+                .map_err(fail)?;
+            continue;
+        }
+        let held = held_fingerprints(&plan, rejected.iter().copied());
+        fold_and_commit(
+            state,
+            &plan,
+            Outcome {
+                run_id: run.id,
+                status: RunStatus::Recovered,
+                counts,
+                message: Some(message),
+                succeeded: &succeeded,
+                failed: &failed,
+                held: &held,
+            },
+        )?;
+        reporter.report(Event::Recovered(&Recovered {
+            sync,
+            run_id: run.id,
+            from_journal: succeeded.len() - reconciled.0 - reconciled.1,
+            unanswered: unanswered.len(),
+            found_written: reconciled.0,
+            read_back: reconciled.1,
+        }));
+    }
+    Ok(())
+}
 
 /// What the destination showed about the unanswered rows of a crashed run.
 #[derive(Debug, Default)]
-pub struct Reconciled {
+pub(crate) struct Reconciled {
     /// Rows that turned out written, with their record id.
     pub succeeded: HashMap<String, Option<String>>,
     /// Rows whose record holds other values than planned: the values it really holds
@@ -34,8 +142,8 @@ pub struct Reconciled {
 }
 
 /// Reads the records of `unanswered` rows of `plan` and classifies them.
-pub async fn unanswered_rows(
-    destination: &HubspotDestination,
+pub(crate) async fn unanswered_rows(
+    destination: &dyn Connection,
     plan: &SyncPlan,
     unanswered: &[String],
 ) -> Result<Reconciled, Diagnostic> {
@@ -65,7 +173,7 @@ pub async fn unanswered_rows(
     if !by_id.is_empty() {
         let ids: Vec<String> = by_id.iter().map(|(id, _)| id.clone()).collect();
         let records =
-            read_destination(|| destination.read_records(RecordRef::Id, &ids, &plan.properties))
+            read_with_backoff(|| destination.read_records(RecordRef::Id, &ids, &plan.properties))
                 .await?;
         let found: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
         for (id, change) in &by_id {
@@ -95,15 +203,15 @@ pub async fn unanswered_rows(
 
 /// Reads records by match value (batched, retried like a batch) and indexes them by the
 /// match value as the destination compares it. Shared by recovery and `engine state rebuild`.
-pub async fn records_by_match_value(
-    destination: &HubspotDestination,
+pub(crate) async fn records_by_match_value(
+    destination: &dyn Connection,
     values: &[String],
     properties: &[String],
     match_property: &str,
     case_insensitive: bool,
 ) -> Result<HashMap<String, Record>, Diagnostic> {
     let records =
-        read_destination(|| destination.read_records(RecordRef::MatchValue, values, properties))
+        read_with_backoff(|| destination.read_records(RecordRef::MatchValue, values, properties))
             .await?;
     Ok(records
         .into_iter()

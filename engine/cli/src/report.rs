@@ -1,0 +1,67 @@
+//! Renders the sync lifecycle's events: results on stdout, notes on stderr.
+
+use std::path::PathBuf;
+
+use engine_plan::{HumanOptions, render_human};
+use engine_sync::{Event, Reporter};
+
+use crate::views;
+
+/// Shows events as the command line always has.
+pub struct CliReporter {
+    /// The project root, for diagnostics' file paths.
+    pub root: PathBuf,
+}
+
+impl Reporter for CliReporter {
+    fn report(&self, event: Event<'_>) {
+        match event {
+            Event::UnfinishedRun { sync, run_id } => views::status(&format!(
+                "Note: run {run_id} of sync `{sync}` has not finished (it is running, or it was interrupted); `engine apply` recovers an interrupted run first, so the plan it runs may differ from this one."
+            )),
+            Event::PlanningSync { sync } => {
+                tracing::info!(
+                    sync,
+                    "Planning: reading the model and diffing it against the last snapshot."
+                )
+            }
+            Event::Recovered(r) => views::status(&format!(
+                "Recovered run {} of sync `{}`: {} written row(s) from its journal are now in the state{}; the rest is planned again.",
+                r.run_id,
+                r.sync,
+                r.from_journal,
+                if r.unanswered == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "; of {} row(s) whose batch was never answered, {} were found written in the destination and {} were read back as the destination holds them",
+                        r.unanswered, r.found_written, r.read_back
+                    )
+                }
+            )),
+            Event::Planned(plan) => views::out(&render_human(plan, HumanOptions::default())),
+            Event::ApplyingSync { sync, rows } => {
+                tracing::info!(sync, rows, "Applying.")
+            }
+            Event::Applied(s) => {
+                views::out(&format!(
+                    "sync `{}`: {} created/upserted, {} updated, {} removed, {} failed (run {}).\n",
+                    s.sync, s.created, s.updated, s.removed, s.failed, s.run_id
+                ));
+                if s.failed > 0 {
+                    views::out(&format!(
+                        "  {} row(s) stay pending and are retried by the next apply; see `engine runs show {}`.\n",
+                        s.failed, s.run_id
+                    ));
+                }
+                if let Some(fatal) = &s.fatal {
+                    views::diagnostics(std::slice::from_ref(fatal), &self.root);
+                }
+            }
+            Event::StateRestarted { aside } => views::status(&format!(
+                "The state database was lost: starting a new state; the old snapshots are kept in `{}`.",
+                aside.display()
+            )),
+        }
+    }
+}

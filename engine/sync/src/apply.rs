@@ -1,0 +1,320 @@
+//! Applying: lock the syncs, recover crashed runs, check that a saved plan is sealed and
+//! fresh and within its guards, execute each sync's changes, fold the results into the next
+//! snapshot and commit.
+
+use std::path::Path;
+
+use engine_diag::Diagnostic;
+use engine_executor::execute;
+use engine_plan::{Action, Plan, SyncPlan};
+use engine_spec::Project;
+use engine_state::{LocalState, RunCounts, RunStatus, StateStore};
+
+use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
+use crate::events::{Event, Reporter};
+use crate::recovery::recover;
+use crate::registry::Dispatch;
+use crate::{
+    Failure, PlanOptions, Registry, WorkDir, assemble, guard_breaches, model_engine, open_state,
+    plan_one, select_syncs, state_error, unknown_plan_sync,
+};
+
+/// What `engine apply` was asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Apply even when guards are breached.
+    pub override_guards: bool,
+    /// Resend rows the destination rejected even when their data has not changed.
+    pub retry_failed: bool,
+    /// Let the executor draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// How one sync's apply went.
+#[derive(Debug)]
+pub struct SyncApplied {
+    /// The sync.
+    pub sync: String,
+    /// Its run in the run history.
+    pub run_id: i64,
+    /// Rows created (upserted).
+    pub created: usize,
+    /// Rows updated.
+    pub updated: usize,
+    /// Rows removed (per `on_remove`).
+    pub removed: usize,
+    /// Rows that failed and stay pending.
+    pub failed: usize,
+    /// Why the run stopped early, if it did.
+    pub fatal: Option<Diagnostic>,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct ApplyOutcome {
+    /// One entry per sync that had changes, in order.
+    pub applied: Vec<SyncApplied>,
+    /// True when no sync had anything to send.
+    pub nothing_to_apply: bool,
+    /// Syncs with rows held back (rejected before with the same data), and how many.
+    pub held: Vec<(String, usize)>,
+}
+
+impl ApplyOutcome {
+    /// True when every row is in the destination as the model says: nothing failed, nothing
+    /// stopped, nothing held back.
+    pub fn is_success(&self) -> bool {
+        self.applied
+            .iter()
+            .all(|s| s.failed == 0 && s.fatal.is_none())
+            && self.held.is_empty()
+    }
+}
+
+/// Applies a saved plan (`plan_file`), or plans the selected syncs (all when `syncs` is empty)
+/// and applies that plan.
+pub async fn apply(
+    registry: &Registry,
+    project: &Project,
+    plan_file: Option<&Path>,
+    syncs: &[String],
+    options: ApplyOptions,
+    reporter: &dyn Reporter,
+) -> Result<ApplyOutcome, Failure> {
+    let state = open_state(project)?;
+    let saved = match plan_file {
+        None => None,
+        Some(path) => Some(Plan::read(path).map_err(|e| {
+            vec![
+                Diagnostic::error("plan::unreadable", e.to_string())
+                    .hint("make a plan with `engine plan --out FILE`"),
+            ]
+        })?),
+    };
+    if let Some(saved) = &saved
+        && saved.lineage != state.lineage()
+    {
+        return Err(vec![Diagnostic::error(
+            "plan::stale",
+            format!("the saved plan was made against another state (lineage {}, this project's state is {})", saved.lineage, state.lineage()),
+        )
+        .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
+    }
+    if let Some(saved) = &saved {
+        check_saved_plan(saved, &state, project)?;
+    }
+    let names: Vec<String> = match &saved {
+        Some(plan) => plan.syncs.iter().map(|s| s.sync.clone()).collect(),
+        None => select_syncs(project, syncs)?
+            .into_iter()
+            .map(|s| s.name.value.clone())
+            .collect(),
+    };
+
+    // Lock every sync first, then repair whatever a crashed apply left.
+    let mut locks = Vec::new();
+    for name in &names {
+        locks.push(state.lock_sync(name).map_err(|e| vec![state_error(e)])?);
+    }
+    for name in &names {
+        recover(registry, project, &state, name, reporter).await?;
+    }
+
+    let (plan_id, plans): (String, Vec<SyncPlan>) = match saved {
+        Some(plan) => {
+            let mut stale = Vec::new();
+            for sync in &plan.syncs {
+                let current = state
+                    .generation(&sync.sync)
+                    .map_err(|e| vec![state_error(e)])?
+                    .generation;
+                if current != sync.base_generation {
+                    stale.push(Diagnostic::error(
+                        "plan::stale",
+                        format!(
+                            "the saved plan is stale: it was made against generation {} of sync `{}`, and the state is now at generation {current}",
+                            sync.base_generation, sync.sync
+                        ),
+                    )
+                    .note("an apply ran (or a crashed one was recovered) after this plan was made, so its diff no longer holds")
+                    .hint("run `engine plan --out FILE` again, review it, then `engine apply FILE`"));
+                }
+            }
+            if !stale.is_empty() {
+                return Err(stale);
+            }
+            (plan.plan_id, plan.syncs)
+        }
+        None => {
+            let engine = model_engine(project).await?;
+            let work = WorkDir::new(project, "apply")?;
+            let mut plans = Vec::new();
+            let mut problems = Vec::new();
+            for name in &names {
+                let Some(sync) = project.sync(name) else {
+                    continue;
+                };
+                let plan_options = PlanOptions {
+                    retry_failed: options.retry_failed,
+                };
+                match plan_one(
+                    registry,
+                    project,
+                    &engine,
+                    &state,
+                    sync,
+                    work.path(),
+                    plan_options,
+                )
+                .await
+                {
+                    Ok(plan) => plans.push(plan),
+                    Err(p) => problems.extend(p),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(problems);
+            }
+            let plan = assemble(project, &state, plans);
+            reporter.report(Event::Planned(&plan));
+            (plan.plan_id, plan.syncs)
+        }
+    };
+
+    if !options.override_guards {
+        let breaches: Vec<Diagnostic> = plans.iter().flat_map(guard_breaches).collect();
+        if !breaches.is_empty() {
+            return Err(breaches);
+        }
+    }
+
+    let mut outcome = ApplyOutcome::default();
+    for plan in plans.iter().filter(|p| !p.changes.is_empty()) {
+        let applied =
+            apply_sync(registry, project, &state, plan, &plan_id, options, reporter).await?;
+        reporter.report(Event::Applied(&applied));
+        outcome.applied.push(applied);
+    }
+    outcome.nothing_to_apply = plans.iter().all(|p| p.changes.is_empty());
+    // A held row is a row the destination does not hold as the model says: not a success.
+    outcome.held = plans
+        .iter()
+        .filter(|p| !p.held.is_empty())
+        .map(|p| (p.sync.clone(), p.held.len()))
+        .collect();
+    drop(locks);
+    Ok(outcome)
+}
+/// Checks a saved plan before anything else uses it: its seal (any edit since `engine plan`
+/// wrote it is refused), and that every sync it names is a valid name of this project.
+fn check_saved_plan(plan: &Plan, state: &LocalState, project: &Project) -> Result<(), Failure> {
+    if !plan.seal_holds(&state.plan_key()) {
+        return Err(vec![Diagnostic::error(
+            "plan::tampered",
+            "the saved plan was changed after `engine plan` wrote it (its digest does not match its content), so it is not applied",
+        )
+        .note("a saved plan is applied exactly as planned or not at all; any edit of a value, row, property or sync name breaks its digest")
+        .hint("make a new plan with `engine plan --out FILE`, review it, then `engine apply FILE`")]);
+    }
+    let mut problems = Vec::new();
+    for sync in &plan.syncs {
+        if let Err(e) = engine_state::check_name(&sync.sync) {
+            problems.push(state_error(e));
+        } else if project.sync(&sync.sync).is_none() {
+            problems.push(unknown_plan_sync(&sync.sync));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+async fn apply_sync(
+    registry: &Registry,
+    project: &Project,
+    state: &LocalState,
+    plan: &SyncPlan,
+    plan_id: &str,
+    apply_options: ApplyOptions,
+    reporter: &dyn Reporter,
+) -> Result<SyncApplied, Failure> {
+    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    let destination = Dispatch(registry.connect(project, &plan.sync)?);
+    let options = engine_executor::ExecutorOptions {
+        progress: apply_options.progress,
+        ..destination.0.executor_options()
+    };
+    let counts = RunCounts {
+        planned_create: plan.summary.create,
+        planned_update: plan.summary.update,
+        planned_remove: plan.summary.remove,
+        ..RunCounts::default()
+    };
+    let plan_json = serde_json::to_vec(plan).unwrap_or_default();
+    reporter.report(Event::ApplyingSync {
+        sync: &plan.sync,
+        rows: plan.changes.len() as u64,
+    });
+    let run_id = state
+        .begin_run(
+            &plan.sync,
+            plan_id,
+            plan.base_generation,
+            &plan_json,
+            counts,
+        )
+        .map_err(fail)?;
+    let report =
+        execute(&destination, state, run_id, plan, &options)
+            .await
+            .map_err(|e| {
+                vec![Diagnostic::error("state::journal", e.to_string()).hint(
+                    "check the state directory is writable; run `engine apply` again to recover",
+                )]
+            })?;
+
+    let status = match (&report.fatal, report.failed.is_empty()) {
+        (Some(_), _) => RunStatus::Failed,
+        (None, true) => RunStatus::Succeeded,
+        (None, false) => RunStatus::Partial,
+    };
+    let message = report.fatal.as_ref().map(|d| d.message.clone());
+    let held = held_fingerprints(plan, report.rejected.iter().map(String::as_str));
+    if report.succeeded.is_empty() && report.fatal.is_some() {
+        state
+            .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
+            .map_err(fail)?;
+    } else {
+        fold_and_commit(
+            state,
+            plan,
+            Outcome {
+                run_id,
+                status,
+                counts: report.counts,
+                message: message.as_deref(),
+                succeeded: &report.succeeded,
+                failed: &report.failed,
+                held: &held,
+            },
+        )?;
+    }
+
+    let done = |action: Action| {
+        plan.changes
+            .iter()
+            .filter(|c| c.action == action && report.succeeded.contains_key(&c.key))
+            .count()
+    };
+    Ok(SyncApplied {
+        sync: plan.sync.clone(),
+        run_id,
+        created: done(Action::Create),
+        updated: done(Action::Update),
+        removed: done(Action::Remove),
+        failed: report.failed.len(),
+        fatal: report.fatal,
+    })
+}

@@ -1,0 +1,165 @@
+//! The HubSpot connector in the registry: builds a [`HubspotDestination`] from a sync's spec
+//! and checks mappings against the object's property definitions.
+
+use std::time::Duration;
+
+use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, RecordRef};
+use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
+use engine_diag::Diagnostic;
+use engine_executor::ExecutorOptions;
+use engine_mapping::SyncMapping;
+use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
+use futures_util::future::BoxFuture;
+
+use crate::registry::{Connection, Connector};
+use crate::{Failure, read_with_backoff, retry_policy};
+
+const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
+
+/// Serves `type: hubspot` destinations (HubSpot, or the bundled sandbox).
+pub(crate) struct HubspotConnector;
+
+impl Connector for HubspotConnector {
+    fn kind(&self) -> DestinationKind {
+        DestinationKind::Hubspot
+    }
+
+    fn connect(
+        &self,
+        _project: &Project,
+        sync: &SyncSpec,
+        destination: &DestinationSpec,
+    ) -> Result<Box<dyn Connection>, Failure> {
+        let token = match &destination.token {
+            Some(token) => token.resolve_secret().map_err(|d| vec![d])?,
+            None => {
+                return Err(vec![Diagnostic::error("hubspot::no_token", format!("destination `{}` has no `token`", destination.name.value))
+                    .at(destination.name.span.clone())
+                    .hint("add `token: ${env:HUBSPOT_TOKEN}` and set HUBSPOT_TOKEN to a private-app token")]);
+            }
+        };
+        let base_url = match &destination.base_url {
+            Some(url) => url.resolve().map_err(|d| vec![d])?,
+            None => DEFAULT_HUBSPOT_URL.to_string(),
+        };
+        let config = HubspotConfig {
+            base_url,
+            token,
+            object: sync.object.value.clone(),
+            match_property: sync.match_on.property.value.clone(),
+            timeout: Duration::from_secs(30),
+        };
+        let client =
+            HubspotDestination::new(config).map_err(|d| vec![locate(d, sync, destination)])?;
+        let options = ExecutorOptions {
+            batch_size: sync.batch_size,
+            requests_per_second: destination
+                .requests_per_second
+                .unwrap_or(client.capabilities().default_requests_per_second),
+            retry: retry_policy(),
+            progress: false,
+        };
+        Ok(Box::new(HubspotConnection {
+            client,
+            options,
+            destination: destination.clone(),
+        }))
+    }
+}
+
+struct HubspotConnection {
+    client: HubspotDestination,
+    options: ExecutorOptions,
+    destination: DestinationSpec,
+}
+
+impl Connection for HubspotConnection {
+    fn name(&self) -> &'static str {
+        self.client.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.client.capabilities()
+    }
+
+    fn executor_options(&self) -> ExecutorOptions {
+        self.options.clone()
+    }
+
+    fn match_is_case_insensitive(&self) -> bool {
+        connector_hubspot::match_is_case_insensitive(&self.client.config().match_property)
+    }
+
+    fn check_mapping<'a>(
+        &'a self,
+        sync: &'a SyncSpec,
+        mapping: &'a SyncMapping,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(async move {
+            let properties = read_with_backoff(|| self.client.describe())
+                .await
+                .map_err(|d| vec![locate(d, sync, &self.destination)])?;
+            let mut problems = Vec::new();
+            let match_property = &sync.match_on.property;
+            for d in check_properties(
+                std::slice::from_ref(&match_property.value),
+                &match_property.value,
+                &properties,
+            ) {
+                problems.push(d.at(match_property.span.clone()));
+            }
+            for entry in &sync.mapping {
+                let name = &entry.property.value;
+                if mapping.properties().iter().any(|p| &p.name == name) {
+                    for d in check_properties(
+                        std::slice::from_ref(name),
+                        &match_property.value,
+                        &properties,
+                    ) {
+                        if !problems.iter().any(|p: &Diagnostic| p.message == d.message) {
+                            problems.push(d.at(entry.property.span.clone()));
+                        }
+                    }
+                }
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems)
+            }
+        })
+    }
+
+    fn send_batch<'a>(&'a self, operations: &'a [Operation]) -> BoxFuture<'a, BatchResult> {
+        Box::pin(self.client.send_batch(operations))
+    }
+
+    fn read_records<'a>(
+        &'a self,
+        by: RecordRef,
+        values: &'a [String],
+        properties: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Record>, Diagnostic>> {
+        Box::pin(self.client.read_records(by, values, properties))
+    }
+}
+
+/// Gives a connector's diagnostic about the sync's target or the destination's URL the
+/// place in the project it comes from (the connector knows values, not files).
+fn locate(diagnostic: Diagnostic, sync: &SyncSpec, destination: &DestinationSpec) -> Diagnostic {
+    if diagnostic.location.is_some() {
+        return diagnostic;
+    }
+    match diagnostic.code.as_str() {
+        "hubspot::unknown_object" => diagnostic.at(sync.object.span.clone()),
+        "hubspot::config" => {
+            let span = destination
+                .base_url
+                .as_ref()
+                .map_or(&destination.name.span, |url| &url.span);
+            diagnostic.at(span.clone())
+        }
+        "hubspot::no_match_property" => diagnostic.at(sync.match_on.property.span.clone()),
+        _ => diagnostic,
+    }
+}

@@ -1,0 +1,159 @@
+//! Planning: one sync's model diffed against its last snapshot, and the sealed plan document
+//! of a project's selected syncs.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use engine_diag::Diagnostic;
+use engine_diff::{Pending, SyncDiffInput, plan_sync};
+use engine_mapping::SyncMapping;
+use engine_models::ModelEngine;
+use engine_plan::{FORMAT_VERSION, Plan, SyncPlan};
+use engine_spec::{Project, SyncSpec};
+use engine_state::{LocalState, StateStore};
+
+use crate::events::{Event, Reporter};
+use crate::{
+    Failure, Registry, WorkDir, check_snapshot, model_engine, open_state, select_syncs, state_error,
+};
+
+/// How a plan treats rows that failed before.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Plan rows the destination rejected again even when their data has not changed.
+    pub retry_failed: bool,
+}
+
+/// Plans the selected syncs of a project (all when `syncs` is empty) against the state's
+/// current generations, and seals the plan with the state's key.
+pub async fn plan_project(
+    registry: &Registry,
+    project: &Project,
+    syncs: &[String],
+    reporter: &dyn Reporter,
+) -> Result<Plan, Failure> {
+    let selected = select_syncs(project, syncs)?;
+    let engine = model_engine(project).await?;
+    let state = open_state(project)?;
+    let work = WorkDir::new(project, "plan")?;
+    for sync in &selected {
+        let name = &sync.name.value;
+        if let Some(run) = state
+            .unfinished_runs(name)
+            .ok()
+            .and_then(|runs| runs.into_iter().next())
+        {
+            reporter.report(Event::UnfinishedRun {
+                sync: name,
+                run_id: run.id,
+            });
+        }
+    }
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for sync in selected {
+        reporter.report(Event::PlanningSync {
+            sync: &sync.name.value,
+        });
+        match plan_one(
+            registry,
+            project,
+            &engine,
+            &state,
+            sync,
+            work.path(),
+            PlanOptions::default(),
+        )
+        .await
+        {
+            Ok(plan) => plans.push(plan),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(assemble(project, &state, plans))
+}
+
+/// Wraps sync plans into a plan document carrying the state's lineage, sealed with the
+/// state's key.
+pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
+    let mut plan = Plan {
+        format_version: FORMAT_VERSION,
+        plan_id: uuid::Uuid::new_v4().to_string(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+        project: project.name.clone(),
+        lineage: state.lineage().to_string(),
+        syncs,
+        digest: String::new(),
+    };
+    plan.seal(&state.plan_key());
+    plan
+}
+
+/// Plans one sync against the state's current generation.
+pub async fn plan_one(
+    registry: &Registry,
+    project: &Project,
+    engine: &ModelEngine,
+    state: &LocalState,
+    sync: &SyncSpec,
+    work_dir: &Path,
+    options: PlanOptions,
+) -> Result<SyncPlan, Failure> {
+    registry.check(project, sync)?;
+    let Some(model) = project.model(&sync.model.value) else {
+        return Err(vec![
+            Diagnostic::error(
+                "spec::unknown_model",
+                format!(
+                    "sync `{}` names unknown model `{}`",
+                    sync.name.value, sync.model.value
+                ),
+            )
+            .at(sync.model.span.clone()),
+        ]);
+    };
+    let schema = engine.schema(model).await.map_err(|d| vec![d])?;
+    let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
+    let connection = registry.connect(project, &sync.name.value)?;
+    connection.check_mapping(sync, &mapping).await?;
+    let generation = state
+        .generation(&sync.name.value)
+        .map_err(|e| vec![state_error(e)])?;
+    if let Some(snapshot) = &generation.snapshot {
+        check_snapshot(&sync.name.value, snapshot)?;
+    }
+    let pending: HashMap<String, Pending> = state
+        .pending_rows(&sync.name.value)
+        .map_err(|e| vec![state_error(e)])?
+        .into_iter()
+        .map(|p| {
+            (
+                p.key,
+                Pending {
+                    message: p.message,
+                    held_fingerprint: p.held_fingerprint,
+                },
+            )
+        })
+        .collect();
+    let stream = engine.execute(model).await.map_err(|d| vec![d])?;
+    plan_sync(
+        engine.context(),
+        stream,
+        SyncDiffInput {
+            sync,
+            mapping: &mapping,
+            base_generation: generation.generation,
+            previous_snapshot: generation.snapshot,
+            pending,
+            retry_failed: options.retry_failed,
+            match_case_insensitive: connection.match_is_case_insensitive(),
+            work_dir,
+        },
+    )
+    .await
+}
