@@ -43,3 +43,6 @@ pub use validate::validate;
 
 /// A failed step: the diagnostics to show; the command exits 1.
 pub type Failure = Vec<engine_diag::Diagnostic>;
+
+#[cfg(test)]
+mod tests;
