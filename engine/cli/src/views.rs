@@ -13,6 +13,19 @@ pub fn out(text: &str) {
     let _ = stdout.flush();
 }
 
+/// Streams a large result to stdout; a broken pipe is ignored, and any other write error is
+/// reported on stderr.
+pub fn out_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    let mut stdout = std::io::stdout().lock();
+    match write(&mut stdout) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            error_line(&format!("error: cannot write to stdout: {e}"));
+        }
+        _ => {}
+    }
+    let _ = stdout.flush();
+}
+
 /// Prints a line to stderr.
 pub fn error_line(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");

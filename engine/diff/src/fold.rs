@@ -29,15 +29,30 @@ pub fn fold_snapshot(
     succeeded: &HashMap<String, Option<String>>,
     out: &Path,
 ) -> std::io::Result<FoldOutcome> {
+    fold_snapshot_observed(previous, plan, succeeded, &HashMap::new(), out)
+}
+
+/// [`fold_snapshot`], where `observed` gives, for some succeeded rows, the values their record
+/// was found to hold (crash recovery read them back) in place of the planned ones.
+pub fn fold_snapshot_observed(
+    previous: Option<&Path>,
+    plan: &SyncPlan,
+    succeeded: &HashMap<String, Option<String>>,
+    observed: &HashMap<String, Vec<Option<String>>>,
+    out: &Path,
+) -> std::io::Result<FoldOutcome> {
     let tmp = out.with_extension("parquet.tmp");
     let mut writer = SnapshotWriter::create(&tmp, &plan.properties, true)?;
     // Rows whose record another row took over (a re-key): the record is now that row's.
-    let handed_over: HashSet<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| succeeded.contains_key(&c.key))
-        .filter_map(|c| c.rekeyed_from.as_deref())
-        .collect();
+    let mut handed_over: HashSet<String> = HashSet::new();
+    plan.changes.for_each(|c| {
+        if let Some(from) = &c.rekeyed_from
+            && succeeded.contains_key(&c.key)
+        {
+            handed_over.insert(from.clone());
+        }
+        Ok(())
+    })?;
     if let Some(previous) = previous {
         read_snapshot_rows(previous, None, |key, row| {
             if succeeded.contains_key(key) || handed_over.contains(key) {
@@ -47,20 +62,20 @@ pub fn fold_snapshot(
             writer.push(key, row.destination_id.as_deref(), &values)
         })?;
     }
-    for change in &plan.changes {
+    plan.changes.for_each(|change| {
         let Some(outcome_id) = succeeded.get(&change.key) else {
-            continue;
+            return Ok(());
         };
         if change.action == Action::Remove {
-            continue;
+            return Ok(());
         }
-        let Some(values) = &change.values else {
-            continue;
+        let Some(values) = observed.get(&change.key).or(change.values.as_ref()) else {
+            return Ok(());
         };
         let id = outcome_id.as_deref().or(change.destination_id.as_deref());
         let values: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-        writer.push(&change.key, id, &values)?;
-    }
+        writer.push(&change.key, id, &values)
+    })?;
     let rows = writer.finish()?;
     fs_err::rename(&tmp, out)?;
     if let Some(Ok(dir)) = out.parent().map(fs_err::File::open) {

@@ -21,7 +21,7 @@ mod planner;
 mod snapshot;
 
 pub use fingerprint::{FP_VERSION, fingerprint_row};
-pub use fold::{FoldOutcome, fold_snapshot};
+pub use fold::{FoldOutcome, fold_snapshot, fold_snapshot_observed};
 pub use planner::{Pending, SyncDiffInput, plan_sync};
 pub use snapshot::{
     FP_COLUMN, ID_COLUMN, KEY_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count,

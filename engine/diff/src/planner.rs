@@ -389,7 +389,7 @@ async fn diff_registered(
         match_case_insensitive: input.match_case_insensitive,
         guards: guards(input.sync, &summary),
         summary,
-        changes,
+        changes: changes.into(),
         skipped,
         held,
     })

@@ -125,6 +125,8 @@ async fn plan(
 fn apply_all(plan: &SyncPlan, previous: Option<&Path>, out: &Path) {
     let succeeded: HashMap<String, Option<String>> = plan
         .changes
+        .to_vec()
+        .unwrap()
         .iter()
         .map(|c| {
             (
@@ -182,7 +184,8 @@ async fn a_changed_field_is_reported_with_before_and_after() {
     .await
     .unwrap();
     assert_eq!(second.changes.len(), 1);
-    let change = &second.changes[0];
+    let changes = second.changes.to_vec().unwrap();
+    let change = &changes[0];
     assert_eq!(change.action, Action::Update);
     assert_eq!(change.destination_id.as_deref(), Some("id-1"));
     assert_eq!(change.fields.len(), 1);
@@ -234,7 +237,12 @@ async fn guards_are_evaluated() {
     .unwrap();
     assert_eq!(second.summary.remove, 1);
     assert!(second.guards[0].breached);
-    assert_eq!(second.changes[0].fields[0].before.as_deref(), Some("B"));
+    assert_eq!(
+        second.changes.to_vec().unwrap()[0].fields[0]
+            .before
+            .as_deref(),
+        Some("B")
+    );
 }
 
 fn rows_strategy() -> impl Strategy<Value = Rows> {
@@ -284,7 +292,11 @@ impl Crm {
     /// Applies a plan in the executor's order; returns the ids for the fold.
     fn apply(&mut self, plan: &SyncPlan) -> Result<HashMap<String, Option<String>>, String> {
         let mut ids = HashMap::new();
-        let mut order: Vec<&engine_plan::RowChange> = plan.changes.iter().collect();
+        let changes;
+        let mut order: Vec<&engine_plan::RowChange> = {
+            changes = plan.changes.to_vec().unwrap();
+            changes.iter().collect()
+        };
         order.sort_by_key(|c| match c.action {
             Action::Update => (0, c.wave),
             Action::Create => (1, 0),
@@ -387,6 +399,8 @@ fn naive(old: &Rows, new: &Rows) -> (Vec<String>, Vec<String>, Vec<String>) {
 
 fn keys(plan: &SyncPlan, action: Action) -> Vec<String> {
     plan.changes
+        .to_vec()
+        .unwrap()
         .iter()
         .filter(|c| c.action == action)
         .map(|c| c.key.clone())

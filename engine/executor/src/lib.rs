@@ -64,6 +64,9 @@ pub enum ExecutorError {
     /// The journal could not be written: nothing more is sent.
     #[error("cannot write the apply journal: {0}")]
     Journal(#[from] StateError),
+    /// The plan's change files could not be read: nothing more is sent.
+    #[error("cannot read the plan's changes: {0}")]
+    Changes(#[from] std::io::Error),
 }
 
 /// Executes `plan` for run `run_id`, journaling every batch in `state`.
@@ -74,7 +77,8 @@ pub async fn execute<D: Destination>(
     plan: &SyncPlan,
     options: &ExecutorOptions,
 ) -> Result<ExecutionReport, ExecutorError> {
-    let planned = operations_for(plan);
+    let planned = operations_for(plan)?;
+    let changes = plan.changes.to_vec()?;
     let mut report = ExecutionReport {
         counts: planned.counts,
         ..ExecutionReport::default()
@@ -107,19 +111,14 @@ pub async fn execute<D: Destination>(
     let batch_size = options
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
-    let actions: HashMap<&str, &'static str> = plan
-        .changes
+    let actions: HashMap<&str, &'static str> = changes
         .iter()
         .map(|c| (c.key.as_str(), action_name(c.action)))
         .collect();
 
     // Every operation comes from a plan change, so the lookup always finds its action.
     let action_of = |key: &str| actions.get(key).copied().unwrap_or("update").to_string();
-    let waves: HashMap<&str, u32> = plan
-        .changes
-        .iter()
-        .map(|c| (c.key.as_str(), c.wave))
-        .collect();
+    let waves: HashMap<&str, u32> = changes.iter().map(|c| (c.key.as_str(), c.wave)).collect();
     // Updates first, wave by wave (a record gives up a match value before another row's
     // record takes it), then upserts (their match values are free by then), then clears.
     // Batches never mix kinds or waves.

@@ -21,10 +21,11 @@ pub struct PlannedOperations {
 }
 
 /// Builds the operations for a sync plan.
-pub fn operations_for(plan: &SyncPlan) -> PlannedOperations {
+pub fn operations_for(plan: &SyncPlan) -> std::io::Result<PlannedOperations> {
     let mut out = PlannedOperations::default();
     let clears = |property: &str| plan.clear_on_null.iter().any(|p| p == property);
-    for change in &plan.changes {
+    let changes = plan.changes.to_vec()?;
+    for change in &changes {
         match change.action {
             Action::Create => {
                 out.counts.planned_create += 1;
@@ -106,5 +107,5 @@ pub fn operations_for(plan: &SyncPlan) -> PlannedOperations {
             }
         }
     }
-    out
+    Ok(out)
 }

@@ -22,7 +22,7 @@ fn plan(changes: Vec<RowChange>) -> SyncPlan {
         held: vec![],
         summary: Summary::default(),
         guards: vec![],
-        changes,
+        changes: changes.into(),
     }
 }
 
@@ -114,7 +114,8 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
         create("1", Some("a@x.io")),
         create("3", None),
         update,
-    ]));
+    ]))
+    .unwrap();
     assert_eq!(
         planned.operations[0].properties,
         vec![

@@ -58,10 +58,17 @@ fn render_sync(out: &mut String, sync: &SyncPlan, options: HumanOptions) {
         let _ = writeln!(out, "  no changes ({} rows unchanged)\n", s.unchanged);
         return;
     }
-    for change in sync.changes.iter().take(options.max_rows) {
-        render_change(out, sync, change);
+    match sync.changes.first(options.max_rows) {
+        Ok(shown) => {
+            for change in &shown {
+                render_change(out, sync, change);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (cannot read the planned changes: {e})");
+        }
     }
-    let hidden = sync.changes.len().saturating_sub(options.max_rows);
+    let hidden = sync.changes.len().saturating_sub(options.max_rows as u64);
     if hidden > 0 {
         let _ = writeln!(
             out,

@@ -5,10 +5,13 @@
 //! JSON on disk. Every plan names the state lineage and, per sync, the generation it was
 //! computed against, so `apply` can refuse a plan the state has moved past.
 
+mod changes;
 mod human;
+mod saved;
 mod seal;
 mod types;
 
+pub use changes::{CHUNK_ROWS, ChangeSet, ChangeWriter};
 pub use human::{HumanOptions, render_human};
 pub use seal::digest;
 pub use types::*;
@@ -46,45 +49,50 @@ pub enum PlanFileError {
 }
 
 impl Plan {
-    /// Reads a saved plan.
-    pub fn read(path: &std::path::Path) -> Result<Plan, PlanFileError> {
+    /// Reads a saved plan as a stream: each sync's changes are written to a change file under
+    /// `changes_dir` (which must exist) rather than held in memory.
+    pub fn read(
+        path: &std::path::Path,
+        changes_dir: &std::path::Path,
+    ) -> Result<Plan, PlanFileError> {
+        use serde::de::DeserializeSeed;
         let shown = path.display().to_string();
-        let bytes = fs_err::read(path).map_err(|source| PlanFileError::Read {
+        let file = fs_err::File::open(path).map_err(|source| PlanFileError::Read {
             path: shown.clone(),
             source,
         })?;
-        let version: VersionProbe =
-            serde_json::from_slice(&bytes).map_err(|source| PlanFileError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
-        if version.format_version != FORMAT_VERSION {
-            return Err(PlanFileError::Version {
-                path: shown,
-                found: version.format_version,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|source| PlanFileError::Parse {
-            path: shown,
-            source,
+        let mut deserializer = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let parsed = saved::PlanSeed { dir: changes_dir }
+            .deserialize(&mut deserializer)
+            .and_then(|plan| deserializer.end().map(|()| plan));
+        parsed.map_err(|source| {
+            let message = source.to_string();
+            match message
+                .split_once(saved::VERSION_MISMATCH)
+                .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+            {
+                Some(found) => PlanFileError::Version { path: shown, found },
+                None => PlanFileError::Parse {
+                    path: shown,
+                    source,
+                },
+            }
         })
     }
 
-    /// The plan as pretty JSON.
-    pub fn to_json(&self) -> String {
-        // Plan holds only strings, numbers and vectors: serialization cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    /// Writes the plan as pretty JSON, streaming the changes.
+    pub fn write_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
+        let mut writer = std::io::BufWriter::new(writer);
+        serde_json::to_writer_pretty(&mut writer, self).map_err(std::io::Error::other)?;
+        std::io::Write::write_all(&mut writer, b"\n")?;
+        std::io::Write::flush(&mut writer)
     }
 
     /// True when no sync has any change.
     pub fn is_empty(&self) -> bool {
         self.syncs.iter().all(|s| s.changes.is_empty())
     }
-}
-
-#[derive(serde::Deserialize)]
-struct VersionProbe {
-    format_version: u32,
 }
 
 #[cfg(test)]

@@ -11,10 +11,14 @@ use crate::Plan;
 pub fn digest(plan: &Plan, key: &[u8; 32]) -> String {
     let mut unsealed = plan.clone();
     unsealed.digest = String::new();
-    // The plan holds only strings, numbers, booleans and vectors: serializing cannot fail,
-    // and serde_json writes struct fields in declaration order, so the bytes are stable.
-    let bytes = serde_json::to_vec(&unsealed).unwrap_or_default();
-    blake3::keyed_hash(key, &bytes).to_hex().to_string()
+    // serde_json writes struct fields in declaration order, so the bytes are stable; they are
+    // streamed into the hash, changes read a chunk at a time. A change file that cannot be
+    // read gives a digest that matches nothing.
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    if serde_json::to_writer(&mut hasher, &unsealed).is_err() {
+        return String::new();
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 impl Plan {

@@ -85,7 +85,8 @@ fn sample() -> Plan {
                     last_error: None,
                     ..RowChange::default()
                 },
-            ],
+            ]
+            .into(),
         }],
     }
 }
@@ -119,16 +120,24 @@ fn long_lists_are_elided_with_a_count() {
 fn json_round_trips_and_version_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.json");
-    fs_err::write(&path, sample().to_json()).unwrap();
-    assert_eq!(Plan::read(&path).unwrap(), sample());
+    sample()
+        .write_json(fs_err::File::create(&path).unwrap())
+        .unwrap();
+    let read = Plan::read(&path, dir.path()).unwrap();
+    assert_eq!(
+        read.syncs[0].changes.files().len(),
+        1,
+        "changes of a saved plan are streamed to a file"
+    );
+    assert_eq!(in_memory(read), sample());
     fs_err::write(&path, r#"{"format_version": 99}"#).unwrap();
     assert!(matches!(
-        Plan::read(&path),
+        Plan::read(&path, dir.path()),
         Err(PlanFileError::Version { found: 99, .. })
     ));
     fs_err::write(&path, "not json").unwrap();
     assert!(matches!(
-        Plan::read(&path),
+        Plan::read(&path, dir.path()),
         Err(PlanFileError::Parse { .. })
     ));
 }
@@ -141,12 +150,18 @@ fn a_sealed_plan_verifies_and_any_edit_or_other_key_breaks_the_seal() {
     assert!(plan.seal_holds(&key));
     assert!(!plan.seal_holds(&[8u8; 32]), "another state's key");
 
-    // A round trip through the saved JSON keeps the seal.
-    let read: Plan = serde_json::from_str(&plan.to_json()).unwrap();
+    // A round trip through the saved JSON, changes through a change file, keeps the seal.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    plan.write_json(fs_err::File::create(&path).unwrap())
+        .unwrap();
+    let read = Plan::read(&path, dir.path()).unwrap();
     assert!(read.seal_holds(&key));
 
     let mut edited = plan.clone();
-    edited.syncs[0].changes[0].values = Some(vec![Some("evil@x.io".into()), None, None]);
+    let mut changes = edited.syncs[0].changes.to_vec().unwrap();
+    changes[0].values = Some(vec![Some("evil@x.io".into()), None, None]);
+    edited.syncs[0].changes = changes.into();
     assert!(!edited.seal_holds(&key));
     let mut renamed = plan.clone();
     renamed.syncs[0].sync = "../../x".into();
@@ -154,4 +169,55 @@ fn a_sealed_plan_verifies_and_any_edit_or_other_key_breaks_the_seal() {
     let mut unsealed = plan;
     unsealed.digest.clear();
     assert!(!unsealed.seal_holds(&key));
+}
+
+/// The plan with every change set read into memory, to compare with one built in memory.
+fn in_memory(mut plan: Plan) -> Plan {
+    for sync in &mut plan.syncs {
+        sync.changes = sync.changes.to_vec().unwrap().into();
+    }
+    plan
+}
+
+#[test]
+fn change_files_round_trip_every_field_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part.parquet");
+    let mut writer = ChangeWriter::create(&path).unwrap();
+    let mut all = Vec::new();
+    for i in 0..(CHUNK_ROWS + 7) {
+        let change = RowChange {
+            action: [Action::Create, Action::Update, Action::Remove][i % 3],
+            key: format!("k{i}"),
+            destination_id: (i % 2 == 0).then(|| i.to_string()),
+            fields: vec![FieldChange {
+                property: "email".into(),
+                before: (i % 5 == 0).then(|| "old".into()),
+                after: (i % 3 != 2).then(|| format!("{i}@x")),
+            }],
+            values: (i % 3 != 2).then(|| vec![Some(format!("{i}@x")), None, Some(String::new())]),
+            last_error: (i % 7 == 0).then(|| "no".into()),
+            rekeyed_from: (i % 11 == 0).then(|| "r".into()),
+            vacated_by: (i % 13 == 0).then(|| "v".into()),
+            wave: (i % 4) as u32,
+        };
+        writer.push(&change).unwrap();
+        all.push(change);
+    }
+    assert_eq!(writer.finish().unwrap(), all.len() as u64);
+    let set = ChangeSet::from_files(vec![path], all.len() as u64);
+    let mut chunks = 0;
+    set.for_each_chunk(|chunk| {
+        assert!(chunk.len() <= CHUNK_ROWS);
+        chunks += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(chunks, 2);
+    assert_eq!(set.to_vec().unwrap(), all);
+    assert_eq!(set.first(3).unwrap(), all[..3].to_vec());
+    assert_eq!(
+        serde_json::to_string(&set).unwrap(),
+        serde_json::to_string(&all).unwrap()
+    );
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ChangeSet;
+
 /// A plan for one or more syncs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -65,7 +67,7 @@ pub struct SyncPlan {
     /// Guard checks, evaluated at plan time and again at apply.
     pub guards: Vec<GuardCheck>,
     /// Every added, changed and removed row, sorted by action then key.
-    pub changes: Vec<RowChange>,
+    pub changes: ChangeSet,
     /// Rows left out of this plan because of their match value (`match.on_invalid: skip`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<SkippedRow>,

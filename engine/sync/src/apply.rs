@@ -82,9 +82,12 @@ pub async fn apply(
     reporter: &dyn Reporter,
 ) -> Result<ApplyOutcome, Failure> {
     let state = open_state(project)?;
+    // A saved plan's changes are read into change files here; a run moves its own out to keep
+    // them for crash recovery, the rest go with this directory.
+    let saved_dir = WorkDir::new(project, "saved-plan")?;
     let saved = match plan_file {
         None => None,
-        Some(path) => Some(Plan::read(path).map_err(|e| {
+        Some(path) => Some(Plan::read(path, saved_dir.path()).map_err(|e| {
             vec![
                 Diagnostic::error("plan::unreadable", e.to_string())
                     .hint("make a plan with `engine plan --out FILE`"),
@@ -252,10 +255,11 @@ async fn apply_sync(
         planned_remove: plan.summary.remove,
         ..RunCounts::default()
     };
-    let plan_json = serde_json::to_vec(plan).unwrap_or_default();
+    let plan = &crate::run_plan::persist(&project.state_dir, plan_id, plan)?;
+    let plan_json = crate::run_plan::encode(plan);
     reporter.report(Event::ApplyingSync {
         sync: &plan.sync,
-        rows: plan.changes.len() as u64,
+        rows: plan.changes.len(),
     });
     let run_id = state
         .begin_run(
@@ -281,7 +285,7 @@ async fn apply_sync(
         (None, false) => RunStatus::Partial,
     };
     let message = report.fatal.as_ref().map(|d| d.message.clone());
-    let held = held_fingerprints(plan, report.rejected.iter().map(String::as_str));
+    let held = held_fingerprints(plan, report.rejected.iter().map(String::as_str))?;
     if report.succeeded.is_empty() && report.fatal.is_some() {
         state
             .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
@@ -298,16 +302,22 @@ async fn apply_sync(
                 succeeded: &report.succeeded,
                 failed: &report.failed,
                 held: &held,
+                observed: &std::collections::HashMap::new(),
             },
         )?;
     }
 
-    let done = |action: Action| {
-        plan.changes
-            .iter()
-            .filter(|c| c.action == action && report.succeeded.contains_key(&c.key))
-            .count()
-    };
+    // Committed: nothing needs the run's change files any more.
+    let mut done = [0usize; 3];
+    let counted = plan.changes.for_each(|c| {
+        if report.succeeded.contains_key(&c.key) {
+            done[c.action as usize] += 1;
+        }
+        Ok(())
+    });
+    crate::run_plan::discard(plan);
+    counted.map_err(|e| vec![crate::commit::changes_unreadable(&plan.sync, &e)])?;
+    let done = |action: Action| done[action as usize];
     Ok(SyncApplied {
         sync: plan.sync.clone(),
         run_id,

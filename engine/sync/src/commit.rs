@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use engine_diag::Diagnostic;
-use engine_diff::fold_snapshot;
+use engine_diff::fold_snapshot_observed;
 use engine_plan::SyncPlan;
 use engine_state::{Commit, LocalState, RunCounts, RunStatus, StateStore};
 
@@ -14,12 +14,30 @@ use crate::{Failure, state_error};
 pub(crate) fn held_fingerprints<'k>(
     plan: &SyncPlan,
     rejected: impl Iterator<Item = &'k str>,
-) -> Vec<(String, String)> {
-    let changes: HashMap<&str, &engine_plan::RowChange> =
-        plan.changes.iter().map(|c| (c.key.as_str(), c)).collect();
-    rejected
-        .filter_map(|key| changes.get(key).map(|c| (key.to_string(), c.fingerprint())))
-        .collect()
+) -> Result<Vec<(String, String)>, Failure> {
+    let rejected: std::collections::HashSet<&str> = rejected.collect();
+    let mut held = Vec::new();
+    if rejected.is_empty() {
+        return Ok(held);
+    }
+    plan.changes
+        .for_each(|c| {
+            if rejected.contains(c.key.as_str()) {
+                held.push((c.key.clone(), c.fingerprint()));
+            }
+            Ok(())
+        })
+        .map_err(|e| vec![changes_unreadable(&plan.sync, &e)])?;
+    Ok(held)
+}
+
+/// A plan's change files could not be read.
+pub(crate) fn changes_unreadable(sync: &str, error: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "state::error",
+        format!("cannot read the planned changes of sync `{sync}`: {error}"),
+    )
+    .hint("check free disk space and permissions of the state directory, then run `engine apply` again")
 }
 
 /// How a run ended, for [`fold_and_commit`].
@@ -31,6 +49,8 @@ pub(crate) struct Outcome<'a> {
     pub(crate) succeeded: &'a HashMap<String, Option<String>>,
     pub(crate) failed: &'a [(String, String)],
     pub(crate) held: &'a [(String, String)],
+    /// Values found in the destination for rows recovery read back (see `recovery`).
+    pub(crate) observed: &'a HashMap<String, Vec<Option<String>>>,
 }
 
 /// Folds a run's successes into the next snapshot and commits the generation, the run's end
@@ -46,7 +66,13 @@ pub(crate) fn fold_and_commit(
     let out = state
         .next_snapshot_path(&plan.sync, generation.generation)
         .map_err(fail)?;
-    let folded = fold_snapshot(generation.snapshot.as_deref(), plan, outcome.succeeded, &out)
+    let folded = fold_snapshot_observed(
+        generation.snapshot.as_deref(),
+        plan,
+        outcome.succeeded,
+        outcome.observed,
+        &out,
+    )
         .map_err(|e| {
             vec![Diagnostic::error(
                 "state::error",

@@ -24,13 +24,14 @@ mod rebuild;
 mod recovery;
 mod registry;
 mod retry;
+mod run_plan;
 mod state;
 mod validate;
 
 pub use apply::{ApplyOptions, ApplyOutcome, SyncApplied, apply};
 pub use events::{Event, NoReporter, Recovered, Reporter};
 pub use guards::guard_breaches;
-pub use planning::{PlanOptions, assemble, plan_one, plan_project};
+pub use planning::{PlanOptions, ProjectPlan, assemble, plan_one, plan_project};
 pub use project::{
     WorkDir, engine_options, load_project, model_engine, model_engine_readonly, select_syncs,
     unknown_plan_sync,
@@ -38,6 +39,7 @@ pub use project::{
 pub use rebuild::{Rebuilt, commit_rebuild, rebuild};
 pub use registry::{Connection, Connector, Registry};
 pub use retry::{read_with_backoff, retry_policy};
+pub use run_plan::decode as decode_run_plan;
 pub use state::{check_snapshot, open_state, state_error};
 pub use validate::validate;
 

@@ -24,6 +24,15 @@ pub struct PlanOptions {
     pub retry_failed: bool,
 }
 
+/// A plan and the scratch directory holding its change files: they are readable while this
+/// lives, and removed with it.
+#[derive(Debug)]
+pub struct ProjectPlan {
+    /// The sealed plan.
+    pub plan: Plan,
+    _scratch: WorkDir,
+}
+
 /// Plans the selected syncs of a project (all when `syncs` is empty) against the state's
 /// current generations, and seals the plan with the state's key.
 pub async fn plan_project(
@@ -31,7 +40,7 @@ pub async fn plan_project(
     project: &Project,
     syncs: &[String],
     reporter: &dyn Reporter,
-) -> Result<Plan, Failure> {
+) -> Result<ProjectPlan, Failure> {
     let selected = select_syncs(project, syncs)?;
     let engine = model_engine(project).await?;
     let state = open_state(project)?;
@@ -73,7 +82,10 @@ pub async fn plan_project(
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(assemble(project, &state, plans))
+    Ok(ProjectPlan {
+        plan: assemble(project, &state, plans),
+        _scratch: work,
+    })
 }
 
 /// Wraps sync plans into a plan document carrying the state's lineage, sealed with the

@@ -71,6 +71,7 @@ pub fn select_syncs<'p>(
 }
 
 /// A scratch directory removed when dropped.
+#[derive(Debug)]
 pub struct WorkDir(PathBuf);
 
 impl WorkDir {

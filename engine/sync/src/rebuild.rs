@@ -84,10 +84,13 @@ pub async fn rebuild(
         }
     };
     let first = plan_against(None, work.path().to_path_buf()).await?;
+    let first_changes = first
+        .changes
+        .to_vec()
+        .map_err(|e| vec![crate::commit::changes_unreadable(sync_name, &e)])?;
 
     // 2. The destination's records for those rows, by match value.
-    let values: Vec<String> = first
-        .changes
+    let values: Vec<String> = first_changes
         .iter()
         .filter_map(|c| c.values.as_ref().and_then(|v| v.first().cloned().flatten()))
         .collect();
@@ -106,7 +109,7 @@ pub async fn rebuild(
     let mut writer = SnapshotWriter::create(&candidate, &first.properties, true)
         .map_err(|e| io_failure(&candidate, &e))?;
     let mut found = 0u64;
-    for change in &first.changes {
+    for change in &first_changes {
         let Some(value) = change
             .values
             .as_ref()

@@ -39,13 +39,22 @@ pub(crate) async fn recover(
 ) -> Result<(), Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     for run in state.unfinished_runs(sync).map_err(fail)? {
-        let mut plan: SyncPlan = serde_json::from_slice(&state.run_plan(run.id).map_err(fail)?)
+        let plan: SyncPlan = crate::run_plan::decode(&state.run_plan(run.id).map_err(fail)?)
             .map_err(|e| {
                 vec![Diagnostic::error(
                     "state::corrupt",
                     format!("the saved plan of run {} cannot be read: {e}", run.id),
                 )]
             })?;
+        if let Some(part) = crate::run_plan::missing_part(&plan) {
+            return Err(vec![state_error(engine_state::StateError::Corrupt {
+                file: part.to_path_buf(),
+                message: format!(
+                    "run {} of sync `{sync}` was interrupted and its planned changes are missing, so it cannot be recovered",
+                    run.id
+                ),
+            })]);
+        }
         let journal = state.journal(run.id).map_err(fail)?;
         let mut succeeded: HashMap<String, Option<String>> = journal
             .iter()
@@ -59,6 +68,7 @@ pub(crate) async fn recover(
             .collect();
         let generation = state.generation(sync).map_err(fail)?;
         let mut reconciled = (0, 0);
+        let mut observed = HashMap::new();
         if !unanswered.is_empty() && generation.generation == run.base_generation {
             let connection = registry.connect(project, sync)?;
             let found = unanswered_rows(connection.as_ref(), &plan, &unanswered)
@@ -70,11 +80,7 @@ pub(crate) async fn recover(
                     ))]
                 })?;
             reconciled = (found.written, found.succeeded.len() - found.written);
-            for change in plan.changes.iter_mut() {
-                if let Some(values) = found.observed.get(&change.key) {
-                    change.values = Some(values.clone());
-                }
-            }
+            observed = found.observed;
             succeeded.extend(found.succeeded);
         }
         let rejected: Vec<&str> = journal
@@ -101,9 +107,10 @@ pub(crate) async fn recover(
             state
                 .finish_run_without_commit(run.id, RunStatus::Recovered, counts, Some(message))
                 .map_err(fail)?;
+            crate::run_plan::discard(&plan);
             continue;
         }
-        let held = held_fingerprints(&plan, rejected.iter().copied());
+        let held = held_fingerprints(&plan, rejected.iter().copied())?;
         fold_and_commit(
             state,
             &plan,
@@ -115,8 +122,10 @@ pub(crate) async fn recover(
                 succeeded: &succeeded,
                 failed: &failed,
                 held: &held,
+                observed: &observed,
             },
         )?;
+        crate::run_plan::discard(&plan);
         reporter.report(Event::Recovered(&Recovered {
             sync,
             run_id: run.id,
@@ -147,8 +156,20 @@ pub(crate) async fn unanswered_rows(
     plan: &SyncPlan,
     unanswered: &[String],
 ) -> Result<Reconciled, Diagnostic> {
-    let changes: HashMap<&str, &RowChange> =
-        plan.changes.iter().map(|c| (c.key.as_str(), c)).collect();
+    let wanted: std::collections::HashSet<&str> = unanswered.iter().map(String::as_str).collect();
+    let mut unanswered_changes: Vec<RowChange> = Vec::new();
+    plan.changes
+        .for_each(|c| {
+            if wanted.contains(c.key.as_str()) {
+                unanswered_changes.push(c.clone());
+            }
+            Ok(())
+        })
+        .map_err(|e| crate::commit::changes_unreadable(&plan.sync, &e))?;
+    let changes: HashMap<&str, &RowChange> = unanswered_changes
+        .iter()
+        .map(|c| (c.key.as_str(), c))
+        .collect();
     let mut by_id: Vec<(String, &RowChange)> = Vec::new();
     let mut by_match: Vec<(String, &RowChange)> = Vec::new();
     for key in unanswered {

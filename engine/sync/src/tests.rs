@@ -218,7 +218,8 @@ async fn a_registered_connector_runs_the_whole_lifecycle() {
     // The next plan tells the truth: nothing to do.
     let plan = crate::plan_project(&registry, &project, &[], &NoReporter)
         .await
-        .expect("plan");
+        .expect("plan")
+        .plan;
     assert!(plan.is_empty(), "{plan:?}");
 
     // A change and a removal go through the same connector.

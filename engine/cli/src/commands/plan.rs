@@ -35,9 +35,10 @@ pub async fn run(
     };
     match plan {
         Err(problems) => fail(&problems),
-        Ok(plan) => {
+        Ok(planned) => {
+            let plan = &planned.plan;
             if let Some(path) = out
-                && let Err(e) = write_plan(path, &plan)
+                && let Err(e) = write_plan(path, plan)
             {
                 return fail(&[Diagnostic::error(
                     "plan::unwritable",
@@ -46,9 +47,9 @@ pub async fn run(
                 .hint("check that the directory exists and is writable")]);
             }
             if json {
-                views::out(&format!("{}\n", plan.to_json()));
+                views::out_with(|out| plan.write_json(out));
             } else {
-                views::out(&render_human(&plan, HumanOptions { max_rows }));
+                views::out(&render_human(plan, HumanOptions { max_rows }));
                 if let Some(path) = out {
                     views::out(&format!(
                         "\nSaved the plan to `{}`; apply it with `engine apply {}`.\n",
@@ -68,6 +69,6 @@ pub async fn run(
 
 fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    fs_err::write(&tmp, plan.to_json())?;
+    plan.write_json(fs_err::File::create(&tmp)?)?;
     fs_err::rename(&tmp, path)
 }

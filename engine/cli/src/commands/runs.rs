@@ -136,7 +136,7 @@ fn show(state: &dyn StateStore, id: i64) -> Result<Option<String>, engine_state:
     // Rows the plan left out: skipped for their match value, or held back after a rejection.
     if let Ok(plan) = state
         .run_plan(id)
-        .map(|bytes| serde_json::from_slice::<engine_plan::SyncPlan>(&bytes))
+        .map(|bytes| engine_sync::decode_run_plan(&bytes))
         && let Ok(plan) = plan
     {
         if !plan.skipped.is_empty() {

@@ -1,0 +1,430 @@
+//! A sync plan's row changes, kept out of memory: planning writes them to columnar files
+//! (Parquet, ZSTD) in the state directory and every consumer (the human view, `--json`, a
+//! saved plan, the executor, the snapshot fold, crash recovery) reads them back a chunk at a
+//! time. Small plans built in memory (tests, previews) use the same type.
+//!
+//! One file per part; a plan's parts are read in order (creates, updates, removes, each sorted
+//! by key), so the whole change set is sorted by action then key. Columns: `action`, `key`,
+//! `destination_id`, `field_names` / `field_before` / `field_after` (one list entry per
+//! field change), `values` (the full mapped row, null for removes), `last_error`,
+//! `rekeyed_from`, `vacated_by`, `wave`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    UInt32Array, UInt32Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::{Action, FieldChange, RowChange};
+
+/// Rows per chunk read back, and per batch written.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// The row changes of one sync plan.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Memory(Vec<RowChange>),
+    Files { parts: Vec<PathBuf>, rows: u64 },
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Memory(Vec::new())
+    }
+}
+
+impl From<Vec<RowChange>> for ChangeSet {
+    fn from(changes: Vec<RowChange>) -> Self {
+        ChangeSet {
+            source: Source::Memory(changes),
+        }
+    }
+}
+
+impl ChangeSet {
+    /// Changes written by [`ChangeWriter`]s, read in the order given; `rows` is their total.
+    pub fn from_files(parts: Vec<PathBuf>, rows: u64) -> Self {
+        ChangeSet {
+            source: Source::Files { parts, rows },
+        }
+    }
+
+    /// How many changes there are.
+    pub fn len(&self) -> u64 {
+        match &self.source {
+            Source::Memory(changes) => changes.len() as u64,
+            Source::Files { rows, .. } => *rows,
+        }
+    }
+
+    /// True when there is no change.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The files holding the changes (empty for an in-memory set).
+    pub fn files(&self) -> &[PathBuf] {
+        match &self.source {
+            Source::Memory(_) => &[],
+            Source::Files { parts, .. } => parts,
+        }
+    }
+
+    /// Calls `visit` with each chunk of changes, in order, holding one chunk at a time.
+    pub fn for_each_chunk(
+        &self,
+        mut visit: impl FnMut(&[RowChange]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match &self.source {
+            Source::Memory(changes) => {
+                for chunk in changes.chunks(CHUNK_ROWS) {
+                    visit(chunk)?;
+                }
+                Ok(())
+            }
+            Source::Files { parts, .. } => {
+                for part in parts {
+                    for chunk in read_part(part)? {
+                        visit(&chunk?)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Calls `visit` with each change, in order.
+    pub fn for_each(
+        &self,
+        mut visit: impl FnMut(&RowChange) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.for_each_chunk(|chunk| chunk.iter().try_for_each(&mut visit))
+    }
+
+    /// The first `n` changes (reading no further than needed).
+    pub fn first(&self, n: usize) -> std::io::Result<Vec<RowChange>> {
+        match &self.source {
+            Source::Memory(changes) => Ok(changes.iter().take(n).cloned().collect()),
+            Source::Files { parts, .. } => {
+                let mut out = Vec::new();
+                for part in parts {
+                    for chunk in read_part(part)? {
+                        if out.len() >= n {
+                            return Ok(out);
+                        }
+                        let chunk = chunk?;
+                        let room = n - out.len();
+                        out.extend(chunk.into_iter().take(room));
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Every change in memory: for small plans and tests only.
+    pub fn to_vec(&self) -> std::io::Result<Vec<RowChange>> {
+        match &self.source {
+            Source::Memory(changes) => Ok(changes.clone()),
+            Source::Files { .. } => {
+                let mut all = Vec::new();
+                self.for_each_chunk(|chunk| {
+                    all.extend_from_slice(chunk);
+                    Ok(())
+                })?;
+                Ok(all)
+            }
+        }
+    }
+}
+
+impl Serialize for ChangeSet {
+    /// A JSON array of changes, written as they are read (never gathered in memory).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len() as usize))?;
+        let mut failure = None;
+        let read = self.for_each(|change| {
+            seq.serialize_element(change).map_err(|e| {
+                let message = e.to_string();
+                failure = Some(e);
+                std::io::Error::other(message)
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        read.map_err(|e| S::Error::custom(format!("cannot read the plan's changes: {e}")))?;
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ChangeSet {
+    /// Into memory; large saved plans are read with [`crate::Plan::read`], which streams
+    /// their changes to files instead.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<RowChange>::deserialize(deserializer).map(ChangeSet::from)
+    }
+}
+
+fn schema() -> SchemaRef {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let list = |name: &str, nullable: bool| {
+        Field::new(
+            name,
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            nullable,
+        )
+    };
+    Arc::new(Schema::new(vec![
+        text("action", false),
+        text("key", false),
+        text("destination_id", true),
+        list("field_names", false),
+        list("field_before", false),
+        list("field_after", false),
+        list("values", true),
+        text("last_error", true),
+        text("rekeyed_from", true),
+        text("vacated_by", true),
+        Field::new("wave", DataType::UInt32, false),
+    ]))
+}
+
+/// Streams changes into one part file.
+pub struct ChangeWriter {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    path: PathBuf,
+    rows: u64,
+    pending: usize,
+    action: StringBuilder,
+    key: StringBuilder,
+    destination_id: StringBuilder,
+    field_names: ListBuilder<StringBuilder>,
+    field_before: ListBuilder<StringBuilder>,
+    field_after: ListBuilder<StringBuilder>,
+    values: ListBuilder<StringBuilder>,
+    last_error: StringBuilder,
+    rekeyed_from: StringBuilder,
+    vacated_by: StringBuilder,
+    wave: UInt32Builder,
+}
+
+impl ChangeWriter {
+    /// Creates (truncates) `path`.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        let file = fs_err::File::create(path)?.into_parts().0;
+        let schema = schema();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(io_error)?))
+            .build();
+        let writer =
+            ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;
+        Ok(ChangeWriter {
+            writer,
+            schema,
+            path: path.to_path_buf(),
+            rows: 0,
+            pending: 0,
+            action: StringBuilder::new(),
+            key: StringBuilder::new(),
+            destination_id: StringBuilder::new(),
+            field_names: ListBuilder::new(StringBuilder::new()),
+            field_before: ListBuilder::new(StringBuilder::new()),
+            field_after: ListBuilder::new(StringBuilder::new()),
+            values: ListBuilder::new(StringBuilder::new()),
+            last_error: StringBuilder::new(),
+            rekeyed_from: StringBuilder::new(),
+            vacated_by: StringBuilder::new(),
+            wave: UInt32Builder::new(),
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one change.
+    pub fn push(&mut self, change: &RowChange) -> std::io::Result<()> {
+        self.action.append_value(action_name(change.action));
+        self.key.append_value(&change.key);
+        self.destination_id
+            .append_option(change.destination_id.as_deref());
+        for field in &change.fields {
+            self.field_names.values().append_value(&field.property);
+            self.field_before
+                .values()
+                .append_option(field.before.as_deref());
+            self.field_after
+                .values()
+                .append_option(field.after.as_deref());
+        }
+        self.field_names.append(true);
+        self.field_before.append(true);
+        self.field_after.append(true);
+        match &change.values {
+            Some(values) => {
+                for value in values {
+                    self.values.values().append_option(value.as_deref());
+                }
+                self.values.append(true);
+            }
+            None => self.values.append(false),
+        }
+        self.last_error.append_option(change.last_error.as_deref());
+        self.rekeyed_from
+            .append_option(change.rekeyed_from.as_deref());
+        self.vacated_by.append_option(change.vacated_by.as_deref());
+        self.wave.append_value(change.wave);
+        self.rows += 1;
+        self.pending += 1;
+        if self.pending >= CHUNK_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.action.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.destination_id.finish()),
+            Arc::new(self.field_names.finish()),
+            Arc::new(self.field_before.finish()),
+            Arc::new(self.field_after.finish()),
+            Arc::new(self.values.finish()),
+            Arc::new(self.last_error.finish()),
+            Arc::new(self.rekeyed_from.finish()),
+            Arc::new(self.vacated_by.finish()),
+            Arc::new(self.wave.finish()),
+        ];
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(io_error)?;
+        self.writer.write(&batch).map_err(io_error)?;
+        self.pending = 0;
+        Ok(())
+    }
+
+    /// Flushes, writes the footer and fsyncs; returns the number of changes written.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.flush()?;
+        let file = self.writer.into_inner().map_err(io_error)?;
+        file.sync_all()?;
+        Ok(self.rows)
+    }
+}
+
+/// Reads one part file back, a chunk at a time.
+fn read_part(
+    path: &Path,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<Vec<RowChange>>>> {
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(io_error)?
+        .with_batch_size(CHUNK_ROWS)
+        .build()
+        .map_err(io_error)?;
+    Ok(reader.map(|batch| batch.map_err(io_error).and_then(|b| decode(&b))))
+}
+
+fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
+    let text = |i: usize| -> std::io::Result<&StringArray> {
+        batch
+            .column(i)
+            .as_string_opt::<i32>()
+            .ok_or_else(|| io_error(format!("change column {i} is not UTF-8")))
+    };
+    let list = |i: usize| -> std::io::Result<&ListArray> {
+        batch
+            .column(i)
+            .as_list_opt::<i32>()
+            .ok_or_else(|| io_error(format!("change column {i} is not a list")))
+    };
+    let (action, key, destination_id) = (text(0)?, text(1)?, text(2)?);
+    let (names, before, after, values) = (list(3)?, list(4)?, list(5)?, list(6)?);
+    let (last_error, rekeyed_from, vacated_by) = (text(7)?, text(8)?, text(9)?);
+    let wave: &UInt32Array = batch
+        .column(10)
+        .as_primitive_opt::<UInt32Type>()
+        .ok_or_else(|| io_error("change column `wave` is not u32"))?;
+    let opt = |a: &StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_string());
+    let strings = |l: &ListArray, row: usize| -> std::io::Result<Vec<Option<String>>> {
+        let inner = l.value(row);
+        let inner = inner
+            .as_string_opt::<i32>()
+            .ok_or_else(|| io_error("change list is not UTF-8"))?;
+        Ok((0..inner.len()).map(|i| opt(inner, i)).collect())
+    };
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let names = strings(names, row)?;
+        let before = strings(before, row)?;
+        let after = strings(after, row)?;
+        let fields = names
+            .into_iter()
+            .zip(before.into_iter().zip(after))
+            .map(|(property, (before, after))| FieldChange {
+                property: property.unwrap_or_default(),
+                before,
+                after,
+            })
+            .collect();
+        out.push(RowChange {
+            action: parse_action(action.value(row))?,
+            key: key.value(row).to_string(),
+            destination_id: opt(destination_id, row),
+            fields,
+            values: if values.is_null(row) {
+                None
+            } else {
+                Some(strings(values, row)?)
+            },
+            last_error: opt(last_error, row),
+            rekeyed_from: opt(rekeyed_from, row),
+            vacated_by: opt(vacated_by, row),
+            wave: wave.value(row),
+        });
+    }
+    Ok(out)
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Remove => "remove",
+    }
+}
+
+fn parse_action(name: &str) -> std::io::Result<Action> {
+    match name {
+        "create" => Ok(Action::Create),
+        "update" => Ok(Action::Update),
+        "remove" => Ok(Action::Remove),
+        other => Err(io_error(format!(
+            "unknown action `{other}` in a change file"
+        ))),
+    }
+}
+
+fn io_error(e: impl ToString) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
