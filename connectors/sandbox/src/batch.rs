@@ -18,7 +18,8 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ErrorDetail, InputError, category};
 use crate::object_type::ObjectType;
-use crate::store::{Selection, Store, iso};
+use crate::record::{Selection, iso};
+use crate::store::Store;
 use crate::validate::{self, PropertyError};
 
 /// The record id used as `idProperty` when an input names none.

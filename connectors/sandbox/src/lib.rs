@@ -70,6 +70,7 @@ mod errors;
 mod object_type;
 mod properties;
 mod rate_limit;
+mod record;
 mod respond;
 mod routes;
 mod search;

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::object_type::ObjectType;
-use crate::store::{Record, Selection, Store};
+use crate::record::{Record, Selection};
+use crate::store::Store;
 
 const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 10;

@@ -1,96 +1,13 @@
 //! The in-memory record store: one table per object type, ids handed out in increasing order.
 //!
-//! Records hold only the properties written to them; `hs_object_id`, `createdate` and
-//! `lastmodifieddate` are derived from the record's id and timestamps, so they can never drift
-//! and can never be written. An empty string clears a property (FACTS U4): the key is removed.
+//! An empty string clears a property (FACTS U4): the key is removed.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
 
 use crate::object_type::ObjectType;
-
-/// ISO-8601 with milliseconds and `Z`, as HubSpot writes timestamps.
-pub(crate) fn iso(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One CRM record.
-#[derive(Clone, Debug)]
-pub(crate) struct Record {
-    pub(crate) id: u64,
-    pub(crate) properties: BTreeMap<String, String>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) updated_at: DateTime<Utc>,
-}
-
-/// Which properties a read returns.
-#[derive(Clone, Debug)]
-pub(crate) enum Selection {
-    /// The object type's defaults (FACTS U5).
-    Defaults,
-    /// The named ones plus the three system properties; unknown names are ignored.
-    Named(Vec<String>),
-    /// Everything the record has (used by upsert/update results and the control routes).
-    All,
-}
-
-impl Selection {
-    /// `Named` when the client asked for properties, `Defaults` otherwise.
-    pub(crate) fn from_request(names: Vec<String>) -> Self {
-        let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
-        if names.is_empty() {
-            Selection::Defaults
-        } else {
-            Selection::Named(names)
-        }
-    }
-}
-
-const SYSTEM_PROPERTIES: [&str; 3] = ["createdate", "hs_object_id", "lastmodifieddate"];
-
-impl Record {
-    /// A property's current value, including the derived system properties.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        match name {
-            "hs_object_id" => Some(self.id.to_string()),
-            "createdate" => Some(iso(self.created_at)),
-            "lastmodifieddate" => Some(iso(self.updated_at)),
-            _ => self.properties.get(name).cloned(),
-        }
-    }
-
-    /// The selected properties as a map; properties without a value are left out (the
-    /// contract types every value as a string, so there is no `null`).
-    pub(crate) fn select(
-        &self,
-        object: ObjectType,
-        selection: &Selection,
-    ) -> BTreeMap<String, String> {
-        let mut names: Vec<&str> = match selection {
-            Selection::Defaults => object.default_properties().to_vec(),
-            Selection::Named(names) => names.iter().map(String::as_str).collect(),
-            Selection::All => self.properties.keys().map(String::as_str).collect(),
-        };
-        names.extend(SYSTEM_PROPERTIES);
-        names
-            .iter()
-            .filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v)))
-            .collect()
-    }
-
-    /// The `SimplePublicObject` form of this record.
-    pub(crate) fn to_json(&self, object: ObjectType, selection: &Selection) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "properties": self.select(object, selection),
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-            "archived": false,
-        })
-    }
-}
+use crate::record::Record;
 
 /// All records of all object types.
 #[derive(Debug)]

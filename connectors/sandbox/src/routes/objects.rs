@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use crate::batch::{self, ReadBody, WriteBody};
 use crate::errors::{ApiError, category};
 use crate::object_type::ObjectType;
+use crate::record::Selection;
 use crate::respond;
 use crate::search::{self, SearchBody};
 use crate::state::{Shared, lock};
-use crate::store::Selection;
 
 const LIST_MAX_LIMIT: usize = 100;
 const LIST_DEFAULT_LIMIT: usize = 10;
