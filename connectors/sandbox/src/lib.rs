@@ -67,6 +67,8 @@ pub mod contract;
 
 mod batch;
 mod errors;
+#[cfg(test)]
+mod index_tests;
 mod object_type;
 mod properties;
 mod rate_limit;
@@ -76,6 +78,8 @@ mod routes;
 mod search;
 mod state;
 mod store;
+mod table;
+mod unique_index;
 mod validate;
 
 use std::net::SocketAddr;

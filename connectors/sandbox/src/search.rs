@@ -222,7 +222,7 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
     check_filters(object, &body)?;
     let matched: Vec<&Record> = store
         .records(object)
-        .into_iter()
+        .iter()
         .filter(|r| record_matches(r, &body))
         .collect();
     let selection = Selection::from_request(body.properties);

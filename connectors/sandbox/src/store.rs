@@ -1,6 +1,9 @@
-//! The in-memory record store: one table per object type, ids handed out in increasing order.
+//! The in-memory record store: one [`Table`] per object type, ids handed out in increasing
+//! order across all of them.
 //!
-//! An empty string clears a property (FACTS U4): the key is removed.
+//! Every lookup goes through an index (by id, or by a unique property's value), so no request
+//! costs more as the store grows. An empty string clears a property (FACTS U4): the key is
+//! removed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,12 +11,13 @@ use chrono::{DateTime, Utc};
 
 use crate::object_type::ObjectType;
 use crate::record::Record;
+use crate::table::Table;
 
 /// All records of all object types.
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
-    tables: HashMap<ObjectType, BTreeMap<u64, Record>>,
+    tables: HashMap<ObjectType, Table>,
 }
 
 impl Default for Store {
@@ -31,29 +35,32 @@ impl Store {
         self.tables.clear();
     }
 
-    fn table(&self, object: ObjectType) -> impl Iterator<Item = &Record> {
-        self.tables
-            .get(&object)
-            .into_iter()
-            .flat_map(BTreeMap::values)
+    /// The table of one object type, if a record of it was ever created (since a reset).
+    pub(crate) fn table(&self, object: ObjectType) -> Option<&Table> {
+        self.tables.get(&object)
     }
 
     /// Records of one type, in id order.
-    pub(crate) fn records(&self, object: ObjectType) -> Vec<&Record> {
-        self.table(object).collect()
+    pub(crate) fn records(&self, object: ObjectType) -> &[Record] {
+        self.table(object).map_or(&[], Table::records)
+    }
+
+    /// Records of one type with an id greater than `after`, in id order.
+    pub(crate) fn records_after(&self, object: ObjectType, after: u64) -> &[Record] {
+        self.table(object).map_or(&[], |t| t.records_after(after))
     }
 
     pub(crate) fn get(&self, object: ObjectType, id: u64) -> Option<&Record> {
-        self.tables.get(&object).and_then(|t| t.get(&id))
+        self.table(object).and_then(|t| t.get(id))
     }
 
-    /// Finds a record by a unique property (`hs_object_id` is the record id itself).
+    /// Finds a record by a unique property (`hs_object_id` is the record id itself); values
+    /// match exactly.
     pub(crate) fn find(&self, object: ObjectType, property: &str, value: &str) -> Option<&Record> {
         if property == "hs_object_id" {
             return value.parse().ok().and_then(|id| self.get(object, id));
         }
-        self.table(object)
-            .find(|r| r.properties.get(property).is_some_and(|v| v == value))
+        self.table(object)?.first_holding(property, value, None)
     }
 
     /// The id of another record holding `value` in the unique `property`, if any.
@@ -64,10 +71,8 @@ impl Store {
         value: &str,
         except: Option<u64>,
     ) -> Option<u64> {
-        self.table(object)
-            .find(|r| {
-                Some(r.id) != except && r.properties.get(property).is_some_and(|v| v == value)
-            })
+        self.table(object)?
+            .first_holding(property, value, except)
             .map(|r| r.id)
     }
 
@@ -91,7 +96,10 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        self.tables.entry(object).or_default().insert(id, record);
+        self.tables
+            .entry(object)
+            .or_insert_with(|| Table::new(object))
+            .insert(record);
         id
     }
 
@@ -104,22 +112,9 @@ impl Store {
         values: &BTreeMap<String, String>,
         now: DateTime<Utc>,
     ) -> bool {
-        let Some(record) = self.tables.get_mut(&object).and_then(|t| t.get_mut(&id)) else {
-            return false;
-        };
-        let mut changed = false;
-        for (name, value) in values {
-            if value.is_empty() {
-                changed |= record.properties.remove(name).is_some();
-            } else if record.properties.get(name) != Some(value) {
-                record.properties.insert(name.clone(), value.clone());
-                changed = true;
-            }
-        }
-        if changed {
-            record.updated_at = now;
-        }
-        true
+        self.tables
+            .get_mut(&object)
+            .is_some_and(|t| t.update(id, values, now))
     }
 }
 

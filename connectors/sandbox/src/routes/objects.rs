@@ -199,14 +199,10 @@ pub(super) async fn list(
         let archived = query.one("archived") == Some("true");
         let selection = Selection::from_request(query.list("properties"));
         let store = lock(&shared.store);
-        let remaining: Vec<_> = if archived {
-            Vec::new()
+        let remaining = if archived {
+            &[]
         } else {
-            store
-                .records(object)
-                .into_iter()
-                .filter(|r| r.id > after)
-                .collect()
+            store.records_after(object, after)
         };
         let page: Vec<Value> = remaining
             .iter()
