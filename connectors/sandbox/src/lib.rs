@@ -71,6 +71,7 @@ mod errors;
 mod index_tests;
 mod object_type;
 mod properties;
+mod property_map;
 mod rate_limit;
 mod record;
 mod respond;

@@ -4,12 +4,11 @@
 //! `lastmodifieddate` are derived from the record's id and timestamps, so they can never drift
 //! and can never be written.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::object_type::ObjectType;
+use crate::property_map::PropertyMap;
 
 /// ISO-8601 with milliseconds and `Z`, as HubSpot writes timestamps.
 pub(crate) fn iso(at: DateTime<Utc>) -> String {
@@ -20,7 +19,7 @@ pub(crate) fn iso(at: DateTime<Utc>) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) id: u64,
-    pub(crate) properties: BTreeMap<String, String>,
+    pub(crate) properties: PropertyMap,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
 }
@@ -57,26 +56,24 @@ impl Record {
             "hs_object_id" => Some(self.id.to_string()),
             "createdate" => Some(iso(self.created_at)),
             "lastmodifieddate" => Some(iso(self.updated_at)),
-            _ => self.properties.get(name).cloned(),
+            _ => self.properties.get(name).map(str::to_owned),
         }
     }
 
-    /// The selected properties as a map; properties without a value are left out (the
-    /// contract types every value as a string, so there is no `null`).
-    pub(crate) fn select(
-        &self,
-        object: ObjectType,
-        selection: &Selection,
-    ) -> BTreeMap<String, String> {
+    /// The selected properties as a JSON object, in name order; properties without a value
+    /// are left out (the contract types every value as a string, so there is no `null`).
+    pub(crate) fn select(&self, object: ObjectType, selection: &Selection) -> Map<String, Value> {
         let mut names: Vec<&str> = match selection {
             Selection::Defaults => object.default_properties().to_vec(),
             Selection::Named(names) => names.iter().map(String::as_str).collect(),
-            Selection::All => self.properties.keys().map(String::as_str).collect(),
+            Selection::All => self.properties.names().collect(),
         };
         names.extend(SYSTEM_PROPERTIES);
+        names.sort_unstable();
+        names.dedup();
         names
-            .iter()
-            .filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v)))
+            .into_iter()
+            .filter_map(|n| self.get(n).map(|v| (n.to_owned(), Value::String(v))))
             .collect()
     }
 

@@ -87,8 +87,7 @@ impl Store {
         self.next_id += 1;
         let properties = values
             .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let record = Record {
             id,

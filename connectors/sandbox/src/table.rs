@@ -100,12 +100,12 @@ impl Table {
         let record = &mut self.records[slot];
         let mut changed = false;
         for (name, value) in values {
-            let new = Some(value).filter(|v| !v.is_empty());
+            let new = Some(value.as_str()).filter(|v| !v.is_empty());
             if record.properties.get(name) == new {
                 continue;
             }
             let old = match new {
-                Some(new) => record.properties.insert(name.clone(), new.clone()),
+                Some(new) => record.properties.insert(name, new),
                 None => record.properties.remove(name),
             };
             changed = true;
@@ -157,7 +157,7 @@ mod tests {
         let now = Utc::now();
         Record {
             id,
-            properties: [("email".to_owned(), email.to_owned())].into(),
+            properties: [("email", email)].into_iter().collect(),
             created_at: now,
             updated_at: now,
         }

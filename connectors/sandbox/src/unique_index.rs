@@ -40,7 +40,7 @@ impl Ids {
 #[derive(Debug)]
 pub(crate) struct UniqueIndex {
     property: &'static str,
-    buckets: HashMap<String, Ids>,
+    buckets: HashMap<Box<str>, Ids>,
 }
 
 impl UniqueIndex {
@@ -58,7 +58,7 @@ impl UniqueIndex {
 
     /// Records that record `id` holds `value` (a non-empty value).
     pub(crate) fn insert(&mut self, value: &str, id: u64) {
-        let bucket = match self.buckets.entry(fold(value)) {
+        let bucket = match self.buckets.entry(fold(value).into_boxed_str()) {
             Entry::Vacant(entry) => {
                 entry.insert(Ids::One(id));
                 return;
@@ -82,12 +82,12 @@ impl UniqueIndex {
     /// Forgets that record `id` holds `value`.
     pub(crate) fn remove(&mut self, value: &str, id: u64) {
         let key = fold(value);
-        let Some(bucket) = self.buckets.get_mut(&key) else {
+        let Some(bucket) = self.buckets.get_mut(key.as_str()) else {
             return;
         };
         match bucket {
             Ids::One(held) if *held == id => {
-                self.buckets.remove(&key);
+                self.buckets.remove(key.as_str());
             }
             Ids::One(_) => {}
             Ids::Many(ids) => {
@@ -103,7 +103,7 @@ impl UniqueIndex {
     /// order: every record holding `value` exactly is among them.
     pub(crate) fn candidates(&self, value: &str) -> &[u64] {
         self.buckets
-            .get(&fold(value))
+            .get(fold(value).as_str())
             .map_or(&[], |bucket| bucket.as_slice())
     }
 
@@ -112,7 +112,7 @@ impl UniqueIndex {
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &[u64])> {
         self.buckets
             .iter()
-            .map(|(key, ids)| (key.as_str(), ids.as_slice()))
+            .map(|(key, ids)| (key.as_ref(), ids.as_slice()))
     }
 }
 
