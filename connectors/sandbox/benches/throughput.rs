@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Knobs (environment): `SANDBOX_BENCH_SIZES` (store sizes, ascending; default
-//! `0,100000,1000000`), `SANDBOX_BENCH_REQUESTS` (requests per measurement; default 300),
+//! `0,100000,1000000`), `SANDBOX_BENCH_REQUESTS` (requests per measurement; default 1000),
 //! `SANDBOX_BENCH_CONCURRENCY` (requests in flight; default 4), `SANDBOX_BENCH_SERVER_THREADS`
 //! (sandbox runtime workers; default 2).
 
@@ -57,7 +57,7 @@ impl Settings {
             .collect();
         Settings {
             sizes,
-            requests: env_number("SANDBOX_BENCH_REQUESTS", 300).max(1),
+            requests: env_number("SANDBOX_BENCH_REQUESTS", 1000).max(1),
             concurrency: env_number("SANDBOX_BENCH_CONCURRENCY", 4).max(1),
             server_threads: env_number("SANDBOX_BENCH_SERVER_THREADS", 2).max(1),
         }
