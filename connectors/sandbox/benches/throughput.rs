@@ -10,7 +10,9 @@
 //! - searches with one `email` EQ filter,
 //!
 //! and the process's resident memory per stored record (`VmRSS` from `/proc/self/status`,
-//! above the level measured before the first record). `records` is the store's size when the
+//! above the level measured before the first record). Next to each rate, `CPU µs` is the CPU
+//! time the whole process (sandbox and client) spent per record (per search request), from
+//! `/proc/self/stat`: unlike the rates it hardly moves when other work shares the machine. `records` is the store's size when the
 //! measurements start (they add `requests × 100` records of their own). Flat figures across
 //! sizes mean the cost of a request does not grow with the store.
 //!
@@ -85,6 +87,33 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// CPU time the whole process (sandbox and client) has used, from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::File::open("/proc/self/stat")
+        .and_then(|mut f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
+        })
+        .unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// What one measurement took: wall time and the process's CPU time.
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
 fn email(n: usize) -> String {
     format!("user{n}@example.com")
 }
@@ -128,11 +157,12 @@ async fn drive(
     count: usize,
     concurrency: usize,
     body: impl Fn(usize) -> String + Send + Sync + 'static,
-) -> Duration {
+) -> Took {
     let next = Arc::new(AtomicUsize::new(0));
     let body = Arc::new(body);
     let url = Arc::new(url);
     let started = Instant::now();
+    let cpu = cpu_time();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (client, next, body, url) =
@@ -161,11 +191,19 @@ async fn drive(
     for worker in workers {
         worker.await.expect("a worker finishes");
     }
-    started.elapsed()
+    Took {
+        wall: started.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu),
+    }
 }
 
-fn per_second(items: usize, elapsed: Duration) -> f64 {
-    items as f64 / elapsed.as_secs_f64().max(1e-9)
+fn per_second(items: usize, took: &Took) -> f64 {
+    items as f64 / took.wall.as_secs_f64().max(1e-9)
+}
+
+/// CPU microseconds per item, sandbox and client together.
+fn cpu_micros(items: usize, took: &Took) -> f64 {
+    took.cpu.as_secs_f64() * 1e6 / items.max(1) as f64
 }
 
 async fn run(settings: &Settings, sandbox: &SandboxHandle) {
@@ -180,13 +218,17 @@ async fn run(settings: &Settings, sandbox: &SandboxHandle) {
         "{requests} requests per measurement, {BATCH} inputs per batch, {concurrency} in flight"
     );
     println!(
-        "{:>10} {:>12} {:>14} {:>14} {:>13} {:>12} {:>10} {:>10}",
+        "{:>9} {:>10} {:>12} {:>7} {:>12} {:>7} {:>10} {:>7} {:>12} {:>7} {:>8} {:>8}",
         "records",
         "preload/s",
         "create rec/s",
+        "CPU µs",
         "update rec/s",
+        "CPU µs",
         "read rec/s",
+        "CPU µs",
         "search req/s",
+        "CPU µs",
         "RSS MiB",
         "B/record"
     );
@@ -204,7 +246,7 @@ async fn run(settings: &Settings, sandbox: &SandboxHandle) {
         )
         .await;
         stored += preload_batches * BATCH;
-        let preload_rate = per_second(preload_batches * BATCH, preload);
+        let preload_rate = per_second(preload_batches * BATCH, &preload);
         let rss = rss_bytes();
         let per_record = if stored == 0 {
             "-".to_owned()
@@ -248,18 +290,23 @@ async fn run(settings: &Settings, sandbox: &SandboxHandle) {
             search_body(spread(i, stored))
         })
         .await;
+        let records = requests * BATCH;
         println!(
-            "{:>10} {:>12} {:>14.0} {:>14.0} {:>13.0} {:>12.0} {:>10.1} {:>10}",
+            "{:>9} {:>10} {:>12.0} {:>7.1} {:>12.0} {:>7.1} {:>10.0} {:>7.1} {:>12.0} {:>7.1} {:>8.1} {:>8}",
             at_size,
             if preload_batches == 0 {
                 "-".to_owned()
             } else {
                 format!("{preload_rate:.0}")
             },
-            per_second(requests * BATCH, create),
-            per_second(requests * BATCH, update),
-            per_second(requests * BATCH, read),
-            per_second(searches, search),
+            per_second(records, &create),
+            cpu_micros(records, &create),
+            per_second(records, &update),
+            cpu_micros(records, &update),
+            per_second(records, &read),
+            cpu_micros(records, &read),
+            per_second(searches, &search),
+            cpu_micros(searches, &search),
             rss as f64 / (1024.0 * 1024.0),
             per_record,
         );
