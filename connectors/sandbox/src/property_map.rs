@@ -15,12 +15,15 @@ pub(crate) struct PropertyMap {
     entries: Vec<(Cow<'static, str>, Box<str>)>,
 }
 
-/// The registry's copy of a property name, if some object type defines it.
-fn registry_name(name: &str) -> Option<&'static str> {
+/// The registry's copy of a property name when some object type defines it, else a copy.
+fn intern(name: &str) -> Cow<'static, str> {
     [ObjectType::Contacts, ObjectType::Companies]
         .into_iter()
         .find_map(|object| object.property(name))
-        .map(|def| def.name)
+        .map_or_else(
+            || Cow::Owned(name.to_owned()),
+            |def| Cow::Borrowed(def.name),
+        )
 }
 
 impl PropertyMap {
@@ -40,9 +43,7 @@ impl PropertyMap {
         match self.position(name) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value.into())),
             Err(at) => {
-                let name =
-                    registry_name(name).map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed);
-                self.entries.insert(at, (name, value.into()));
+                self.entries.insert(at, (intern(name), value.into()));
                 None
             }
         }
@@ -71,16 +72,24 @@ impl PropertyMap {
 }
 
 impl<'a> FromIterator<(&'a str, &'a str)> for PropertyMap {
-    /// Non-empty values only (`""` means "no value"); a later pair for a name wins.
+    /// Non-empty values only (`""` means "no value"); a later pair for a name wins. The map
+    /// is allocated once, at its final size.
     fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
-        let mut map = PropertyMap::default();
-        for (name, value) in pairs {
-            if !value.is_empty() {
-                map.insert(name, value);
+        let mut pairs: Vec<(&str, &str)> =
+            pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
             }
-        }
-        map.entries.shrink_to_fit();
-        map
+            same
+        });
+        let entries = pairs
+            .into_iter()
+            .map(|(name, value)| (intern(name), value.into()))
+            .collect();
+        PropertyMap { entries }
     }
 }
 

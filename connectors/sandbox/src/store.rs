@@ -76,17 +76,18 @@ impl Store {
             .map(|r| r.id)
     }
 
-    /// Creates a record from non-empty values and returns its id.
-    pub(crate) fn create(
+    /// Creates a record from the non-empty values (`(name, value)` pairs, e.g. a map) and
+    /// returns its id.
+    pub(crate) fn create<'a>(
         &mut self,
         object: ObjectType,
-        values: &BTreeMap<String, String>,
+        values: impl IntoIterator<Item = (&'a String, &'a String)>,
         now: DateTime<Utc>,
     ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let properties = values
-            .iter()
+            .into_iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let record = Record {

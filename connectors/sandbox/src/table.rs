@@ -137,7 +137,10 @@ impl Table {
             let mut expected: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             for record in &self.records {
                 if let Some(value) = record.properties.get(index.property()) {
-                    expected.entry(fold(value)).or_default().push(record.id);
+                    expected
+                        .entry(fold(value).into_owned())
+                        .or_default()
+                        .push(record.id);
                 }
             }
             let actual: BTreeMap<String, Vec<u64>> = index

@@ -12,12 +12,21 @@
 //! same record a scan in id order finds. It holds one id unless records hold the same value in
 //! different cases (`a@x.co`, `A@x.co`), which the sandbox allows as HubSpot does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 /// The case folding search comparisons use (`str::to_lowercase`), and so the index keys.
-pub(crate) fn fold(value: &str) -> String {
-    value.to_lowercase()
+/// Text that is already ASCII lower case (most emails and domains) is not copied.
+pub(crate) fn fold(value: &str) -> Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(value.to_lowercase())
+    }
 }
 
 /// The ids of one bucket; one id needs no allocation of its own.
@@ -58,7 +67,7 @@ impl UniqueIndex {
 
     /// Records that record `id` holds `value` (a non-empty value).
     pub(crate) fn insert(&mut self, value: &str, id: u64) {
-        let bucket = match self.buckets.entry(fold(value).into_boxed_str()) {
+        let bucket = match self.buckets.entry(fold(value).into()) {
             Entry::Vacant(entry) => {
                 entry.insert(Ids::One(id));
                 return;
@@ -82,12 +91,12 @@ impl UniqueIndex {
     /// Forgets that record `id` holds `value`.
     pub(crate) fn remove(&mut self, value: &str, id: u64) {
         let key = fold(value);
-        let Some(bucket) = self.buckets.get_mut(key.as_str()) else {
+        let Some(bucket) = self.buckets.get_mut(key.as_ref()) else {
             return;
         };
         match bucket {
             Ids::One(held) if *held == id => {
-                self.buckets.remove(key.as_str());
+                self.buckets.remove(key.as_ref());
             }
             Ids::One(_) => {}
             Ids::Many(ids) => {
@@ -103,7 +112,7 @@ impl UniqueIndex {
     /// order: every record holding `value` exactly is among them.
     pub(crate) fn candidates(&self, value: &str) -> &[u64] {
         self.buckets
-            .get(fold(value).as_str())
+            .get(fold(value).as_ref())
             .map_or(&[], |bucket| bucket.as_slice())
     }
 

@@ -133,7 +133,7 @@ fn apply_write(
             WriteKind::Update => batch::update(&mut store, object, &writes, Utc::now()),
         }
     };
-    let (status, body) = outcome.to_wire(started_at);
+    let (status, body) = outcome.into_wire(started_at);
     Ok(respond::json(status, &body))
 }
 
@@ -148,7 +148,7 @@ pub(super) async fn batch_read(
         let object = path_object(path)?;
         let body: ReadBody = respond::parse_body(body)?;
         let outcome = batch::read(&lock(&shared.store), object, body, shared.max_batch_inputs)?;
-        let (status, body) = outcome.to_wire(started_at);
+        let (status, body) = outcome.into_wire(started_at);
         Ok(respond::json(status, &body))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
