@@ -10,6 +10,7 @@
 //! the routes parse, lock and answer.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -18,7 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ErrorDetail, InputError, category};
 use crate::object_type::ObjectType;
-use crate::store::{Selection, Store, iso};
+use crate::record::{Selection, iso};
+use crate::store::Store;
 use crate::validate::{self, PropertyError};
 
 /// The record id used as `idProperty` when an input names none.
@@ -77,14 +79,26 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// 200 with `BatchResponse…`, or 207 with `BatchResponse…WithErrors` when an input failed.
+    /// [`Outcome::into_wire`] of a copy, for tests that look at the outcome afterwards.
+    #[cfg(test)]
     pub(crate) fn to_wire(&self, started_at: DateTime<Utc>) -> (StatusCode, Value) {
+        Outcome {
+            results: self.results.clone(),
+            errors: self.errors.clone(),
+        }
+        .into_wire(started_at)
+    }
+
+    /// 200 with `BatchResponse…`, or 207 with `BatchResponse…WithErrors` when an input failed.
+    /// The results move into the body rather than being copied.
+    pub(crate) fn into_wire(self, started_at: DateTime<Utc>) -> (StatusCode, Value) {
         let mut body = json!({
             "status": "COMPLETE",
-            "results": self.results,
+            "results": null,
             "startedAt": iso(started_at),
             "completedAt": iso(Utc::now()),
         });
+        body["results"] = Value::Array(self.results);
         if self.errors.is_empty() {
             return (StatusCode::OK, body);
         }
@@ -191,10 +205,10 @@ fn property_errors(object: ObjectType, values: &BTreeMap<String, String>) -> Vec
 }
 
 /// Refuses values that would give a unique property a value another record already has.
-fn check_conflicts(
+fn check_conflicts<'a>(
     store: &Store,
     object: ObjectType,
-    values: &BTreeMap<String, String>,
+    values: impl IntoIterator<Item = (&'a String, &'a String)>,
     except: Option<u64>,
 ) -> Result<(), InputError> {
     for (name, value) in values {
@@ -270,10 +284,8 @@ fn upsert_one(
         // A record id cannot be chosen by the client: upsert by id only updates.
         None if write.id_property == RECORD_ID => return Err(not_found(object)),
         None => {
-            let mut values = write.values.clone();
-            values.insert(write.id_property.clone(), write.id.clone());
-            check_conflicts(store, object, &values, None)?;
-            (store.create(object, &values, now), true)
+            check_conflicts(store, object, created_values(write), None)?;
+            (store.create(object, created_values(write), now), true)
         }
     };
     let record = store.get(object, id).ok_or_else(|| not_found(object))?;
@@ -283,6 +295,19 @@ fn upsert_one(
         result["objectWriteTraceId"] = json!(trace);
     }
     Ok(result)
+}
+
+/// The values a record created by an upsert gets: the input's properties with the id in the
+/// `idProperty`, in name order (as one map holding both would list them), without copying.
+fn created_values(write: &Write) -> impl Iterator<Item = (&String, &String)> {
+    let id_property = write.id_property.as_str();
+    let before = (Bound::Unbounded, Bound::Excluded(id_property));
+    let after = (Bound::Excluded(id_property), Bound::Unbounded);
+    write
+        .values
+        .range::<str, _>(before)
+        .chain(std::iter::once((&write.id_property, &write.id)))
+        .chain(write.values.range::<str, _>(after))
 }
 
 /// Applies a checked update batch: records by id or by `idProperty`, never created.

@@ -10,7 +10,7 @@
 //! ```text
 //!  request ─► correlation id ─► auth (401) ─► rate limit (429) ─► route ─► batch / search rules
 //!                                                                   │            │
-//!                                             rate-limit headers ◄──┘      store (Mutex)
+//!                                             rate-limit headers ◄──┘   store (Mutex, indexed)
 //! ```
 //!
 //! # Routes
@@ -60,6 +60,26 @@
 //! - Rate limit: a fixed one-second window of `requests_per_second` requests; 429 with
 //!   `Retry-After: 1`. Interval rate-limit headers are sent only when a limit is set.
 //!
+//! # Store and speed
+//!
+//! Records live in memory, one table per object type: in id order, found by id through a hash
+//! map and by each unique property (`email`, `domain`) through an index keyed by the value in
+//! lower case (exact lookups compare the candidates exactly, search uses the bucket as is).
+//! Creates and updates keep the indexes in step; a reset drops them with the records. So the
+//! cost of a batch upsert, update or read, of a get by id or `idProperty`, and of a search
+//! whose every filter group has an EQ or IN filter on `hs_object_id` or a unique property does
+//! not depend on how many records the sandbox holds. Other searches scan the object type's
+//! records; list pages start by binary search; `/_sandbox/records` returns everything.
+//!
+//! The store's mutex is held only while a request reads or changes records, never across an
+//! `.await`. Nothing is logged per request (held writes and fault changes are logged at
+//! `info`). `cargo bench -p engine-sandbox --bench throughput` prints records per second at several
+//! store sizes, the CPU time per record and the memory per record. On a shared 2-core machine,
+//! batch upserts of 100 contacts ran at 30,000 to 80,000 records per second (the machine's
+//! other load decides where in that range) using 10 to 15 µs of CPU per record, sandbox and
+//! benchmark client together, with 100,000 contacts stored as with 1,000,000; each stored
+//! contact took about 590 bytes.
+//!
 //! The [`contract`] module validates JSON against the OpenAPI files; the HubSpot connector's
 //! tests use it for request bodies, this crate's tests for every response.
 
@@ -67,14 +87,20 @@ pub mod contract;
 
 mod batch;
 mod errors;
+#[cfg(test)]
+mod index_tests;
 mod object_type;
 mod properties;
+mod property_map;
 mod rate_limit;
+mod record;
 mod respond;
 mod routes;
 mod search;
 mod state;
 mod store;
+mod table;
+mod unique_index;
 mod validate;
 
 use std::net::SocketAddr;

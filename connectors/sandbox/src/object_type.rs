@@ -88,6 +88,15 @@ impl ObjectType {
         self.properties().iter().find(|p| p.name == name)
     }
 
+    /// The unique properties the store indexes: every one but `hs_object_id`, which is the
+    /// record id itself.
+    pub(crate) fn indexed_properties(self) -> impl Iterator<Item = &'static str> {
+        self.properties()
+            .iter()
+            .filter(|p| p.unique && p.name != "hs_object_id")
+            .map(|p| p.name)
+    }
+
     /// True when `name` may be used as `idProperty` (a property with unique values).
     pub(crate) fn is_unique(self, name: &str) -> bool {
         self.property(name).is_some_and(|p| p.unique)
@@ -114,5 +123,12 @@ mod tests {
         assert!(!ObjectType::Contacts.is_unique("firstname"));
         assert!(ObjectType::Companies.is_unique("domain"));
         assert!(!ObjectType::Companies.is_unique("name"));
+    }
+
+    #[test]
+    fn indexed_properties() {
+        let names = |object: ObjectType| object.indexed_properties().collect::<Vec<_>>();
+        assert_eq!(names(ObjectType::Contacts), ["email"]);
+        assert_eq!(names(ObjectType::Companies), ["domain"]);
     }
 }

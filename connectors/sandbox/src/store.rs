@@ -1,102 +1,23 @@
-//! The in-memory record store: one table per object type, ids handed out in increasing order.
+//! The in-memory record store: one [`Table`] per object type, ids handed out in increasing
+//! order across all of them.
 //!
-//! Records hold only the properties written to them; `hs_object_id`, `createdate` and
-//! `lastmodifieddate` are derived from the record's id and timestamps, so they can never drift
-//! and can never be written. An empty string clears a property (FACTS U4): the key is removed.
+//! Every lookup goes through an index (by id, or by a unique property's value), so no request
+//! costs more as the store grows. An empty string clears a property (FACTS U4): the key is
+//! removed.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
 
 use crate::object_type::ObjectType;
-
-/// ISO-8601 with milliseconds and `Z`, as HubSpot writes timestamps.
-pub(crate) fn iso(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// One CRM record.
-#[derive(Clone, Debug)]
-pub(crate) struct Record {
-    pub(crate) id: u64,
-    pub(crate) properties: BTreeMap<String, String>,
-    pub(crate) created_at: DateTime<Utc>,
-    pub(crate) updated_at: DateTime<Utc>,
-}
-
-/// Which properties a read returns.
-#[derive(Clone, Debug)]
-pub(crate) enum Selection {
-    /// The object type's defaults (FACTS U5).
-    Defaults,
-    /// The named ones plus the three system properties; unknown names are ignored.
-    Named(Vec<String>),
-    /// Everything the record has (used by upsert/update results and the control routes).
-    All,
-}
-
-impl Selection {
-    /// `Named` when the client asked for properties, `Defaults` otherwise.
-    pub(crate) fn from_request(names: Vec<String>) -> Self {
-        let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
-        if names.is_empty() {
-            Selection::Defaults
-        } else {
-            Selection::Named(names)
-        }
-    }
-}
-
-const SYSTEM_PROPERTIES: [&str; 3] = ["createdate", "hs_object_id", "lastmodifieddate"];
-
-impl Record {
-    /// A property's current value, including the derived system properties.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        match name {
-            "hs_object_id" => Some(self.id.to_string()),
-            "createdate" => Some(iso(self.created_at)),
-            "lastmodifieddate" => Some(iso(self.updated_at)),
-            _ => self.properties.get(name).cloned(),
-        }
-    }
-
-    /// The selected properties as a map; properties without a value are left out (the
-    /// contract types every value as a string, so there is no `null`).
-    pub(crate) fn select(
-        &self,
-        object: ObjectType,
-        selection: &Selection,
-    ) -> BTreeMap<String, String> {
-        let mut names: Vec<&str> = match selection {
-            Selection::Defaults => object.default_properties().to_vec(),
-            Selection::Named(names) => names.iter().map(String::as_str).collect(),
-            Selection::All => self.properties.keys().map(String::as_str).collect(),
-        };
-        names.extend(SYSTEM_PROPERTIES);
-        names
-            .iter()
-            .filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v)))
-            .collect()
-    }
-
-    /// The `SimplePublicObject` form of this record.
-    pub(crate) fn to_json(&self, object: ObjectType, selection: &Selection) -> Value {
-        json!({
-            "id": self.id.to_string(),
-            "properties": self.select(object, selection),
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-            "archived": false,
-        })
-    }
-}
+use crate::record::Record;
+use crate::table::Table;
 
 /// All records of all object types.
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
-    tables: HashMap<ObjectType, BTreeMap<u64, Record>>,
+    tables: HashMap<ObjectType, Table>,
 }
 
 impl Default for Store {
@@ -114,29 +35,32 @@ impl Store {
         self.tables.clear();
     }
 
-    fn table(&self, object: ObjectType) -> impl Iterator<Item = &Record> {
-        self.tables
-            .get(&object)
-            .into_iter()
-            .flat_map(BTreeMap::values)
+    /// The table of one object type, if a record of it was ever created (since a reset).
+    pub(crate) fn table(&self, object: ObjectType) -> Option<&Table> {
+        self.tables.get(&object)
     }
 
     /// Records of one type, in id order.
-    pub(crate) fn records(&self, object: ObjectType) -> Vec<&Record> {
-        self.table(object).collect()
+    pub(crate) fn records(&self, object: ObjectType) -> &[Record] {
+        self.table(object).map_or(&[], Table::records)
+    }
+
+    /// Records of one type with an id greater than `after`, in id order.
+    pub(crate) fn records_after(&self, object: ObjectType, after: u64) -> &[Record] {
+        self.table(object).map_or(&[], |t| t.records_after(after))
     }
 
     pub(crate) fn get(&self, object: ObjectType, id: u64) -> Option<&Record> {
-        self.tables.get(&object).and_then(|t| t.get(&id))
+        self.table(object).and_then(|t| t.get(id))
     }
 
-    /// Finds a record by a unique property (`hs_object_id` is the record id itself).
+    /// Finds a record by a unique property (`hs_object_id` is the record id itself); values
+    /// match exactly.
     pub(crate) fn find(&self, object: ObjectType, property: &str, value: &str) -> Option<&Record> {
         if property == "hs_object_id" {
             return value.parse().ok().and_then(|id| self.get(object, id));
         }
-        self.table(object)
-            .find(|r| r.properties.get(property).is_some_and(|v| v == value))
+        self.table(object)?.first_holding(property, value, None)
     }
 
     /// The id of another record holding `value` in the unique `property`, if any.
@@ -147,26 +71,24 @@ impl Store {
         value: &str,
         except: Option<u64>,
     ) -> Option<u64> {
-        self.table(object)
-            .find(|r| {
-                Some(r.id) != except && r.properties.get(property).is_some_and(|v| v == value)
-            })
+        self.table(object)?
+            .first_holding(property, value, except)
             .map(|r| r.id)
     }
 
-    /// Creates a record from non-empty values and returns its id.
-    pub(crate) fn create(
+    /// Creates a record from the non-empty values (`(name, value)` pairs, e.g. a map) and
+    /// returns its id.
+    pub(crate) fn create<'a>(
         &mut self,
         object: ObjectType,
-        values: &BTreeMap<String, String>,
+        values: impl IntoIterator<Item = (&'a String, &'a String)>,
         now: DateTime<Utc>,
     ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         let properties = values
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .into_iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let record = Record {
             id,
@@ -174,7 +96,10 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
-        self.tables.entry(object).or_default().insert(id, record);
+        self.tables
+            .entry(object)
+            .or_insert_with(|| Table::new(object))
+            .insert(record);
         id
     }
 
@@ -187,22 +112,9 @@ impl Store {
         values: &BTreeMap<String, String>,
         now: DateTime<Utc>,
     ) -> bool {
-        let Some(record) = self.tables.get_mut(&object).and_then(|t| t.get_mut(&id)) else {
-            return false;
-        };
-        let mut changed = false;
-        for (name, value) in values {
-            if value.is_empty() {
-                changed |= record.properties.remove(name).is_some();
-            } else if record.properties.get(name) != Some(value) {
-                record.properties.insert(name.clone(), value.clone());
-                changed = true;
-            }
-        }
-        if changed {
-            record.updated_at = now;
-        }
-        true
+        self.tables
+            .get_mut(&object)
+            .is_some_and(|t| t.update(id, values, now))
     }
 }
 

@@ -13,9 +13,9 @@ use serde_json::{Map, Value, json};
 
 use super::objects::object_type;
 use crate::errors::ApiError;
+use crate::record::Selection;
 use crate::respond;
 use crate::state::{Shared, lock};
-use crate::store::Selection;
 
 /// `GET /_sandbox/records/{objectType}`: every record with every property, in id order.
 pub(super) async fn records(

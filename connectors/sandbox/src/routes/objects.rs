@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use crate::batch::{self, ReadBody, WriteBody};
 use crate::errors::{ApiError, category};
 use crate::object_type::ObjectType;
+use crate::record::Selection;
 use crate::respond;
 use crate::search::{self, SearchBody};
 use crate::state::{Shared, lock};
-use crate::store::Selection;
 
 const LIST_MAX_LIMIT: usize = 100;
 const LIST_DEFAULT_LIMIT: usize = 10;
@@ -133,7 +133,7 @@ fn apply_write(
             WriteKind::Update => batch::update(&mut store, object, &writes, Utc::now()),
         }
     };
-    let (status, body) = outcome.to_wire(started_at);
+    let (status, body) = outcome.into_wire(started_at);
     Ok(respond::json(status, &body))
 }
 
@@ -148,7 +148,7 @@ pub(super) async fn batch_read(
         let object = path_object(path)?;
         let body: ReadBody = respond::parse_body(body)?;
         let outcome = batch::read(&lock(&shared.store), object, body, shared.max_batch_inputs)?;
-        let (status, body) = outcome.to_wire(started_at);
+        let (status, body) = outcome.into_wire(started_at);
         Ok(respond::json(status, &body))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
@@ -199,14 +199,10 @@ pub(super) async fn list(
         let archived = query.one("archived") == Some("true");
         let selection = Selection::from_request(query.list("properties"));
         let store = lock(&shared.store);
-        let remaining: Vec<_> = if archived {
-            Vec::new()
+        let remaining = if archived {
+            &[]
         } else {
-            store
-                .records(object)
-                .into_iter()
-                .filter(|r| r.id > after)
-                .collect()
+            store.records_after(object, after)
         };
         let page: Vec<Value> = remaining
             .iter()

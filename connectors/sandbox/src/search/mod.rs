@@ -5,16 +5,24 @@
 //! (ISO dates and epoch milliseconds both work). `after` is an offset, like HubSpot's search
 //! cursor. Limits from FACTS B5: `limit` ≤ 200, at most 6 filter groups. Results come in id order
 //! (`sorts` is accepted and ignored).
+//!
+//! A search whose every filter group has an EQ / IN filter on `hs_object_id` or on a unique
+//! property (`email`, `domain`) examines only the records those filters name, through the
+//! store's indexes (see `candidates`); any other search scans the object type's records.
 
-use std::cmp::Ordering;
+mod candidates;
+mod filter;
 
-use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
 use crate::object_type::ObjectType;
-use crate::store::{Record, Selection, Store};
+use crate::record::{Record, Selection};
+use crate::store::Store;
+
+use self::candidates::{Candidates, candidates};
+use self::filter::{FilterGroup, scalar};
 
 const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 10;
@@ -34,131 +42,6 @@ pub(crate) struct SearchBody {
     after: Option<Value>,
     #[serde(default)]
     query: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FilterGroup {
-    #[serde(default)]
-    filters: Vec<Filter>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Filter {
-    property_name: String,
-    operator: String,
-    #[serde(default)]
-    value: Option<Value>,
-    #[serde(default)]
-    values: Option<Vec<Value>>,
-    #[serde(default)]
-    high_value: Option<Value>,
-}
-
-/// A scalar JSON value as text (clients send `"17"` or `17`).
-fn scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Numbers, epoch milliseconds, ISO instants and dates on one numeric scale.
-fn as_number(text: &str) -> Option<f64> {
-    if let Ok(n) = text.parse::<f64>() {
-        return n.is_finite().then_some(n);
-    }
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Some(at.timestamp_millis() as f64);
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_millis() as f64)
-}
-
-fn compare(actual: &str, wanted: &str) -> Ordering {
-    match (as_number(actual), as_number(wanted)) {
-        (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
-        _ => actual.to_lowercase().cmp(&wanted.to_lowercase()),
-    }
-}
-
-fn equals(actual: &str, wanted: &str) -> bool {
-    compare(actual, wanted) == Ordering::Equal
-}
-
-impl Filter {
-    fn value(&self) -> Option<String> {
-        self.value.as_ref().and_then(scalar)
-    }
-
-    fn values(&self) -> Vec<String> {
-        self.values.iter().flatten().filter_map(scalar).collect()
-    }
-
-    /// Refuses unknown operators and operators missing the operand they need.
-    fn check(&self) -> Result<(), ApiError> {
-        let needs = match self.operator.as_str() {
-            "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => None,
-            "IN" | "NOT_IN" => (self.values.is_none()).then_some("a `values` array"),
-            "BETWEEN" => (self.value().is_none()
-                || self.high_value.as_ref().and_then(scalar).is_none())
-            .then_some("a `value` and a `highValue`"),
-            "EQ" | "NEQ" | "GT" | "GTE" | "LT" | "LTE" | "CONTAINS_TOKEN"
-            | "NOT_CONTAINS_TOKEN" => self.value().is_none().then_some("a string `value`"),
-            other => {
-                return Err(ApiError::validation(format!(
-                    "Unknown filter operator {other}: use EQ, NEQ, LT, LTE, GT, GTE, BETWEEN, IN, \
-                     NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY, CONTAINS_TOKEN or NOT_CONTAINS_TOKEN"
-                )));
-            }
-        };
-        match needs {
-            Some(what) => Err(ApiError::validation(format!(
-                "Filter {} on {} needs {what}",
-                self.operator, self.property_name
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Evaluates a filter that passed [`Filter::check`].
-    fn matches(&self, record: &Record) -> bool {
-        let actual = record.get(&self.property_name);
-        let actual = actual.as_deref();
-        let wanted = self.value().unwrap_or_default();
-        let cmp =
-            |wanted: &str, ok: fn(Ordering) -> bool| actual.is_some_and(|a| ok(compare(a, wanted)));
-        match self.operator.as_str() {
-            "EQ" => actual.is_some_and(|a| equals(a, &wanted)),
-            "NEQ" => !actual.is_some_and(|a| equals(a, &wanted)),
-            "IN" => actual.is_some_and(|a| self.values().iter().any(|v| equals(a, v))),
-            "NOT_IN" => !actual.is_some_and(|a| self.values().iter().any(|v| equals(a, v))),
-            "HAS_PROPERTY" => actual.is_some(),
-            "NOT_HAS_PROPERTY" => actual.is_none(),
-            "GT" => cmp(&wanted, Ordering::is_gt),
-            "GTE" => cmp(&wanted, Ordering::is_ge),
-            "LT" => cmp(&wanted, Ordering::is_lt),
-            "LTE" => cmp(&wanted, Ordering::is_le),
-            "BETWEEN" => {
-                let high = self
-                    .high_value
-                    .as_ref()
-                    .and_then(scalar)
-                    .unwrap_or_default();
-                cmp(&wanted, Ordering::is_ge) && cmp(&high, Ordering::is_le)
-            }
-            "CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN" => {
-                let token = wanted.trim_matches('*').to_lowercase();
-                let found = actual.is_some_and(|a| a.to_lowercase().contains(&token));
-                found == (self.operator == "CONTAINS_TOKEN")
-            }
-            _ => false,
-        }
-    }
 }
 
 fn check_filters(object: ObjectType, body: &SearchBody) -> Result<(), ApiError> {
@@ -206,6 +89,7 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
             "limit must be between 0 and {MAX_LIMIT}, got {limit}"
         )));
     }
+    let limit = usize::try_from(limit).unwrap_or(0);
     let offset = match body.after.as_ref() {
         None | Some(Value::Null) => 0,
         Some(after) => scalar(after)
@@ -219,27 +103,43 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
             .ok_or_else(|| ApiError::validation(format!("Invalid paging cursor after={after}")))?,
     };
     check_filters(object, &body)?;
-    let matched: Vec<&Record> = store
-        .records(object)
-        .into_iter()
-        .filter(|r| record_matches(r, &body))
-        .collect();
+    let (total, page) = match candidates(store, object, &body.filter_groups) {
+        Candidates::All => paginate(store.records(object).iter(), &body, offset, limit),
+        Candidates::Ids(ids) => paginate(
+            ids.into_iter().filter_map(|id| store.get(object, id)),
+            &body,
+            offset,
+            limit,
+        ),
+    };
     let selection = Selection::from_request(body.properties);
-    let end = offset
-        .saturating_add(usize::try_from(limit).unwrap_or(0))
-        .min(matched.len());
-    let page: Vec<Value> = matched
-        .get(offset..end)
-        .unwrap_or_default()
-        .iter()
-        .map(|r| r.to_json(object, &selection))
-        .collect();
-    let mut response = json!({"total": matched.len(), "results": page});
-    if end < matched.len() {
+    let page: Vec<Value> = page.iter().map(|r| r.to_json(object, &selection)).collect();
+    let mut response = json!({"total": total, "results": page});
+    let end = offset.saturating_add(limit);
+    if end < total {
         let next = end.to_string();
         response["paging"] = json!({"next": {"after": next, "link": format!("?after={next}")}});
     }
     Ok(response)
+}
+
+/// Counts the examined records (in id order) that match, keeping those at `offset..offset +
+/// limit` of the matches.
+fn paginate<'a>(
+    examined: impl Iterator<Item = &'a Record>,
+    body: &SearchBody,
+    offset: usize,
+    limit: usize,
+) -> (usize, Vec<&'a Record>) {
+    let mut total = 0;
+    let mut page = Vec::new();
+    for record in examined.filter(|r| record_matches(r, body)) {
+        if total >= offset && page.len() < limit {
+            page.push(record);
+        }
+        total += 1;
+    }
+    (total, page)
 }
 
 #[cfg(test)]
