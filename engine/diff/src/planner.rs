@@ -12,8 +12,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
 use engine_plan::{
-    Action, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange, SkippedRow, Summary,
-    SyncPlan, match_key,
+    Action, ChangeSet, ChangeWriter, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange,
+    SkippedRow, Summary, SyncPlan, match_key,
 };
 use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncSpec};
 use futures_util::StreamExt;
@@ -163,18 +163,11 @@ async fn diff_registered(
     let mut added = HashSet::new();
     let mut changed = HashSet::new();
     let mut removed = HashSet::new();
-    // Rows read back in step 4; without a snapshot every row is new and is read here, once.
+    // Rows read back in step 4, for the changed keys only.
     let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
     match &input.previous_snapshot {
         None => {
-            read_snapshot_rows(rows_path, None, |key, row| {
-                if !skipped_keys.contains(key) {
-                    added.insert(key.to_string());
-                    new_rows.insert(key.to_string(), row);
-                }
-                Ok(())
-            })
-            .map_err(|e| internal(&e))?;
+            return first_backfill(ctx, input, properties, rows_table, model_rows, skipped).await;
         }
         Some(snapshot) => {
             let snap_table = format!("engine_snapshot_{id}");
@@ -353,6 +346,12 @@ async fn diff_registered(
         });
     }
 
+    let path = input.work_dir.join(format!("{sync_name}.changes.parquet"));
+    let mut writer = ChangeWriter::create(&path).map_err(|e| internal(&e))?;
+    for change in &changes {
+        writer.push(change).map_err(|e| internal(&e))?;
+    }
+    writer.finish().map_err(|e| internal(&e))?;
     let count = |action| changes.iter().filter(|c| c.action == action).count() as u64;
     let summary = Summary {
         model_rows,
@@ -368,13 +367,25 @@ async fn diff_registered(
         held: held.len() as u64,
     };
     Ok(SyncPlan {
-        sync: sync_name.to_string(),
+        guards: guards(input.sync, &summary),
+        summary,
+        changes: ChangeSet::from_files(vec![path], changes.len() as u64),
+        skipped,
+        held,
+        ..header(input, properties)
+    })
+}
+
+/// A sync plan without changes or counts: what the sync is and how it maps.
+fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
+    SyncPlan {
+        sync: input.sync.name.value.clone(),
         model: input.sync.model.value.clone(),
         destination: input.sync.destination.value.clone(),
         object: input.sync.object.value.clone(),
         base_generation: input.base_generation,
         properties: properties.to_vec(),
-        match_property,
+        match_property: properties.first().cloned().unwrap_or_default(),
         clear_on_null: input
             .mapping
             .properties()
@@ -387,11 +398,106 @@ async fn diff_registered(
             OnRemove::ClearFields => RemoveBehaviour::ClearFields,
         },
         match_case_insensitive: input.match_case_insensitive,
+        guards: Vec::new(),
+        summary: Summary::default(),
+        changes: ChangeSet::default(),
+        skipped: Vec::new(),
+        held: Vec::new(),
+    }
+}
+
+/// A first backfill (no snapshot yet): every row not skipped is a create. The mapped rows are
+/// read back sorted by key (DataFusion sorts under its memory pool, spilling to disk) and
+/// written straight to the change file, so memory does not grow with the number of rows.
+async fn first_backfill(
+    ctx: &SessionContext,
+    input: &SyncDiffInput<'_>,
+    properties: &[String],
+    rows_table: &str,
+    model_rows: u64,
+    skipped: Vec<SkippedRow>,
+) -> Result<SyncPlan, Vec<Diagnostic>> {
+    let sync_name = input.sync.name.value.as_str();
+    let internal = |e: &dyn std::fmt::Display| {
+        vec![Diagnostic::error("diff::query", format!("sync `{sync_name}`: {e}")).hint(
+            "check free disk space under the state directory; if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes)",
+        )]
+    };
+    let skipped_keys: HashSet<&str> = skipped.iter().map(|s| s.key.as_str()).collect();
+    let columns = properties
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stream = ctx
+        .sql(&format!(
+            "SELECT __key, {columns} FROM {rows_table} ORDER BY __key"
+        ))
+        .await
+        .map_err(|e| internal(&e))?
+        .execute_stream()
+        .await
+        .map_err(|e| internal(&e))?;
+    let path = input.work_dir.join(format!("{sync_name}.changes.parquet"));
+    let mut writer = ChangeWriter::create(&path).map_err(|e| internal(&e))?;
+    let mut held = Vec::new();
+    let mut create = 0u64;
+    let mut retried = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| internal(&e))?;
+        let keys = utf8(batch.column(0)).map_err(|e| internal(&e))?;
+        let values: Vec<StringArray> = (1..batch.num_columns())
+            .map(|i| utf8(batch.column(i)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| internal(&e))?;
+        for row in 0..batch.num_rows() {
+            let key = keys.value(row);
+            if skipped_keys.contains(key) {
+                continue;
+            }
+            let values: Vec<Option<String>> = values
+                .iter()
+                .map(|a| (!a.is_null(row)).then(|| a.value(row).to_string()))
+                .collect();
+            let change = RowChange {
+                fields: created_fields(properties, &values),
+                values: Some(values),
+                ..change(Action::Create, key, None, &input.pending)
+            };
+            let pending = input.pending.get(key);
+            if !input.retry_failed
+                && let Some(p) = pending
+                && p.held_fingerprint.as_deref() == Some(change.fingerprint().as_str())
+            {
+                held.push(HeldRow {
+                    key: key.to_string(),
+                    message: p.message.clone(),
+                });
+                continue;
+            }
+            retried += u64::from(change.last_error.is_some());
+            create += 1;
+            writer.push(&change).map_err(|e| internal(&e))?;
+        }
+    }
+    writer.finish().map_err(|e| internal(&e))?;
+    let summary = Summary {
+        model_rows,
+        previous_rows: 0,
+        create,
+        unchanged: model_rows.saturating_sub(create + skipped.len() as u64 + held.len() as u64),
+        retried,
+        skipped: skipped.len() as u64,
+        held: held.len() as u64,
+        ..Summary::default()
+    };
+    Ok(SyncPlan {
         guards: guards(input.sync, &summary),
         summary,
-        changes: changes.into(),
+        changes: ChangeSet::from_files(vec![path], create),
         skipped,
         held,
+        ..header(input, properties)
     })
 }
 

@@ -85,6 +85,8 @@ pub async fn apply(
     // A saved plan's changes are read into change files here; a run moves its own out to keep
     // them for crash recovery, the rest go with this directory.
     let saved_dir = WorkDir::new(project, "saved-plan")?;
+    // A plan made here writes its change files here; they live until the apply ends.
+    let work = WorkDir::new(project, "apply")?;
     let saved = match plan_file {
         None => None,
         Some(path) => Some(Plan::read(path, saved_dir.path()).map_err(|e| {
@@ -150,7 +152,6 @@ pub async fn apply(
         }
         None => {
             let engine = model_engine(project).await?;
-            let work = WorkDir::new(project, "apply")?;
             let mut plans = Vec::new();
             let mut problems = Vec::new();
             for name in &names {

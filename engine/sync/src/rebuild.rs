@@ -31,6 +31,8 @@ pub struct Rebuilt {
     pub preview: engine_plan::Plan,
     /// True when the rebuilt snapshot was committed as the sync's next generation.
     pub committed: bool,
+    /// Holds the preview's change files while this lives.
+    _scratch: WorkDir,
 }
 
 /// Rebuilds one sync's snapshot from the destination's records; commits it when `commit`.
@@ -152,6 +154,7 @@ pub async fn rebuild(
         rows: first.changes.len() as u64,
         preview,
         committed: commit,
+        _scratch: work,
     })
 }
 
