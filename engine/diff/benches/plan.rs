@@ -213,6 +213,7 @@ async fn plan(dir: &Path) -> Result<engine_plan::SyncPlan, String> {
             retry_failed: false,
             match_case_insensitive: true,
             work_dir: &work,
+            progress: &(),
         },
     )
     .await

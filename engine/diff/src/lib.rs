@@ -22,7 +22,7 @@ mod snapshot;
 
 pub use fingerprint::{FP_VERSION, fingerprint_row};
 pub use fold::{FoldOutcome, fold_snapshot, fold_snapshot_observed};
-pub use planner::{Pending, SyncDiffInput, plan_sync};
+pub use planner::{Pending, PlanProgress, PlanStage, SyncDiffInput, plan_sync};
 pub use snapshot::{
     FP_COLUMN, ID_COLUMN, KEY_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count,
 };

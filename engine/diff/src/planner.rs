@@ -42,7 +42,40 @@ pub struct SyncDiffInput<'a> {
     pub match_case_insensitive: bool,
     /// A scratch directory for this plan (the mapped rows are written there).
     pub work_dir: &'a Path,
+    /// Told what the plan is doing, for a progress display.
+    pub progress: &'a dyn PlanProgress,
 }
+
+/// What a plan is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanStage {
+    /// Reading the model and mapping its rows; rows mapped so far.
+    Mapping {
+        /// Rows so far.
+        rows: u64,
+    },
+    /// Checking keys and match values, and comparing with the last snapshot.
+    Diffing,
+    /// Writing the changes; changes written so far.
+    Writing {
+        /// Changes so far.
+        rows: u64,
+    },
+}
+
+/// Receives [`PlanStage`]s while a plan runs.
+pub trait PlanProgress: Sync {
+    /// Called as the plan moves on (often: keep it cheap).
+    fn stage(&self, stage: PlanStage);
+}
+
+/// No progress display.
+impl PlanProgress for () {
+    fn stage(&self, _stage: PlanStage) {}
+}
+
+/// How many changes are written between two progress reports.
+const PROGRESS_EVERY: u64 = 65_536;
 
 /// A row that failed last time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +118,7 @@ pub async fn plan_sync(
     let mut writer =
         SnapshotWriter::create(&rows_path, &properties, false).map_err(|e| internal(&e))?;
     let mut null_keys = NullKeys::default();
+    let mut mapped_rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
             vec![Diagnostic::error("model::execution", format!("sync `{sync_name}`: model `{}` failed: {}", input.sync.model.value, one_line(&e.find_root().to_string())))
@@ -99,6 +133,10 @@ pub async fn plan_sync(
         if mapped.num_rows() > 0 {
             writer.write_mapped(&mapped).map_err(|e| internal(&e))?;
         }
+        mapped_rows += batch.num_rows() as u64;
+        input
+            .progress
+            .stage(PlanStage::Mapping { rows: mapped_rows });
     }
     let model_rows = writer.finish().map_err(|e| internal(&e))? + null_keys.count;
     if null_keys.count > 0 {
@@ -108,6 +146,7 @@ pub async fn plan_sync(
     }
 
     // 2. Duplicate keys stop the plan.
+    input.progress.stage(PlanStage::Diffing);
     let id = TABLE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let rows_table = format!("engine_rows_{id}");
     ctx.register_parquet(
@@ -347,6 +386,9 @@ async fn diff_registered(
     }
 
     let path = input.work_dir.join(format!("{sync_name}.changes.parquet"));
+    input.progress.stage(PlanStage::Writing {
+        rows: changes.len() as u64,
+    });
     let mut writer = ChangeWriter::create(&path).map_err(|e| internal(&e))?;
     for change in &changes {
         writer.push(change).map_err(|e| internal(&e))?;
@@ -478,6 +520,9 @@ async fn first_backfill(
             retried += u64::from(change.last_error.is_some());
             create += 1;
             writer.push(&change).map_err(|e| internal(&e))?;
+            if create.is_multiple_of(PROGRESS_EVERY) {
+                input.progress.stage(PlanStage::Writing { rows: create });
+            }
         }
     }
     writer.finish().map_err(|e| internal(&e))?;

@@ -116,6 +116,7 @@ async fn plan(
             retry_failed: false,
             match_case_insensitive: true,
             work_dir: work,
+            progress: &(),
         },
     )
     .await

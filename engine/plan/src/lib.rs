@@ -81,10 +81,19 @@ impl Plan {
         })
     }
 
-    /// Writes the plan as pretty JSON, streaming the changes.
+    /// Writes the plan as pretty JSON (for people and `--json`), streaming the changes.
     pub fn write_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
         let mut writer = std::io::BufWriter::new(writer);
         serde_json::to_writer_pretty(&mut writer, self).map_err(std::io::Error::other)?;
+        std::io::Write::write_all(&mut writer, b"\n")?;
+        std::io::Write::flush(&mut writer)
+    }
+
+    /// Writes the plan as compact JSON (a saved plan: the same document, about half the
+    /// size), streaming the changes.
+    pub fn write_compact_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
+        let mut writer = std::io::BufWriter::new(writer);
+        serde_json::to_writer(&mut writer, self).map_err(std::io::Error::other)?;
         std::io::Write::write_all(&mut writer, b"\n")?;
         std::io::Write::flush(&mut writer)
     }

@@ -15,8 +15,8 @@ use crate::events::{Event, Reporter};
 use crate::recovery::recover;
 use crate::registry::Dispatch;
 use crate::{
-    Failure, PlanOptions, Registry, WorkDir, assemble, guard_breaches, model_engine, open_state,
-    plan_one, select_syncs, state_error, unknown_plan_sync,
+    Failure, PlanContext, PlanOptions, Registry, WorkDir, assemble, guard_breaches, model_engine,
+    open_state, plan_one, select_syncs, state_error, unknown_plan_sync,
 };
 
 /// What `engine apply` was asked to do.
@@ -162,12 +162,15 @@ pub async fn apply(
                     retry_failed: options.retry_failed,
                 };
                 match plan_one(
-                    registry,
-                    project,
-                    &engine,
-                    &state,
+                    &PlanContext {
+                        registry,
+                        project,
+                        engine: &engine,
+                        state: &state,
+                        work_dir: work.path(),
+                        reporter,
+                    },
                     sync,
-                    work.path(),
                     plan_options,
                 )
                 .await

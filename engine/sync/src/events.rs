@@ -23,6 +23,13 @@ pub enum Event<'a> {
         /// The sync.
         sync: &'a str,
     },
+    /// Where planning one sync has got to.
+    PlanStage {
+        /// The sync.
+        sync: &'a str,
+        /// The stage.
+        stage: engine_diff::PlanStage,
+    },
     /// A crashed run was folded into the state.
     Recovered(&'a Recovered<'a>),
     /// The plan an apply made itself (no saved plan), before anything is sent.

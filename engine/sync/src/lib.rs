@@ -31,7 +31,7 @@ mod validate;
 pub use apply::{ApplyOptions, ApplyOutcome, SyncApplied, apply};
 pub use events::{Event, NoReporter, Recovered, Reporter};
 pub use guards::guard_breaches;
-pub use planning::{PlanOptions, ProjectPlan, assemble, plan_one, plan_project};
+pub use planning::{PlanContext, PlanOptions, ProjectPlan, assemble, plan_one, plan_project};
 pub use project::{
     WorkDir, engine_options, load_project, model_engine, model_engine_readonly, select_syncs,
     unknown_plan_sync,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use engine_diag::Diagnostic;
-use engine_diff::{Pending, SyncDiffInput, plan_sync};
+use engine_diff::{Pending, PlanProgress, PlanStage, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
 use engine_models::ModelEngine;
 use engine_plan::{FORMAT_VERSION, Plan, SyncPlan};
@@ -65,12 +65,15 @@ pub async fn plan_project(
             sync: &sync.name.value,
         });
         match plan_one(
-            registry,
-            project,
-            &engine,
-            &state,
+            &PlanContext {
+                registry,
+                project,
+                engine: &engine,
+                state: &state,
+                work_dir: work.path(),
+                reporter,
+            },
             sync,
-            work.path(),
             PlanOptions::default(),
         )
         .await
@@ -105,16 +108,36 @@ pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> 
     plan
 }
 
+/// What planning one sync works with.
+pub struct PlanContext<'a> {
+    /// Where connectors are found.
+    pub registry: &'a Registry,
+    /// The project.
+    pub project: &'a Project,
+    /// Its query engine.
+    pub engine: &'a ModelEngine,
+    /// Its state.
+    pub state: &'a LocalState,
+    /// Where change files are written (they live as long as this directory).
+    pub work_dir: &'a Path,
+    /// Told what planning is doing.
+    pub reporter: &'a dyn Reporter,
+}
+
 /// Plans one sync against the state's current generation.
 pub async fn plan_one(
-    registry: &Registry,
-    project: &Project,
-    engine: &ModelEngine,
-    state: &LocalState,
+    cx: &PlanContext<'_>,
     sync: &SyncSpec,
-    work_dir: &Path,
     options: PlanOptions,
 ) -> Result<SyncPlan, Failure> {
+    let PlanContext {
+        registry,
+        project,
+        engine,
+        state,
+        work_dir,
+        reporter,
+    } = *cx;
     registry.check(project, sync)?;
     let Some(model) = project.model(&sync.model.value) else {
         return Err(vec![
@@ -165,7 +188,26 @@ pub async fn plan_one(
             retry_failed: options.retry_failed,
             match_case_insensitive: connection.match_is_case_insensitive(),
             work_dir,
+            progress: &Forward {
+                sync: &sync.name.value,
+                reporter,
+            },
         },
     )
     .await
+}
+
+/// Passes the planner's stages on as events.
+struct Forward<'a> {
+    sync: &'a str,
+    reporter: &'a dyn Reporter,
+}
+
+impl PlanProgress for Forward<'_> {
+    fn stage(&self, stage: PlanStage) {
+        self.reporter.report(Event::PlanStage {
+            sync: self.sync,
+            stage,
+        });
+    }
 }

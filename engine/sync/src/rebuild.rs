@@ -80,6 +80,7 @@ pub async fn rebuild(
                     retry_failed: true,
                     match_case_insensitive: case_insensitive,
                     work_dir: &work_dir,
+                    progress: &(),
                 },
             )
             .await

@@ -143,6 +143,7 @@ impl Reporter for Recorder {
         let name = match event {
             Event::UnfinishedRun { .. } => "unfinished",
             Event::PlanningSync { .. } => "planning",
+            Event::PlanStage { .. } => return,
             Event::Recovered(_) => "recovered",
             Event::Planned(_) => "planned",
             Event::ApplyingSync { .. } => "applying",

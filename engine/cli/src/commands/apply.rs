@@ -20,9 +20,7 @@ pub async fn run(
             return 1;
         }
     };
-    let reporter = CliReporter {
-        root: project.root.clone(),
-    };
+    let reporter = CliReporter::new(project.root.clone());
     let options = ApplyOptions {
         progress: views::stderr_is_terminal(),
         ..options

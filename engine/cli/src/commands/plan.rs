@@ -27,9 +27,7 @@ pub async fn run(
     let plan = match engine_sync::load_project(dir) {
         Err(problems) => Err(problems),
         Ok((project, _)) => {
-            let reporter = CliReporter {
-                root: project.root.clone(),
-            };
+            let reporter = CliReporter::new(project.root.clone());
             engine_sync::plan_project(&Registry::default(), &project, syncs, &reporter).await
         }
     };
@@ -69,6 +67,6 @@ pub async fn run(
 
 fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    plan.write_json(fs_err::File::create(&tmp)?)?;
+    plan.write_compact_json(fs_err::File::create(&tmp)?)?;
     fs_err::rename(&tmp, path)
 }

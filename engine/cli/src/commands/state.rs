@@ -125,9 +125,7 @@ fn check(dir: &Path) -> Result<u8, Failure> {
 /// would do against it; commits it with `--apply`.
 async fn rebuild(dir: &Path, sync_name: &str, apply: bool) -> Result<u8, Failure> {
     let (project, _) = engine_sync::load_project(dir)?;
-    let reporter = CliReporter {
-        root: project.root.clone(),
-    };
+    let reporter = CliReporter::new(project.root.clone());
     let rebuilt =
         engine_sync::rebuild(&Registry::default(), &project, sync_name, apply, &reporter).await?;
     let object = project
