@@ -1,12 +1,15 @@
 //! Runs a sync plan against a destination: batching, rate limiting, retries and the journal.
 //!
 //! ```text
-//! SyncPlan ─► operations ─► batches ─► journal "sent" ─► rate limiter ─► Destination::send_batch
+//! SyncPlan ─► operations ─► batches ─► journal "sent" ─► account budget ─► send_batch
 //!                                                                           │
 //!          per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄──┘
 //!                 │
 //!                 └─► journal outcomes (before the next batch is sent)
 //! ```
+//!
+//! Requests draw from an [`AccountBudget`] that every sync writing to the same account shares
+//! ([`AccountBudgets::global`]); a `Retry-After` pauses the whole account.
 //!
 //! Connectors classify; this crate decides. A row the destination rejects stays pending with
 //! its message and never blocks the rest of the batch. A whole-batch failure (429, 5xx,
@@ -15,10 +18,12 @@
 //! run out the run stops with a diagnostic, and every row not written stays pending for the
 //! next run.
 
+mod budget;
 mod operations;
 mod retry;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
@@ -26,6 +31,7 @@ use engine_plan::SyncPlan;
 use engine_state::{JournalRow, RowState, RunCounts, StateError, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub use budget::{AccountBudget, AccountBudgets};
 pub use operations::{PlannedOperations, operations_for};
 pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
 
@@ -34,8 +40,10 @@ pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
 pub struct ExecutorOptions {
     /// Operations per request (capped by the connector's maximum).
     pub batch_size: usize,
-    /// Requests per second (token bucket).
-    pub requests_per_second: f64,
+    /// The account's request budget (token bucket and `Retry-After` pauses). Take it from
+    /// [`AccountBudgets::global`] so syncs writing to one account share it, or make a private
+    /// one with [`AccountBudget::new`].
+    pub budget: Arc<AccountBudget>,
     /// Backoff and attempts.
     pub retry: RetryPolicy,
     /// Show a progress bar on stderr (only when it is a terminal).
@@ -107,7 +115,6 @@ pub async fn execute<D: Destination>(
     }
     let total = planned.operations.len() as u64;
     let progress = progress_bar(total, options.progress);
-    let limiter = retry::Limiter::new(options.requests_per_second);
     let batch_size = options
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
@@ -157,7 +164,7 @@ pub async fn execute<D: Destination>(
             .map(|op| (op.key.clone(), action_of(&op.key)))
             .collect();
         state.journal_sent(run_id, &sent)?;
-        let outcome = send_with_retries(destination, batch, &limiter, &options.retry).await;
+        let outcome = send_with_retries(destination, batch, &options.budget, &options.retry).await;
         let mut journal = Vec::with_capacity(batch.len());
         match outcome {
             Sent::Rows(outcomes) => {
@@ -290,7 +297,7 @@ enum Sent {
 async fn send_with_retries<D: Destination>(
     destination: &D,
     batch: &[Operation],
-    limiter: &retry::Limiter,
+    budget: &AccountBudget,
     policy: &RetryPolicy,
 ) -> Sent {
     let mut finals: Vec<Option<Final>> = batch.iter().map(|_| None).collect();
@@ -301,7 +308,7 @@ async fn send_with_retries<D: Destination>(
     let mut unreachable_since: Option<Instant> = None;
     loop {
         attempt += 1;
-        limiter.wait().await;
+        budget.ready().await;
         let ops: Vec<Operation> = todo.iter().map(|i| batch[*i].clone()).collect();
         let (retry_rows, wait, reason) = match destination.send_batch(&ops).await {
             BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
@@ -366,6 +373,10 @@ async fn send_with_retries<D: Destination>(
         };
         // It answered: a later connection failure starts a new unreachable period.
         unreachable_since = None;
+        if let Some(after) = wait {
+            // The destination asked for a pause: every request to the account waits.
+            budget.pause(after.min(policy.max_delay));
+        }
         if retry_rows.is_empty() {
             break;
         }

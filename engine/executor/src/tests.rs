@@ -1,4 +1,4 @@
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use connector_core::Capabilities;
 use engine_plan::{FieldChange, RemoveBehaviour, RowChange, Summary};
@@ -82,7 +82,7 @@ impl Destination for Scripted {
 fn options() -> ExecutorOptions {
     ExecutorOptions {
         batch_size: 100,
-        requests_per_second: 1000.0,
+        budget: Arc::new(AccountBudget::new(1000.0)),
         retry: RetryPolicy {
             max_attempts: 3,
             min_delay: Duration::from_millis(1),
