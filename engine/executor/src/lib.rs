@@ -1,7 +1,7 @@
 //! Runs a sync plan against a destination: batching, rate limiting, retries and the journal.
 //!
 //! ```text
-//! SyncPlan ─► operations ─► batches ─► journal "sent" ─► account budget ─► send_batch
+//! SyncPlan ─► steps_for ─► batches, barriers ─► journal "sent" ─► account budget ─► send_batch
 //!                                                                           │
 //!          per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄──┘
 //!                 │
@@ -21,19 +21,23 @@
 mod budget;
 mod operations;
 mod retry;
+mod steps;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
+use connector_core::{BatchResult, Destination, Diagnostic, Operation, RowOutcome};
 use engine_plan::SyncPlan;
 use engine_state::{JournalRow, RowState, RunCounts, StateError, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use budget::{AccountBudget, AccountBudgets};
-pub use operations::{PlannedOperations, operations_for};
+pub use operations::{
+    InvalidRow, PlannedOperation, PlannedOperations, action_name, operations_for,
+};
 pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
+pub use steps::{PlannedSteps, Step, steps_for};
 
 /// How the executor paces and retries.
 #[derive(Debug, Clone)]
@@ -77,7 +81,8 @@ pub enum ExecutorError {
     Changes(#[from] std::io::Error),
 }
 
-/// Executes `plan` for run `run_id`, journaling every batch in `state`.
+/// Executes `plan` for run `run_id`, journaling every batch in `state`: [`steps_for`] then
+/// [`execute_steps`], with the planned counts in the report.
 pub async fn execute<D: Destination>(
     destination: &D,
     state: &dyn StateStore,
@@ -85,139 +90,153 @@ pub async fn execute<D: Destination>(
     plan: &SyncPlan,
     options: &ExecutorOptions,
 ) -> Result<ExecutionReport, ExecutorError> {
-    let planned = operations_for(plan)?;
-    let changes = plan.changes.to_vec()?;
-    let mut report = ExecutionReport {
-        counts: planned.counts,
-        ..ExecutionReport::default()
-    };
-    // Rows that need no request (forget on remove, nothing to send) succeed at once.
-    for key in &planned.no_request {
-        report.succeeded.insert(key.clone(), None);
-    }
-    for (key, message) in &planned.invalid {
-        report.failed.push((key.clone(), message.clone()));
-    }
-    // Rows that cannot be sent are journaled too, so run history lists what apply reports.
-    let invalid: Vec<JournalRow> = planned
-        .invalid
-        .iter()
-        .map(|(key, message)| JournalRow {
-            key: key.clone(),
-            action: "update".into(),
-            state: RowState::GaveUp,
-            destination_id: None,
-            message: Some(message.clone()),
-        })
-        .collect();
-    if !invalid.is_empty() {
-        state.journal_outcomes(run_id, &invalid)?;
-    }
-    let total = planned.operations.len() as u64;
-    let progress = progress_bar(total, options.progress);
     let batch_size = options
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
-    let actions: HashMap<&str, &'static str> = changes
-        .iter()
-        .map(|c| (c.key.as_str(), action_name(c.action)))
-        .collect();
-
-    // Every operation comes from a plan change, so the lookup always finds its action.
-    let action_of = |key: &str| actions.get(key).copied().unwrap_or("update").to_string();
-    let waves: HashMap<&str, u32> = changes.iter().map(|c| (c.key.as_str(), c.wave)).collect();
-    // Updates first, wave by wave (a record gives up a match value before another row's
-    // record takes it), then upserts (their match values are free by then), then clears.
-    // Batches never mix kinds or waves.
-    let group = |o: &Operation| {
-        let wave = waves.get(o.key.as_str()).copied().unwrap_or(0);
-        (kind_rank(&o.kind), wave)
+    let planned = steps_for(plan, batch_size)?;
+    let mut report = execute_steps(
+        destination,
+        state,
+        run_id,
+        planned.steps,
+        planned.operations,
+        options,
+    )
+    .await?;
+    report.counts = RunCounts {
+        succeeded: report.counts.succeeded,
+        rejected: report.counts.rejected,
+        pending: report.counts.pending,
+        ..planned.counts
     };
-    let mut ordered: Vec<&Operation> = planned.operations.iter().collect();
-    ordered.sort_by_key(|o| group(o));
-    let chunks: Vec<Vec<Operation>> = ordered
-        .chunk_by(|a, b| group(a) == group(b))
-        .flat_map(|same| same.chunks(batch_size))
-        .map(|c| c.iter().map(|o| (*o).clone()).collect())
-        .collect();
-    let mut not_reached = 0u64;
-    for (index, batch) in chunks.iter().enumerate() {
-        if report.fatal.is_some() {
-            not_reached += chunks[index..].iter().map(|c| c.len() as u64).sum::<u64>();
-            let message = "not sent: the run stopped early".to_string();
-            let mut journal = Vec::new();
-            for op in chunks[index..].iter().flatten() {
-                report.failed.push((op.key.clone(), message.clone()));
-                journal.push(JournalRow {
-                    key: op.key.clone(),
-                    action: action_of(&op.key),
-                    state: RowState::GaveUp,
-                    destination_id: None,
-                    message: Some(message.clone()),
-                });
+    Ok(report)
+}
+
+/// Carries out `steps` for run `run_id`, in order, journaling every batch in `state`. Needs
+/// no plan: steps may come from a stream. `expected_operations` sizes the progress bar (0
+/// hides it). The report's planned counts are left at zero for the caller to fill.
+pub async fn execute_steps<D: Destination>(
+    destination: &D,
+    state: &dyn StateStore,
+    run_id: i64,
+    steps: impl IntoIterator<Item = Step>,
+    expected_operations: u64,
+    options: &ExecutorOptions,
+) -> Result<ExecutionReport, ExecutorError> {
+    let mut report = ExecutionReport::default();
+    let progress = progress_bar(expected_operations, options.progress);
+    let not_sent = |batch: &[PlannedOperation], message: &str| -> Vec<JournalRow> {
+        batch
+            .iter()
+            .map(|p| JournalRow {
+                key: p.operation.key.clone(),
+                action: p.action.to_string(),
+                state: RowState::GaveUp,
+                destination_id: None,
+                message: Some(message.to_string()),
+            })
+            .collect()
+    };
+    for step in steps {
+        let batch = match step {
+            // One batch at a time: every barrier holds.
+            Step::Barrier => continue,
+            Step::NoRequest(keys) => {
+                for key in keys {
+                    report.succeeded.insert(key, None);
+                }
+                continue;
             }
-            state.journal_outcomes(run_id, &journal)?;
-            break;
+            Step::Invalid(rows) => {
+                let journal: Vec<JournalRow> = rows
+                    .into_iter()
+                    .map(|row| {
+                        report.failed.push((row.key.clone(), row.message.clone()));
+                        report.counts.pending += 1;
+                        JournalRow {
+                            key: row.key,
+                            action: row.action.to_string(),
+                            state: RowState::GaveUp,
+                            destination_id: None,
+                            message: Some(row.message),
+                        }
+                    })
+                    .collect();
+                if !journal.is_empty() {
+                    state.journal_outcomes(run_id, &journal)?;
+                }
+                continue;
+            }
+            Step::Batch(batch) => batch,
+        };
+        if report.fatal.is_some() {
+            // Stopped early: what was never sent stays pending, and run history says so.
+            let message = "not sent: the run stopped early";
+            for p in &batch {
+                report
+                    .failed
+                    .push((p.operation.key.clone(), message.to_string()));
+            }
+            report.counts.pending += batch.len() as u64;
+            state.journal_outcomes(run_id, &not_sent(&batch, message))?;
+            continue;
         }
         let sent: Vec<(String, String)> = batch
             .iter()
-            .map(|op| (op.key.clone(), action_of(&op.key)))
+            .map(|p| (p.operation.key.clone(), p.action.to_string()))
             .collect();
         state.journal_sent(run_id, &sent)?;
-        let outcome = send_with_retries(destination, batch, &options.budget, &options.retry).await;
-        let mut journal = Vec::with_capacity(batch.len());
-        match outcome {
-            Sent::Rows(outcomes) => {
-                for (op, outcome) in batch.iter().zip(outcomes) {
-                    let action = action_of(&op.key);
+        let operations: Vec<Operation> = batch.iter().map(|p| p.operation.clone()).collect();
+        let outcome =
+            send_with_retries(destination, &operations, &options.budget, &options.retry).await;
+        let journal = match outcome {
+            Sent::Rows(outcomes) => batch
+                .iter()
+                .zip(outcomes)
+                .map(|(p, outcome)| {
+                    let key = &p.operation.key;
                     let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
-                            report.succeeded.insert(op.key.clone(), id.clone());
+                            report.succeeded.insert(key.clone(), id.clone());
                             (RowState::Succeeded, id, None)
                         }
                         Final::Rejected(message) => {
                             report.counts.rejected += 1;
-                            report.rejected.insert(op.key.clone());
-                            report.failed.push((op.key.clone(), message.clone()));
+                            report.rejected.insert(key.clone());
+                            report.failed.push((key.clone(), message.clone()));
                             (RowState::Rejected, None, Some(message))
                         }
                         Final::GaveUp(message) => {
                             report.counts.pending += 1;
-                            report.failed.push((op.key.clone(), message.clone()));
+                            report.failed.push((key.clone(), message.clone()));
                             (RowState::GaveUp, None, Some(message))
                         }
                     };
-                    journal.push(JournalRow {
-                        key: op.key.clone(),
-                        action,
+                    JournalRow {
+                        key: key.clone(),
+                        action: p.action.to_string(),
                         state,
                         destination_id,
                         message,
-                    });
-                }
-            }
+                    }
+                })
+                .collect(),
             Sent::Stopped(diagnostic) => {
-                let message = diagnostic.message.clone();
-                for op in batch {
-                    let action = action_of(&op.key);
-                    journal.push(JournalRow {
-                        key: op.key.clone(),
-                        action,
-                        state: RowState::GaveUp,
-                        destination_id: None,
-                        message: Some(message.clone()),
-                    });
-                    report.failed.push((op.key.clone(), message.clone()));
+                for p in &batch {
+                    report
+                        .failed
+                        .push((p.operation.key.clone(), diagnostic.message.clone()));
                 }
                 report.counts.pending += batch.len() as u64;
                 tracing::error!(run_id, error = %diagnostic, "Run stopped.");
+                let journal = not_sent(&batch, &diagnostic.message);
                 report.fatal = Some(diagnostic);
+                journal
             }
-        }
+        };
         state.journal_outcomes(run_id, &journal)?;
         progress.inc(batch.len() as u64);
     }
-    report.counts.pending += not_reached + planned.invalid.len() as u64;
     report.counts.succeeded = report.succeeded.len() as u64;
     progress.finish_and_clear();
     Ok(report)
@@ -249,22 +268,6 @@ where
             }
             result => return result,
         }
-    }
-}
-
-fn kind_rank(kind: &OperationKind) -> u8 {
-    match kind {
-        OperationKind::Update => 0,
-        OperationKind::Upsert => 1,
-        OperationKind::Clear => 2,
-    }
-}
-
-fn action_name(action: engine_plan::Action) -> &'static str {
-    match action {
-        engine_plan::Action::Create => "create",
-        engine_plan::Action::Update => "update",
-        engine_plan::Action::Remove => "remove",
     }
 }
 

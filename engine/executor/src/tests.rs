@@ -117,7 +117,7 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
     ]))
     .unwrap();
     assert_eq!(
-        planned.operations[0].properties,
+        planned.operations[0].operation.properties,
         vec![
             ("email".into(), "a@x.io".into()),
             ("firstname".into(), "Ada".into()),
@@ -125,7 +125,7 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
         ]
     );
     assert_eq!(
-        planned.operations[1].properties,
+        planned.operations[1].operation.properties,
         vec![("phone".into(), String::new())]
     );
     assert_eq!(
@@ -402,4 +402,86 @@ async fn a_destination_that_comes_back_gets_the_batch() {
     assert!(report.fatal.is_none(), "{:?}", report.fatal);
     assert_eq!(report.succeeded.len(), 1);
     assert_eq!(dest.calls.lock().unwrap().len(), 3);
+}
+
+fn update(key: &str, wave: u32) -> RowChange {
+    RowChange {
+        action: engine_plan::Action::Update,
+        key: key.into(),
+        destination_id: Some(format!("d-{key}")),
+        fields: vec![FieldChange {
+            property: "firstname".into(),
+            before: Some("A".into()),
+            after: Some("B".into()),
+        }],
+        wave,
+        ..RowChange::default()
+    }
+}
+
+fn remove(key: &str) -> RowChange {
+    RowChange {
+        action: engine_plan::Action::Remove,
+        key: key.into(),
+        destination_id: Some(format!("d-{key}")),
+        fields: vec![FieldChange {
+            property: "phone".into(),
+            before: Some("1".into()),
+            after: None,
+        }],
+        ..RowChange::default()
+    }
+}
+
+#[test]
+fn steps_group_by_kind_and_wave_with_barriers_between() {
+    let mut changes = vec![
+        create("c1", Some("c1@x.io")),
+        remove("r1"),
+        update("u1a", 1),
+        update("u0a", 0),
+        create("c2", None),
+        update("u0b", 0),
+        update("u0c", 0),
+        create("c3", Some("c3@x.io")),
+    ];
+    let mut nothing = update("n", 0);
+    nothing.fields.clear();
+    changes.push(nothing);
+    let steps = steps_for(&plan(changes), 2).unwrap();
+    let shape: Vec<String> = steps
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Invalid(rows) => format!("invalid {}", rows[0].key),
+            Step::NoRequest(keys) => format!("none {}", keys.join(",")),
+            Step::Batch(batch) => batch
+                .iter()
+                .map(|p| format!("{}:{}", p.action, p.operation.key))
+                .collect::<Vec<_>>()
+                .join(","),
+            Step::Barrier => "|".into(),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            "invalid c2",
+            "none n",
+            "update:u0a,update:u0b",
+            "update:u0c",
+            "|",
+            "update:u1a",
+            "|",
+            "create:c1,create:c3",
+            "|",
+            "remove:r1",
+        ]
+    );
+    assert_eq!(steps.operations, 7);
+    assert_eq!(steps.counts.planned_create, 3);
+    let Step::Invalid(invalid) = &steps.steps[0] else {
+        unreachable!()
+    };
+    assert_eq!(invalid[0].action, "create", "journaled with its own action");
 }
