@@ -12,7 +12,7 @@ use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
-use crate::{Failure, read_with_backoff, retry_policy};
+use crate::{Failure, concurrency_limits, read_with_backoff, retry_policy};
 
 const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
 
@@ -61,6 +61,7 @@ impl Connector for HubspotConnector {
         let options = ExecutorOptions {
             batch_size: sync.batch_size,
             budget,
+            concurrency: concurrency_limits(),
             retry: retry_policy(),
             progress: false,
         };
