@@ -4,11 +4,16 @@
 //!
 //! The sandbox's write faults make the crash points exact: `hang_after_write: N` applies the
 //! N-th batch and never answers, `hang_before_write: N` holds it without applying it. The test
-//! waits until the sandbox has received that write, then kills the engine with SIGKILL.
+//! waits until the sandbox has received that write, then kills the engine with SIGKILL. Tests
+//! of one exact crash point send one request at a time ([`SEQUENTIAL`]); the randomised trials
+//! and `kill_while_batches_are_in_flight_then_recover` keep several in flight.
 
 use serde_json::{Value, json};
 
 use crate::support::{Fixture, SYNC, TestProject, csv, users};
+
+/// One request in flight at a time, so "the N-th write" is one batch at one point of the plan.
+const SEQUENTIAL: &[(&str, Option<&str>)] = &[("ENGINE_MAX_IN_FLIGHT", Some("1"))];
 
 /// Six rows in three batches of two, a fault, a kill once write `kill_at` arrived (and
 /// `applied` contacts exist), then a clean rerun that must write exactly `rerun_creates` rows.
@@ -23,7 +28,7 @@ fn crash_then_recover(fault: Value, kill_at: u64, applied: usize, rerun_creates:
     );
     project.sandbox.set_faults(fault);
 
-    let mut apply = project.spawn_engine(&["apply"]);
+    let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
     project.sandbox.wait_for_writes(kill_at, &mut apply);
     project
         .sandbox
@@ -119,7 +124,7 @@ fn kill_during_updates_and_removals_then_recover() {
     project
         .sandbox
         .set_faults(json!({"hang_after_write": writes + 2}));
-    let mut apply = project.spawn_engine(&["apply"]);
+    let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
     project.sandbox.wait_for_writes(writes + 2, &mut apply);
     project
         .sandbox
@@ -160,6 +165,43 @@ fn kill_during_updates_and_removals_then_recover() {
         Some(1),
         "only the email is left: {contacts:?}"
     );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn kill_while_batches_are_in_flight_then_recover() {
+    // Three batches of two, several in flight: batch 2 is applied and never answered, batch 3
+    // goes out beside it and is answered. The journal holds batches 1 and 3 as written and
+    // batch 2 as sent; the rerun reads batch 2 back (found written) and sends nothing.
+    let rows = users(6);
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 2,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    project.sandbox.set_faults(json!({"hang_after_write": 2}));
+    let mut apply = project.spawn_engine(&["apply"]);
+    // One request at a time would never send write 3 while write 2 hangs.
+    project.sandbox.wait_for_writes(3, &mut apply);
+    project
+        .sandbox
+        .wait_until("every batch is stored", || project.contacts().len() >= 6);
+    // Batch 3's answer may or may not be journaled yet: either way recovery finds it written.
+    let killed = apply.kill();
+    assert_eq!(killed.code, None, "killed by a signal\n{killed}");
+
+    project.sandbox.clear_faults();
+    let rerun = project.engine(&["apply"]);
+    rerun
+        .assert_code(0)
+        .assert_stderr_contains("Recovered run 1")
+        .assert_stderr_contains("were found written");
+    project.assert_contacts_exactly(&rows);
+    assert_eq!(project.contacts().len(), 6, "nothing was created twice");
     project
         .engine(&["plan", "--detailed-exitcode"])
         .assert_code(0);
@@ -209,7 +251,7 @@ fn a_write_applied_but_never_answered_then_a_changed_model_leaves_no_orphan_or_d
         &csv(&rows),
     );
     project.sandbox.set_faults(json!({"hang_after_write": 2}));
-    let mut apply = project.spawn_engine(&["apply"]);
+    let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
     project.sandbox.wait_for_writes(2, &mut apply);
     project
         .sandbox

@@ -155,6 +155,20 @@ impl HubspotConfig {
         redact_url(&self.base_url)
     }
 
+    /// Who this configuration writes as, for sharing one rate budget between syncs: HubSpot
+    /// limits requests per account (portal and app), so syncs reaching the same base URL with
+    /// the same token share a limit. The key is the base URL as messages show it (credentials
+    /// masked) and a BLAKE3 digest of the token and the full URL; it never contains the token.
+    pub fn account_key(&self) -> String {
+        let secret = format!("{}\n{}", self.base(), self.token.expose());
+        let digest = blake3::hash(secret.as_bytes()).to_hex();
+        format!(
+            "hubspot {} {}",
+            redact_url(self.base()),
+            &digest.as_str()[..16]
+        )
+    }
+
     /// The secrets messages must never show: the token, and a password (or token-like user
     /// name) in the base URL.
     pub(crate) fn secrets(&self) -> Vec<SecretString> {

@@ -1128,3 +1128,27 @@ fn classification_of_a_single_row_per_status_is_stable() {
         }
     }
 }
+
+#[test]
+fn the_account_key_names_the_portal_and_never_the_token() {
+    let key = config().account_key();
+    assert!(key.starts_with("hubspot https://api.hubapi.com "), "{key}");
+    assert!(!key.contains(TOKEN), "{key}");
+    assert_eq!(
+        key,
+        config()
+            .with_base_url("https://api.hubapi.com/")
+            .account_key(),
+        "a trailing slash is the same account"
+    );
+    let other = HubspotConfig::new(SecretString::new("pat-na1-other"), "companies", "domain");
+    assert_ne!(key, other.account_key(), "another token is another account");
+    let same = HubspotConfig::new(SecretString::new(TOKEN), "companies", "domain");
+    assert_eq!(
+        key,
+        same.account_key(),
+        "another object of the same portal shares it"
+    );
+    let secret_url = config().with_base_url("http://user:hunter2@127.0.0.1:4010");
+    assert!(!secret_url.account_key().contains("hunter2"));
+}

@@ -1,11 +1,15 @@
-//! Runs a sync plan against a destination: batching, rate limiting, retries and the journal.
+//! Runs a sync plan against a destination: batching, concurrency, rate limiting, retries
+//! and the journal.
 //!
 //! ```text
-//! SyncPlan ─► operations ─► batches ─► journal "sent" ─► rate limiter ─► Destination::send_batch
-//!                                                                           │
-//!          per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄──┘
-//!                 │
-//!                 └─► journal outcomes (before the next batch is sent)
+//! SyncPlan ─► steps_for ─► Step::Batch … Step::Barrier … Step::Batch     (ordered, grouped)
+//!                              │
+//!                              ▼  execute_steps: up to N batches in flight (AIMD), one task
+//!             journal "sent" ─► account budget (token bucket + Retry-After pause) ─► send_batch
+//!                                                                                      │
+//!       per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄───────────────┘
+//!              │
+//!              └─► journal outcomes (as soon as that batch's answer is final)
 //! ```
 //!
 //! Connectors classify; this crate decides. A row the destination rejects stays pending with
@@ -14,28 +18,48 @@
 //! reached at all is retried the same way, but for `unreachable_timeout` at most. When retries
 //! run out the run stops with a diagnostic, and every row not written stays pending for the
 //! next run.
+//!
+//! Several batches of one sync are in flight at once, up to an adaptive limit (AIMD, within
+//! [`ConcurrencyLimits`]), but batches are grouped by operation kind and wave and a group is
+//! fully answered before the next one starts (a record gives up a match value before another
+//! record takes it). Requests draw from an [`AccountBudget`] that every sync writing to the
+//! same account shares ([`AccountBudgets::global`]); a `Retry-After` pauses the whole account.
 
+mod budget;
+mod concurrency;
+mod dispatch;
 mod operations;
 mod retry;
+mod send;
+mod steps;
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
-use connector_core::{BatchResult, Destination, Diagnostic, Operation, OperationKind, RowOutcome};
+use connector_core::{Destination, Diagnostic};
 use engine_plan::SyncPlan;
-use engine_state::{JournalRow, RowState, RunCounts, StateError, StateStore};
+use engine_state::{RunCounts, StateError, StateStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub use operations::{PlannedOperations, operations_for};
+pub use budget::{AccountBudget, AccountBudgets};
+pub use concurrency::{ConcurrencyLimits, DEFAULT_INITIAL_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT};
+pub use operations::{
+    InvalidRow, PlannedOperation, PlannedOperations, action_name, operations_for,
+};
 pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
+pub use steps::{PlannedSteps, Step, steps_for};
 
 /// How the executor paces and retries.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
     /// Operations per request (capped by the connector's maximum).
     pub batch_size: usize,
-    /// Requests per second (token bucket).
-    pub requests_per_second: f64,
+    /// The account's request budget (token bucket and `Retry-After` pauses). Take it from
+    /// [`AccountBudgets::global`] so syncs writing to one account share it, or make a private
+    /// one with [`AccountBudget::new`].
+    pub budget: Arc<AccountBudget>,
+    /// How many requests may be in flight at once.
+    pub concurrency: ConcurrencyLimits,
     /// Backoff and attempts.
     pub retry: RetryPolicy,
     /// Show a progress bar on stderr (only when it is a terminal).
@@ -47,7 +71,7 @@ pub struct ExecutorOptions {
 pub struct ExecutionReport {
     /// Keys written, with the destination id when the destination reported one.
     pub succeeded: HashMap<String, Option<String>>,
-    /// Keys refused or given up on, with the message; they stay pending.
+    /// Keys refused or given up on, with the message, in step order; they stay pending.
     pub failed: Vec<(String, String)>,
     /// Of the failed keys, those the destination rejected for their data (not resent
     /// unchanged).
@@ -69,7 +93,8 @@ pub enum ExecutorError {
     Changes(#[from] std::io::Error),
 }
 
-/// Executes `plan` for run `run_id`, journaling every batch in `state`.
+/// Executes `plan` for run `run_id`, journaling every batch in `state`: [`steps_for`] then
+/// [`execute_steps`], with the planned counts in the report.
 pub async fn execute<D: Destination>(
     destination: &D,
     state: &dyn StateStore,
@@ -77,143 +102,55 @@ pub async fn execute<D: Destination>(
     plan: &SyncPlan,
     options: &ExecutorOptions,
 ) -> Result<ExecutionReport, ExecutorError> {
-    let planned = operations_for(plan)?;
-    let changes = plan.changes.to_vec()?;
-    let mut report = ExecutionReport {
-        counts: planned.counts,
-        ..ExecutionReport::default()
-    };
-    // Rows that need no request (forget on remove, nothing to send) succeed at once.
-    for key in &planned.no_request {
-        report.succeeded.insert(key.clone(), None);
-    }
-    for (key, message) in &planned.invalid {
-        report.failed.push((key.clone(), message.clone()));
-    }
-    // Rows that cannot be sent are journaled too, so run history lists what apply reports.
-    let invalid: Vec<JournalRow> = planned
-        .invalid
-        .iter()
-        .map(|(key, message)| JournalRow {
-            key: key.clone(),
-            action: "update".into(),
-            state: RowState::GaveUp,
-            destination_id: None,
-            message: Some(message.clone()),
-        })
-        .collect();
-    if !invalid.is_empty() {
-        state.journal_outcomes(run_id, &invalid)?;
-    }
-    let total = planned.operations.len() as u64;
-    let progress = progress_bar(total, options.progress);
-    let limiter = retry::Limiter::new(options.requests_per_second);
     let batch_size = options
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
-    let actions: HashMap<&str, &'static str> = changes
-        .iter()
-        .map(|c| (c.key.as_str(), action_name(c.action)))
-        .collect();
-
-    // Every operation comes from a plan change, so the lookup always finds its action.
-    let action_of = |key: &str| actions.get(key).copied().unwrap_or("update").to_string();
-    let waves: HashMap<&str, u32> = changes.iter().map(|c| (c.key.as_str(), c.wave)).collect();
-    // Updates first, wave by wave (a record gives up a match value before another row's
-    // record takes it), then upserts (their match values are free by then), then clears.
-    // Batches never mix kinds or waves.
-    let group = |o: &Operation| {
-        let wave = waves.get(o.key.as_str()).copied().unwrap_or(0);
-        (kind_rank(&o.kind), wave)
+    let planned = steps_for(plan, batch_size)?;
+    let mut report = execute_steps(
+        destination,
+        state,
+        run_id,
+        planned.steps,
+        planned.operations,
+        options,
+    )
+    .await?;
+    report.counts = RunCounts {
+        succeeded: report.counts.succeeded,
+        rejected: report.counts.rejected,
+        pending: report.counts.pending,
+        ..planned.counts
     };
-    let mut ordered: Vec<&Operation> = planned.operations.iter().collect();
-    ordered.sort_by_key(|o| group(o));
-    let chunks: Vec<Vec<Operation>> = ordered
-        .chunk_by(|a, b| group(a) == group(b))
-        .flat_map(|same| same.chunks(batch_size))
-        .map(|c| c.iter().map(|o| (*o).clone()).collect())
-        .collect();
-    let mut not_reached = 0u64;
-    for (index, batch) in chunks.iter().enumerate() {
-        if report.fatal.is_some() {
-            not_reached += chunks[index..].iter().map(|c| c.len() as u64).sum::<u64>();
-            let message = "not sent: the run stopped early".to_string();
-            let mut journal = Vec::new();
-            for op in chunks[index..].iter().flatten() {
-                report.failed.push((op.key.clone(), message.clone()));
-                journal.push(JournalRow {
-                    key: op.key.clone(),
-                    action: action_of(&op.key),
-                    state: RowState::GaveUp,
-                    destination_id: None,
-                    message: Some(message.clone()),
-                });
-            }
-            state.journal_outcomes(run_id, &journal)?;
-            break;
-        }
-        let sent: Vec<(String, String)> = batch
-            .iter()
-            .map(|op| (op.key.clone(), action_of(&op.key)))
-            .collect();
-        state.journal_sent(run_id, &sent)?;
-        let outcome = send_with_retries(destination, batch, &limiter, &options.retry).await;
-        let mut journal = Vec::with_capacity(batch.len());
-        match outcome {
-            Sent::Rows(outcomes) => {
-                for (op, outcome) in batch.iter().zip(outcomes) {
-                    let action = action_of(&op.key);
-                    let (state, destination_id, message) = match outcome {
-                        Final::Succeeded(id) => {
-                            report.succeeded.insert(op.key.clone(), id.clone());
-                            (RowState::Succeeded, id, None)
-                        }
-                        Final::Rejected(message) => {
-                            report.counts.rejected += 1;
-                            report.rejected.insert(op.key.clone());
-                            report.failed.push((op.key.clone(), message.clone()));
-                            (RowState::Rejected, None, Some(message))
-                        }
-                        Final::GaveUp(message) => {
-                            report.counts.pending += 1;
-                            report.failed.push((op.key.clone(), message.clone()));
-                            (RowState::GaveUp, None, Some(message))
-                        }
-                    };
-                    journal.push(JournalRow {
-                        key: op.key.clone(),
-                        action,
-                        state,
-                        destination_id,
-                        message,
-                    });
-                }
-            }
-            Sent::Stopped(diagnostic) => {
-                let message = diagnostic.message.clone();
-                for op in batch {
-                    let action = action_of(&op.key);
-                    journal.push(JournalRow {
-                        key: op.key.clone(),
-                        action,
-                        state: RowState::GaveUp,
-                        destination_id: None,
-                        message: Some(message.clone()),
-                    });
-                    report.failed.push((op.key.clone(), message.clone()));
-                }
-                report.counts.pending += batch.len() as u64;
-                tracing::error!(run_id, error = %diagnostic, "Run stopped.");
-                report.fatal = Some(diagnostic);
-            }
-        }
-        state.journal_outcomes(run_id, &journal)?;
-        progress.inc(batch.len() as u64);
-    }
-    report.counts.pending += not_reached + planned.invalid.len() as u64;
-    report.counts.succeeded = report.succeeded.len() as u64;
-    progress.finish_and_clear();
     Ok(report)
+}
+
+/// Carries out `steps` for run `run_id`, in order, journaling every batch in `state`. Needs
+/// no plan: steps may come from a stream. `expected_operations` sizes the progress bar (0
+/// hides it). The report's planned counts are left at zero for the caller to fill.
+///
+/// Batches between two barriers are sent several at once, up to the adaptive limit; a batch's
+/// outcomes are journaled as soon as its answer is final. After a fatal answer nothing new
+/// is sent, batches in flight are awaited and journaled, and every row not sent is journaled
+/// as given up.
+pub async fn execute_steps<D: Destination>(
+    destination: &D,
+    state: &dyn StateStore,
+    run_id: i64,
+    steps: impl IntoIterator<Item = Step>,
+    expected_operations: u64,
+    options: &ExecutorOptions,
+) -> Result<ExecutionReport, ExecutorError> {
+    let controller = Mutex::new(concurrency::Controller::new(options.concurrency));
+    dispatch::run(
+        destination,
+        state,
+        run_id,
+        steps.into_iter(),
+        expected_operations,
+        options,
+        &controller,
+    )
+    .await
 }
 
 /// Runs a read-only request (schema discovery, lookups) with the batches' backoff: `read` is
@@ -245,23 +182,7 @@ where
     }
 }
 
-fn kind_rank(kind: &OperationKind) -> u8 {
-    match kind {
-        OperationKind::Update => 0,
-        OperationKind::Upsert => 1,
-        OperationKind::Clear => 2,
-    }
-}
-
-fn action_name(action: engine_plan::Action) -> &'static str {
-    match action {
-        engine_plan::Action::Create => "create",
-        engine_plan::Action::Update => "update",
-        engine_plan::Action::Remove => "remove",
-    }
-}
-
-fn progress_bar(total: u64, show: bool) -> ProgressBar {
+pub(crate) fn progress_bar(total: u64, show: bool) -> ProgressBar {
     if !show || total == 0 {
         return ProgressBar::hidden();
     }
@@ -272,149 +193,6 @@ fn progress_bar(total: u64, show: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// The final fate of one operation after retries.
-enum Final {
-    Succeeded(Option<String>),
-    Rejected(String),
-    GaveUp(String),
-}
-
-enum Sent {
-    Rows(Vec<Final>),
-    Stopped(Diagnostic),
-}
-
-/// Sends a batch, re-sending rows (or the whole batch) the destination asks to retry.
-async fn send_with_retries<D: Destination>(
-    destination: &D,
-    batch: &[Operation],
-    limiter: &retry::Limiter,
-    policy: &RetryPolicy,
-) -> Sent {
-    let mut finals: Vec<Option<Final>> = batch.iter().map(|_| None).collect();
-    let mut todo: Vec<usize> = (0..batch.len()).collect();
-    let mut delays = policy.delays();
-    let mut attempt = 0u32;
-    // When the destination stopped answering, if it has not answered since.
-    let mut unreachable_since: Option<Instant> = None;
-    loop {
-        attempt += 1;
-        limiter.wait().await;
-        let ops: Vec<Operation> = todo.iter().map(|i| batch[*i].clone()).collect();
-        let (retry_rows, wait, reason) = match destination.send_batch(&ops).await {
-            BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
-            BatchResult::Unreachable { target, reason } => {
-                let since = *unreachable_since.get_or_insert_with(|| {
-                    tracing::warn!(
-                        "{target} is not answering; retrying for up to {} s.",
-                        policy.unreachable_timeout.as_secs_f64()
-                    );
-                    Instant::now()
-                });
-                let left = policy.unreachable_timeout.saturating_sub(since.elapsed());
-                let Some(backoff) = delays
-                    .next()
-                    .filter(|_| attempt < policy.max_attempts && !left.is_zero())
-                else {
-                    return Sent::Stopped(unreachable_diagnostic(
-                        &target,
-                        &reason,
-                        attempt,
-                        since.elapsed(),
-                    ));
-                };
-                let pause = backoff.min(left);
-                tracing::warn!(attempt, reason = %reason, wait_ms = pause.as_millis() as u64, "Retrying batch.");
-                tokio::time::sleep(pause).await;
-                continue;
-            }
-            BatchResult::RetryAll { reason, after } => (todo.clone(), after, reason),
-            BatchResult::PerRow(outcomes) => {
-                let mut retry_rows = Vec::new();
-                let mut wait: Option<Duration> = None;
-                let mut reason = String::new();
-                if outcomes.len() != ops.len() {
-                    return Sent::Stopped(Diagnostic::error(
-                        "internal",
-                        format!(
-                            "the {} connector returned {} outcomes for {} operations; this is a bug in engine",
-                            destination.name(),
-                            outcomes.len(),
-                            ops.len()
-                        ),
-                    ));
-                }
-                for (index, outcome) in todo.iter().zip(outcomes) {
-                    match outcome {
-                        RowOutcome::Succeeded { destination_id, .. } => {
-                            finals[*index] = Some(Final::Succeeded(Some(destination_id)))
-                        }
-                        RowOutcome::Rejected { message } => {
-                            finals[*index] = Some(Final::Rejected(message))
-                        }
-                        RowOutcome::Retry { reason: why, after } => {
-                            retry_rows.push(*index);
-                            wait = wait.max(after);
-                            reason = why;
-                        }
-                    }
-                }
-                (retry_rows, wait, reason)
-            }
-        };
-        // It answered: a later connection failure starts a new unreachable period.
-        unreachable_since = None;
-        if retry_rows.is_empty() {
-            break;
-        }
-        let Some(backoff) = delays.next().filter(|_| attempt < policy.max_attempts) else {
-            let message = format!("gave up after {attempt} attempts: {reason}");
-            if retry_rows.len() == todo.len() && finals.iter().all(Option::is_none) {
-                return Sent::Stopped(
-                    Diagnostic::error("executor::gave_up", format!("{} did not accept a batch after {attempt} attempts: {reason}", destination.name()))
-                        .hint("check that the destination's `base_url` is reachable and healthy, then run `engine apply` again; rows not written stay pending"),
-                );
-            }
-            for index in retry_rows {
-                finals[index] = Some(Final::GaveUp(message.clone()));
-            }
-            break;
-        };
-        let pause = wait.map(|w| w.min(policy.max_delay)).unwrap_or(backoff);
-        tracing::warn!(attempt, reason = %reason, wait_ms = pause.as_millis() as u64, "Retrying batch.");
-        tokio::time::sleep(pause).await;
-        todo = retry_rows;
-    }
-    Sent::Rows(
-        finals
-            .into_iter()
-            .map(|f| {
-                f.unwrap_or_else(|| {
-                    Final::GaveUp("no outcome recorded; this is a bug in engine".into())
-                })
-            })
-            .collect(),
-    )
-}
-
-/// The diagnostic for a destination that could not be reached within the retry bound.
-fn unreachable_diagnostic(
-    target: &str,
-    reason: &str,
-    attempts: u32,
-    waited: Duration,
-) -> Diagnostic {
-    Diagnostic::error(
-        "executor::unreachable",
-        format!(
-            "{target} did not answer for {:.0} s ({attempts} attempts): {reason}",
-            waited.as_secs_f64()
-        ),
-    )
-    .hint("check that the destination is running and its `base_url` is right, then run `engine apply` again; rows not written stay pending")
-    .hint("to wait longer for a destination that is restarting, set `ENGINE_RETRY_TIMEOUT` (seconds)")
 }
 
 #[cfg(test)]

@@ -4,108 +4,155 @@
 //! mapping says `on_null: clear`, and is otherwise left out so the destination keeps its value.
 
 use connector_core::{Operation, OperationKind};
-use engine_plan::{Action, RemoveBehaviour, SyncPlan};
+use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan};
 use engine_state::RunCounts;
 
 /// A plan as operations, plus the rows that need no request and those that cannot be sent.
 #[derive(Debug, Default)]
 pub struct PlannedOperations {
     /// Operations to send, in plan order.
-    pub operations: Vec<Operation>,
+    pub operations: Vec<PlannedOperation>,
     /// Keys that succeed without a request (forgotten removes, updates with nothing to send).
     pub no_request: Vec<String>,
-    /// Keys that cannot be sent, with why (e.g. a null match value); they stay pending.
-    pub invalid: Vec<(String, String)>,
+    /// Rows that cannot be sent (e.g. a null match value); they stay pending.
+    pub invalid: Vec<InvalidRow>,
     /// Planned counts.
     pub counts: RunCounts,
 }
 
-/// Builds the operations for a sync plan.
+/// One operation with what the journal and the send order need to know of its plan change,
+/// so that sending never has to look the change up in the plan again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedOperation {
+    /// The plan action the journal records: `create`, `update` or `remove`.
+    pub action: &'static str,
+    /// The plan's sending wave (see `RowChange::wave`); batches never mix waves.
+    pub wave: u32,
+    /// What the connector sends.
+    pub operation: Operation,
+}
+
+/// A row that cannot be sent, journaled as given up with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidRow {
+    /// The model row's key.
+    pub key: String,
+    /// The plan action the journal records.
+    pub action: &'static str,
+    /// Why it cannot be sent; it stays pending with this message.
+    pub message: String,
+}
+
+/// The name the journal and run history give a plan action.
+pub fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Remove => "remove",
+    }
+}
+
+/// Builds the operations for a sync plan, reading its changes a chunk at a time.
 pub fn operations_for(plan: &SyncPlan) -> std::io::Result<PlannedOperations> {
     let mut out = PlannedOperations::default();
+    plan.changes.for_each(|change| {
+        plan_change(plan, change, &mut out);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Adds one change's operation (or its no-request or invalid row) to `out`.
+fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut PlannedOperations) {
     let clears = |property: &str| plan.clear_on_null.iter().any(|p| p == property);
-    let changes = plan.changes.to_vec()?;
-    for change in &changes {
-        match change.action {
-            Action::Create => {
-                out.counts.planned_create += 1;
-                let values = change.values.as_deref().unwrap_or_default();
-                let match_value = values.first().cloned().flatten();
-                let Some(match_value) = match_value.filter(|v| !v.is_empty()) else {
-                    out.invalid.push((
-                        change.key.clone(),
-                        format!("the match property `{}` is null or empty, so the row cannot be upserted", plan.match_property),
-                    ));
-                    continue;
-                };
-                let properties = plan
-                    .properties
-                    .iter()
-                    .zip(values)
-                    .filter_map(|(p, v)| match v {
-                        Some(v) => Some((p.clone(), v.clone())),
-                        None if clears(p) => Some((p.clone(), String::new())),
-                        None => None,
-                    })
-                    .collect();
-                out.operations.push(Operation {
-                    key: change.key.clone(),
-                    kind: OperationKind::Upsert,
-                    destination_id: None,
-                    match_value: Some(match_value),
-                    properties,
-                });
+    let action = action_name(change.action);
+    let planned = |operation| PlannedOperation {
+        action,
+        wave: change.wave,
+        operation,
+    };
+    let invalid = |message: String| InvalidRow {
+        key: change.key.clone(),
+        action,
+        message,
+    };
+    match change.action {
+        Action::Create => {
+            out.counts.planned_create += 1;
+            let values = change.values.as_deref().unwrap_or_default();
+            let match_value = values.first().cloned().flatten();
+            let Some(match_value) = match_value.filter(|v| !v.is_empty()) else {
+                out.invalid.push(invalid(format!(
+                    "the match property `{}` is null or empty, so the row cannot be upserted",
+                    plan.match_property
+                )));
+                return;
+            };
+            let properties = plan
+                .properties
+                .iter()
+                .zip(values)
+                .filter_map(|(p, v)| match v {
+                    Some(v) => Some((p.clone(), v.clone())),
+                    None if clears(p) => Some((p.clone(), String::new())),
+                    None => None,
+                })
+                .collect();
+            out.operations.push(planned(Operation {
+                key: change.key.clone(),
+                kind: OperationKind::Upsert,
+                destination_id: None,
+                match_value: Some(match_value),
+                properties,
+            }));
+        }
+        Action::Update => {
+            out.counts.planned_update += 1;
+            let properties: Vec<(String, String)> = change
+                .fields
+                .iter()
+                .filter_map(|f| match &f.after {
+                    Some(v) => Some((f.property.clone(), v.clone())),
+                    None if clears(&f.property) => Some((f.property.clone(), String::new())),
+                    None => None,
+                })
+                .collect();
+            if properties.is_empty() {
+                out.no_request.push(change.key.clone());
+                return;
             }
-            Action::Update => {
-                out.counts.planned_update += 1;
-                let properties: Vec<(String, String)> = change
-                    .fields
-                    .iter()
-                    .filter_map(|f| match &f.after {
-                        Some(v) => Some((f.property.clone(), v.clone())),
-                        None if clears(&f.property) => Some((f.property.clone(), String::new())),
-                        None => None,
-                    })
-                    .collect();
-                if properties.is_empty() {
-                    out.no_request.push(change.key.clone());
-                    continue;
-                }
-                match &change.destination_id {
-                    Some(id) => out.operations.push(Operation {
+            match &change.destination_id {
+                Some(id) => out.operations.push(planned(Operation {
+                    key: change.key.clone(),
+                    kind: OperationKind::Update,
+                    destination_id: Some(id.clone()),
+                    match_value: None,
+                    properties,
+                })),
+                None => out.invalid.push(invalid(
+                    "no destination id is recorded for this row; it will be upserted after the state is repaired".into(),
+                )),
+            }
+        }
+        Action::Remove => {
+            out.counts.planned_remove += 1;
+            let properties: Vec<(String, String)> = change
+                .fields
+                .iter()
+                .map(|f| (f.property.clone(), String::new()))
+                .collect();
+            match (plan.on_remove, &change.destination_id) {
+                (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {
+                    out.operations.push(planned(Operation {
                         key: change.key.clone(),
-                        kind: OperationKind::Update,
+                        kind: OperationKind::Clear,
                         destination_id: Some(id.clone()),
                         match_value: None,
                         properties,
-                    }),
-                    None => out.invalid.push((
-                        change.key.clone(),
-                        "no destination id is recorded for this row; it will be upserted after the state is repaired".into(),
-                    )),
+                    }))
                 }
-            }
-            Action::Remove => {
-                out.counts.planned_remove += 1;
-                let properties: Vec<(String, String)> = change
-                    .fields
-                    .iter()
-                    .map(|f| (f.property.clone(), String::new()))
-                    .collect();
-                match (plan.on_remove, &change.destination_id) {
-                    (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {
-                        out.operations.push(Operation {
-                            key: change.key.clone(),
-                            kind: OperationKind::Clear,
-                            destination_id: Some(id.clone()),
-                            match_value: None,
-                            properties,
-                        })
-                    }
-                    _ => out.no_request.push(change.key.clone()),
-                }
+                _ => out.no_request.push(change.key.clone()),
             }
         }
     }
-    Ok(out)
 }

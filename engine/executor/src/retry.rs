@@ -1,10 +1,8 @@
-//! Pacing and backoff: a token bucket per destination and exponential backoff with jitter.
+//! Backoff: how often and how long a batch is tried again (exponential, with jitter).
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// How many times to try and how long to wait between tries.
 #[derive(Debug, Clone)]
@@ -45,29 +43,5 @@ impl RetryPolicy {
             .with_jitter()
             .with_max_times(self.max_attempts as usize)
             .build()
-    }
-}
-
-/// A token bucket: at most `requests_per_second`, with a burst of one second's worth.
-pub(crate) struct Limiter {
-    inner: Option<DefaultDirectRateLimiter>,
-}
-
-impl Limiter {
-    pub(crate) fn new(requests_per_second: f64) -> Limiter {
-        if !(requests_per_second.is_finite() && requests_per_second > 0.0) {
-            return Limiter { inner: None };
-        }
-        let period = Duration::from_secs_f64(1.0 / requests_per_second);
-        let burst =
-            NonZeroU32::new(requests_per_second.floor().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-        let inner = Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)));
-        Limiter { inner }
-    }
-
-    pub(crate) async fn wait(&self) {
-        if let Some(limiter) = &self.inner {
-            limiter.until_ready().await;
-        }
     }
 }

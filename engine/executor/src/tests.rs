@@ -1,8 +1,10 @@
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use connector_core::Capabilities;
+use connector_core::{BatchResult, Capabilities, Operation, RowOutcome};
 use engine_plan::{FieldChange, RemoveBehaviour, RowChange, Summary};
-use engine_state::LocalState;
+use engine_state::{JournalRow, LocalState, RowState};
 
 use super::*;
 
@@ -79,10 +81,12 @@ impl Destination for Scripted {
     }
 }
 
+/// Options for scripted destinations, which answer in call order: one request at a time.
 fn options() -> ExecutorOptions {
     ExecutorOptions {
         batch_size: 100,
-        requests_per_second: 1000.0,
+        budget: Arc::new(AccountBudget::new(1000.0)),
+        concurrency: ConcurrencyLimits::with_max(1),
         retry: RetryPolicy {
             max_attempts: 3,
             min_delay: Duration::from_millis(1),
@@ -117,7 +121,7 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
     ]))
     .unwrap();
     assert_eq!(
-        planned.operations[0].properties,
+        planned.operations[0].operation.properties,
         vec![
             ("email".into(), "a@x.io".into()),
             ("firstname".into(), "Ada".into()),
@@ -125,7 +129,7 @@ fn operations_send_only_what_changed_and_clear_where_asked() {
         ]
     );
     assert_eq!(
-        planned.operations[1].properties,
+        planned.operations[1].operation.properties,
         vec![("phone".into(), String::new())]
     );
     assert_eq!(
@@ -402,4 +406,725 @@ async fn a_destination_that_comes_back_gets_the_batch() {
     assert!(report.fatal.is_none(), "{:?}", report.fatal);
     assert_eq!(report.succeeded.len(), 1);
     assert_eq!(dest.calls.lock().unwrap().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// Several batches in flight.
+// ---------------------------------------------------------------------------------------
+
+/// What happened, in order, across the fake destination and the journal.
+#[derive(Debug, Clone, PartialEq)]
+enum Event {
+    /// `journal_sent` for these keys.
+    Journaled(Vec<String>),
+    /// A request carrying these keys went out (at this time, with this many in flight).
+    Request(Vec<String>, tokio::time::Instant, usize),
+    /// The destination answered the request carrying these keys; `fin` when nothing is to
+    /// be retried.
+    Answer(Vec<String>, tokio::time::Instant, bool),
+    /// `journal_outcomes` for these keys.
+    Outcomes(Vec<String>),
+}
+
+type Events = Arc<Mutex<Vec<Event>>>;
+
+fn keys_of(operations: &[Operation]) -> Vec<String> {
+    operations.iter().map(|o| o.key.clone()).collect()
+}
+
+/// A destination for parallel sends. Every request yields once before it is answered (so
+/// several are in flight); a request carrying a `hold` key is answered only after that many
+/// other answers; `busy` keys get one 429 first; `fatal` keys stop the run; `reject` keys are
+/// refused; `after` answers wait for a signal from another destination.
+#[derive(Default)]
+struct Fake {
+    events: Events,
+    max_batch: usize,
+    hold: HashMap<String, usize>,
+    busy: HashSet<String>,
+    busy_after: Option<Duration>,
+    reject: HashSet<String>,
+    fatal: HashSet<String>,
+    /// Answers to a request carrying this key wait for `signal`.
+    wait_for_signal: Option<String>,
+    /// Notified when a request carrying `signal_on` has been answered.
+    signal_on: Option<String>,
+    signal: Arc<tokio::sync::Notify>,
+    state: Mutex<FakeState>,
+    answered: tokio::sync::watch::Sender<usize>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    in_flight: usize,
+    max_in_flight: usize,
+    busy_done: HashSet<String>,
+}
+
+impl Fake {
+    fn new(events: &Events, max_batch: usize) -> Self {
+        Fake {
+            events: Arc::clone(events),
+            max_batch,
+            ..Fake::default()
+        }
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
+    fn answer(&self, operations: &[Operation]) -> BatchResult {
+        let mut state = self.state.lock().unwrap();
+        if operations.iter().any(|o| self.fatal.contains(&o.key)) {
+            return BatchResult::Fatal(Diagnostic::error("fake::auth", "the token was revoked"));
+        }
+        let busy = operations
+            .iter()
+            .find(|o| self.busy.contains(&o.key) && !state.busy_done.contains(&o.key));
+        if let Some(busy) = busy {
+            state.busy_done.insert(busy.key.clone());
+            return BatchResult::RetryAll {
+                reason: "429 Too Many Requests".into(),
+                after: self.busy_after.or(Some(Duration::from_millis(1))),
+            };
+        }
+        BatchResult::PerRow(
+            operations
+                .iter()
+                .map(|o| {
+                    if self.reject.contains(&o.key) {
+                        RowOutcome::Rejected {
+                            message: format!("bad value for {}", o.key),
+                        }
+                    } else {
+                        RowOutcome::Succeeded {
+                            destination_id: format!("id-{}", o.key),
+                            created: true,
+                        }
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Destination for Fake {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch_size: self.max_batch,
+            default_requests_per_second: 1000.0,
+        }
+    }
+    fn send_batch(
+        &self,
+        operations: &[Operation],
+    ) -> impl std::future::Future<Output = BatchResult> + Send {
+        let keys = keys_of(operations);
+        let in_flight = {
+            let mut state = self.state.lock().unwrap();
+            state.in_flight += 1;
+            state.max_in_flight = state.max_in_flight.max(state.in_flight);
+            state.in_flight
+        };
+        self.events.lock().unwrap().push(Event::Request(
+            keys.clone(),
+            tokio::time::Instant::now(),
+            in_flight,
+        ));
+        let hold = keys.iter().filter_map(|k| self.hold.get(k)).max().copied();
+        let waits = self
+            .wait_for_signal
+            .as_ref()
+            .is_some_and(|k| keys.contains(k));
+        let signals = self.signal_on.as_ref().is_some_and(|k| keys.contains(k));
+        let mut answered = self.answered.subscribe();
+        let operations = operations.to_vec();
+        async move {
+            tokio::task::yield_now().await;
+            if let Some(hold) = hold {
+                answered.wait_for(|n| *n >= hold).await.unwrap();
+            }
+            if waits {
+                self.signal.notified().await;
+            }
+            let result = self.answer(&operations);
+            let fin = !matches!(result, BatchResult::RetryAll { .. });
+            self.state.lock().unwrap().in_flight -= 1;
+            self.events
+                .lock()
+                .unwrap()
+                .push(Event::Answer(keys, tokio::time::Instant::now(), fin));
+            self.answered.send_modify(|n| *n += 1);
+            if signals {
+                self.signal.notify_one();
+            }
+            result
+        }
+    }
+}
+
+/// A journal in memory that logs every write as an [`Event`]; the executor uses nothing else
+/// of the state.
+struct Journal {
+    events: Events,
+    rows: Mutex<HashMap<String, JournalRow>>,
+}
+
+impl Journal {
+    fn new(events: &Events) -> Self {
+        Journal {
+            events: Arc::clone(events),
+            rows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn row(&self, key: &str) -> JournalRow {
+        self.rows.lock().unwrap()[key].clone()
+    }
+}
+
+impl StateStore for Journal {
+    fn lineage(&self) -> &str {
+        "test"
+    }
+    fn plan_key(&self) -> [u8; 32] {
+        [0; 32]
+    }
+    fn generation(&self, _: &str) -> Result<engine_state::SyncGeneration, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn lock_sync(&self, _: &str) -> Result<engine_state::SyncLock, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn begin_run(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: &[u8],
+        _: RunCounts,
+    ) -> Result<i64, StateError> {
+        Ok(1)
+    }
+    fn journal_sent(&self, _: i64, rows: &[(String, String)]) -> Result<(), StateError> {
+        let mut journal = self.rows.lock().unwrap();
+        for (key, action) in rows {
+            journal.insert(
+                key.clone(),
+                JournalRow {
+                    key: key.clone(),
+                    action: action.clone(),
+                    state: RowState::Sent,
+                    destination_id: None,
+                    message: None,
+                },
+            );
+        }
+        let keys = rows.iter().map(|(k, _)| k.clone()).collect();
+        self.events.lock().unwrap().push(Event::Journaled(keys));
+        Ok(())
+    }
+    fn journal_outcomes(&self, _: i64, rows: &[JournalRow]) -> Result<(), StateError> {
+        let mut journal = self.rows.lock().unwrap();
+        for row in rows {
+            journal.insert(row.key.clone(), row.clone());
+        }
+        let keys = rows.iter().map(|r| r.key.clone()).collect();
+        self.events.lock().unwrap().push(Event::Outcomes(keys));
+        Ok(())
+    }
+    fn journal(&self, _: i64) -> Result<Vec<JournalRow>, StateError> {
+        let mut rows: Vec<JournalRow> = self.rows.lock().unwrap().values().cloned().collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows)
+    }
+    fn run_plan(&self, _: i64) -> Result<Vec<u8>, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn unfinished_runs(&self, _: &str) -> Result<Vec<engine_state::RunRecord>, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn next_snapshot_path(&self, _: &str, _: u64) -> Result<std::path::PathBuf, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn commit_generation(&self, _: &engine_state::Commit<'_>) -> Result<u64, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn finish_run_without_commit(
+        &self,
+        _: i64,
+        _: engine_state::RunStatus,
+        _: RunCounts,
+        _: Option<&str>,
+    ) -> Result<(), StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn runs(&self, _: usize) -> Result<Vec<engine_state::RunRecord>, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn run(&self, _: i64) -> Result<Option<engine_state::RunRecord>, StateError> {
+        unreachable!("the executor only journals")
+    }
+    fn pending_rows(&self, _: &str) -> Result<Vec<engine_state::PendingRow>, StateError> {
+        unreachable!("the executor only journals")
+    }
+}
+
+/// Options for parallel sends between `initial` and `max` requests in flight.
+fn parallel(initial: usize, max: usize) -> ExecutorOptions {
+    ExecutorOptions {
+        concurrency: ConcurrencyLimits { initial, max },
+        ..options()
+    }
+}
+
+fn creates(keys: &[&str]) -> Vec<RowChange> {
+    keys.iter()
+        .map(|k| create(k, Some(&format!("{k}@x.io"))))
+        .collect()
+}
+
+fn update(key: &str, wave: u32) -> RowChange {
+    RowChange {
+        action: engine_plan::Action::Update,
+        key: key.into(),
+        destination_id: Some(format!("d-{key}")),
+        fields: vec![FieldChange {
+            property: "firstname".into(),
+            before: Some("A".into()),
+            after: Some("B".into()),
+        }],
+        wave,
+        ..RowChange::default()
+    }
+}
+
+fn remove(key: &str) -> RowChange {
+    RowChange {
+        action: engine_plan::Action::Remove,
+        key: key.into(),
+        destination_id: Some(format!("d-{key}")),
+        fields: vec![FieldChange {
+            property: "phone".into(),
+            before: Some("1".into()),
+            after: None,
+        }],
+        ..RowChange::default()
+    }
+}
+
+/// Checks the journal against the event log: every batch is journaled `sent` before its
+/// first request, its outcomes right after its final answer (before any other answer is
+/// handled), once; no row is left `sent`.
+fn assert_journal_exact(events: &[Event], journal: &Journal) {
+    for (at, event) in events.iter().enumerate() {
+        match event {
+            Event::Request(keys, ..) => {
+                let journaled = events[..at]
+                    .iter()
+                    .any(|e| matches!(e, Event::Journaled(k) if k == keys));
+                let retry = events[..at]
+                    .iter()
+                    .any(|e| matches!(e, Event::Request(k, ..) if k == keys));
+                assert!(
+                    journaled || retry,
+                    "sent before journaled: {keys:?}\n{events:#?}"
+                );
+            }
+            Event::Outcomes(keys) => {
+                let last_answer = events[..at]
+                    .iter()
+                    .rposition(|e| matches!(e, Event::Answer(k, ..) if k == keys));
+                let sent_later = events[at..]
+                    .iter()
+                    .any(|e| matches!(e, Event::Request(k, ..) if k == keys));
+                match last_answer {
+                    Some(answer) => {
+                        if let Event::Answer(_, _, true) = &events[answer] {
+                            let other = events[answer + 1..at]
+                                .iter()
+                                .any(|e| matches!(e, Event::Answer(..)));
+                            assert!(
+                                !other,
+                                "outcomes of {keys:?} not journaled right after its answer\n{events:#?}"
+                            );
+                        }
+                        assert!(!sent_later, "{keys:?} sent again after its outcomes");
+                    }
+                    // Never sent (the run stopped): no request for them at all.
+                    None => assert!(
+                        !events
+                            .iter()
+                            .any(|e| matches!(e, Event::Request(k, ..) if k == keys)),
+                        "outcomes of {keys:?} journaled before its answer\n{events:#?}"
+                    ),
+                }
+                let twice = events[at + 1..]
+                    .iter()
+                    .any(|e| matches!(e, Event::Outcomes(k) if k.iter().any(|x| keys.contains(x))));
+                assert!(!twice, "outcomes of {keys:?} journaled twice");
+            }
+            _ => {}
+        }
+    }
+    for row in journal.journal(1).unwrap() {
+        assert_ne!(row.state, RowState::Sent, "left `sent`: {row:?}");
+    }
+}
+
+fn answers(events: &[Event]) -> Vec<Vec<String>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer(keys, _, true) => Some(keys.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(events: &[Event]) -> Vec<Vec<String>> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request(keys, ..) => Some(keys.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn answers_out_of_order_are_journaled_exactly_and_report_as_sent_one_by_one() {
+    let p = plan(creates(&["a", "b", "c", "d", "e", "f"]));
+    let events = Events::default();
+    let journal = Journal::new(&events);
+    let mut dest = Fake::new(&events, 1);
+    dest.hold = HashMap::from([("a".into(), 3)]);
+    dest.busy = HashSet::from(["d".into()]);
+    dest.reject = HashSet::from(["b".into()]);
+    let report = execute(&dest, &journal, 1, &p, &parallel(3, 3))
+        .await
+        .unwrap();
+    let events = events.lock().unwrap().clone();
+
+    let order = answers(&events);
+    assert_ne!(
+        order[0],
+        vec!["a"],
+        "`a` is answered after three others: {order:?}"
+    );
+    assert!(dest.max_in_flight() > 1);
+    assert_journal_exact(&events, &journal);
+    assert_eq!(journal.row("a").state, RowState::Succeeded);
+    assert_eq!(journal.row("a").destination_id.as_deref(), Some("id-a"));
+    assert_eq!(journal.row("b").state, RowState::Rejected);
+    assert_eq!(
+        journal.row("d").state,
+        RowState::Succeeded,
+        "retried after its 429"
+    );
+    assert_eq!(journal.row("a").action, "create");
+
+    // The same answers one request at a time give the same report.
+    let events = Events::default();
+    let journal = Journal::new(&events);
+    let mut dest = Fake::new(&events, 1);
+    dest.busy = HashSet::from(["d".into()]);
+    dest.reject = HashSet::from(["b".into()]);
+    let sequential = execute(&dest, &journal, 1, &p, &options()).await.unwrap();
+    assert_eq!(dest.max_in_flight(), 1);
+    assert_eq!(report.succeeded, sequential.succeeded);
+    assert_eq!(report.failed, sequential.failed);
+    assert_eq!(report.rejected, sequential.rejected);
+    assert_eq!(report.counts, sequential.counts);
+    assert!(report.fatal.is_none() && sequential.fatal.is_none());
+    assert_eq!(report.counts.succeeded, 5);
+    assert_eq!(report.counts.rejected, 1);
+    assert_eq!(report.counts.planned_create, 6);
+}
+
+#[tokio::test]
+async fn a_group_is_fully_answered_before_the_next_is_sent() {
+    // Group of a key: updates by wave, then upserts, then clears.
+    let group = |key: &str| match &key[..2] {
+        "u0" => 0,
+        "u1" => 1,
+        "cr" => 2,
+        _ => 3,
+    };
+    let mut changes = Vec::new();
+    for i in 0..5 {
+        changes.push(update(&format!("u0-{i}"), 0));
+        changes.push(update(&format!("u1-{i}"), 1));
+        changes.push(create(&format!("cr-{i}"), Some(&format!("{i}@x.io"))));
+        changes.push(remove(&format!("rm-{i}")));
+    }
+    let p = plan(changes);
+    let events = Events::default();
+    let journal = Journal::new(&events);
+    let mut dest = Fake::new(&events, 1);
+    // The last batch of each group is answered late or retried late.
+    dest.hold = HashMap::from([("u0-0".into(), 2), ("cr-0".into(), 2)]);
+    dest.busy = HashSet::from(["u1-4".into(), "rm-4".into(), "u0-4".into()]);
+    let report = execute(&dest, &journal, 1, &p, &parallel(4, 4))
+        .await
+        .unwrap();
+    assert!(report.fatal.is_none());
+    assert_eq!(report.succeeded.len(), 20);
+    let events = events.lock().unwrap().clone();
+    assert_journal_exact(&events, &journal);
+
+    let mut last_answer_of_group = [0usize; 4];
+    let mut first_request_of_group = [usize::MAX; 4];
+    for (at, event) in events.iter().enumerate() {
+        match event {
+            Event::Request(keys, _, _) => {
+                let g = group(&keys[0]);
+                first_request_of_group[g] = first_request_of_group[g].min(at);
+            }
+            Event::Answer(keys, _, _) => last_answer_of_group[group(&keys[0])] = at,
+            _ => {}
+        }
+    }
+    for g in 0..3 {
+        assert!(
+            last_answer_of_group[g] < first_request_of_group[g + 1],
+            "group {} was sent before group {g} was answered (retries included)\n{events:#?}",
+            g + 1
+        );
+    }
+    let sent = requests(&events);
+    assert!(
+        sent.windows(2).all(|w| group(&w[0][0]) <= group(&w[1][0])),
+        "{sent:?}"
+    );
+    assert!(
+        dest.max_in_flight() > 1,
+        "batches of one group go out together"
+    );
+}
+
+#[tokio::test]
+async fn never_more_in_flight_than_the_maximum() {
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i:02}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let p = plan(creates(&keys));
+    for max in [1, 3] {
+        let events = Events::default();
+        let journal = Journal::new(&events);
+        let dest = Fake::new(&events, 2);
+        let report = execute(&dest, &journal, 1, &p, &parallel(2, max))
+            .await
+            .unwrap();
+        assert_eq!(report.succeeded.len(), 60);
+        assert!(
+            dest.max_in_flight() <= max,
+            "{} > {max}",
+            dest.max_in_flight()
+        );
+        assert!(
+            dest.max_in_flight() >= max.min(2),
+            "{}",
+            dest.max_in_flight()
+        );
+        let events = events.lock().unwrap().clone();
+        assert_journal_exact(&events, &journal);
+        for event in &events {
+            if let Event::Request(_, _, in_flight) = event {
+                assert!(*in_flight <= max);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_fatal_answer_awaits_the_batches_in_flight_and_journals_the_rest_as_not_sent() {
+    let p = plan(creates(&["a", "b", "c", "d", "e", "f"]));
+    let events = Events::default();
+    let journal = Journal::new(&events);
+    let mut dest = Fake::new(&events, 1);
+    // `a` is on the wire when `b` fails; `c` is waiting to be retried.
+    dest.hold = HashMap::from([("a".into(), 1)]);
+    dest.fatal = HashSet::from(["b".into()]);
+    dest.busy = HashSet::from(["c".into()]);
+    let report = execute(&dest, &journal, 1, &p, &parallel(3, 3))
+        .await
+        .unwrap();
+    let events = events.lock().unwrap().clone();
+
+    assert_eq!(report.fatal.as_ref().unwrap().code, "fake::auth");
+    assert_journal_exact(&events, &journal);
+    assert_eq!(
+        journal.row("a").state,
+        RowState::Succeeded,
+        "the batch in flight was awaited and journaled"
+    );
+    assert_eq!(report.succeeded.keys().collect::<Vec<_>>(), vec!["a"]);
+    let sent: Vec<String> = requests(&events).concat();
+    for key in ["d", "e", "f"] {
+        assert!(
+            !sent.contains(&key.to_string()),
+            "{key} sent after the fatal"
+        );
+        let row = journal.row(key);
+        assert_eq!(row.state, RowState::GaveUp);
+        assert_eq!(
+            row.message.as_deref(),
+            Some("not sent: the run stopped early")
+        );
+    }
+    assert_eq!(
+        sent.iter().filter(|k| *k == "c").count(),
+        1,
+        "`c` is not retried once the run stops"
+    );
+    assert_eq!(journal.row("c").state, RowState::GaveUp);
+    let failed: Vec<&str> = report.failed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(failed, vec!["b", "c", "d", "e", "f"], "in step order");
+    assert_eq!(report.failed[0].1, "the token was revoked");
+    assert_eq!(report.counts.pending, 5);
+    assert_eq!(report.counts.succeeded, 1);
+}
+
+#[tokio::test]
+async fn a_429_cuts_the_concurrency() {
+    let keys: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let p = plan(creates(&keys));
+    let events = Events::default();
+    let journal = Journal::new(&events);
+    let mut dest = Fake::new(&events, 1);
+    dest.busy = ["k00", "k01", "k02", "k03"].map(String::from).into();
+    let options = parallel(4, 4);
+    let controller = Mutex::new(concurrency::Controller::new(options.concurrency));
+    let steps = steps_for(&p, 1).unwrap();
+    let report = dispatch::run(
+        &dest,
+        &journal,
+        1,
+        steps.steps.into_iter(),
+        steps.operations,
+        &options,
+        &controller,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.succeeded.len(), 12);
+    let controller = controller.into_inner().unwrap();
+    assert!(controller.cuts() >= 1, "four 429s cut the limit");
+    assert!(dest.max_in_flight() <= 4);
+    assert_journal_exact(&events.lock().unwrap(), &journal);
+}
+
+#[tokio::test]
+async fn syncs_writing_to_one_account_share_its_budget_and_its_pauses() {
+    let budgets = AccountBudgets::default();
+    let account = "fake http://127.0.0.1:1 #token-hash";
+    let retry_after = Duration::from_millis(100);
+    let mut first = ExecutorOptions {
+        budget: budgets.budget(account, 1000.0),
+        ..options()
+    };
+    first.retry.max_delay = Duration::from_secs(5);
+    let second = ExecutorOptions {
+        budget: budgets.budget(account, 1000.0),
+        ..first.clone()
+    };
+    assert!(Arc::ptr_eq(&first.budget, &second.budget));
+
+    // Sync A's first request gets a 429 with Retry-After while sync B's first request is on
+    // the wire; B's next request must wait out A's pause.
+    let events = Events::default();
+    let signal = Arc::new(tokio::sync::Notify::new());
+    let mut a = Fake::new(&events, 1);
+    a.busy = HashSet::from(["a1".into()]);
+    a.busy_after = Some(retry_after);
+    a.signal_on = Some("a1".into());
+    a.signal = Arc::clone(&signal);
+    let mut b = Fake::new(&events, 1);
+    b.wait_for_signal = Some("b1".into());
+    b.signal = Arc::clone(&signal);
+    let (ja, jb) = (Journal::new(&events), Journal::new(&events));
+    let (pa, pb) = (plan(creates(&["a1", "a2"])), plan(creates(&["b1", "b2"])));
+    let (ra, rb) = tokio::join!(
+        execute(&a, &ja, 1, &pa, &first),
+        execute(&b, &jb, 2, &pb, &second)
+    );
+    assert_eq!(ra.unwrap().succeeded.len(), 2);
+    assert_eq!(rb.unwrap().succeeded.len(), 2);
+    let events = events.lock().unwrap().clone();
+    let refused_at = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Answer(k, at, false) if k == &["a1"] => Some(*at),
+            _ => None,
+        })
+        .unwrap();
+    let b2_sent_at = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Request(k, at, _) if k == &["b2"] => Some(*at),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        b2_sent_at >= refused_at + retry_after,
+        "sync B sent during sync A's Retry-After pause\n{events:#?}"
+    );
+}
+
+#[test]
+fn steps_group_by_kind_and_wave_with_barriers_between() {
+    let mut changes = vec![
+        create("c1", Some("c1@x.io")),
+        remove("r1"),
+        update("u1a", 1),
+        update("u0a", 0),
+        create("c2", None),
+        update("u0b", 0),
+        update("u0c", 0),
+        create("c3", Some("c3@x.io")),
+    ];
+    let mut nothing = update("n", 0);
+    nothing.fields.clear();
+    changes.push(nothing);
+    let steps = steps_for(&plan(changes), 2).unwrap();
+    let shape: Vec<String> = steps
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Invalid(rows) => format!("invalid {}", rows[0].key),
+            Step::NoRequest(keys) => format!("none {}", keys.join(",")),
+            Step::Batch(batch) => batch
+                .iter()
+                .map(|p| format!("{}:{}", p.action, p.operation.key))
+                .collect::<Vec<_>>()
+                .join(","),
+            Step::Barrier => "|".into(),
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            "invalid c2",
+            "none n",
+            "update:u0a,update:u0b",
+            "update:u0c",
+            "|",
+            "update:u1a",
+            "|",
+            "create:c1,create:c3",
+            "|",
+            "remove:r1",
+        ]
+    );
+    assert_eq!(steps.operations, 7);
+    assert_eq!(steps.counts.planned_create, 3);
+    let Step::Invalid(invalid) = &steps.steps[0] else {
+        unreachable!()
+    };
+    assert_eq!(invalid[0].action, "create", "journaled with its own action");
 }

@@ -6,13 +6,13 @@ use std::time::Duration;
 use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, RecordRef};
 use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
 use engine_diag::Diagnostic;
-use engine_executor::ExecutorOptions;
+use engine_executor::{AccountBudgets, ExecutorOptions};
 use engine_mapping::SyncMapping;
 use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
-use crate::{Failure, read_with_backoff, retry_policy};
+use crate::{Failure, concurrency_limits, read_with_backoff, retry_policy};
 
 const DEFAULT_HUBSPOT_URL: &str = "https://api.hubapi.com";
 
@@ -51,11 +51,17 @@ impl Connector for HubspotConnector {
         };
         let client =
             HubspotDestination::new(config).map_err(|d| vec![locate(d, sync, destination)])?;
+        let requests_per_second = destination
+            .requests_per_second
+            .unwrap_or(client.capabilities().default_requests_per_second);
+        // Syncs writing to one portal with one token share its rate limit, so they share a
+        // budget.
+        let budget =
+            AccountBudgets::global().budget(&client.config().account_key(), requests_per_second);
         let options = ExecutorOptions {
             batch_size: sync.batch_size,
-            requests_per_second: destination
-                .requests_per_second
-                .unwrap_or(client.capabilities().default_requests_per_second),
+            budget,
+            concurrency: concurrency_limits(),
             retry: retry_policy(),
             progress: false,
         };

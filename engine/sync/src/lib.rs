@@ -38,7 +38,7 @@ pub use project::{
 };
 pub use rebuild::{Rebuilt, commit_rebuild, rebuild};
 pub use registry::{Connection, Connector, Registry};
-pub use retry::{read_with_backoff, retry_policy};
+pub use retry::{concurrency_limits, read_with_backoff, retry_policy};
 pub use run_plan::decode as decode_run_plan;
 pub use state::{check_snapshot, open_state, state_error};
 pub use validate::validate;

@@ -1,9 +1,10 @@
-//! How long and how often a destination is retried, shared by batches and read-only requests.
+//! How long and how often a destination is retried, shared by batches and read-only requests,
+//! and how many requests may be in flight at once.
 
 use std::time::Duration;
 
 use engine_diag::Diagnostic;
-use engine_executor::RetryPolicy;
+use engine_executor::{ConcurrencyLimits, RetryPolicy};
 
 /// `ENGINE_RETRY_TIMEOUT` (seconds an unreachable destination is retried, default 15).
 pub fn retry_policy() -> RetryPolicy {
@@ -21,6 +22,16 @@ pub fn retry_policy() -> RetryPolicy {
         policy.unreachable_timeout = timeout;
     }
     policy
+}
+
+/// Requests in flight per sync apply, at most `ENGINE_MAX_IN_FLIGHT` (default
+/// [`engine_executor::DEFAULT_MAX_IN_FLIGHT`]; `1` sends one request after another).
+pub fn concurrency_limits() -> ConcurrencyLimits {
+    std::env::var("ENGINE_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map(ConcurrencyLimits::with_max)
+        .unwrap_or_default()
 }
 
 /// A number of seconds (`15`, `2.5`); `None` for anything else, negative or absurd.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use connector_core::{
     BatchResult, Capabilities, Diagnostic, Operation, OperationKind, Record, RecordRef, RowOutcome,
 };
-use engine_executor::{ExecutorOptions, RetryPolicy};
+use engine_executor::{AccountBudget, ConcurrencyLimits, ExecutorOptions, RetryPolicy};
 use engine_mapping::SyncMapping;
 use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
 use futures_util::future::BoxFuture;
@@ -55,7 +55,8 @@ impl Connection for MemoryConnector {
     fn executor_options(&self) -> ExecutorOptions {
         ExecutorOptions {
             batch_size: 2,
-            requests_per_second: 1000.0,
+            budget: Arc::new(AccountBudget::new(1000.0)),
+            concurrency: ConcurrencyLimits::default(),
             retry: RetryPolicy::default(),
             progress: false,
         }

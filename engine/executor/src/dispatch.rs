@@ -1,0 +1,257 @@
+//! The send loop: carries out steps with several batches in flight, journaling each batch.
+//!
+//! One task drives every request (a `FuturesUnordered`), so the journal, which is synchronous,
+//! is written from that task alone: a batch is journaled `sent` before its first request and
+//! its outcomes as soon as its answer is final, in whatever order answers come. Batches are
+//! admitted while fewer than the controller's limit are in flight; a [`Step::Barrier`] admits
+//! nothing more until every batch before it is answered. After a fatal answer nothing new is
+//! sent, batches in flight are awaited and journaled, and the rows of every batch not yet
+//! sent are journaled as not sent.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, PoisonError};
+
+use connector_core::{Destination, Diagnostic};
+use engine_state::{JournalRow, RowState, StateStore};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::watch;
+
+use crate::concurrency::Controller;
+use crate::operations::{InvalidRow, PlannedOperation};
+use crate::send::{Final, NOT_SENT, Pacing, Sent, send_with_retries};
+use crate::steps::Step;
+use crate::{ExecutionReport, ExecutorError, ExecutorOptions};
+
+/// Carries out `steps` with the given controller (tests pass their own to watch it).
+pub(crate) async fn run<D: Destination>(
+    destination: &D,
+    state: &dyn StateStore,
+    run_id: i64,
+    steps: impl Iterator<Item = Step>,
+    expected_operations: u64,
+    options: &ExecutorOptions,
+    controller: &Mutex<Controller>,
+) -> Result<ExecutionReport, ExecutorError> {
+    let progress = crate::progress_bar(expected_operations, options.progress);
+    let (stop, _) = watch::channel(false);
+    let unreachable_warned = AtomicBool::new(false);
+    let pacing = Pacing {
+        budget: &options.budget,
+        controller,
+        policy: &options.retry,
+        stop: &stop,
+        unreachable_warned: &unreachable_warned,
+    };
+    let limit = || {
+        controller
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .limit()
+    };
+    let mut tally = Tally::default();
+    let mut steps = steps.enumerate();
+    let mut in_flight = FuturesUnordered::new();
+    // A barrier was reached: nothing more is sent until the batches in flight are answered.
+    let mut barrier = false;
+    loop {
+        while !barrier && tally.fatal.is_none() && in_flight.len() < limit() {
+            let Some((ordinal, step)) = steps.next() else {
+                break;
+            };
+            match step {
+                Step::Barrier => barrier = !in_flight.is_empty(),
+                Step::NoRequest(keys) => tally.no_request(keys),
+                Step::Invalid(rows) => tally.invalid(state, run_id, ordinal, rows)?,
+                Step::Batch(batch) => {
+                    let sent: Vec<(String, String)> = batch
+                        .iter()
+                        .map(|p| (p.operation.key.clone(), p.action.to_string()))
+                        .collect();
+                    state.journal_sent(run_id, &sent)?;
+                    let pacing = &pacing;
+                    in_flight.push(async move {
+                        let answer = send_with_retries(destination, &batch, pacing).await;
+                        (ordinal, batch, answer)
+                    });
+                }
+            }
+        }
+        let Some((ordinal, batch, answer)) = in_flight.next().await else {
+            break;
+        };
+        let journal = tally.answered(run_id, ordinal, &batch, answer);
+        state.journal_outcomes(run_id, &journal)?;
+        progress.inc(batch.len() as u64);
+        if tally.fatal.is_some() {
+            stop.send_replace(true);
+        }
+        if in_flight.is_empty() {
+            barrier = false;
+        }
+    }
+    // Stopped early: what was never sent stays pending, and run history says so.
+    for (ordinal, step) in steps {
+        match step {
+            Step::Barrier => {}
+            Step::NoRequest(keys) => tally.no_request(keys),
+            Step::Invalid(rows) => tally.invalid(state, run_id, ordinal, rows)?,
+            Step::Batch(batch) => {
+                let journal = tally.not_sent(ordinal, &batch);
+                state.journal_outcomes(run_id, &journal)?;
+            }
+        }
+    }
+    progress.finish_and_clear();
+    {
+        let controller = controller.lock().unwrap_or_else(PoisonError::into_inner);
+        tracing::debug!(
+            run_id,
+            peak_in_flight = controller.peak(),
+            cuts = controller.cuts(),
+            "Batches sent."
+        );
+    }
+    Ok(tally.finish())
+}
+
+/// The report under construction. Failed rows carry the ordinal of their step so the report
+/// lists them in step order whatever order the answers came in.
+#[derive(Default)]
+struct Tally {
+    report: ExecutionReport,
+    failed: Vec<(usize, String, String)>,
+    fatal: Option<Diagnostic>,
+}
+
+impl Tally {
+    fn no_request(&mut self, keys: Vec<String>) {
+        for key in keys {
+            self.report.succeeded.insert(key, None);
+        }
+    }
+
+    fn invalid(
+        &mut self,
+        state: &dyn StateStore,
+        run_id: i64,
+        ordinal: usize,
+        rows: Vec<InvalidRow>,
+    ) -> Result<(), ExecutorError> {
+        let journal: Vec<JournalRow> = rows
+            .into_iter()
+            .map(|row| {
+                self.fail(ordinal, &row.key, &row.message);
+                self.report.counts.pending += 1;
+                JournalRow {
+                    key: row.key,
+                    action: row.action.to_string(),
+                    state: RowState::GaveUp,
+                    destination_id: None,
+                    message: Some(row.message),
+                }
+            })
+            .collect();
+        if !journal.is_empty() {
+            state.journal_outcomes(run_id, &journal)?;
+        }
+        Ok(())
+    }
+
+    /// Records a batch's final answer; returns its journal rows.
+    fn answered(
+        &mut self,
+        run_id: i64,
+        ordinal: usize,
+        batch: &[PlannedOperation],
+        answer: Sent,
+    ) -> Vec<JournalRow> {
+        match answer {
+            Sent::Rows(finals) => batch
+                .iter()
+                .zip(finals)
+                .map(|(planned, outcome)| {
+                    let key = &planned.operation.key;
+                    let (state, destination_id, message) = match outcome {
+                        Final::Succeeded(id) => {
+                            self.report.succeeded.insert(key.clone(), id.clone());
+                            (RowState::Succeeded, id, None)
+                        }
+                        Final::Rejected(message) => {
+                            self.report.counts.rejected += 1;
+                            self.report.rejected.insert(key.clone());
+                            self.fail(ordinal, key, &message);
+                            (RowState::Rejected, None, Some(message))
+                        }
+                        Final::GaveUp(message) => {
+                            self.report.counts.pending += 1;
+                            self.fail(ordinal, key, &message);
+                            (RowState::GaveUp, None, Some(message))
+                        }
+                    };
+                    JournalRow {
+                        key: key.clone(),
+                        action: planned.action.to_string(),
+                        state,
+                        destination_id,
+                        message,
+                    }
+                })
+                .collect(),
+            Sent::Stopped(diagnostic) => {
+                let journal = self.gave_up(ordinal, batch, &diagnostic.message);
+                if self.fatal.is_none() {
+                    tracing::error!(run_id, error = %diagnostic, "Run stopped.");
+                    self.fatal = Some(diagnostic);
+                }
+                journal
+            }
+        }
+    }
+
+    /// Records a batch never sent because the run stopped; returns its journal rows.
+    fn not_sent(&mut self, ordinal: usize, batch: &[PlannedOperation]) -> Vec<JournalRow> {
+        self.gave_up(ordinal, batch, NOT_SENT)
+    }
+
+    fn gave_up(
+        &mut self,
+        ordinal: usize,
+        batch: &[PlannedOperation],
+        message: &str,
+    ) -> Vec<JournalRow> {
+        self.report.counts.pending += batch.len() as u64;
+        batch
+            .iter()
+            .map(|planned| {
+                let key = &planned.operation.key;
+                self.fail(ordinal, key, message);
+                JournalRow {
+                    key: key.clone(),
+                    action: planned.action.to_string(),
+                    state: RowState::GaveUp,
+                    destination_id: None,
+                    message: Some(message.to_string()),
+                }
+            })
+            .collect()
+    }
+
+    fn fail(&mut self, ordinal: usize, key: &str, message: &str) {
+        self.failed
+            .push((ordinal, key.to_string(), message.to_string()));
+    }
+
+    fn finish(mut self) -> ExecutionReport {
+        // Stable: rows of one step keep their order.
+        self.failed.sort_by_key(|(ordinal, _, _)| *ordinal);
+        self.report.failed = self
+            .failed
+            .into_iter()
+            .map(|(_, key, message)| (key, message))
+            .collect();
+        self.report.fatal = self.fatal;
+        self.report.counts.succeeded = self.report.succeeded.len() as u64;
+        self.report
+    }
+}
