@@ -47,7 +47,7 @@ pub use operations::{
     InvalidRow, PlannedOperation, PlannedOperations, action_name, operations_for,
 };
 pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
-pub use steps::{PlannedSteps, Step, steps_for};
+pub use steps::{PlannedSteps, Step, StepStream, steps_for, stream_steps};
 
 /// How the executor paces and retries.
 #[derive(Debug, Clone)]
@@ -105,21 +105,26 @@ pub async fn execute<D: Destination>(
     let batch_size = options
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
-    let planned = steps_for(plan, batch_size)?;
+    let mut planned = stream_steps(plan, batch_size)?;
+    let operations = planned.operations;
+    let counts = planned.counts;
     let mut report = execute_steps(
         destination,
         state,
         run_id,
-        planned.steps,
-        planned.operations,
+        &mut planned,
+        operations,
         options,
     )
     .await?;
+    if let Some(error) = planned.take_error() {
+        return Err(ExecutorError::Changes(error));
+    }
     report.counts = RunCounts {
         succeeded: report.counts.succeeded,
         rejected: report.counts.rejected,
         pending: report.counts.pending,
-        ..planned.counts
+        ..counts
     };
     Ok(report)
 }

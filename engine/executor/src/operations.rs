@@ -63,7 +63,7 @@ pub fn operations_for(plan: &SyncPlan) -> std::io::Result<PlannedOperations> {
 }
 
 /// Adds one change's operation (or its no-request or invalid row) to `out`.
-fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut PlannedOperations) {
+pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut PlannedOperations) {
     let clears = |property: &str| plan.clear_on_null.iter().any(|p| p == property);
     let action = action_name(change.action);
     let planned = |operation| PlannedOperation {

@@ -11,7 +11,9 @@ use connector_core::OperationKind;
 use engine_plan::SyncPlan;
 use engine_state::RunCounts;
 
-use crate::operations::{InvalidRow, PlannedOperation, operations_for};
+use crate::operations::{
+    InvalidRow, PlannedOperation, PlannedOperations, operations_for, plan_change,
+};
 
 /// One thing the send loop does, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,135 @@ pub struct PlannedSteps {
     pub operations: u64,
     /// The steps, in the order they must be carried out.
     pub steps: Vec<Step>,
+}
+
+/// A plan's steps as a stream: the changes are read again for each group of operations
+/// (update waves, upserts, clears), a chunk at a time, so only one chunk and one batch are held
+/// whatever the plan's size.
+pub struct StepStream<'p> {
+    plan: &'p SyncPlan,
+    batch_size: usize,
+    /// Planned creates, updates and removes.
+    pub counts: RunCounts,
+    /// How many operations the batches hold, for the progress bar.
+    pub operations: u64,
+    /// Steps to hand out before the groups: invalid and no-request rows.
+    head: std::vec::IntoIter<Step>,
+    /// The groups still to send, in order.
+    groups: std::vec::IntoIter<(u8, u32)>,
+    /// The group being sent and the changes left to read for it.
+    current: Option<((u8, u32), engine_plan::ChangeChunks<'p>)>,
+    /// Operations of the current group read but not yet batched.
+    ready: std::collections::VecDeque<PlannedOperation>,
+    /// True when a barrier is due before the next group's first batch.
+    barrier_due: bool,
+    /// A change file that could not be read; the stream ends early and the caller reports it.
+    error: Option<std::io::Error>,
+}
+
+impl StepStream<'_> {
+    /// Why the stream ended early, if it did (the caller must not report the run complete).
+    pub fn take_error(&mut self) -> Option<std::io::Error> {
+        self.error.take()
+    }
+}
+
+/// Opens `plan`'s steps as a stream, with at most `batch_size` operations per batch (at least
+/// 1). One pass over the changes counts them and finds the groups.
+pub fn stream_steps(plan: &SyncPlan, batch_size: usize) -> std::io::Result<StepStream<'_>> {
+    let mut counts = RunCounts::default();
+    let mut operations = 0u64;
+    let mut groups = std::collections::BTreeSet::new();
+    let mut invalid = Vec::new();
+    let mut no_request = Vec::new();
+    plan.changes.for_each_chunk(|chunk| {
+        let mut out = PlannedOperations::default();
+        for change in chunk {
+            plan_change(plan, change, &mut out);
+        }
+        counts.planned_create += out.counts.planned_create;
+        counts.planned_update += out.counts.planned_update;
+        counts.planned_remove += out.counts.planned_remove;
+        operations += out.operations.len() as u64;
+        groups.extend(out.operations.iter().map(group));
+        invalid.extend(out.invalid);
+        no_request.extend(out.no_request);
+        Ok(())
+    })?;
+    let mut head = Vec::new();
+    if !invalid.is_empty() {
+        head.push(Step::Invalid(invalid));
+    }
+    if !no_request.is_empty() {
+        head.push(Step::NoRequest(no_request));
+    }
+    Ok(StepStream {
+        plan,
+        batch_size: batch_size.max(1),
+        counts,
+        operations,
+        head: head.into_iter(),
+        groups: groups.into_iter().collect::<Vec<_>>().into_iter(),
+        current: None,
+        ready: std::collections::VecDeque::new(),
+        barrier_due: false,
+        error: None,
+    })
+}
+
+impl Iterator for StepStream<'_> {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        if let Some(step) = self.head.next() {
+            return Some(step);
+        }
+        loop {
+            if self.error.is_some() {
+                return None;
+            }
+            let Some((this, chunks)) = &mut self.current else {
+                let next = self.groups.next()?;
+                self.current = Some((next, self.plan.changes.chunks()));
+                continue;
+            };
+            if self.ready.len() < self.batch_size {
+                match chunks.next() {
+                    Some(Ok(chunk)) => {
+                        let mut out = PlannedOperations::default();
+                        for change in &chunk {
+                            plan_change(self.plan, change, &mut out);
+                        }
+                        let this = *this;
+                        self.ready
+                            .extend(out.operations.into_iter().filter(|o| group(o) == this));
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        self.error = Some(e);
+                        return None;
+                    }
+                    None => {
+                        if self.ready.is_empty() {
+                            self.current = None;
+                            self.barrier_due = true;
+                            continue;
+                        }
+                    }
+                }
+            }
+            if self.barrier_due {
+                self.barrier_due = false;
+                return Some(Step::Barrier);
+            }
+            let take = self.ready.len().min(self.batch_size);
+            return Some(Step::Batch(self.ready.drain(..take).collect()));
+        }
+    }
+}
+
+fn group(p: &PlannedOperation) -> (u8, u32) {
+    (kind_rank(&p.operation.kind), p.wave)
 }
 
 /// Turns `plan` into steps, with at most `batch_size` operations per batch (at least 1). The

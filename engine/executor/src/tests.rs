@@ -1128,3 +1128,34 @@ fn steps_group_by_kind_and_wave_with_barriers_between() {
     };
     assert_eq!(invalid[0].action, "create", "journaled with its own action");
 }
+
+#[test]
+fn streamed_steps_are_the_same_steps_read_a_chunk_at_a_time_from_a_change_file() {
+    let mut changes = Vec::new();
+    for i in 0..(engine_plan::CHUNK_ROWS * 2 + 5) {
+        changes.push(match i % 4 {
+            0 => create(&format!("c{i:05}"), Some(&format!("{i}@x.io"))),
+            1 => update(&format!("u{i:05}"), (i % 3) as u32),
+            2 => remove(&format!("r{i:05}")),
+            _ => create(&format!("n{i:05}"), None),
+        });
+    }
+    let in_memory = plan(changes.clone());
+    let expected = steps_for(&in_memory, 7).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("changes.parquet");
+    let mut writer = engine_plan::ChangeWriter::create(&path).unwrap();
+    for change in &changes {
+        writer.push(change).unwrap();
+    }
+    let rows = writer.finish().unwrap();
+    let mut on_disk = in_memory.clone();
+    on_disk.changes = engine_plan::ChangeSet::from_files(vec![path], rows);
+    let mut stream = stream_steps(&on_disk, 7).unwrap();
+    assert_eq!(stream.counts, expected.counts);
+    assert_eq!(stream.operations, expected.operations);
+    let streamed: Vec<Step> = stream.by_ref().collect();
+    assert!(stream.take_error().is_none());
+    assert_eq!(streamed, expected.steps);
+}

@@ -29,6 +29,9 @@ use crate::{Action, FieldChange, RowChange};
 /// Rows per chunk read back, and per batch written.
 pub const CHUNK_ROWS: usize = 4096;
 
+/// Changes read a chunk at a time ([`ChangeSet::chunks`]).
+pub type ChangeChunks<'a> = Box<dyn Iterator<Item = std::io::Result<Vec<RowChange>>> + Send + 'a>;
+
 /// The row changes of one sync plan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeSet {
@@ -104,6 +107,22 @@ impl ChangeSet {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The changes, a chunk at a time, in order (pull-based, for consumers that interleave
+    /// reading with other work).
+    pub fn chunks(&self) -> ChangeChunks<'_> {
+        match &self.source {
+            Source::Memory(changes) => Box::new(changes.chunks(CHUNK_ROWS).map(|c| Ok(c.to_vec()))),
+            Source::Files { parts, .. } => Box::new(parts.iter().flat_map(|part| {
+                let chunks: Box<dyn Iterator<Item = std::io::Result<Vec<RowChange>>> + Send> =
+                    match read_part(part) {
+                        Ok(chunks) => Box::new(chunks),
+                        Err(e) => Box::new(std::iter::once(Err(e))),
+                    };
+                chunks
+            })),
         }
     }
 

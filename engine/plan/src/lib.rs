@@ -11,7 +11,7 @@ mod saved;
 mod seal;
 mod types;
 
-pub use changes::{CHUNK_ROWS, ChangeSet, ChangeWriter};
+pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeSet, ChangeWriter};
 pub use human::{HumanOptions, render_human};
 pub use seal::digest;
 pub use types::*;
