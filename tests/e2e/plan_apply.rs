@@ -389,3 +389,30 @@ fn the_quickstart_example_validates() {
         "no warning with the env vars set\n{stderr}"
     );
 }
+
+#[test]
+fn a_long_apply_writes_progress_lines_to_a_log() {
+    let rows = users(10);
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 2,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    // stderr is a pipe here, as in CI: lines, not a bar; a tiny interval makes every answered
+    // batch a line.
+    project
+        .engine_with(
+            &["apply"],
+            &[
+                ("ENGINE_PROGRESS_INTERVAL", Some("0.000001")),
+                ("ENGINE_MAX_IN_FLIGHT", Some("1")),
+            ],
+        )
+        .assert_code(0)
+        .assert_stderr_contains("apply: 2 of 10 rows answered (")
+        .assert_stderr_contains("apply: 10 of 10 rows answered (")
+        .assert_stderr_contains(" rows/s");
+    project.assert_contacts_exactly(&rows);
+}

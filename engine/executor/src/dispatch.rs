@@ -33,7 +33,7 @@ pub(crate) async fn run<D: Destination>(
     options: &ExecutorOptions,
     controller: &Mutex<Controller>,
 ) -> Result<ExecutionReport, ExecutorError> {
-    let progress = crate::progress_bar(expected_operations, options.progress);
+    let mut progress = crate::progress::Progress::new(expected_operations, options.progress);
     let (stop, _) = watch::channel(false);
     let unreachable_warned = AtomicBool::new(false);
     let pacing = Pacing {
@@ -102,7 +102,7 @@ pub(crate) async fn run<D: Destination>(
             }
         }
     }
-    progress.finish_and_clear();
+    progress.finish();
     {
         let controller = controller.lock().unwrap_or_else(PoisonError::into_inner);
         tracing::debug!(

@@ -29,6 +29,7 @@ mod budget;
 mod concurrency;
 mod dispatch;
 mod operations;
+mod progress;
 mod retry;
 mod send;
 mod steps;
@@ -39,13 +40,13 @@ use std::sync::{Arc, Mutex};
 use connector_core::{Destination, Diagnostic};
 use engine_plan::SyncPlan;
 use engine_state::{RunCounts, StateError, StateStore};
-use indicatif::{ProgressBar, ProgressStyle};
 
 pub use budget::{AccountBudget, AccountBudgets};
 pub use concurrency::{ConcurrencyLimits, DEFAULT_INITIAL_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT};
 pub use operations::{
     InvalidRow, PlannedOperation, PlannedOperations, action_name, operations_for,
 };
+pub use progress::ProgressMode;
 pub use retry::{DEFAULT_UNREACHABLE_TIMEOUT, RetryPolicy};
 pub use steps::{PlannedSteps, Step, StepStream, steps_for, stream_steps};
 
@@ -62,8 +63,8 @@ pub struct ExecutorOptions {
     pub concurrency: ConcurrencyLimits,
     /// Backoff and attempts.
     pub retry: RetryPolicy,
-    /// Show a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
+    /// How progress is shown on stderr.
+    pub progress: ProgressMode,
 }
 
 /// What an execution did, for the snapshot fold and run history.
@@ -185,19 +186,6 @@ where
             result => return result,
         }
     }
-}
-
-pub(crate) fn progress_bar(total: u64, show: bool) -> ProgressBar {
-    if !show || total == 0 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 #[cfg(test)]

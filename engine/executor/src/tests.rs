@@ -93,7 +93,7 @@ fn options() -> ExecutorOptions {
             max_delay: Duration::from_millis(20),
             unreachable_timeout: Duration::from_secs(60),
         },
-        progress: false,
+        progress: ProgressMode::Hidden,
     }
 }
 

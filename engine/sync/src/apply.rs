@@ -26,8 +26,8 @@ pub struct ApplyOptions {
     pub override_guards: bool,
     /// Resend rows the destination rejected even when their data has not changed.
     pub retry_failed: bool,
-    /// Let the executor draw a progress bar on stderr.
-    pub progress: bool,
+    /// How the executor shows progress on stderr.
+    pub progress: engine_executor::ProgressMode,
 }
 
 /// How one sync's apply went.

@@ -63,7 +63,7 @@ impl Connector for HubspotConnector {
             budget,
             concurrency: concurrency_limits(),
             retry: retry_policy(),
-            progress: false,
+            progress: engine_executor::ProgressMode::Hidden,
         };
         Ok(Box::new(HubspotConnection {
             client,

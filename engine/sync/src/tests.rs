@@ -58,7 +58,7 @@ impl Connection for MemoryConnector {
             budget: Arc::new(AccountBudget::new(1000.0)),
             concurrency: ConcurrencyLimits::default(),
             retry: RetryPolicy::default(),
-            progress: false,
+            progress: engine_executor::ProgressMode::Hidden,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use engine_executor::ProgressMode;
 use engine_sync::{ApplyOptions, Registry};
 
 use crate::report::CliReporter;
@@ -22,7 +23,11 @@ pub async fn run(
     };
     let reporter = CliReporter::new(project.root.clone());
     let options = ApplyOptions {
-        progress: views::stderr_is_terminal(),
+        progress: if views::stderr_is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines(progress_interval())
+        },
         ..options
     };
     let outcome = engine_sync::apply(
@@ -51,4 +56,15 @@ pub async fn run(
             if outcome.is_success() { 0 } else { 1 }
         }
     }
+}
+
+/// How often a long apply writes a progress line when stderr is not a terminal:
+/// `ENGINE_PROGRESS_INTERVAL` seconds, 10 by default.
+fn progress_interval() -> std::time::Duration {
+    std::env::var("ENGINE_PROGRESS_INTERVAL")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(std::time::Duration::from_secs(10))
 }

@@ -41,7 +41,7 @@ pub async fn run(cli: Cli) -> u8 {
             let options = engine_sync::ApplyOptions {
                 override_guards,
                 retry_failed,
-                progress: false,
+                progress: engine_executor::ProgressMode::Hidden,
             };
             apply::run(&project.project, plan.as_deref(), &syncs, options).await
         }
