@@ -98,11 +98,11 @@ class Measured:
         return f"{self.max_rss_kb / 1024:,.0f} MB"
 
 
-def rss_kb(pid: int) -> int:
+def rss_kb(pid: int, field: str = "VmRSS:") -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -121,9 +121,11 @@ def measure(
 ) -> Measured:
     """Runs `cmd` to completion; its output goes to `log`.
 
-    Wall time is measured around the process; peak RSS and CPU come from the kernel's rusage of
-    that one child (wait4), so nothing else on the machine counts. A watchdog polls the child's
-    RSS and kills it past `mem_limit_kb`, or past `timeout` seconds.
+    Wall time is measured around the process; CPU comes from the kernel's rusage of that one
+    child (wait4), so nothing else on the machine counts. Peak RSS is the child's own high-water
+    mark (`VmHWM`), polled every 0.1 s: rusage's `ru_maxrss` would also count this script's
+    memory, which the child inherits at fork and keeps as its high-water mark across exec. A
+    watchdog kills the child past `mem_limit_kb` of RSS, or past `timeout` seconds.
     """
     result = Measured(label=label, log=log)
     with open(log, "wb") as out:
@@ -135,6 +137,10 @@ def measure(
         def watch() -> None:
             while not exited.wait(0.1):
                 rss = rss_kb(proc.pid)
+                with guard:
+                    if not exited.is_set():
+                        hwm = rss_kb(proc.pid, "VmHWM:")
+                        result.extra["hwm_kb"] = max(result.extra.get("hwm_kb", 0), hwm)
                 over_time = time.monotonic() - start > timeout
                 if rss > mem_limit_kb or over_time:
                     with guard:
@@ -157,7 +163,8 @@ def measure(
         proc.returncode = os.waitstatus_to_exitcode(status)
         watcher.join()
     result.returncode = proc.returncode
-    result.max_rss_kb = usage.ru_maxrss
+    # A process shorter than one poll falls back on rusage (an upper bound).
+    result.max_rss_kb = result.extra.pop("hwm_kb", 0) or usage.ru_maxrss
     result.cpu = usage.ru_utime + usage.ru_stime
     return result
 
