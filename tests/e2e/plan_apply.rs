@@ -416,3 +416,14 @@ fn a_long_apply_writes_progress_lines_to_a_log() {
         .assert_stderr_contains(" rows/s");
     project.assert_contacts_exactly(&rows);
 }
+
+#[test]
+fn a_model_that_needs_more_memory_than_allowed_says_how_to_fix_it() {
+    let project = TestProject::new(&csv(&users(50)));
+    project
+        .engine_with(&["plan"], &[("ENGINE_MEMORY_LIMIT", Some("2000"))])
+        .assert_code(1)
+        .assert_stderr_contains("Resources exhausted")
+        .assert_stderr_contains("ENGINE_MEMORY_LIMIT");
+    assert_eq!(project.sandbox.write_requests(), 0);
+}

@@ -121,9 +121,15 @@ pub async fn plan_sync(
     let mut mapped_rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
-            vec![Diagnostic::error("model::execution", format!("sync `{sync_name}`: model `{}` failed: {}", input.sync.model.value, one_line(&e.find_root().to_string())))
+            let root = e.find_root();
+            let hint = if matches!(root, datafusion::error::DataFusionError::ResourcesExhausted(_)) {
+                "the model's query needs more memory than `ENGINE_MEMORY_LIMIT` (bytes) allows: raise it, or make the model's joins smaller (e.g. join onto the small table, filter first)"
+            } else {
+                "fix the malformed data in the model's tables, or CAST the column in the model's SQL"
+            };
+            vec![Diagnostic::error("model::execution", format!("sync `{sync_name}`: model `{}` failed: {}", input.sync.model.value, one_line(&root.to_string())))
                 .at(input.sync.model.span.clone())
-                .hint("fix the malformed data in the model's tables, or CAST the column in the model's SQL")]
+                .hint(hint)]
         })?;
         let mapped = input
             .mapping
