@@ -19,13 +19,16 @@ mod fold;
 mod ownership;
 mod planner;
 mod snapshot;
+mod sort;
 
 pub use fingerprint::{FP_VERSION, fingerprint_row};
-pub use fold::{FoldOutcome, fold_snapshot, fold_snapshot_observed};
+pub use fold::{FoldOutcome, RunOutcomes, Written, fold_run, fold_snapshot};
 pub use planner::{Pending, PlanProgress, PlanStage, SyncDiffInput, plan_sync};
 pub use snapshot::{
-    FP_COLUMN, ID_COLUMN, KEY_COLUMN, SnapshotWriter, read_snapshot_rows, snapshot_row_count,
+    FP_COLUMN, ID_COLUMN, KEY_COLUMN, SORTED_METADATA, SnapshotWriter, read_snapshot_rows,
+    snapshot_is_sorted, snapshot_row_count,
 };
+pub use sort::sort_snapshot;
 
 #[cfg(test)]
 mod tests;

@@ -19,7 +19,9 @@ use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncSpec};
 use futures_util::StreamExt;
 
 use crate::ownership::{self, OldRecord, Release, Target};
-use crate::snapshot::{SnapshotRow, SnapshotWriter, read_snapshot_rows, snapshot_row_count};
+use crate::snapshot::{
+    KeyFingerprints, SnapshotRow, SnapshotWriter, read_snapshot_rows, snapshot_row_count,
+};
 
 /// How many offending keys a key error names.
 const SHOWN_KEYS: usize = 5;
@@ -169,7 +171,6 @@ pub async fn plan_sync(
         &rows_table,
         &rows_path,
         model_rows,
-        id,
     )
     .await;
     let _ = ctx.deregister_table(&rows_table);
@@ -183,7 +184,6 @@ async fn diff_registered(
     rows_table: &str,
     rows_path: &Path,
     model_rows: u64,
-    id: u64,
 ) -> Result<SyncPlan, Vec<Diagnostic>> {
     let sync_name = input.sync.name.value.as_str();
     let internal = |e: &dyn std::fmt::Display| {
@@ -191,88 +191,60 @@ async fn diff_registered(
             "if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes); otherwise this is a bug in engine",
         )]
     };
-    check_duplicate_keys(ctx, input, rows_table)
-        .await
-        .map_err(|e| internal(&e))??;
     let match_property = properties.first().cloned().unwrap_or_default();
+    let Some(snapshot) = &input.previous_snapshot else {
+        check_duplicate_keys(ctx, input, rows_table)
+            .await
+            .map_err(|e| internal(&e))??;
+        let skipped = check_match_values(ctx, input, rows_table, &match_property)
+            .await
+            .map_err(|e| internal(&e))??;
+        return first_backfill(ctx, input, properties, rows_table, model_rows, skipped).await;
+    };
+
+    // 3. Which keys changed: the model rows sorted by key (DataFusion sorts under its memory
+    // pool, spilling to disk) merged with the snapshot, which is kept in key order. Duplicate
+    // keys come side by side in the sorted rows.
+    crate::sort_snapshot(ctx, snapshot)
+        .await
+        .map_err(|e| internal(&e))?;
+    let previous_rows = snapshot_row_count(snapshot).map_err(|e| internal(&e))?;
+    let KeyDiff {
+        mut added,
+        mut changed,
+        mut removed,
+        duplicates,
+    } = diff_keys(ctx, rows_table, snapshot)
+        .await
+        .map_err(|e| internal(&e))?;
+    if let Some(duplicates) = duplicates {
+        return Err(vec![duplicates.diagnostic(input)]);
+    }
     let skipped = check_match_values(ctx, input, rows_table, &match_property)
         .await
         .map_err(|e| internal(&e))??;
-    let skipped_keys: HashSet<String> = skipped.iter().map(|s| s.key.clone()).collect();
-
-    // 3. Which keys changed: a join on key and fingerprint only.
-    let previous_rows = match &input.previous_snapshot {
-        Some(path) => snapshot_row_count(path).map_err(|e| internal(&e))?,
-        None => 0,
-    };
-    let mut added = HashSet::new();
-    let mut changed = HashSet::new();
-    let mut removed = HashSet::new();
-    // Rows read back in step 4, for the changed keys only.
-    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
-    match &input.previous_snapshot {
-        None => {
-            return first_backfill(ctx, input, properties, rows_table, model_rows, skipped).await;
-        }
-        Some(snapshot) => {
-            let snap_table = format!("engine_snapshot_{id}");
-            ctx.register_parquet(
-                &snap_table,
-                snapshot.to_string_lossy().as_ref(),
-                ParquetReadOptions::default(),
-            )
-            .await
-            .map_err(|e| internal(&e))?;
-            let batches = query(
-                ctx,
-                &format!(
-                    "SELECT n.__key AS new_key, o.__key AS old_key \
-                     FROM (SELECT __key, __fp FROM {rows_table}) n \
-                     FULL OUTER JOIN (SELECT __key, __fp FROM {snap_table}) o ON n.__key = o.__key \
-                     WHERE (n.__fp IS DISTINCT FROM o.__fp)"
-                ),
-            )
-            .await;
-            let _ = ctx.deregister_table(&snap_table);
-            for batch in batches.map_err(|e| internal(&e))? {
-                let new_keys = utf8(batch.column(0)).map_err(|e| internal(&e))?;
-                let old_keys = utf8(batch.column(1)).map_err(|e| internal(&e))?;
-                for row in 0..batch.num_rows() {
-                    let key = if new_keys.is_null(row) {
-                        old_keys.value(row)
-                    } else {
-                        new_keys.value(row)
-                    };
-                    // A skipped row is left as it was: neither written nor removed.
-                    if skipped_keys.contains(key) {
-                        continue;
-                    }
-                    match (new_keys.is_null(row), old_keys.is_null(row)) {
-                        (false, true) => added.insert(key.to_string()),
-                        (true, false) => removed.insert(key.to_string()),
-                        _ => changed.insert(key.to_string()),
-                    };
-                }
-            }
-        }
+    // A skipped row is left as it was: neither written nor removed.
+    for row in &skipped {
+        added.remove(&row.key);
+        changed.remove(&row.key);
+        removed.remove(&row.key);
     }
+    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
 
     // 4. Read back whole rows for the changed keys only.
     let mut old_rows: HashMap<String, SnapshotRow> = HashMap::new();
-    if let Some(snapshot) = &input.previous_snapshot {
-        let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
-        read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
-            new_rows.insert(key.to_string(), row);
-            Ok(())
-        })
-        .map_err(|e| internal(&e))?;
-        let wanted_old: HashSet<String> = changed.union(&removed).cloned().collect();
-        read_snapshot_rows(snapshot, Some(&wanted_old), |key, row| {
-            old_rows.insert(key.to_string(), row);
-            Ok(())
-        })
-        .map_err(|e| internal(&e))?;
-    }
+    let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
+    read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
+        new_rows.insert(key.to_string(), row);
+        Ok(())
+    })
+    .map_err(|e| internal(&e))?;
+    let wanted_old: HashSet<String> = changed.union(&removed).cloned().collect();
+    read_snapshot_rows(snapshot, Some(&wanted_old), |key, row| {
+        old_rows.insert(key.to_string(), row);
+        Ok(())
+    })
+    .map_err(|e| internal(&e))?;
 
     // 5. Which record each changed row writes (see `ownership`).
     let normalize = |value: Option<&str>| value.map(|v| match_key(v, input.match_case_insensitive));
@@ -372,7 +344,8 @@ async fn diff_registered(
             )
         });
     }
-    changes.sort_by(|a, b| (a.action, &a.key).cmp(&(b.action, &b.key)));
+    // Key order, the order of snapshots: the fold merges the two.
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
 
     // 6. A change the destination rejected before, planned again unchanged, is held back.
     let mut held = Vec::new();
@@ -552,13 +525,13 @@ async fn first_backfill(
     })
 }
 
-/// Duplicate primary keys stop the plan.
+/// Duplicate primary keys stop the plan (a first backfill, with no snapshot to merge with,
+/// finds them with an aggregate).
 async fn check_duplicate_keys(
     ctx: &SessionContext,
     input: &SyncDiffInput<'_>,
     rows_table: &str,
 ) -> datafusion::error::Result<Result<(), Vec<Diagnostic>>> {
-    let sync_name = input.sync.name.value.as_str();
     let duplicates = query(
         ctx,
         &format!(
@@ -571,27 +544,146 @@ async fn check_duplicate_keys(
     let Some(first) = duplicates.first().filter(|b| b.num_rows() > 0) else {
         return Ok(Ok(()));
     };
-    let groups = first
-        .column(2)
-        .as_primitive_opt::<Int64Type>()
-        .map(|a| a.value(0))
-        .unwrap_or_default();
-    let mut keys = Vec::new();
+    let mut found = DuplicateKeys {
+        groups: first
+            .column(2)
+            .as_primitive_opt::<Int64Type>()
+            .map(|a| a.value(0))
+            .unwrap_or_default()
+            .max(0) as u64,
+        shown: Vec::new(),
+    };
     for batch in &duplicates {
         let names = utf8(batch.column(0))?;
         let counts = datafusion::arrow::compute::cast(batch.column(1), &DataType::Int64)?;
         let counts = counts.as_primitive::<Int64Type>();
         for i in 0..batch.num_rows() {
-            keys.push(format!("`{}` ({} rows)", names.value(i), counts.value(i)));
+            found
+                .shown
+                .push((names.value(i).to_string(), counts.value(i).max(0) as u64));
         }
     }
-    Ok(Err(vec![Diagnostic::error(
-        "diff::duplicate_keys",
-        format!("sync `{sync_name}`: {groups} primary key value(s) appear more than once in model `{}`", input.sync.model.value),
-    )
-    .at_row(sync_name, None, None)
-    .note(format!("first duplicates: {}", keys.join(", ")))
-    .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")]))
+    Ok(Err(vec![found.diagnostic(input)]))
+}
+
+/// Primary key values that appear more than once in the model.
+#[derive(Debug, Default)]
+struct DuplicateKeys {
+    /// How many key values appear more than once.
+    groups: u64,
+    /// The first few, in key order, with how many rows each.
+    shown: Vec<(String, u64)>,
+}
+
+impl DuplicateKeys {
+    fn diagnostic(&self, input: &SyncDiffInput<'_>) -> Diagnostic {
+        let sync_name = input.sync.name.value.as_str();
+        let keys: Vec<String> = self
+            .shown
+            .iter()
+            .map(|(key, rows)| format!("`{key}` ({rows} rows)"))
+            .collect();
+        Diagnostic::error(
+            "diff::duplicate_keys",
+            format!("sync `{sync_name}`: {} primary key value(s) appear more than once in model `{}`", self.groups, input.sync.model.value),
+        )
+        .at_row(sync_name, None, None)
+        .note(format!("first duplicates: {}", keys.join(", ")))
+        .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")
+    }
+}
+
+/// The keys that differ between the model rows and the previous snapshot.
+struct KeyDiff {
+    added: HashSet<String>,
+    changed: HashSet<String>,
+    removed: HashSet<String>,
+    /// Set when a key appears more than once in the model: the plan stops.
+    duplicates: Option<DuplicateKeys>,
+}
+
+/// Merges the model rows, sorted by key, with the snapshot (in key order), comparing
+/// fingerprints: only the keys that differ are kept, so memory follows the changes, not the
+/// rows.
+async fn diff_keys(
+    ctx: &SessionContext,
+    rows_table: &str,
+    snapshot: &Path,
+) -> Result<KeyDiff, Box<dyn std::error::Error + Send + Sync>> {
+    let mut old = KeyFingerprints::open(snapshot)?.peekable();
+    let mut diff = KeyDiff {
+        added: HashSet::new(),
+        changed: HashSet::new(),
+        removed: HashSet::new(),
+        duplicates: None,
+    };
+    let mut duplicates = DuplicateKeys::default();
+    // The last model key seen, and how many rows had it so far.
+    let mut last: Option<(String, u64)> = None;
+    let close_run = |last: &Option<(String, u64)>, duplicates: &mut DuplicateKeys| {
+        if let Some((key, rows)) = last
+            && *rows > 1
+        {
+            duplicates.groups += 1;
+            if duplicates.shown.len() < SHOWN_KEYS {
+                duplicates.shown.push((key.clone(), *rows));
+            }
+        }
+    };
+    let mut stream = ctx
+        .sql(&format!(
+            "SELECT __key, __fp FROM {rows_table} ORDER BY __key"
+        ))
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let keys = utf8(batch.column(0))?;
+        let fps = batch
+            .column(1)
+            .as_fixed_size_binary_opt()
+            .ok_or("the fingerprint column is not 16 bytes wide")?;
+        for row in 0..batch.num_rows() {
+            let key = keys.value(row);
+            if let Some((last_key, rows)) = &mut last
+                && last_key == key
+            {
+                *rows += 1;
+                continue;
+            }
+            close_run(&last, &mut duplicates);
+            last = Some((key.to_string(), 1));
+            // Snapshot keys before this one left the model.
+            while old
+                .peek()
+                .is_some_and(|next| next.as_ref().map_or(true, |(k, _)| k.as_str() < key))
+            {
+                if let Some(next) = old.next() {
+                    diff.removed.insert(next?.0);
+                }
+            }
+            match old.peek() {
+                Some(Ok((old_key, old_fp))) if old_key == key => {
+                    if old_fp.as_slice() != fps.value(row) {
+                        diff.changed.insert(key.to_string());
+                    }
+                    old.next();
+                }
+                _ => {
+                    diff.added.insert(key.to_string());
+                }
+            }
+        }
+    }
+    close_run(&last, &mut duplicates);
+    for rest in old {
+        diff.removed.insert(rest?.0);
+    }
+    if duplicates.groups > 0 {
+        diff.duplicates = Some(duplicates);
+    }
+    Ok(diff)
 }
 
 /// Null, empty and shared match values: two rows must never write one record, and a row

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::file::reader::FileReader;
 use datafusion::parquet::file::serialized_reader::SerializedFileReader;
@@ -28,6 +29,9 @@ pub const KEY_COLUMN: &str = "__key";
 pub const ID_COLUMN: &str = "__destination_id";
 /// The fingerprint column.
 pub const FP_COLUMN: &str = "__fp";
+/// The file metadata entry that says a snapshot's rows are in strictly ascending key order
+/// (every snapshot written since the fold became a merge).
+pub const SORTED_METADATA: &str = "engine.sorted_by";
 
 /// One snapshot row read back in Rust (only for keys that changed).
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +78,9 @@ pub struct SnapshotWriter {
     ids: StringBuilder,
     values: Vec<StringBuilder>,
     pending: usize,
+    /// The last key pushed while every key so far came in strictly ascending order.
+    last_key: Option<String>,
+    sorted: bool,
 }
 
 const FLUSH_ROWS: usize = 8192;
@@ -98,6 +105,8 @@ impl SnapshotWriter {
             ids: StringBuilder::new(),
             values: properties.iter().map(|_| StringBuilder::new()).collect(),
             pending: 0,
+            last_key: None,
+            sorted: true,
         })
     }
 
@@ -108,6 +117,16 @@ impl SnapshotWriter {
         destination_id: Option<&str>,
         values: &[Option<&str>],
     ) -> std::io::Result<()> {
+        if self.sorted {
+            match &mut self.last_key {
+                Some(last) if last.as_str() >= key => self.sorted = false,
+                Some(last) => {
+                    last.clear();
+                    last.push_str(key);
+                }
+                None => self.last_key = Some(key.to_string()),
+            }
+        }
         self.keys.append_value(key);
         if self.with_id {
             self.ids.append_option(destination_id);
@@ -127,6 +146,7 @@ impl SnapshotWriter {
     /// order (the mapping's output), computing fingerprints; no destination ids.
     pub fn write_mapped(&mut self, batch: &RecordBatch) -> std::io::Result<()> {
         self.flush_rows()?;
+        self.sorted = false;
         let key = batch.column(0).clone();
         let props: Vec<&StringArray> = (1..batch.num_columns())
             .map(|i| batch.column(i).as_any().downcast_ref::<StringArray>())
@@ -165,9 +185,16 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Flushes, writes the footer and fsyncs; returns the row count.
+    /// Flushes, writes the footer and fsyncs; returns the row count. A file whose rows came in
+    /// strictly ascending key order says so in its metadata ([`SORTED_METADATA`]).
     pub fn finish(mut self) -> std::io::Result<u64> {
         self.flush_rows()?;
+        if self.sorted {
+            self.writer.append_key_value_metadata(KeyValue::new(
+                SORTED_METADATA.to_string(),
+                KEY_COLUMN.to_string(),
+            ));
+        }
         let file = self.writer.into_inner().map_err(io_error)?;
         file.sync_all()?;
         Ok(self.rows)
@@ -193,7 +220,7 @@ fn fingerprints(
     Ok(fps.finish())
 }
 
-fn io_error(e: impl ToString) -> std::io::Error {
+pub(crate) fn io_error(e: impl ToString) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
@@ -202,6 +229,204 @@ pub fn snapshot_row_count(path: &Path) -> std::io::Result<u64> {
     let file = fs_err::File::open(path)?.into_parts().0;
     let reader = SerializedFileReader::new(file).map_err(io_error)?;
     Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
+/// True when the snapshot at `path` says its rows are sorted by key ([`SORTED_METADATA`]).
+pub fn snapshot_is_sorted(path: &Path) -> std::io::Result<bool> {
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let reader = SerializedFileReader::new(file).map_err(io_error)?;
+    Ok(reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| {
+            kv.iter()
+                .any(|e| e.key == SORTED_METADATA && e.value.as_deref() == Some(KEY_COLUMN))
+        }))
+}
+
+/// One snapshot row as the fold reads it: values aligned with the properties asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredRow {
+    pub(crate) destination_id: Option<String>,
+    pub(crate) values: Vec<Option<String>>,
+}
+
+/// Reads a snapshot row by row, in file order, a batch at a time (pull-based, for merges).
+pub(crate) struct SnapshotReader {
+    batches: datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    properties: Vec<String>,
+    current: Option<Columns>,
+    row: usize,
+}
+
+/// One batch's columns, found by name once per batch.
+struct Columns {
+    rows: usize,
+    keys: StringArray,
+    ids: Option<StringArray>,
+    values: Vec<Option<StringArray>>,
+}
+
+impl Columns {
+    fn of(batch: &RecordBatch, properties: &[String]) -> std::io::Result<Self> {
+        let text = |name: &str| -> Option<StringArray> {
+            let index = batch.schema().index_of(name).ok()?;
+            batch
+                .column(index)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+        };
+        Ok(Columns {
+            rows: batch.num_rows(),
+            keys: string_column(batch, KEY_COLUMN)?.clone(),
+            ids: text(ID_COLUMN),
+            values: properties.iter().map(|p| text(p)).collect(),
+        })
+    }
+
+    fn row(&self, row: usize) -> (String, StoredRow) {
+        let value =
+            |array: &StringArray| (!array.is_null(row)).then(|| array.value(row).to_string());
+        (
+            self.keys.value(row).to_string(),
+            StoredRow {
+                destination_id: self.ids.as_ref().and_then(value),
+                values: self
+                    .values
+                    .iter()
+                    .map(|a| a.as_ref().and_then(value))
+                    .collect(),
+            },
+        )
+    }
+}
+
+impl SnapshotReader {
+    /// Opens `path`; rows come with values for `properties` (null where the file lacks one).
+    pub(crate) fn open(path: &Path, properties: &[String]) -> std::io::Result<Self> {
+        let file = fs_err::File::open(path)?.into_parts().0;
+        let batches = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(io_error)?
+            .with_batch_size(8192)
+            .build()
+            .map_err(io_error)?;
+        Ok(SnapshotReader {
+            batches,
+            properties: properties.to_vec(),
+            current: None,
+            row: 0,
+        })
+    }
+}
+
+impl Iterator for SnapshotReader {
+    type Item = std::io::Result<(String, StoredRow)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(columns) = &self.current
+                && self.row < columns.rows
+            {
+                let row = columns.row(self.row);
+                self.row += 1;
+                return Some(Ok(row));
+            }
+            let batch = match self.batches.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(io_error(e))),
+            };
+            match Columns::of(&batch, &self.properties) {
+                Ok(columns) => {
+                    self.current = Some(columns);
+                    self.row = 0;
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// Reads only the keys and fingerprints of a snapshot, in file order, checking that keys
+/// strictly ascend (the diff merges them with the model rows sorted by key).
+pub(crate) struct KeyFingerprints {
+    batches: datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    current: Option<(StringArray, datafusion::arrow::array::FixedSizeBinaryArray)>,
+    row: usize,
+    last: Option<String>,
+}
+
+impl KeyFingerprints {
+    /// Opens `path`, reading its `__key` and `__fp` columns only.
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
+        let file = fs_err::File::open(path)?.into_parts().0;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
+        let arrow_schema = builder.schema().clone();
+        let columns = [KEY_COLUMN, FP_COLUMN]
+            .iter()
+            .map(|name| arrow_schema.index_of(name).map_err(io_error))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let mask =
+            datafusion::parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), columns);
+        let batches = builder
+            .with_projection(mask)
+            .with_batch_size(8192)
+            .build()
+            .map_err(io_error)?;
+        Ok(KeyFingerprints {
+            batches,
+            current: None,
+            row: 0,
+            last: None,
+        })
+    }
+}
+
+impl Iterator for KeyFingerprints {
+    type Item = std::io::Result<(String, [u8; 16])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((keys, fps)) = &self.current
+                && self.row < keys.len()
+            {
+                let key = keys.value(self.row).to_string();
+                let mut fp = [0u8; 16];
+                fp.copy_from_slice(fps.value(self.row));
+                self.row += 1;
+                if self.last.as_ref().is_some_and(|last| *last >= key) {
+                    return Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("the snapshot is not sorted by row key (`{key}` comes late)"),
+                    )));
+                }
+                self.last = Some(key.clone());
+                return Some(Ok((key, fp)));
+            }
+            let batch = match self.batches.next()? {
+                Ok(batch) => batch,
+                Err(e) => return Some(Err(io_error(e))),
+            };
+            let keys = match string_column(&batch, KEY_COLUMN) {
+                Ok(keys) => keys.clone(),
+                Err(e) => return Some(Err(e)),
+            };
+            let Some(fps) = batch.schema().index_of(FP_COLUMN).ok().and_then(|i| {
+                batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::FixedSizeBinaryArray>()
+                    .cloned()
+            }) else {
+                return Some(Err(io_error(
+                    "the snapshot's fingerprint column is missing",
+                )));
+            };
+            self.current = Some((keys, fps));
+            self.row = 0;
+        }
+    }
 }
 
 /// Streams a snapshot (or mapped-rows) file and calls `visit` for each row whose key is in

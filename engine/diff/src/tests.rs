@@ -453,3 +453,86 @@ proptest! {
         result?;
     }
 }
+
+/// Every key of a snapshot file, in file order.
+fn snapshot_keys(path: &Path) -> Vec<String> {
+    let mut keys = Vec::new();
+    crate::read_snapshot_rows(path, None, |key, _| {
+        keys.push(key.to_string());
+        Ok(())
+    })
+    .unwrap();
+    keys
+}
+
+/// The fold is a merge of sorted inputs: the snapshot it writes is in key order and says so;
+/// a snapshot from before snapshots were sorted is sorted once (same rows) and then folds like
+/// any other; an input out of order is refused, never merged wrongly.
+#[tokio::test]
+async fn the_fold_writes_key_order_and_sorts_an_old_snapshot_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sync(None);
+    let properties = vec!["email".to_string(), "firstname".to_string()];
+    let legacy = dir.path().join("legacy.parquet");
+    let mut writer = crate::SnapshotWriter::create(&legacy, &properties, true).unwrap();
+    for key in ["3", "1", "2"] {
+        let email = format!("{key}@x.io");
+        writer
+            .push(key, Some(&format!("id-{key}")), &[Some(&email), Some("A")])
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    assert!(!crate::snapshot_is_sorted(&legacy).unwrap());
+
+    // Folding straight onto the unsorted snapshot is refused.
+    let first = plan(
+        batch(&[
+            (Some("1"), "1@x.io", Some("A")),
+            (Some("4"), "4@x.io", Some("D")),
+        ]),
+        None,
+        dir.path(),
+        &s,
+    )
+    .await
+    .unwrap();
+    let refused = fold_snapshot(
+        Some(&legacy),
+        &first,
+        &HashMap::new(),
+        &dir.path().join("x.parquet"),
+    )
+    .unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData, "{refused}");
+
+    // Planning against it sorts it once, in place; the diff is as if it had been sorted.
+    let model = batch(&[
+        (Some("1"), "1@x.io", Some("A")),
+        (Some("2"), "2@x.io", Some("B")),
+        (Some("4"), "4@x.io", Some("D")),
+    ]);
+    let second = plan(model.clone(), Some(&legacy), dir.path(), &s)
+        .await
+        .unwrap();
+    assert!(crate::snapshot_is_sorted(&legacy).unwrap());
+    assert_eq!(snapshot_keys(&legacy), vec!["1", "2", "3"]);
+    let change_keys: Vec<String> = second
+        .changes
+        .to_vec()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(
+        change_keys,
+        vec!["2", "3", "4"],
+        "changes come in key order"
+    );
+
+    let next = dir.path().join("gen-next.parquet");
+    apply_all(&second, Some(&legacy), &next);
+    assert!(crate::snapshot_is_sorted(&next).unwrap());
+    assert_eq!(snapshot_keys(&next), vec!["1", "2", "4"]);
+    let third = plan(model, Some(&next), dir.path(), &s).await.unwrap();
+    assert!(third.changes.is_empty(), "{:?}", third.changes.to_vec());
+}

@@ -50,19 +50,19 @@ pub(crate) async fn run<D: Destination>(
             .limit()
     };
     let mut tally = Tally::default();
-    let mut steps = steps.enumerate();
+    let mut steps = steps;
     let mut in_flight = FuturesUnordered::new();
     // A barrier was reached: nothing more is sent until the batches in flight are answered.
     let mut barrier = false;
     loop {
         while !barrier && tally.fatal.is_none() && in_flight.len() < limit() {
-            let Some((ordinal, step)) = steps.next() else {
+            let Some(step) = steps.next() else {
                 break;
             };
             match step {
                 Step::Barrier => barrier = !in_flight.is_empty(),
-                Step::NoRequest(keys) => tally.no_request(keys),
-                Step::Invalid(rows) => tally.invalid(state, run_id, ordinal, rows)?,
+                Step::NoRequest(rows) => tally.no_request(state, run_id, rows)?,
+                Step::Invalid(rows) => tally.invalid(state, run_id, rows)?,
                 Step::Batch(batch) => {
                     let sent: Vec<(String, String)> = batch
                         .iter()
@@ -72,15 +72,15 @@ pub(crate) async fn run<D: Destination>(
                     let pacing = &pacing;
                     in_flight.push(async move {
                         let answer = send_with_retries(destination, &batch, pacing).await;
-                        (ordinal, batch, answer)
+                        (batch, answer)
                     });
                 }
             }
         }
-        let Some((ordinal, batch, answer)) = in_flight.next().await else {
+        let Some((batch, answer)) = in_flight.next().await else {
             break;
         };
-        let journal = tally.answered(run_id, ordinal, &batch, answer);
+        let journal = tally.answered(run_id, &batch, answer);
         state.journal_outcomes(run_id, &journal)?;
         progress.inc(batch.len() as u64);
         if tally.fatal.is_some() {
@@ -91,13 +91,13 @@ pub(crate) async fn run<D: Destination>(
         }
     }
     // Stopped early: what was never sent stays pending, and run history says so.
-    for (ordinal, step) in steps {
+    for step in steps {
         match step {
             Step::Barrier => {}
-            Step::NoRequest(keys) => tally.no_request(keys),
-            Step::Invalid(rows) => tally.invalid(state, run_id, ordinal, rows)?,
+            Step::NoRequest(rows) => tally.no_request(state, run_id, rows)?,
+            Step::Invalid(rows) => tally.invalid(state, run_id, rows)?,
             Step::Batch(batch) => {
-                let journal = tally.not_sent(ordinal, &batch);
+                let journal = tally.not_sent(&batch);
                 state.journal_outcomes(run_id, &journal)?;
             }
         }
@@ -115,41 +115,52 @@ pub(crate) async fn run<D: Destination>(
     Ok(tally.finish())
 }
 
-/// The report under construction. Failed rows carry the ordinal of their step so the report
-/// lists them in step order whatever order the answers came in.
+/// The report under construction: counts only. Every row's outcome is in the journal, which
+/// the snapshot fold and the pending rows are built from, so nothing here grows with the run.
 #[derive(Default)]
 struct Tally {
     report: ExecutionReport,
-    failed: Vec<(usize, String, String)>,
     fatal: Option<Diagnostic>,
 }
 
 impl Tally {
-    fn no_request(&mut self, keys: Vec<String>) {
-        for key in keys {
-            self.report.succeeded.insert(key, None);
-        }
+    /// Journals rows that need no request as written.
+    fn no_request(
+        &mut self,
+        state: &dyn StateStore,
+        run_id: i64,
+        rows: Vec<(String, &'static str)>,
+    ) -> Result<(), ExecutorError> {
+        self.report.counts.succeeded += rows.len() as u64;
+        let journal: Vec<JournalRow> = rows
+            .into_iter()
+            .map(|(key, action)| JournalRow {
+                key,
+                action: action.to_string(),
+                state: RowState::Succeeded,
+                destination_id: None,
+                message: None,
+            })
+            .collect();
+        state.journal_outcomes(run_id, &journal)?;
+        Ok(())
     }
 
     fn invalid(
         &mut self,
         state: &dyn StateStore,
         run_id: i64,
-        ordinal: usize,
         rows: Vec<InvalidRow>,
     ) -> Result<(), ExecutorError> {
+        self.report.counts.pending += rows.len() as u64;
         let journal: Vec<JournalRow> = rows
             .into_iter()
-            .map(|row| {
-                self.fail(ordinal, &row.key, &row.message);
-                self.report.counts.pending += 1;
-                JournalRow {
-                    key: row.key,
-                    action: row.action.to_string(),
-                    state: RowState::GaveUp,
-                    destination_id: None,
-                    message: Some(row.message),
-                }
+            .map(|row| JournalRow {
+                key: row.key,
+                action: row.action.to_string(),
+                state: RowState::GaveUp,
+                destination_id: None,
+                message: Some(row.message),
             })
             .collect();
         if !journal.is_empty() {
@@ -162,7 +173,6 @@ impl Tally {
     fn answered(
         &mut self,
         run_id: i64,
-        ordinal: usize,
         batch: &[PlannedOperation],
         answer: Sent,
     ) -> Vec<JournalRow> {
@@ -171,26 +181,22 @@ impl Tally {
                 .iter()
                 .zip(finals)
                 .map(|(planned, outcome)| {
-                    let key = &planned.operation.key;
                     let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
-                            self.report.succeeded.insert(key.clone(), id.clone());
+                            self.report.counts.succeeded += 1;
                             (RowState::Succeeded, id, None)
                         }
                         Final::Rejected(message) => {
                             self.report.counts.rejected += 1;
-                            self.report.rejected.insert(key.clone());
-                            self.fail(ordinal, key, &message);
                             (RowState::Rejected, None, Some(message))
                         }
                         Final::GaveUp(message) => {
                             self.report.counts.pending += 1;
-                            self.fail(ordinal, key, &message);
                             (RowState::GaveUp, None, Some(message))
                         }
                     };
                     JournalRow {
-                        key: key.clone(),
+                        key: planned.operation.key.clone(),
                         action: planned.action.to_string(),
                         state,
                         destination_id,
@@ -199,7 +205,7 @@ impl Tally {
                 })
                 .collect(),
             Sent::Stopped(diagnostic) => {
-                let journal = self.gave_up(ordinal, batch, &diagnostic.message);
+                let journal = self.gave_up(batch, &diagnostic.message);
                 if self.fatal.is_none() {
                     tracing::error!(run_id, error = %diagnostic, "Run stopped.");
                     self.fatal = Some(diagnostic);
@@ -210,48 +216,26 @@ impl Tally {
     }
 
     /// Records a batch never sent because the run stopped; returns its journal rows.
-    fn not_sent(&mut self, ordinal: usize, batch: &[PlannedOperation]) -> Vec<JournalRow> {
-        self.gave_up(ordinal, batch, NOT_SENT)
+    fn not_sent(&mut self, batch: &[PlannedOperation]) -> Vec<JournalRow> {
+        self.gave_up(batch, NOT_SENT)
     }
 
-    fn gave_up(
-        &mut self,
-        ordinal: usize,
-        batch: &[PlannedOperation],
-        message: &str,
-    ) -> Vec<JournalRow> {
+    fn gave_up(&mut self, batch: &[PlannedOperation], message: &str) -> Vec<JournalRow> {
         self.report.counts.pending += batch.len() as u64;
         batch
             .iter()
-            .map(|planned| {
-                let key = &planned.operation.key;
-                self.fail(ordinal, key, message);
-                JournalRow {
-                    key: key.clone(),
-                    action: planned.action.to_string(),
-                    state: RowState::GaveUp,
-                    destination_id: None,
-                    message: Some(message.to_string()),
-                }
+            .map(|planned| JournalRow {
+                key: planned.operation.key.clone(),
+                action: planned.action.to_string(),
+                state: RowState::GaveUp,
+                destination_id: None,
+                message: Some(message.to_string()),
             })
             .collect()
     }
 
-    fn fail(&mut self, ordinal: usize, key: &str, message: &str) {
-        self.failed
-            .push((ordinal, key.to_string(), message.to_string()));
-    }
-
     fn finish(mut self) -> ExecutionReport {
-        // Stable: rows of one step keep their order.
-        self.failed.sort_by_key(|(ordinal, _, _)| *ordinal);
-        self.report.failed = self
-            .failed
-            .into_iter()
-            .map(|(_, key, message)| (key, message))
-            .collect();
         self.report.fatal = self.fatal;
-        self.report.counts.succeeded = self.report.succeeded.len() as u64;
         self.report
     }
 }

@@ -34,7 +34,6 @@ mod retry;
 mod send;
 mod steps;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use connector_core::{Destination, Diagnostic};
@@ -67,16 +66,11 @@ pub struct ExecutorOptions {
     pub progress: ProgressMode,
 }
 
-/// What an execution did, for the snapshot fold and run history.
+/// What an execution did, for run history. Each row's outcome (written with its record id,
+/// rejected, given up) is in the journal, not here, so the report's size does not grow with
+/// the run.
 #[derive(Debug, Default)]
 pub struct ExecutionReport {
-    /// Keys written, with the destination id when the destination reported one.
-    pub succeeded: HashMap<String, Option<String>>,
-    /// Keys refused or given up on, with the message, in step order; they stay pending.
-    pub failed: Vec<(String, String)>,
-    /// Of the failed keys, those the destination rejected for their data (not resent
-    /// unchanged).
-    pub rejected: HashSet<String>,
     /// Why the run stopped early, if it did.
     pub fatal: Option<Diagnostic>,
     /// Counts for run history.

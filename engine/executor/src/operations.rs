@@ -12,8 +12,9 @@ use engine_state::RunCounts;
 pub struct PlannedOperations {
     /// Operations to send, in plan order.
     pub operations: Vec<PlannedOperation>,
-    /// Keys that succeed without a request (forgotten removes, updates with nothing to send).
-    pub no_request: Vec<String>,
+    /// Rows that succeed without a request (forgotten removes, updates with nothing to
+    /// send): key and plan action.
+    pub no_request: Vec<(String, &'static str)>,
     /// Rows that cannot be sent (e.g. a null match value); they stay pending.
     pub invalid: Vec<InvalidRow>,
     /// Planned counts.
@@ -118,7 +119,8 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut Planned
                 })
                 .collect();
             if properties.is_empty() {
-                out.no_request.push(change.key.clone());
+                out.no_request
+                    .push((change.key.clone(), action_name(change.action)));
                 return;
             }
             match &change.destination_id {
@@ -151,7 +153,9 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut Planned
                         properties,
                     }))
                 }
-                _ => out.no_request.push(change.key.clone()),
+                _ => out
+                    .no_request
+                    .push((change.key.clone(), action_name(change.action))),
             }
         }
     }

@@ -19,8 +19,8 @@ use crate::operations::{
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Rows that succeed without a request (a forgotten remove, an update with nothing to
-    /// send): reported written, not journaled.
-    NoRequest(Vec<String>),
+    /// send), with their plan action: journaled as written.
+    NoRequest(Vec<(String, &'static str)>),
     /// Rows that cannot be sent: journaled as given up with their message, left pending.
     Invalid(Vec<InvalidRow>),
     /// One request's operations, all of one kind and one wave; may be in flight alongside
@@ -51,8 +51,11 @@ pub struct StepStream<'p> {
     pub counts: RunCounts,
     /// How many operations the batches hold, for the progress bar.
     pub operations: u64,
-    /// Steps to hand out before the groups: invalid and no-request rows.
-    head: std::vec::IntoIter<Step>,
+    /// The pass that hands out invalid and no-request rows before the groups, a chunk at a
+    /// time; None once done.
+    head: Option<engine_plan::ChangeChunks<'p>>,
+    /// Head steps read but not yet handed out.
+    head_ready: std::collections::VecDeque<Step>,
     /// The groups still to send, in order.
     groups: std::vec::IntoIter<(u8, u32)>,
     /// The group being sent and the changes left to read for it.
@@ -73,13 +76,12 @@ impl StepStream<'_> {
 }
 
 /// Opens `plan`'s steps as a stream, with at most `batch_size` operations per batch (at least
-/// 1). One pass over the changes counts them and finds the groups.
+/// 1). One pass over the changes counts them and finds the groups; the stream then reads them
+/// again, once for the invalid and no-request rows and once per group.
 pub fn stream_steps(plan: &SyncPlan, batch_size: usize) -> std::io::Result<StepStream<'_>> {
     let mut counts = RunCounts::default();
     let mut operations = 0u64;
     let mut groups = std::collections::BTreeSet::new();
-    let mut invalid = Vec::new();
-    let mut no_request = Vec::new();
     plan.changes.for_each_chunk(|chunk| {
         let mut out = PlannedOperations::default();
         for change in chunk {
@@ -90,23 +92,15 @@ pub fn stream_steps(plan: &SyncPlan, batch_size: usize) -> std::io::Result<StepS
         counts.planned_remove += out.counts.planned_remove;
         operations += out.operations.len() as u64;
         groups.extend(out.operations.iter().map(group));
-        invalid.extend(out.invalid);
-        no_request.extend(out.no_request);
         Ok(())
     })?;
-    let mut head = Vec::new();
-    if !invalid.is_empty() {
-        head.push(Step::Invalid(invalid));
-    }
-    if !no_request.is_empty() {
-        head.push(Step::NoRequest(no_request));
-    }
     Ok(StepStream {
         plan,
         batch_size: batch_size.max(1),
         counts,
         operations,
-        head: head.into_iter(),
+        head: Some(plan.changes.chunks()),
+        head_ready: std::collections::VecDeque::new(),
         groups: groups.into_iter().collect::<Vec<_>>().into_iter(),
         current: None,
         ready: std::collections::VecDeque::new(),
@@ -119,8 +113,29 @@ impl Iterator for StepStream<'_> {
     type Item = Step;
 
     fn next(&mut self) -> Option<Step> {
-        if let Some(step) = self.head.next() {
-            return Some(step);
+        while let Some(chunks) = &mut self.head {
+            if let Some(step) = self.head_ready.pop_front() {
+                return Some(step);
+            }
+            match chunks.next() {
+                Some(Ok(chunk)) => {
+                    let mut out = PlannedOperations::default();
+                    for change in &chunk {
+                        plan_change(self.plan, change, &mut out);
+                    }
+                    if !out.invalid.is_empty() {
+                        self.head_ready.push_back(Step::Invalid(out.invalid));
+                    }
+                    if !out.no_request.is_empty() {
+                        self.head_ready.push_back(Step::NoRequest(out.no_request));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    return None;
+                }
+                None => self.head = None,
+            }
         }
         loop {
             if self.error.is_some() {

@@ -150,7 +150,8 @@ pub enum RowState {
 }
 
 impl RowState {
-    fn as_str(self) -> &'static str {
+    /// The word stored in the journal.
+    pub fn as_str(self) -> &'static str {
         match self {
             RowState::Sent => "sent",
             RowState::Succeeded => "succeeded",
@@ -182,6 +183,60 @@ pub struct JournalRow {
     pub destination_id: Option<String>,
     /// The destination's message, when rejected or given up.
     pub message: Option<String>,
+}
+
+/// How many rows of one run are in each action and state (from its journal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalCounts {
+    /// `(action, state, rows)`.
+    pub entries: Vec<(String, RowState, u64)>,
+}
+
+impl JournalCounts {
+    /// Rows of `action` (all actions when None) in `state`.
+    pub fn get(&self, action: Option<&str>, state: RowState) -> u64 {
+        self.entries
+            .iter()
+            .filter(|(a, s, _)| *s == state && action.is_none_or(|action| action == a))
+            .map(|(_, _, rows)| rows)
+            .sum()
+    }
+}
+
+/// Rows read from the journal a page at a time, in ascending key order.
+const JOURNAL_PAGE_ROWS: usize = 4096;
+
+/// A run's journal as a stream in ascending key order (only rows in state `only`, when given),
+/// read a page at a time, so a run of millions of rows is never held in memory.
+pub fn journal_rows(
+    state: &dyn StateStore,
+    run_id: i64,
+    only: Option<RowState>,
+) -> impl Iterator<Item = Result<JournalRow, StateError>> + '_ {
+    let mut page: std::vec::IntoIter<JournalRow> = Vec::new().into_iter();
+    let mut after: Option<String> = None;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(row) = page.next() {
+                after = Some(row.key.clone());
+                return Some(Ok(row));
+            }
+            if done {
+                return None;
+            }
+            match state.journal_page(run_id, only, after.as_deref(), JOURNAL_PAGE_ROWS) {
+                Ok(rows) => {
+                    done = rows.len() < JOURNAL_PAGE_ROWS;
+                    page = rows.into_iter();
+                }
+                Err(e) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    })
 }
 
 /// Counts shown in run history.
@@ -262,8 +317,21 @@ pub trait StateStore {
     fn journal_sent(&self, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError>;
     /// Journals outcomes (after the response came back), in one transaction.
     fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError>;
-    /// The journal of a run.
+    /// The journal of a run, whole (small runs and tests; large ones read [`journal_rows`]).
     fn journal(&self, run_id: i64) -> Result<Vec<JournalRow>, StateError>;
+    /// Up to `limit` journal rows of a run whose keys come after `after`, in ascending key
+    /// order, only those in state `only` when given: one page of [`journal_rows`].
+    fn journal_page(
+        &self,
+        run_id: i64,
+        only: Option<RowState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournalRow>, StateError>;
+    /// One row's journal entry in a run.
+    fn journal_row(&self, run_id: i64, key: &str) -> Result<Option<JournalRow>, StateError>;
+    /// How many rows of a run are in each action and state.
+    fn journal_counts(&self, run_id: i64) -> Result<JournalCounts, StateError>;
     /// The saved plan of a run.
     fn run_plan(&self, run_id: i64) -> Result<Vec<u8>, StateError>;
     /// Runs left `running` for a sync (crashed, since the caller holds the lock).
@@ -306,11 +374,12 @@ pub struct Commit<'a> {
     pub counts: RunCounts,
     /// A fatal message, if the run stopped early.
     pub message: Option<&'a str>,
-    /// Keys that succeeded in this run: no longer pending.
-    pub resolved: &'a [String],
-    /// Keys that failed in this run, with the message: pending.
-    pub failed: &'a [(String, String)],
-    /// Of the failed keys, those rejected for their data, with the rejected change's
+    /// Outcomes found after the fact (a crashed run's unanswered rows, read back from the
+    /// destination): journaled in the commit's own transaction, so a crash before the commit
+    /// leaves them unanswered and recovery reads them back again.
+    pub reconciled: &'a [JournalRow],
+    /// Of the run's failed keys (its journal says which: rows written are no longer pending,
+    /// rows rejected or given up are), those rejected for their data, with the rejected change's
     /// fingerprint: held back until the data changes.
     pub held: &'a [(String, String)],
 }

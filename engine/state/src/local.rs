@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
-    Commit, JournalRow, PendingRow, RowState, RunCounts, RunRecord, RunStatus, StateError,
-    StateStore, SyncGeneration, SyncLock, check_name,
+    Commit, JournalCounts, JournalRow, PendingRow, RowState, RunCounts, RunRecord, RunStatus,
+    StateError, StateStore, SyncGeneration, SyncLock, check_name,
 };
 
 const SCHEMA_VERSION: i64 = 2;
@@ -265,6 +265,17 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn journal_row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
+    let state: String = r.get(2)?;
+    Ok(JournalRow {
+        key: r.get(0)?,
+        action: r.get(1)?,
+        state: RowState::parse(&state),
+        destination_id: r.get(3)?,
+        message: r.get(4)?,
+    })
+}
+
 fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(4)?;
     Ok(RunRecord {
@@ -420,18 +431,57 @@ impl StateStore for LocalState {
             "SELECT key, action, state, destination_id, message FROM journal WHERE run_id = ?1 ORDER BY key",
         )?;
         let rows = stmt
-            .query_map([run_id], |r| {
-                let state: String = r.get(2)?;
-                Ok(JournalRow {
-                    key: r.get(0)?,
-                    action: r.get(1)?,
-                    state: RowState::parse(&state),
-                    destination_id: r.get(3)?,
-                    message: r.get(4)?,
-                })
-            })?
+            .query_map([run_id], journal_row_from)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    fn journal_page(
+        &self,
+        run_id: i64,
+        only: Option<RowState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournalRow>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key, action, state, destination_id, message FROM journal
+             WHERE run_id = ?1 AND (?2 IS NULL OR key > ?2) AND (?3 IS NULL OR state = ?3)
+             ORDER BY key LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![run_id, after, only.map(RowState::as_str), limit as i64],
+                journal_row_from,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn journal_row(&self, run_id: i64, key: &str) -> Result<Option<JournalRow>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT key, action, state, destination_id, message FROM journal
+             WHERE run_id = ?1 AND key = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![run_id, key], journal_row_from)
+            .optional()?)
+    }
+
+    fn journal_counts(&self, run_id: i64) -> Result<JournalCounts, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT action, state, count(*) FROM journal WHERE run_id = ?1 GROUP BY action, state",
+        )?;
+        let entries = stmt
+            .query_map([run_id], |r| {
+                let state: String = r.get(1)?;
+                let rows: i64 = r.get(2)?;
+                Ok((r.get(0)?, RowState::parse(&state), rows.max(0) as u64))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(JournalCounts { entries })
     }
 
     fn run_plan(&self, run_id: i64) -> Result<Vec<u8>, StateError> {
@@ -490,17 +540,34 @@ impl StateStore for LocalState {
             commit.message,
         )?;
         {
-            let mut resolve =
-                tx.prepare_cached("DELETE FROM pending WHERE sync = ?1 AND key = ?2")?;
-            for key in commit.resolved {
-                resolve.execute(params![commit.sync, key])?;
-            }
-            let mut fail = tx.prepare_cached(
-                "INSERT OR REPLACE INTO pending (sync, key, message, run_id) VALUES (?1, ?2, ?3, ?4)",
+            let mut journal = tx.prepare_cached(
+                "INSERT OR REPLACE INTO journal (run_id, key, action, state, destination_id, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for (key, message) in commit.failed {
-                fail.execute(params![commit.sync, key, message, commit.run_id])?;
+            for row in commit.reconciled {
+                journal.execute(params![
+                    commit.run_id,
+                    row.key,
+                    row.action,
+                    row.state.as_str(),
+                    row.destination_id,
+                    row.message
+                ])?;
             }
+        }
+        // The run's journal says which rows are no longer pending and which now are.
+        tx.execute(
+            "DELETE FROM pending WHERE sync = ?1 AND key IN
+                 (SELECT key FROM journal WHERE run_id = ?2 AND state = 'succeeded')",
+            params![commit.sync, commit.run_id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO pending (sync, key, message, run_id)
+                 SELECT ?1, key, coalesce(message, ''), run_id FROM journal
+                 WHERE run_id = ?2 AND state IN ('rejected', 'gave_up')",
+            params![commit.sync, commit.run_id],
+        )?;
+        {
             let mut hold =
                 tx.prepare_cached("UPDATE pending SET held_fp = ?3 WHERE sync = ?1 AND key = ?2")?;
             for (key, fingerprint) in commit.held {
@@ -673,14 +740,20 @@ mod tests {
                     ..counts()
                 },
                 message: None,
-                resolved: &["a".into()],
-                failed: &[("b".into(), "bad".into())],
                 held: &[("b".into(), "fp".into())],
+                reconciled: &[],
             })
             .unwrap();
         assert_eq!(next, 1);
         assert_eq!(state.generation("s").unwrap().snapshot, Some(path));
-        assert_eq!(state.pending_rows("s").unwrap()[0].message, "bad");
+        let pending = state.pending_rows("s").unwrap();
+        assert_eq!(
+            pending.len(),
+            1,
+            "only the rejected row is pending: {pending:?}"
+        );
+        assert_eq!(pending[0].message, "bad");
+        assert_eq!(pending[0].held_fingerprint.as_deref(), Some("fp"));
         assert!(state.unfinished_runs("s").unwrap().is_empty());
         assert_eq!(state.run(run).unwrap().unwrap().status, RunStatus::Partial);
         // A second commit from the same base is refused.
@@ -692,11 +765,54 @@ mod tests {
             status: RunStatus::Succeeded,
             counts: counts(),
             message: None,
-            resolved: &[],
-            failed: &[],
             held: &[],
+            reconciled: &[],
         });
         assert!(matches!(again, Err(StateError::GenerationMoved { .. })));
+    }
+
+    /// The journal reads back as a stream in key order, a page at a time, filtered by state,
+    /// and its counts add up, whatever order rows were journaled in.
+    #[test]
+    fn the_journal_streams_in_key_order_and_counts_by_action_and_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
+        let rows: Vec<JournalRow> = (0..10_000u32)
+            .rev()
+            .map(|i| JournalRow {
+                key: format!("k{i:05}"),
+                action: if i % 3 == 0 { "update" } else { "create" }.into(),
+                state: if i % 7 == 0 {
+                    RowState::Rejected
+                } else {
+                    RowState::Succeeded
+                },
+                destination_id: Some(i.to_string()),
+                message: None,
+            })
+            .collect();
+        state.journal_outcomes(run, &rows).unwrap();
+        let all: Vec<String> = crate::journal_rows(&state, run, None)
+            .map(|r| r.unwrap().key)
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all.len(), 10_000);
+        assert_eq!(all, sorted);
+        let rejected = crate::journal_rows(&state, run, Some(RowState::Rejected)).count();
+        assert_eq!(rejected, (0..10_000).filter(|i| i % 7 == 0).count());
+        let counts = state.journal_counts(run).unwrap();
+        assert_eq!(counts.get(None, RowState::Rejected), rejected as u64);
+        assert_eq!(
+            counts.get(Some("update"), RowState::Succeeded),
+            (0..10_000).filter(|i| i % 3 == 0 && i % 7 != 0).count() as u64
+        );
+        assert_eq!(
+            state.journal_row(run, "k00007").unwrap().unwrap().state,
+            RowState::Rejected
+        );
+        assert!(state.journal_row(run, "nope").unwrap().is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use engine_diag::Diagnostic;
 use engine_executor::execute;
 use engine_plan::{Action, Plan, SyncPlan};
 use engine_spec::Project;
-use engine_state::{LocalState, RunCounts, RunStatus, StateStore};
+use engine_state::{LocalState, RowState, RunCounts, RunStatus, StateStore};
 
 use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
 use crate::events::{Event, Reporter};
@@ -283,52 +283,52 @@ async fn apply_sync(
                 )]
             })?;
 
-    let status = match (&report.fatal, report.failed.is_empty()) {
+    let counts = report.counts;
+    let status = match (&report.fatal, counts.rejected + counts.pending == 0) {
         (Some(_), _) => RunStatus::Failed,
         (None, true) => RunStatus::Succeeded,
         (None, false) => RunStatus::Partial,
     };
     let message = report.fatal.as_ref().map(|d| d.message.clone());
-    let held = held_fingerprints(plan, report.rejected.iter().map(String::as_str))?;
-    if report.succeeded.is_empty() && report.fatal.is_some() {
+    if counts.succeeded == 0 && report.fatal.is_some() {
         state
-            .finish_run_without_commit(run_id, status, report.counts, message.as_deref())
+            .finish_run_without_commit(run_id, status, counts, message.as_deref())
             .map_err(fail)?;
     } else {
+        let held = held_fingerprints(state, plan, run_id)?;
         fold_and_commit(
+            project,
             state,
             plan,
             Outcome {
                 run_id,
                 status,
-                counts: report.counts,
+                counts,
                 message: message.as_deref(),
-                succeeded: &report.succeeded,
-                failed: &report.failed,
                 held: &held,
+                reconciled: &[],
                 observed: &std::collections::HashMap::new(),
             },
-        )?;
+        )
+        .await?;
     }
 
     // Committed: nothing needs the run's change files any more.
-    let mut done = [0usize; 3];
-    let counted = plan.changes.for_each(|c| {
-        if report.succeeded.contains_key(&c.key) {
-            done[c.action as usize] += 1;
-        }
-        Ok(())
-    });
     crate::run_plan::discard(plan);
-    counted.map_err(|e| vec![crate::commit::changes_unreadable(&plan.sync, &e)])?;
-    let done = |action: Action| done[action as usize];
+    let journal = state.journal_counts(run_id).map_err(fail)?;
+    let done = |action: Action| {
+        journal.get(
+            Some(engine_executor::action_name(action)),
+            RowState::Succeeded,
+        ) as usize
+    };
     Ok(SyncApplied {
         sync: plan.sync.clone(),
         run_id,
         created: done(Action::Create),
         updated: done(Action::Update),
         removed: done(Action::Remove),
-        failed: report.failed.len(),
+        failed: (counts.rejected + counts.pending) as usize,
         fatal: report.fatal,
     })
 }

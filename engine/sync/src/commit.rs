@@ -1,33 +1,65 @@
 //! Committing a run: the snapshot fold and the state's next generation, one path for a
 //! finished apply and for a recovered crash, so both leave the same state.
+//!
+//! Everything here reads the run's outcomes from its journal, in key order, a page at a time:
+//! the fold merges them with the previous snapshot and the plan's changes, the commit moves
+//! pending rows in SQL. Memory does not grow with the number of rows the run wrote.
 
 use std::collections::HashMap;
+use std::iter::Peekable;
 
 use engine_diag::Diagnostic;
-use engine_diff::fold_snapshot_observed;
+use engine_diff::{RunOutcomes, fold_run, snapshot_is_sorted, sort_snapshot};
 use engine_plan::SyncPlan;
-use engine_state::{Commit, LocalState, RunCounts, RunStatus, StateStore};
+use engine_spec::Project;
+use engine_state::{
+    Commit, JournalRow, LocalState, RowState, RunCounts, RunStatus, StateError, StateStore,
+    journal_rows,
+};
 
 use crate::{Failure, state_error};
 
-/// The fingerprints of rejected rows' changes, so an unchanged row is not resent.
-pub(crate) fn held_fingerprints<'k>(
+/// The fingerprints of the changes the destination rejected in run `run_id`, so an unchanged
+/// row is not resent: the plan's changes merged with the journal's rejected rows, both in key
+/// order.
+pub(crate) fn held_fingerprints(
+    state: &LocalState,
     plan: &SyncPlan,
-    rejected: impl Iterator<Item = &'k str>,
+    run_id: i64,
 ) -> Result<Vec<(String, String)>, Failure> {
-    let rejected: std::collections::HashSet<&str> = rejected.collect();
-    let mut held = Vec::new();
-    if rejected.is_empty() {
-        return Ok(held);
+    let mut rejected = journal_rows(state, run_id, Some(RowState::Rejected)).peekable();
+    if rejected.peek().is_none() {
+        return Ok(Vec::new());
     }
+    let mut journal_error = None;
+    let mut held = Vec::new();
     plan.changes
         .for_each(|c| {
-            if rejected.contains(c.key.as_str()) {
-                held.push((c.key.clone(), c.fingerprint()));
+            while let Some(row) = rejected.peek() {
+                match row {
+                    Ok(row) if row.key < c.key => {
+                        rejected.next();
+                    }
+                    Ok(row) if row.key == c.key => {
+                        held.push((c.key.clone(), c.fingerprint()));
+                        rejected.next();
+                        break;
+                    }
+                    Ok(_) => break,
+                    Err(_) => {
+                        if let Some(Err(e)) = rejected.next() {
+                            journal_error = Some(e);
+                        }
+                        return Err(std::io::Error::other("the journal could not be read"));
+                    }
+                }
             }
             Ok(())
         })
-        .map_err(|e| vec![changes_unreadable(&plan.sync, &e)])?;
+        .map_err(|e| match journal_error.take() {
+            Some(journal) => vec![state_error(journal)],
+            None => vec![changes_unreadable(&plan.sync, &e)],
+        })?;
     Ok(held)
 }
 
@@ -46,9 +78,10 @@ pub(crate) struct Outcome<'a> {
     pub(crate) status: RunStatus,
     pub(crate) counts: RunCounts,
     pub(crate) message: Option<&'a str>,
-    pub(crate) succeeded: &'a HashMap<String, Option<String>>,
-    pub(crate) failed: &'a [(String, String)],
     pub(crate) held: &'a [(String, String)],
+    /// Rows of a crashed run whose answer never came, found written by reading the destination
+    /// back (see `recovery`): journaled as written in the commit's own transaction.
+    pub(crate) reconciled: &'a [JournalRow],
     /// Values found in the destination for rows recovery read back (see `recovery`).
     pub(crate) observed: &'a HashMap<String, Vec<Option<String>>>,
 }
@@ -56,31 +89,75 @@ pub(crate) struct Outcome<'a> {
 /// Folds a run's successes into the next snapshot and commits the generation, the run's end
 /// and the pending rows. One path for finished and for recovered runs, so both give the same
 /// state.
-pub(crate) fn fold_and_commit(
+pub(crate) async fn fold_and_commit(
+    project: &Project,
     state: &LocalState,
     plan: &SyncPlan,
     outcome: Outcome<'_>,
 ) -> Result<(), Failure> {
-    let fail = |e: engine_state::StateError| vec![state_error(e)];
+    let fail = |e: StateError| vec![state_error(e)];
+    let cannot_write = |e: std::io::Error| {
+        vec![Diagnostic::error(
+            "state::error",
+            format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
+        )
+        .hint("check free disk space and permissions of the state directory, then run `engine apply` again")]
+    };
     let generation = state.generation(&plan.sync).map_err(fail)?;
     let out = state
         .next_snapshot_path(&plan.sync, generation.generation)
         .map_err(fail)?;
-    let folded = fold_snapshot_observed(
+    if let Some(previous) = &generation.snapshot
+        && !snapshot_is_sorted(previous).map_err(cannot_write)?
+    {
+        // A snapshot from before snapshots were kept in key order is sorted once.
+        let engine = engine_models::ModelEngine::empty(&crate::engine_options(project))
+            .map_err(|d| vec![d])?;
+        sort_snapshot(engine.context(), previous)
+            .await
+            .map_err(cannot_write)?;
+    }
+
+    let mut reconciled: Vec<&JournalRow> = outcome
+        .reconciled
+        .iter()
+        .filter(|r| r.state == RowState::Succeeded)
+        .collect();
+    reconciled.sort_by(|a, b| a.key.cmp(&b.key));
+    let journaled = journal_rows(state, outcome.run_id, Some(RowState::Succeeded));
+    let mut written = MergeSorted {
+        left: journaled.peekable(),
+        right: reconciled
+            .iter()
+            .map(|r| Ok((*r).clone()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .peekable(),
+    }
+    .map(|row| {
+        row.map(|r| (r.key, r.destination_id))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    let wrote = |key: &str| -> std::io::Result<bool> {
+        if reconciled.iter().any(|r| r.key == key) {
+            return Ok(true);
+        }
+        let row = state
+            .journal_row(outcome.run_id, key)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(row.is_some_and(|r| r.state == RowState::Succeeded))
+    };
+    let folded = fold_run(
         generation.snapshot.as_deref(),
         plan,
-        outcome.succeeded,
-        outcome.observed,
+        RunOutcomes {
+            written: &mut written,
+            wrote: &wrote,
+            observed: outcome.observed,
+        },
         &out,
     )
-        .map_err(|e| {
-            vec![Diagnostic::error(
-                "state::error",
-                format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
-            )
-            .hint("check free disk space and permissions of the state directory, then run `engine apply` again")]
-        })?;
-    let resolved: Vec<String> = outcome.succeeded.keys().cloned().collect();
+    .map_err(cannot_write)?;
     state
         .commit_generation(&Commit {
             sync: &plan.sync,
@@ -90,10 +167,39 @@ pub(crate) fn fold_and_commit(
             status: outcome.status,
             counts: outcome.counts,
             message: outcome.message,
-            resolved: &resolved,
-            failed: outcome.failed,
             held: outcome.held,
+            reconciled: outcome.reconciled,
         })
         .map_err(fail)?;
     Ok(())
+}
+
+/// Two streams of journal rows, each in ascending key order, as one in ascending key order.
+struct MergeSorted<L: Iterator, R: Iterator> {
+    left: Peekable<L>,
+    right: Peekable<R>,
+}
+
+impl<L, R> Iterator for MergeSorted<L, R>
+where
+    L: Iterator<Item = Result<JournalRow, StateError>>,
+    R: Iterator<Item = Result<JournalRow, StateError>>,
+{
+    type Item = Result<JournalRow, StateError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let take_left = match (self.left.peek(), self.right.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(Ok(l)), Some(Ok(r))) => l.key <= r.key,
+            (Some(Err(_)), _) => true,
+            (_, Some(Err(_))) => false,
+        };
+        if take_left {
+            self.left.next()
+        } else {
+            self.right.next()
+        }
+    }
 }

@@ -211,9 +211,8 @@ pub fn commit_rebuild(
                 ..RunCounts::default()
             },
             message: Some("state rebuilt from the destination's records"),
-            resolved: &[],
-            failed: &[],
             held: &[],
+            reconciled: &[],
         })
         .map_err(fail)?;
     Ok(())

@@ -21,7 +21,9 @@ use connector_core::{Record, RecordRef};
 use engine_diag::Diagnostic;
 use engine_plan::{Action, RowChange, SyncPlan, match_key};
 use engine_spec::Project;
-use engine_state::{LocalState, RowState, RunCounts, RunStatus, StateStore};
+use engine_state::{
+    JournalRow, LocalState, RowState, RunCounts, RunStatus, StateStore, journal_rows,
+};
 
 use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
 use crate::events::{Event, Recovered, Reporter};
@@ -55,23 +57,16 @@ pub(crate) async fn recover(
                 ),
             })]);
         }
-        let journal = state.journal(run.id).map_err(fail)?;
-        let mut succeeded: HashMap<String, Option<String>> = journal
-            .iter()
-            .filter(|r| r.state == RowState::Succeeded)
-            .map(|r| (r.key.clone(), r.destination_id.clone()))
-            .collect();
-        let unanswered: Vec<String> = journal
-            .iter()
-            .filter(|r| r.state == RowState::Sent)
-            .map(|r| r.key.clone())
-            .collect();
+        // Only rows of batches in flight when the run died are unanswered: few.
+        let unanswered: Vec<JournalRow> = journal_rows(state, run.id, Some(RowState::Sent))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
         let generation = state.generation(sync).map_err(fail)?;
-        let mut reconciled = (0, 0);
-        let mut observed = HashMap::new();
+        let mut found = Reconciled::default();
         if !unanswered.is_empty() && generation.generation == run.base_generation {
             let connection = registry.connect(project, sync)?;
-            let found = unanswered_rows(connection.as_ref(), &plan, &unanswered)
+            let keys: Vec<String> = unanswered.iter().map(|r| r.key.clone()).collect();
+            found = unanswered_rows(connection.as_ref(), &plan, &keys)
                 .await
                 .map_err(|d| {
                     vec![d.note(format!(
@@ -79,27 +74,26 @@ pub(crate) async fn recover(
                         run.id
                     ))]
                 })?;
-            reconciled = (found.written, found.succeeded.len() - found.written);
-            observed = found.observed;
-            succeeded.extend(found.succeeded);
         }
-        let rejected: Vec<&str> = journal
+        let reconciled: Vec<JournalRow> = unanswered
             .iter()
-            .filter(|r| r.state == RowState::Rejected)
-            .map(|r| r.key.as_str())
+            .filter_map(|row| {
+                let id = found.succeeded.get(&row.key)?;
+                Some(JournalRow {
+                    state: RowState::Succeeded,
+                    destination_id: id.clone(),
+                    message: None,
+                    ..row.clone()
+                })
+            })
             .collect();
-        let failed: Vec<(String, String)> = journal
-            .iter()
-            .filter(|r| matches!(r.state, RowState::Rejected | RowState::GaveUp))
-            .map(|r| (r.key.clone(), r.message.clone().unwrap_or_default()))
-            .collect();
+        let journal = state.journal_counts(run.id).map_err(fail)?;
+        let from_journal = journal.get(None, RowState::Succeeded) as usize;
         let counts = RunCounts {
-            succeeded: succeeded.len() as u64,
-            rejected: rejected.len() as u64,
-            pending: journal
-                .iter()
-                .filter(|r| r.state != RowState::Succeeded && !succeeded.contains_key(&r.key))
-                .count() as u64,
+            succeeded: (from_journal + reconciled.len()) as u64,
+            rejected: journal.get(None, RowState::Rejected),
+            pending: journal.get(None, RowState::GaveUp)
+                + (unanswered.len() - reconciled.len()) as u64,
             ..run.counts
         };
         let message = "the apply stopped unexpectedly; its journal was folded into the state by the next apply";
@@ -110,8 +104,9 @@ pub(crate) async fn recover(
             crate::run_plan::discard(&plan);
             continue;
         }
-        let held = held_fingerprints(&plan, rejected.iter().copied())?;
+        let held = held_fingerprints(state, &plan, run.id)?;
         fold_and_commit(
+            project,
             state,
             &plan,
             Outcome {
@@ -119,20 +114,20 @@ pub(crate) async fn recover(
                 status: RunStatus::Recovered,
                 counts,
                 message: Some(message),
-                succeeded: &succeeded,
-                failed: &failed,
                 held: &held,
-                observed: &observed,
+                reconciled: &reconciled,
+                observed: &found.observed,
             },
-        )?;
+        )
+        .await?;
         crate::run_plan::discard(&plan);
         reporter.report(Event::Recovered(&Recovered {
             sync,
             run_id: run.id,
-            from_journal: succeeded.len() - reconciled.0 - reconciled.1,
+            from_journal,
             unanswered: unanswered.len(),
-            found_written: reconciled.0,
-            read_back: reconciled.1,
+            found_written: found.written,
+            read_back: reconciled.len() - found.written,
         }));
     }
     Ok(())
