@@ -188,7 +188,7 @@ async fn diff_registered(
     let sync_name = input.sync.name.value.as_str();
     let internal = |e: &dyn std::fmt::Display| {
         vec![Diagnostic::error("diff::query", format!("sync `{sync_name}`: {e}")).hint(
-            "if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes); otherwise this is a bug in engine",
+            "if this says resources are exhausted, raise `ENGINE_DIFF_MEMORY_LIMIT` (bytes; it is capped at `ENGINE_MEMORY_LIMIT`); otherwise this is a bug in engine",
         )]
     };
     let match_property = properties.first().cloned().unwrap_or_default();
@@ -441,7 +441,7 @@ async fn first_backfill(
     let sync_name = input.sync.name.value.as_str();
     let internal = |e: &dyn std::fmt::Display| {
         vec![Diagnostic::error("diff::query", format!("sync `{sync_name}`: {e}")).hint(
-            "check free disk space under the state directory; if this says resources are exhausted, raise `ENGINE_MEMORY_LIMIT` (bytes)",
+            "check free disk space under the state directory; if this says resources are exhausted, raise `ENGINE_DIFF_MEMORY_LIMIT` (bytes; it is capped at `ENGINE_MEMORY_LIMIT`)",
         )]
     };
     let skipped_keys: HashSet<&str> = skipped.iter().map(|s| s.key.as_str()).collect();
@@ -716,28 +716,45 @@ async fn check_match_values(
         ),
     )
     .await?;
-    let shared = query(
+    // Shared match values are rare: find whether any exist with one aggregate (it spills
+    // under the memory pool) before joining rows to them.
+    let any_shared = query(
         ctx,
         &format!(
-            "WITH d AS (SELECT {normalized} AS m FROM {rows_table} \
+            "SELECT {normalized} AS m FROM {rows_table} \
+             WHERE ({column} IS NOT NULL AND trim({column}) <> '') \
+             GROUP BY {normalized} HAVING count(*) > 1 LIMIT 1"
+        ),
+    )
+    .await?
+    .iter()
+    .any(|b| b.num_rows() > 0);
+    let shared = if !any_shared {
+        Vec::new()
+    } else {
+        query(
+            ctx,
+            &format!(
+                "WITH d AS (SELECT {normalized} AS m FROM {rows_table} \
                         WHERE ({column} IS NOT NULL AND trim({column}) <> '') \
                         GROUP BY {normalized} HAVING count(*) > 1) \
              SELECT r.__key, r.{column}, (SELECT count(*) FROM d) AS groups \
              FROM {rows_table} r JOIN d ON {normalized_r} = d.m \
              ORDER BY d.m, r.__key {shared_limit}",
-            normalized_r = if input.match_case_insensitive {
-                format!("lower(r.{column})")
-            } else {
-                format!("r.{column}")
-            },
-            shared_limit = if skip {
-                String::new()
-            } else {
-                "LIMIT 20".into()
-            },
-        ),
-    )
-    .await?;
+                normalized_r = if input.match_case_insensitive {
+                    format!("lower(r.{column})")
+                } else {
+                    format!("r.{column}")
+                },
+                shared_limit = if skip {
+                    String::new()
+                } else {
+                    "LIMIT 20".into()
+                },
+            ),
+        )
+        .await?
+    };
 
     let mut skipped = Vec::new();
     let mut missing_total = 0;

@@ -176,8 +176,10 @@ pub async fn plan_one(
         })
         .collect();
     let stream = engine.execute(model).await.map_err(|d| vec![d])?;
+    let diff_engine =
+        engine_models::ModelEngine::empty(&diff_options(project)).map_err(|d| vec![d])?;
     plan_sync(
-        engine.context(),
+        diff_engine.context(),
         stream,
         SyncDiffInput {
             sync,
@@ -196,6 +198,24 @@ pub async fn plan_one(
     )
     .await
 }
+
+/// The diff's own memory bound: its sorts and aggregates spill to disk past it, so a plan's
+/// memory does not grow with the sync's rows. `ENGINE_DIFF_MEMORY_LIMIT` (bytes) sets it,
+/// default [`DEFAULT_DIFF_MEMORY_LIMIT`], never more than the model's `ENGINE_MEMORY_LIMIT`.
+fn diff_options(project: &Project) -> engine_models::EngineOptions {
+    let model = crate::engine_options(project);
+    let limit = std::env::var("ENGINE_DIFF_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_DIFF_MEMORY_LIMIT);
+    engine_models::EngineOptions {
+        memory_limit: limit.min(model.memory_limit),
+        ..model
+    }
+}
+
+/// The diff's memory bound when `ENGINE_DIFF_MEMORY_LIMIT` is not set: 384 MiB.
+pub const DEFAULT_DIFF_MEMORY_LIMIT: usize = 384 * 1024 * 1024;
 
 /// Passes the planner's stages on as events.
 struct Forward<'a> {
