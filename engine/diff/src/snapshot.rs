@@ -38,17 +38,19 @@ pub const SORTED_METADATA: &str = "engine.sorted_by";
 pub struct SnapshotRow {
     /// Destination id, when the file has that column.
     pub destination_id: Option<String>,
-    /// Values by property name.
-    pub values: Vec<(String, Option<String>)>,
+    /// The file's property names, shared by every row read from it.
+    names: Arc<[String]>,
+    /// Values aligned with `names`.
+    values: Vec<Option<String>>,
 }
 
 impl SnapshotRow {
     /// The value of a property (None when null or not present).
     pub fn get(&self, property: &str) -> Option<&str> {
-        self.values
+        self.names
             .iter()
-            .find(|(p, _)| p == property)
-            .and_then(|(_, v)| v.as_deref())
+            .position(|p| p == property)
+            .and_then(|i| self.values[i].as_deref())
     }
 }
 
@@ -463,6 +465,7 @@ pub fn read_snapshot_rows(
                     .map(|a| (f.name().clone(), a))
             })
             .collect();
+        let names: Arc<[String]> = props.iter().map(|(name, _)| name.clone()).collect();
         for row in 0..batch.num_rows() {
             let key = keys.value(row);
             if wanted.is_some_and(|w| !w.contains(key)) {
@@ -472,17 +475,13 @@ pub fn read_snapshot_rows(
                 ids.and_then(|a| (!a.is_null(row)).then(|| a.value(row).to_string()));
             let values = props
                 .iter()
-                .map(|(name, array)| {
-                    (
-                        name.clone(),
-                        (!array.is_null(row)).then(|| array.value(row).to_string()),
-                    )
-                })
+                .map(|(_, array)| (!array.is_null(row)).then(|| array.value(row).to_string()))
                 .collect();
             visit(
                 key,
                 SnapshotRow {
                     destination_id,
+                    names: Arc::clone(&names),
                     values,
                 },
             )?;
