@@ -96,8 +96,17 @@ pub enum Command {
 /// `engine state` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Verify the state (database, generations, snapshots, locks) and report; changes nothing.
+    /// Verify the state (database, generations, snapshots, locks) and report it, with its size
+    /// by part; changes nothing.
     Check,
+    /// Prune the state by `state.retention` in engine.yaml: run history beyond it, what
+    /// finished runs no longer need, older snapshots, leftovers of crashed commands. Every
+    /// apply prunes its own sync; this does the whole state on demand.
+    Gc {
+        /// Only show what would be removed, and how many bytes.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rebuild a sync's snapshot from the destination's records (read by match value), shown
     /// as a plan; with `--apply` the rebuilt snapshot is committed as a new generation.
     Rebuild {

@@ -6,11 +6,14 @@ use engine_diag::{Diagnostic, did_you_mean};
 
 use crate::check::{Cx, Fields, list};
 use crate::env::{self, Piece};
-use crate::types::{DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, TableSpec};
+use crate::types::{
+    DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, Retention, TableSpec,
+};
 use crate::yaml::{Node, Value};
 
 const ROOT_KEYS: &[&str] = &["version", "project", "state", "tables", "destinations"];
-const STATE_KEYS: &[&str] = &["path"];
+const STATE_KEYS: &[&str] = &["path", "retention"];
+const RETENTION_KEYS: &[&str] = &["runs", "days"];
 const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
 const DESTINATION_KEYS: &[&str] = &["type", "base_url", "token", "rate_limit"];
 const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second"];
@@ -24,6 +27,8 @@ pub(crate) struct EngineFile {
     pub name: Option<String>,
     /// `state.path:` resolved against the root (default `.engine`).
     pub state_dir: Option<PathBuf>,
+    /// `state.retention:` (defaults where not given).
+    pub retention: Retention,
     /// Tables that checked out.
     pub tables: Vec<TableSpec>,
     /// Destinations that checked out.
@@ -55,7 +60,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
     if let Some(project) = cx.required(&fields, "project") {
         out.name = cx.name(project, "project", "project").map(|n| n.value);
     }
-    out.state_dir = state_dir(cx, root, &fields);
+    (out.state_dir, out.retention) = state_settings(cx, root, &fields);
     if let Some(tables) = fields.get("tables") {
         out.tables = check_tables(cx, root, tables, fields.key("tables"));
     }
@@ -83,18 +88,50 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
     out
 }
 
-fn state_dir(cx: &mut Cx<'_>, root: &Path, fields: &Fields<'_>) -> Option<PathBuf> {
+/// `state:`: where the state lives (default `.engine`) and how much history it keeps.
+fn state_settings(
+    cx: &mut Cx<'_>,
+    root: &Path,
+    fields: &Fields<'_>,
+) -> (Option<PathBuf>, Retention) {
     let default = root.join(".engine");
     let Some(state) = fields.get("state") else {
-        return Some(default);
+        return (Some(default), Retention::DEFAULT);
     };
-    let state = cx.mapping(state, fields.key("state"), "state", "`state`", STATE_KEYS)?;
-    match state.get("path") {
+    let Some(state) = cx.mapping(state, fields.key("state"), "state", "`state`", STATE_KEYS) else {
+        return (None, Retention::DEFAULT);
+    };
+    let dir = match state.get("path") {
         None => Some(default),
         Some(path) => cx
             .non_empty_string(path, "path")
             .map(|p| root.join(p.value)),
+    };
+    let retention = match state.get("retention") {
+        None => Retention::DEFAULT,
+        Some(node) => retention(cx, node, state.key("retention")),
+    };
+    (dir, retention)
+}
+
+/// `state.retention: { runs: N, days: D }`; each defaults on its own.
+fn retention(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Retention {
+    let mut out = Retention::DEFAULT;
+    let Some(retention) = cx.mapping(node, key, "retention", "`state.retention`", RETENTION_KEYS)
+    else {
+        return out;
+    };
+    if let Some(runs) = retention.get("runs")
+        && let Some(n) = cx.integer_in(runs, "runs", 1, Some(1_000_000))
+    {
+        out.runs = n as u32;
     }
+    if let Some(days) = retention.get("days")
+        && let Some(n) = cx.integer_in(days, "days", 1, Some(36_500))
+    {
+        out.days = n as u32;
+    }
+    out
 }
 
 fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -> Vec<TableSpec> {

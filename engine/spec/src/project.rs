@@ -110,6 +110,7 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     let Some(EngineFile {
         name: Some(name),
         state_dir: Some(state_dir),
+        retention,
         tables,
         destinations,
         ..
@@ -130,6 +131,7 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         root,
         name,
         state_dir,
+        retention,
         tables,
         destinations,
         models,

@@ -16,6 +16,32 @@ pub struct Located<T> {
     pub span: SourceSpan,
 }
 
+/// How much run history the state keeps (`state.retention` in `engine.yaml`): per sync, the
+/// newest `runs` finished runs, and none older than `days` days, but always the newest one.
+/// Rows still pending are never pruned (they live apart from run history), and an
+/// interrupted run keeps everything until it is recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Finished runs kept per sync.
+    pub runs: u32,
+    /// Days a finished run is kept.
+    pub days: u32,
+}
+
+impl Retention {
+    /// 100 runs per sync (four days of an hourly sync), at most 90 days.
+    pub const DEFAULT: Retention = Retention {
+        runs: 100,
+        days: 90,
+    };
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention::DEFAULT
+    }
+}
+
 /// A whole project: `engine.yaml` plus every file under `models/` and `syncs/`.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -25,6 +51,8 @@ pub struct Project {
     pub name: String,
     /// Where the embedded state lives, absolute (default `<root>/.engine`).
     pub state_dir: PathBuf,
+    /// How long run history is kept (`state.retention`).
+    pub retention: Retention,
     /// File tables visible to every model's SQL.
     pub tables: Vec<TableSpec>,
     /// Destinations (a CRM account), reused by many syncs.

@@ -18,9 +18,11 @@
 
 mod local;
 mod lock;
+mod prune;
 
 pub use local::LocalState;
 pub use lock::SyncLock;
+pub use prune::{Keep, Pruned, StateSizes};
 
 use std::path::PathBuf;
 

@@ -63,7 +63,7 @@ const MIGRATE_1_TO_2: &str = "ALTER TABLE pending ADD COLUMN held_fp TEXT;";
 /// State kept in files under the project's `.engine/` directory.
 #[derive(Debug)]
 pub struct LocalState {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     lineage: String,
     plan_key: [u8; 32],
     conn: Mutex<Connection>,
@@ -89,6 +89,11 @@ impl LocalState {
         fs_err::create_dir_all(dir.join("locks"))?;
         let conn = Connection::open(&db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if fresh {
+            // Pages freed by pruning go back to the file system (`state::prune`); only a
+            // database without tables can take this setting.
+            conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| corrupt_db(&db, &e))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -205,7 +210,7 @@ impl LocalState {
         &self.dir
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A poisoned mutex only means another thread panicked mid-call; SQLite's own
         // transactions keep the data consistent, so carry on with the connection.
         self.conn
@@ -213,7 +218,7 @@ impl LocalState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn plan_path(&self, run_id: i64) -> PathBuf {
+    pub(crate) fn plan_path(&self, run_id: i64) -> PathBuf {
         self.dir.join("runs").join(format!("{run_id}.plan.json"))
     }
 }

@@ -322,6 +322,8 @@ async fn apply_sync(
             RowState::Succeeded,
         ) as usize
     };
+    // Counted: what the run wrote is in the snapshot, and its journal rows can go.
+    crate::gc::prune_after_commit(project, state, &plan.sync);
     Ok(SyncApplied {
         sync: plan.sync.clone(),
         run_id,

@@ -16,6 +16,7 @@
 mod apply;
 mod commit;
 mod events;
+mod gc;
 mod guards;
 mod hubspot;
 mod planning;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use apply::{ApplyOptions, ApplyOutcome, SyncApplied, apply};
 pub use events::{Event, NoReporter, Recovered, Reporter};
+pub use gc::gc;
 pub use guards::guard_breaches;
 pub use planning::{PlanContext, PlanOptions, ProjectPlan, assemble, plan_one, plan_project};
 pub use project::{

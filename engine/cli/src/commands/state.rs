@@ -1,5 +1,6 @@
-//! `engine state check` and `engine state rebuild --sync NAME`: name state damage, and repair
-//! it from the destination rather than start over silently (see `engine_sync::rebuild`).
+//! `engine state check`, `engine state gc` and `engine state rebuild --sync NAME`: name state
+//! damage and size, prune by retention, and repair from the destination rather than start over
+//! silently (see `engine_sync::rebuild`).
 //!
 //! `check` only reads: it reports each sync's generation, snapshot, pending rows, interrupted
 //! runs and lock.
@@ -9,6 +10,7 @@ use std::path::Path;
 use engine_plan::{HumanOptions, render_human};
 use engine_state::{StateError, StateStore};
 use engine_sync::{Failure, Registry, state_error};
+use indicatif::HumanBytes;
 
 use crate::args::StateCommand;
 use crate::report::CliReporter;
@@ -17,6 +19,7 @@ use crate::views;
 pub async fn run(dir: &Path, command: StateCommand) -> u8 {
     let result = match command {
         StateCommand::Check => check(dir),
+        StateCommand::Gc { dry_run } => gc(dir, dry_run),
         StateCommand::Rebuild { sync, apply } => rebuild(dir, &sync, apply).await,
     };
     match result {
@@ -112,6 +115,10 @@ fn check(dir: &Path) -> Result<u8, Failure> {
         };
         views::out(&format!("{line}\n"));
     }
+    match state.sizes() {
+        Ok(sizes) => views::out(&size_lines(&sizes)),
+        Err(e) => problems.push(state_error(e)),
+    }
     if problems.is_empty() {
         views::out("The state is consistent.\n");
         Ok(0)
@@ -119,6 +126,67 @@ fn check(dir: &Path) -> Result<u8, Failure> {
         views::diagnostics(&problems, dir);
         Ok(1)
     }
+}
+
+/// The state's size by part, for `engine state check`.
+fn size_lines(sizes: &engine_state::StateSizes) -> String {
+    let parts = [
+        (
+            "database (run history, journal, pending rows)",
+            sizes.database,
+        ),
+        ("current snapshots", sizes.snapshots),
+        ("older snapshots and leftovers", sizes.old_snapshots),
+        ("plans of runs in history", sizes.run_plans),
+        ("change files of interrupted runs", sizes.change_files),
+        ("scratch files", sizes.scratch),
+    ];
+    let mut out = format!("size: {} in all\n", HumanBytes(sizes.total()));
+    for (what, bytes) in parts {
+        out.push_str(&format!(
+            "  {:>10}  {what}\n",
+            HumanBytes(bytes).to_string()
+        ));
+    }
+    out
+}
+
+/// Prunes the state by its retention (see `engine_sync::gc`), or says what would go.
+fn gc(dir: &Path, dry_run: bool) -> Result<u8, Failure> {
+    let (project, _) = engine_sync::load_project(dir)?;
+    let pruned = engine_sync::gc(&project, dry_run)?;
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    if pruned.is_empty() {
+        views::out("Nothing to prune: the state holds only what it needs.\n");
+        return Ok(0);
+    }
+    let mut out = format!(
+        "{verb} {} run(s) from history, {} journal row(s) and {} file(s); {} {}.\n",
+        pruned.runs,
+        pruned.journal_rows,
+        pruned.files.len(),
+        HumanBytes(pruned.bytes()),
+        if dry_run { "would be freed" } else { "freed" }
+    );
+    for (path, bytes) in &pruned.files {
+        let shown = path.strip_prefix(&project.root).unwrap_or(path);
+        out.push_str(&format!(
+            "  {:>10}  {}\n",
+            HumanBytes(*bytes).to_string(),
+            shown.display()
+        ));
+    }
+    if pruned.database_bytes > 0 {
+        out.push_str(&format!(
+            "  {:>10}  free pages of state.db\n",
+            HumanBytes(pruned.database_bytes).to_string()
+        ));
+    }
+    if dry_run {
+        out.push_str("Nothing was changed. Run `engine state gc` to remove them.\n");
+    }
+    views::out(&out);
+    Ok(0)
 }
 
 /// Rebuilds one sync's snapshot from the destination's records and shows what the next apply
