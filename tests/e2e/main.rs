@@ -9,6 +9,7 @@
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
 //! | `crash` | `kill -9` during apply at several points, then recovery; the apply lock |
+//! | `retention` | run history within `state.retention`, `engine state gc`, a kill while pruning |
 //! | `state` | damaged state named (`state::corrupt`), `engine state check` and `rebuild` |
 //! | `errors` | inputs refused before any request, with the state left untouched |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
@@ -20,5 +21,6 @@ mod crash;
 mod errors;
 mod identity;
 mod plan_apply;
+mod retention;
 mod state;
 mod support;
