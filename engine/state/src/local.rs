@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pending INTEGER NOT NULL DEFAULT 0,
     message TEXT
 );
+-- Keyed by (run, row key) alone, without a rowid: the key is stored once, and a run's rows
+-- read back in key order straight from the table.
 CREATE TABLE IF NOT EXISTS journal (
     run_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS journal (
     destination_id TEXT,
     message TEXT,
     PRIMARY KEY (run_id, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
     sync TEXT NOT NULL,
     key TEXT NOT NULL,
