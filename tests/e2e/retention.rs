@@ -37,7 +37,11 @@ fn applies_keep_history_within_retention_and_gc_prunes_the_rest() {
         let plans = run_plans(&project);
         assert!(plans.len() <= 2, "round {round}: {plans:?}");
         let snapshots = files_under(&project.path().join(".engine/snapshots").join(SYNC));
-        assert_eq!(snapshots.len(), 1, "only the current snapshot: {snapshots:?}");
+        assert_eq!(
+            snapshots.len(),
+            1,
+            "only the current snapshot: {snapshots:?}"
+        );
     }
     project.assert_contacts_exactly(&rows);
     project
@@ -57,7 +61,10 @@ fn applies_keep_history_within_retention_and_gc_prunes_the_rest() {
     project.write(".engine/runs/9999.plan.json", "{}");
     project.write(".engine/tmp/plan-crashed/rows.parquet", "x");
     let old = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
-    for path in [".engine/tmp/plan-crashed/rows.parquet", ".engine/tmp/plan-crashed"] {
+    for path in [
+        ".engine/tmp/plan-crashed/rows.parquet",
+        ".engine/tmp/plan-crashed",
+    ] {
         fs_err::File::open(project.path().join(path))
             .unwrap()
             .set_modified(old)

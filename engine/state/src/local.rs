@@ -272,6 +272,29 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Writes journal rows of a run inside `tx` (a row's later outcome replaces its earlier one).
+fn write_journal_rows(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    rows: &[JournalRow],
+) -> Result<(), StateError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO journal (run_id, key, action, state, destination_id, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for row in rows {
+        stmt.execute(params![
+            run_id,
+            row.key,
+            row.action,
+            row.state.as_str(),
+            row.destination_id,
+            row.message
+        ])?;
+    }
+    Ok(())
+}
+
 fn journal_row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
     let state: String = r.get(2)?;
     Ok(JournalRow {
@@ -412,22 +435,7 @@ impl StateStore for LocalState {
     fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO journal (run_id, key, action, state, destination_id, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for row in rows {
-                stmt.execute(params![
-                    run_id,
-                    row.key,
-                    row.action,
-                    row.state.as_str(),
-                    row.destination_id,
-                    row.message
-                ])?;
-            }
-        }
+        write_journal_rows(&tx, run_id, rows)?;
         tx.commit()?;
         Ok(())
     }
@@ -546,22 +554,7 @@ impl StateStore for LocalState {
             commit.counts,
             commit.message,
         )?;
-        {
-            let mut journal = tx.prepare_cached(
-                "INSERT OR REPLACE INTO journal (run_id, key, action, state, destination_id, message)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for row in commit.reconciled {
-                journal.execute(params![
-                    commit.run_id,
-                    row.key,
-                    row.action,
-                    row.state.as_str(),
-                    row.destination_id,
-                    row.message
-                ])?;
-            }
-        }
+        write_journal_rows(&tx, commit.run_id, commit.reconciled)?;
         // The run's journal says which rows are no longer pending and which now are.
         tx.execute(
             "DELETE FROM pending WHERE sync = ?1 AND key IN
