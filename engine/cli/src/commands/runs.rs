@@ -75,10 +75,12 @@ fn list(state: &dyn StateStore, limit: usize) -> Result<String, engine_state::St
     Ok(out)
 }
 
-/// A run id the state does not know (a typo, or a state that was reset).
+/// A run id the state does not know (a typo, a run pruned by `state.retention`, or a state
+/// that was reset).
 fn not_found(id: i64) -> Diagnostic {
     Diagnostic::error("runs::not_found", format!("there is no run {id}"))
-        .hint("`engine runs` lists the recent runs and their ids")
+        .note("run history keeps the runs `state.retention` in engine.yaml allows (by default the newest 100 per sync, at most 90 days)")
+        .hint("`engine runs` lists the runs kept and their ids")
 }
 
 /// The run's details and failed rows; `None` when there is no such run.
