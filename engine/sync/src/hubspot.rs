@@ -102,9 +102,12 @@ impl Connection for HubspotConnection {
         mapping: &'a SyncMapping,
     ) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
-            let properties = read_with_backoff(|| self.client.describe())
-                .await
-                .map_err(|d| vec![locate(d, sync, &self.destination)])?;
+            let properties = read_with_backoff(|| async {
+                self.options.budget.ready().await;
+                self.client.describe().await
+            })
+            .await
+            .map_err(|d| vec![locate(d, sync, &self.destination)])?;
             let mut problems = Vec::new();
             let match_property = &sync.match_on.property;
             for d in check_properties(
@@ -146,7 +149,16 @@ impl Connection for HubspotConnection {
         values: &'a [String],
         properties: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, Diagnostic>> {
-        Box::pin(self.client.read_records(by, values, properties))
+        Box::pin(async move {
+            let mut records = Vec::new();
+            for chunk in values.chunks(connector_hubspot::MAX_BATCH_SIZE) {
+                // Reads (recovery, rebuild) draw on the account's request budget like
+                // batches do, so they keep within the portal's rate limit too.
+                self.options.budget.ready().await;
+                records.extend(self.client.read_records(by, chunk, properties).await?);
+            }
+            Ok(records)
+        })
     }
 }
 
