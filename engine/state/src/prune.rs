@@ -348,7 +348,12 @@ impl LocalState {
         if mode != 2 {
             return Ok(0);
         }
-        conn.execute_batch("PRAGMA incremental_vacuum")?;
+        // Each step frees one page and yields a row: step to the end.
+        let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
+        drop(rows);
+        drop(stmt);
         drop(conn);
         Ok(free.saturating_sub(self.free_bytes()?))
     }
@@ -569,6 +574,45 @@ mod tests {
             .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, 2, "a new state gives free pages back");
+    }
+
+    /// The pages the journal of a large run took are given back once its rows are pruned.
+    #[test]
+    fn pruned_journal_pages_go_back_to_the_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        let run = state
+            .begin_run("s", &format!("{PLAN_ID}01"), 0, b"{}", RunCounts::default())
+            .unwrap();
+        let rows: Vec<JournalRow> = (0..50_000)
+            .map(|i| row(&format!("key-{i:08}"), RowState::Succeeded))
+            .collect();
+        state.journal_outcomes(run, &rows).unwrap();
+        let path = state.next_snapshot_path("s", 0).unwrap();
+        fs_err::write(&path, b"snapshot").unwrap();
+        state
+            .commit_generation(&Commit {
+                sync: "s",
+                base_generation: 0,
+                snapshot_rows: 50_000,
+                run_id: run,
+                status: RunStatus::Succeeded,
+                counts: RunCounts::default(),
+                message: None,
+                held: &[],
+                reconciled: &[],
+            })
+            .unwrap();
+        let pruned = state
+            .prune_sync("s", Keep { runs: 10, days: 10 }, false)
+            .unwrap();
+        assert_eq!(pruned.journal_rows, 50_000);
+        assert!(pruned.database_bytes > 1_000_000, "{pruned:?}");
+        assert!(
+            state.free_bytes().unwrap() < 100_000,
+            "free pages left: {}",
+            state.free_bytes().unwrap()
+        );
     }
 
     /// Runs older than the retention's days go even within its count; the newest always stays.
