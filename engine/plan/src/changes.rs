@@ -385,18 +385,25 @@ fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
         .as_primitive_opt::<UInt32Type>()
         .ok_or_else(|| io_error("change column `wave` is not u32"))?;
     let opt = |a: &StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_string());
-    let strings = |l: &ListArray, row: usize| -> std::io::Result<Vec<Option<String>>> {
-        let inner = l.value(row);
-        let inner = inner
+    // A list's items, read through its offsets into the one child array (no slice per row).
+    let items = |l: &ListArray| -> std::io::Result<StringArray> {
+        l.values()
             .as_string_opt::<i32>()
-            .ok_or_else(|| io_error("change list is not UTF-8"))?;
-        Ok((0..inner.len()).map(|i| opt(inner, i)).collect())
+            .cloned()
+            .ok_or_else(|| io_error("change list is not UTF-8"))
+    };
+    let (name_items, before_items, after_items, value_items) =
+        (items(names)?, items(before)?, items(after)?, items(values)?);
+    let strings = |l: &ListArray, inner: &StringArray, row: usize| -> Vec<Option<String>> {
+        let offsets = l.value_offsets();
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        (start..end).map(|i| opt(inner, i)).collect()
     };
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        let names = strings(names, row)?;
-        let before = strings(before, row)?;
-        let after = strings(after, row)?;
+        let names = strings(names, &name_items, row);
+        let before = strings(before, &before_items, row);
+        let after = strings(after, &after_items, row);
         let fields = names
             .into_iter()
             .zip(before.into_iter().zip(after))
@@ -414,7 +421,7 @@ fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
             values: if values.is_null(row) {
                 None
             } else {
-                Some(strings(values, row)?)
+                Some(strings(values, &value_items, row))
             },
             last_error: opt(last_error, row),
             rekeyed_from: opt(rekeyed_from, row),

@@ -14,10 +14,15 @@ pub fn digest(plan: &Plan, key: &[u8; 32]) -> String {
     // serde_json writes struct fields in declaration order, so the bytes are stable; they are
     // streamed into the hash, changes read a chunk at a time. A change file that cannot be
     // read gives a digest that matches nothing.
+    // serde_json writes in small pieces; BLAKE3 is fast on large ones, so they are gathered.
     let mut hasher = blake3::Hasher::new_keyed(key);
-    if serde_json::to_writer(&mut hasher, &unsealed).is_err() {
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+    if serde_json::to_writer(&mut buffered, &unsealed).is_err()
+        || std::io::Write::flush(&mut buffered).is_err()
+    {
         return String::new();
     }
+    drop(buffered);
     hasher.finalize().to_hex().to_string()
 }
 
