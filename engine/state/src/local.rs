@@ -459,14 +459,36 @@ impl StateStore for LocalState {
         limit: usize,
     ) -> Result<Vec<JournalRow>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT key, action, state, destination_id, message FROM journal
-             WHERE run_id = ?1 AND (?2 IS NULL OR key > ?2) AND (?3 IS NULL OR state = ?3)
-             ORDER BY key LIMIT ?4",
-        )?;
+        // `key > ?` must be a plain range on the primary key, so each page starts where the
+        // last one ended (an `?2 IS NULL OR …` form would scan the run from its start every
+        // page); the state filter is checked along the range.
+        let sql = match (after.is_some(), only.is_some()) {
+            (false, false) => {
+                "SELECT key, action, state, destination_id, message FROM journal
+                 WHERE run_id = ?1 ORDER BY key LIMIT ?4"
+            }
+            (true, false) => {
+                "SELECT key, action, state, destination_id, message FROM journal
+                 WHERE run_id = ?1 AND key > ?2 ORDER BY key LIMIT ?4"
+            }
+            (false, true) => {
+                "SELECT key, action, state, destination_id, message FROM journal
+                 WHERE run_id = ?1 AND state = ?3 ORDER BY key LIMIT ?4"
+            }
+            (true, true) => {
+                "SELECT key, action, state, destination_id, message FROM journal
+                 WHERE run_id = ?1 AND key > ?2 AND state = ?3 ORDER BY key LIMIT ?4"
+            }
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt
             .query_map(
-                params![run_id, after, only.map(RowState::as_str), limit as i64],
+                params![
+                    run_id,
+                    after.unwrap_or_default(),
+                    only.map_or("", RowState::as_str),
+                    limit as i64
+                ],
                 journal_row_from,
             )?
             .collect::<Result<Vec<_>, _>>()?;
