@@ -47,6 +47,10 @@ pub struct EngineOptions {
     pub spill_dir: Option<std::path::PathBuf>,
     /// Parallelism (defaults to the number of cores).
     pub target_partitions: Option<usize>,
+    /// Share the pool fairly between operators that can spill (sorts, aggregates), so that
+    /// merging spilled runs always finds memory; for sessions that only sort and aggregate
+    /// (the diff). Model sessions keep first-come pooling, which suits hash joins.
+    pub spill_fairly: bool,
 }
 
 impl Default for EngineOptions {
@@ -55,6 +59,7 @@ impl Default for EngineOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             spill_dir: None,
             target_partitions: None,
+            spill_fairly: false,
         }
     }
 }
@@ -62,7 +67,15 @@ impl Default for EngineOptions {
 impl ModelEngine {
     /// A session with no tables (the diff planner uses it for snapshot joins).
     pub fn empty(options: &EngineOptions) -> Result<ModelEngine, Diagnostic> {
-        let mut runtime = RuntimeEnvBuilder::new().with_memory_limit(options.memory_limit, 1.0);
+        let mut runtime = if options.spill_fairly {
+            let pool = datafusion::execution::memory_pool::TrackConsumersPool::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(options.memory_limit),
+                std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN),
+            );
+            RuntimeEnvBuilder::new().with_memory_pool(std::sync::Arc::new(pool))
+        } else {
+            RuntimeEnvBuilder::new().with_memory_limit(options.memory_limit, 1.0)
+        };
         if let Some(dir) = &options.spill_dir {
             runtime = runtime.with_temp_file_path(dir);
         }

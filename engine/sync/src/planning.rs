@@ -210,6 +210,7 @@ fn diff_options(project: &Project) -> engine_models::EngineOptions {
         .unwrap_or(DEFAULT_DIFF_MEMORY_LIMIT);
     engine_models::EngineOptions {
         memory_limit: limit.min(model.memory_limit),
+        spill_fairly: true,
         ..model
     }
 }

@@ -34,6 +34,7 @@ pub fn engine_options(project: &Project) -> EngineOptions {
         memory_limit,
         spill_dir: Some(project.state_dir.join("tmp")),
         target_partitions: None,
+        spill_fairly: false,
     }
 }
 
