@@ -44,6 +44,9 @@ pub struct Pruned {
     pub files: Vec<(PathBuf, u64)>,
     /// Bytes the database file gave back.
     pub database_bytes: u64,
+    /// Files that could not be removed (a read-only directory, say), with why: nothing that
+    /// refers to them is left, so the next prune tries again.
+    pub failed: Vec<(PathBuf, String)>,
 }
 
 impl Pruned {
@@ -65,6 +68,7 @@ impl Pruned {
         self.journal_rows += other.journal_rows;
         self.files.extend(other.files);
         self.database_bytes += other.database_bytes;
+        self.failed.extend(other.failed);
     }
 }
 
@@ -407,14 +411,17 @@ fn remove_all(paths: Vec<PathBuf>, dry_run: bool, pruned: &mut Pruned) {
     for path in paths {
         let bytes = size_of(&path);
         let removed = if dry_run {
-            path.exists()
+            Ok(path.exists())
         } else if path.is_dir() {
-            fs_err::remove_dir_all(&path).is_ok()
+            fs_err::remove_dir_all(&path).map(|()| true)
         } else {
-            fs_err::remove_file(&path).is_ok()
+            fs_err::remove_file(&path).map(|()| true)
         };
-        if removed {
-            pruned.files.push((path, bytes));
+        match removed {
+            Ok(true) => pruned.files.push((path, bytes)),
+            Ok(false) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => pruned.failed.push((path, e.to_string())),
         }
     }
 }

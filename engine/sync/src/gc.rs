@@ -42,6 +42,13 @@ pub fn gc(project: &Project, dry_run: bool) -> Result<Pruned, Failure> {
 /// A failure here does not undo the apply: it is logged, and `engine state gc` retries.
 pub(crate) fn prune_after_commit(project: &Project, state: &LocalState, sync: &str) {
     match state.prune_sync(sync, keep(project), false) {
+        Ok(pruned) if !pruned.failed.is_empty() => tracing::warn!(
+            sync,
+            file = %pruned.failed[0].0.display(),
+            error = %pruned.failed[0].1,
+            files = pruned.failed.len(),
+            "Could not remove files the state no longer needs; `engine state gc` will try again."
+        ),
         Ok(pruned) => tracing::debug!(
             sync,
             runs = pruned.runs,

@@ -155,6 +155,22 @@ fn size_lines(sizes: &engine_state::StateSizes) -> String {
 fn gc(dir: &Path, dry_run: bool) -> Result<u8, Failure> {
     let (project, _) = engine_sync::load_project(dir)?;
     let pruned = engine_sync::gc(&project, dry_run)?;
+    if !pruned.failed.is_empty() {
+        let problems: Vec<engine_diag::Diagnostic> = pruned
+            .failed
+            .iter()
+            .map(|(path, why)| {
+                engine_diag::Diagnostic::error(
+                    "state::prune",
+                    format!("cannot remove `{}`: {why}", path.display()),
+                )
+                .note("nothing refers to it any more, so nothing is lost; the next `engine state gc` tries again")
+                .hint("check the permissions of the state directory (it must be writable)")
+            })
+            .collect();
+        views::diagnostics(&problems, dir);
+        return Ok(1);
+    }
     let verb = if dry_run { "Would remove" } else { "Removed" };
     if pruned.is_empty() {
         views::out("Nothing to prune: the state holds only what it needs.\n");
