@@ -337,10 +337,13 @@ class NullDestination:
 # Data and project
 
 
-def generate(con, path: Path, n: int, version: int) -> None:
+def generate(con, path: Path, n: int, version: int, renamed: int | None = None) -> None:
     """A contacts CSV: ids 0..n (version 1), or version 2: every 100th row (i % 100 == 1) has
-    a new first name, every 200th (i % 200 == 2) is gone, and n/200 new rows follow."""
+    a new first name, every 200th (i % 200 == 2) is gone, and n/200 new rows follow. With
+    `renamed = r` (version 1 only), the rows with i % 100 == r have a new first name."""
     changed = f"i < {n} AND i % 100 = 1" if version == 2 else "false"
+    if renamed is not None:
+        changed = f"i % 100 = {renamed}"
     removed = f"i < {n} AND i % 200 = 2" if version == 2 else "false"
     end = n + n // 200 if version == 2 else n
     con.execute(

@@ -22,28 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import TOKEN, Sandbox, find_engine, write_project  # noqa: E402
-
-
-def generate(con, path: Path, n: int, round_: int) -> None:
-    """N contacts; in round r > 0 the rows with i % 100 == r have a new first name."""
-    changed = f"i % 100 = {round_}" if round_ > 0 else "false"
-    con.execute(
-        f"""
-        COPY (
-          SELECT i AS id,
-                 'User' || i || '@Example.com' AS email,
-                 'First' || i || CASE WHEN {changed} THEN 'r{round_}' ELSE '' END AS first_name,
-                 'Last' || i AS last_name,
-                 CASE WHEN i % 3 = 0 THEN NULL
-                      ELSE '+1 555 ' || lpad(CAST(i % 10000000 AS VARCHAR), 7, '0') END AS phone,
-                 CASE i % 7 WHEN 0 THEN 'enterprise' WHEN 1 THEN 'pro' ELSE 'free' END AS plan,
-                 'Company ' || (i % 5000) AS company
-          FROM range(0, {n}) t(i)
-          ORDER BY i
-        ) TO '{path}' (HEADER, DELIMITER ',')
-        """
-    )
+from run import TOKEN, Sandbox, find_engine, generate, write_project  # noqa: E402
 
 
 def engine(binary: Path, args: list[str], project: Path, env: dict[str, str]) -> str:
@@ -78,13 +57,13 @@ def main() -> int:
     con = duckdb.connect()
     with Sandbox(binary, work / "sandbox.log") as sandbox:
         env = dict(os.environ, HUBSPOT_BASE_URL=sandbox.url, HUBSPOT_TOKEN=TOKEN, NO_COLOR="1")
-        generate(con, csv, args.rows, 0)
+        generate(con, csv, args.rows, 1)
         write_project(project, csv, 1_000_000)
         print(f"# State size: {args.rows:,} rows, {args.rounds} incremental applies\n")
         engine(binary, ["apply"], project, env)
         print(f"## After the first backfill\n\n```\n{size_lines(binary, project, env)}\n```\n")
         for round_ in range(1, args.rounds + 1):
-            generate(con, csv, args.rows, round_)
+            generate(con, csv, args.rows, 1, renamed=round_)
             engine(binary, ["apply"], project, env)
         print(f"## After {args.rounds} incremental applies\n\n```\n{size_lines(binary, project, env)}\n```\n")
         gc = engine(binary, ["state", "gc"], project, env)

@@ -117,12 +117,11 @@ pub fn fold_run(
             Some(old) => old.peek_key()?,
             None => None,
         };
-        let change_key = changes.peek_key()?;
-        let key = match (old_key, change_key) {
+        let key = match (old_key, changes.peek_key()?) {
             (None, None) => break,
-            (Some(o), None) => o,
-            (None, Some(c)) => c,
-            (Some(o), Some(c)) => o.min(c),
+            (Some(o), None) => o.to_string(),
+            (None, Some(c)) => c.to_string(),
+            (Some(o), Some(c)) => o.min(c).to_string(),
         };
         let old_row = match &mut old {
             Some(old) => old.next_if_key(&key)?,
@@ -169,7 +168,7 @@ struct Ordered<I: Iterator> {
     last: Option<String>,
 }
 
-impl<T, I> Ordered<I>
+impl<T: 'static, I> Ordered<I>
 where
     I: Iterator<Item = std::io::Result<(String, T)>>,
 {
@@ -181,23 +180,22 @@ where
         }
     }
 
-    /// The next key, without taking it.
-    fn peek_key(&mut self) -> std::io::Result<Option<String>> {
-        match self.inner.peek() {
-            None => Ok(None),
-            Some(Ok((key, _))) => Ok(Some(key.clone())),
-            Some(Err(_)) => match self.inner.next() {
-                Some(Err(e)) => Err(e),
-                _ => unreachable!("peeked an error"),
-            },
+    /// The next key, without taking it (an error in the stream is returned here).
+    fn peek_key(&mut self) -> std::io::Result<Option<&str>> {
+        if matches!(self.inner.peek(), Some(Err(_)))
+            && let Some(Err(e)) = self.inner.next()
+        {
+            return Err(e);
         }
+        Ok(self
+            .inner
+            .peek()
+            .and_then(|item| item.as_ref().ok())
+            .map(|(key, _)| key.as_str()))
     }
 
-    /// Takes the next item when its key is `key`.
-    fn next_if_key(&mut self, key: &str) -> std::io::Result<Option<T>> {
-        if self.peek_key()?.as_deref() != Some(key) {
-            return Ok(None);
-        }
+    /// Takes the next item, checking that its key comes after the last one taken.
+    fn take(&mut self) -> std::io::Result<Option<T>> {
         let Some(Ok((key, item))) = self.inner.next() else {
             return Ok(None);
         };
@@ -215,13 +213,19 @@ where
         Ok(Some(item))
     }
 
+    /// Takes the next item when its key is `key`.
+    fn next_if_key(&mut self, key: &str) -> std::io::Result<Option<T>> {
+        if self.peek_key()? == Some(key) {
+            self.take()
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Skips items with keys before `key` and takes the one with `key`, if any.
     fn seek(&mut self, key: &str) -> std::io::Result<Option<T>> {
-        while let Some(next) = self.peek_key()? {
-            if next.as_str() >= key {
-                break;
-            }
-            self.next_if_key(&next)?;
+        while self.peek_key()?.is_some_and(|next| next < key) {
+            self.take()?;
         }
         self.next_if_key(key)
     }

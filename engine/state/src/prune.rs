@@ -138,19 +138,20 @@ impl LocalState {
             "run_id IN ({dropped_list}) OR (state = 'succeeded' AND run_id IN
                  (SELECT id FROM runs WHERE sync = ?1 AND status <> 'running'))"
         );
-        let journal_rows: i64 = tx.query_row(
-            &format!("SELECT count(*) FROM journal WHERE {journal_filter}"),
-            [sync],
-            |r| r.get(0),
-        )?;
-        pruned.journal_rows = journal_rows.max(0) as u64;
         if dry_run {
+            let rows: i64 = tx.query_row(
+                &format!("SELECT count(*) FROM journal WHERE {journal_filter}"),
+                [sync],
+                |r| r.get(0),
+            )?;
+            pruned.journal_rows = rows.max(0) as u64;
             drop(tx);
         } else {
-            tx.execute(
+            let rows = tx.execute(
                 &format!("DELETE FROM journal WHERE {journal_filter}"),
                 [sync],
             )?;
+            pruned.journal_rows = rows as u64;
             tx.execute(
                 &format!("DELETE FROM runs WHERE id IN ({dropped_list})"),
                 [],
@@ -252,14 +253,17 @@ impl LocalState {
     /// Prunes every recorded sync and the leftovers ([`LocalState::prune_sync`],
     /// [`LocalState::prune_leftovers`]). The caller holds every sync's lock.
     pub fn prune_all(&self, keep: Keep, dry_run: bool) -> Result<Pruned, StateError> {
+        let mut syncs: Vec<String> = self
+            .recorded_syncs()?
+            .into_iter()
+            .map(|(sync, _, _)| sync)
+            .chain(self.history_syncs()?)
+            .collect();
+        syncs.sort();
+        syncs.dedup();
         let mut pruned = Pruned::default();
-        for (sync, _, _) in self.recorded_syncs()? {
+        for sync in syncs {
             pruned.absorb(self.prune_sync(&sync, keep, dry_run)?);
-        }
-        for sync in self.history_syncs()? {
-            if self.recorded_generation(&sync)? == 0 {
-                pruned.absorb(self.prune_sync(&sync, keep, dry_run)?);
-            }
         }
         pruned.absorb(self.prune_leftovers(dry_run)?);
         Ok(pruned)

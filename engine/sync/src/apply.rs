@@ -16,7 +16,7 @@ use crate::recovery::recover;
 use crate::registry::Dispatch;
 use crate::{
     Failure, PlanContext, PlanOptions, Registry, WorkDir, assemble, guard_breaches, model_engine,
-    open_state, plan_one, select_syncs, state_error, unknown_plan_sync,
+    open_state, select_syncs, state_error, unknown_plan_sync,
 };
 
 /// What `engine apply` was asked to do.
@@ -152,36 +152,19 @@ pub async fn apply(
         }
         None => {
             let engine = model_engine(project).await?;
-            let mut plans = Vec::new();
-            let mut problems = Vec::new();
-            for name in &names {
-                let Some(sync) = project.sync(name) else {
-                    continue;
-                };
-                let plan_options = PlanOptions {
-                    retry_failed: options.retry_failed,
-                };
-                match plan_one(
-                    &PlanContext {
-                        registry,
-                        project,
-                        engine: &engine,
-                        state: &state,
-                        work_dir: work.path(),
-                        reporter,
-                    },
-                    sync,
-                    plan_options,
-                )
-                .await
-                {
-                    Ok(plan) => plans.push(plan),
-                    Err(p) => problems.extend(p),
-                }
-            }
-            if !problems.is_empty() {
-                return Err(problems);
-            }
+            let selected = names.iter().filter_map(|name| project.sync(name));
+            let context = PlanContext {
+                registry,
+                project,
+                engine: &engine,
+                state: &state,
+                work_dir: work.path(),
+                reporter,
+            };
+            let plan_options = PlanOptions {
+                retry_failed: options.retry_failed,
+            };
+            let plans = crate::planning::plan_each(&context, selected, plan_options, false).await?;
             let plan = assemble(project, &state, plans);
             reporter.report(Event::Planned(&plan));
             (plan.plan_id, plan.syncs)

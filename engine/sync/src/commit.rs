@@ -20,46 +20,30 @@ use engine_state::{
 use crate::{Failure, state_error};
 
 /// The fingerprints of the changes the destination rejected in run `run_id`, so an unchanged
-/// row is not resent: the plan's changes merged with the journal's rejected rows, both in key
-/// order.
+/// row is not resent. The rejected keys are read from the journal (they are as many as the
+/// fingerprints returned), then the plan's changes once.
 pub(crate) fn held_fingerprints(
     state: &LocalState,
     plan: &SyncPlan,
     run_id: i64,
 ) -> Result<Vec<(String, String)>, Failure> {
-    let mut rejected = journal_rows(state, run_id, Some(RowState::Rejected)).peekable();
-    if rejected.peek().is_none() {
-        return Ok(Vec::new());
-    }
-    let mut journal_error = None;
+    let rejected: std::collections::HashSet<String> =
+        journal_rows(state, run_id, Some(RowState::Rejected))
+            .map(|row| row.map(|r| r.key))
+            .collect::<Result<_, _>>()
+            .map_err(|e| vec![state_error(e)])?;
     let mut held = Vec::new();
+    if rejected.is_empty() {
+        return Ok(held);
+    }
     plan.changes
         .for_each(|c| {
-            while let Some(row) = rejected.peek() {
-                match row {
-                    Ok(row) if row.key < c.key => {
-                        rejected.next();
-                    }
-                    Ok(row) if row.key == c.key => {
-                        held.push((c.key.clone(), c.fingerprint()));
-                        rejected.next();
-                        break;
-                    }
-                    Ok(_) => break,
-                    Err(_) => {
-                        if let Some(Err(e)) = rejected.next() {
-                            journal_error = Some(e);
-                        }
-                        return Err(std::io::Error::other("the journal could not be read"));
-                    }
-                }
+            if rejected.contains(&c.key) {
+                held.push((c.key.clone(), c.fingerprint()));
             }
             Ok(())
         })
-        .map_err(|e| match journal_error.take() {
-            Some(journal) => vec![state_error(journal)],
-            None => vec![changes_unreadable(&plan.sync, &e)],
-        })?;
+        .map_err(|e| vec![changes_unreadable(&plan.sync, &e)])?;
     Ok(held)
 }
 
@@ -97,11 +81,22 @@ pub(crate) async fn fold_and_commit(
 ) -> Result<(), Failure> {
     let fail = |e: StateError| vec![state_error(e)];
     let cannot_write = |e: std::io::Error| {
-        vec![Diagnostic::error(
-            "state::error",
-            format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
-        )
-        .hint("check free disk space and permissions of the state directory, then run `engine apply` again")]
+        let hint = if e.kind() == std::io::ErrorKind::InvalidData {
+            // Out of key order: the state was edited or damaged, not the disk.
+            format!(
+                "run `engine state check`, then `engine state rebuild --sync {}` to rebuild the snapshot from the destination",
+                plan.sync
+            )
+        } else {
+            "check free disk space and permissions of the state directory, then run `engine apply` again".to_string()
+        };
+        vec![
+            Diagnostic::error(
+                "state::error",
+                format!("cannot write the snapshot of sync `{}`: {e}", plan.sync),
+            )
+            .hint(hint),
+        ]
     };
     let generation = state.generation(&plan.sync).map_err(fail)?;
     let out = state

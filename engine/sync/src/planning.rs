@@ -58,33 +58,15 @@ pub async fn plan_project(
             });
         }
     }
-    let mut plans = Vec::new();
-    let mut problems = Vec::new();
-    for sync in selected {
-        reporter.report(Event::PlanningSync {
-            sync: &sync.name.value,
-        });
-        match plan_one(
-            &PlanContext {
-                registry,
-                project,
-                engine: &engine,
-                state: &state,
-                work_dir: work.path(),
-                reporter,
-            },
-            sync,
-            PlanOptions::default(),
-        )
-        .await
-        {
-            Ok(plan) => plans.push(plan),
-            Err(p) => problems.extend(p),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    let context = PlanContext {
+        registry,
+        project,
+        engine: &engine,
+        state: &state,
+        work_dir: work.path(),
+        reporter,
+    };
+    let plans = plan_each(&context, selected, PlanOptions::default(), true).await?;
     Ok(ProjectPlan {
         plan: assemble(project, &state, plans),
         _scratch: work,
@@ -197,6 +179,35 @@ pub async fn plan_one(
         },
     )
     .await
+}
+
+/// Plans each of `syncs` in turn; every sync's problems are gathered before failing.
+/// `announce` reports [`Event::PlanningSync`] before each (`engine plan` does; an apply
+/// reports its plan once made).
+pub(crate) async fn plan_each<'p>(
+    context: &PlanContext<'_>,
+    syncs: impl IntoIterator<Item = &'p SyncSpec>,
+    options: PlanOptions,
+    announce: bool,
+) -> Result<Vec<SyncPlan>, Failure> {
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for sync in syncs {
+        if announce {
+            context.reporter.report(Event::PlanningSync {
+                sync: &sync.name.value,
+            });
+        }
+        match plan_one(context, sync, options).await {
+            Ok(plan) => plans.push(plan),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The diff's own memory bound: its sorts and aggregates spill to disk past it, so a plan's
