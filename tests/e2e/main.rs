@@ -10,6 +10,7 @@
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
 //! | `crash` | `kill -9` during apply at several points, then recovery; the apply lock |
 //! | `retention` | run history within `state.retention`, `engine state gc`, a kill while pruning |
+//! | `disk_full` | a full disk during plan and apply at several points, then the repairing run |
 //! | `state` | damaged state named (`state::corrupt`), `engine state check` and `rebuild` |
 //! | `errors` | inputs refused before any request, with the state left untouched |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
@@ -18,6 +19,7 @@
 
 mod corpus;
 mod crash;
+mod disk_full;
 mod errors;
 mod identity;
 mod plan_apply;

@@ -16,6 +16,7 @@
 //! force. The journal records each batch before it is sent and each outcome after, so a
 //! crashed run can be folded into the next generation without sending anything twice.
 
+pub mod disk;
 mod local;
 mod lock;
 mod prune;
@@ -62,6 +63,15 @@ pub enum StateError {
         /// The damaged or missing file.
         file: PathBuf,
         /// What is wrong with it.
+        message: String,
+    },
+    /// The disk holding the state has no space left; nothing is damaged, and the command
+    /// can run again once space is freed.
+    #[error("the disk holding `{}` is full: {message}", dir.display())]
+    DiskFull {
+        /// The state directory (or the file being written).
+        dir: PathBuf,
+        /// What could not be written.
         message: String,
     },
     /// A sync name that cannot be a file name (from a hand-made plan, say).

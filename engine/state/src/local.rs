@@ -74,6 +74,20 @@ pub struct LocalState {
 impl LocalState {
     /// Opens (creating on first use) the state in `dir`.
     pub fn open(dir: &Path) -> Result<LocalState, StateError> {
+        LocalState::open_here(dir).map_err(|error| match error {
+            StateError::Db(ref e) if crate::disk::disk_full_at(dir, e) => StateError::DiskFull {
+                dir: dir.to_path_buf(),
+                message: format!("the state cannot be opened: {e}"),
+            },
+            StateError::Io(ref e) if crate::disk::disk_full_at(dir, e) => StateError::DiskFull {
+                dir: dir.to_path_buf(),
+                message: format!("the state cannot be opened: {e}"),
+            },
+            other => other,
+        })
+    }
+
+    fn open_here(dir: &Path) -> Result<LocalState, StateError> {
         let db = dir.join("state.db");
         let fresh = fs_err::metadata(&db).map(|m| m.len() == 0).unwrap_or(true);
         if fresh && let Some(snapshot) = any_snapshot(dir) {
@@ -244,6 +258,16 @@ fn any_snapshot(dir: &Path) -> Option<PathBuf> {
 }
 
 fn corrupt_db(db: &Path, error: &rusqlite::Error) -> StateError {
+    let dir = db.parent().unwrap_or(db);
+    if crate::disk::disk_full_at(dir, error) {
+        return StateError::DiskFull {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "the state database `{}` cannot be opened: {error}",
+                db.display()
+            ),
+        };
+    }
     StateError::Corrupt {
         file: db.to_path_buf(),
         message: format!(
@@ -332,13 +356,18 @@ const RUN_COLUMNS: &str = "id, sync, plan_id, base_generation, status, started_a
     planned_create, planned_update, planned_remove, succeeded, rejected, pending, message";
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename.
+/// Writes `bytes` to `path` whole or not at all (a half-written file is removed).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
-    let mut file = fs_err::File::create(&tmp)?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    file.sync_all()?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
+    let written = fs_err::File::create(&tmp).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        fs_err::rename(&tmp, path)
+    });
+    if written.is_err() {
+        let _ = fs_err::remove_file(&tmp);
+    }
+    Ok(written?)
 }
 
 impl StateStore for LocalState {
@@ -413,7 +442,15 @@ impl StateStore for LocalState {
         )?;
         let run_id = conn.last_insert_rowid();
         drop(conn);
-        write_atomic(&self.plan_path(run_id), plan_json)?;
+        if let Err(e) = write_atomic(&self.plan_path(run_id), plan_json) {
+            // Nothing was sent: the run never started. Should this fail too (the disk that
+            // refused the file may refuse the delete), recovery finishes the run, since a
+            // run without its plan and without a journal sent nothing.
+            let _ = self
+                .conn()
+                .execute("DELETE FROM runs WHERE id = ?1", [run_id]);
+            return Err(e);
+        }
         Ok(run_id)
     }
 

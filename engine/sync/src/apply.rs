@@ -81,6 +81,19 @@ pub async fn apply(
     options: ApplyOptions,
     reporter: &dyn Reporter,
 ) -> Result<ApplyOutcome, Failure> {
+    apply_here(registry, project, plan_file, syncs, options, reporter)
+        .await
+        .map_err(|failure| crate::disk_full::explain(&project.state_dir, failure))
+}
+
+async fn apply_here(
+    registry: &Registry,
+    project: &Project,
+    plan_file: Option<&Path>,
+    syncs: &[String],
+    options: ApplyOptions,
+    reporter: &dyn Reporter,
+) -> Result<ApplyOutcome, Failure> {
     let state = open_state(project)?;
     // A saved plan's changes are read into change files here; a run moves its own out to keep
     // them for crash recovery, the rest go with this directory.

@@ -15,6 +15,7 @@
 
 mod apply;
 mod commit;
+mod disk_full;
 mod events;
 mod gc;
 mod guards;

@@ -41,6 +41,17 @@ pub async fn plan_project(
     syncs: &[String],
     reporter: &dyn Reporter,
 ) -> Result<ProjectPlan, Failure> {
+    plan_project_here(registry, project, syncs, reporter)
+        .await
+        .map_err(|failure| crate::disk_full::explain(&project.state_dir, failure))
+}
+
+async fn plan_project_here(
+    registry: &Registry,
+    project: &Project,
+    syncs: &[String],
+    reporter: &dyn Reporter,
+) -> Result<ProjectPlan, Failure> {
     let selected = select_syncs(project, syncs)?;
     let engine = model_engine(project).await?;
     let state = open_state(project)?;

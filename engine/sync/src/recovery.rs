@@ -41,13 +41,37 @@ pub(crate) async fn recover(
 ) -> Result<(), Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     for run in state.unfinished_runs(sync).map_err(fail)? {
-        let plan: SyncPlan = crate::run_plan::decode(&state.run_plan(run.id).map_err(fail)?)
-            .map_err(|e| {
-                vec![Diagnostic::error(
-                    "state::corrupt",
-                    format!("the saved plan of run {} cannot be read: {e}", run.id),
-                )]
-            })?;
+        let stored = match state.run_plan(run.id) {
+            Ok(stored) => stored,
+            Err(engine_state::StateError::Io(e))
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && state
+                        .journal_page(run.id, None, None, 1)
+                        .map_err(fail)?
+                        .is_empty() =>
+            {
+                // The run stopped before its plan was kept (a full disk, a kill), so it sent
+                // nothing: there is nothing to fold, and the next plan covers its rows.
+                state
+                    .finish_run_without_commit(
+                        run.id,
+                        RunStatus::Failed,
+                        run.counts,
+                        Some(
+                            "the apply stopped before sending anything: its plan could not be kept",
+                        ),
+                    )
+                    .map_err(fail)?;
+                continue;
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        let plan: SyncPlan = crate::run_plan::decode(&stored).map_err(|e| {
+            vec![Diagnostic::error(
+                "state::corrupt",
+                format!("the saved plan of run {} cannot be read: {e}", run.id),
+            )]
+        })?;
         if let Some(part) = crate::run_plan::missing_part(&plan) {
             return Err(vec![state_error(engine_state::StateError::Corrupt {
                 file: part.to_path_buf(),

@@ -35,6 +35,7 @@ pub fn state_error(error: StateError) -> Diagnostic {
             .note(format!("damaged or missing: `{}`", file.display()))
             .hint("nothing was sent; `engine state check` reports what is wrong with the state")
             .hint("to recover a sync, run `engine state rebuild --sync NAME`: it reads the destination's records, shows what it found as a plan, and commits it when applied (see docs/errors.md#statecorrupt)"),
+        StateError::DiskFull { dir, message } => crate::disk_full::disk_full(&dir, &message),
         StateError::InvalidName(name) => Diagnostic::error(
             "state::invalid_name",
             format!("`{name}` is not a valid sync name, so it cannot name a file in the state directory"),

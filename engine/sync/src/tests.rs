@@ -261,3 +261,45 @@ async fn a_destination_type_without_a_connector_is_refused_before_any_work() {
         problems[0].message
     );
 }
+
+#[tokio::test]
+async fn a_run_that_stopped_before_keeping_its_plan_is_finished_and_the_rows_applied() {
+    use engine_state::{RunCounts, RunStatus, StateStore};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let crm = MemoryConnector::default();
+    let registry = Registry::empty().with(crm.clone());
+    let project = write_project(dir.path(), "1,ann@x.com,Ann\n2,bob@x.com,Bob\n");
+    // A run begun, then stopped (a full disk, a kill) before its plan header was written:
+    // it sent nothing, and nothing may block the next apply.
+    let run_id = {
+        let state = crate::open_state(&project).expect("state");
+        let run_id = state
+            .begin_run("people_to_crm", "p1", 0, b"{}", RunCounts::default())
+            .expect("begin");
+        fs_err::remove_file(project.state_dir.join(format!("runs/{run_id}.plan.json")))
+            .expect("the run's plan header exists");
+        run_id
+    };
+    let outcome = crate::apply(
+        &registry,
+        &project,
+        None,
+        &[],
+        ApplyOptions::default(),
+        &NoReporter,
+    )
+    .await
+    .expect("the next apply recovers and applies");
+    assert!(outcome.is_success(), "{outcome:?}");
+    assert_eq!(crm.0.lock().expect("crm").records.len(), 2);
+    let state = crate::open_state(&project).expect("state");
+    let run = state.run(run_id).expect("run").expect("kept in history");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(
+        run.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("before sending anything"),
+        "{run:?}"
+    );
+}

@@ -38,11 +38,16 @@ pub async fn run(
             if let Some(path) = out
                 && let Err(e) = write_plan(path, plan)
             {
+                let hint = if engine_state::disk::is_disk_full(&e) {
+                    "the disk holding it is full: free space there, or save the plan on another disk"
+                } else {
+                    "check that the directory exists and is writable"
+                };
                 return fail(&[Diagnostic::error(
                     "plan::unwritable",
                     format!("cannot write the plan to `{}`: {e}", path.display()),
                 )
-                .hint("check that the directory exists and is writable")]);
+                .hint(hint)]);
             }
             if json {
                 views::out_with(|out| plan.write_json(out));
@@ -65,8 +70,15 @@ pub async fn run(
     }
 }
 
+/// Writes the plan beside `path` and renames it into place, so that `path` is a whole plan or
+/// nothing; a half-written file is removed.
 fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    plan.write_compact_json(fs_err::File::create(&tmp)?)?;
-    fs_err::rename(&tmp, path)
+    let written = fs_err::File::create(&tmp)
+        .and_then(|file| plan.write_compact_json(file))
+        .and_then(|()| fs_err::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs_err::remove_file(&tmp);
+    }
+    written
 }
