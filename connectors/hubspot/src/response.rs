@@ -47,6 +47,12 @@ pub(crate) fn classify(
     response: &RawResponse,
 ) -> BatchResult {
     let status = response.status;
+    // The common answer, every input written, is read without building the whole document.
+    if (200..=299).contains(&status)
+        && let Some(written) = all_written(ctx, ops, &response.body)
+    {
+        return written;
+    }
     let body = parse_body(&response.body);
     match status {
         200..=299 => split_per_row(ctx, ops, status, &response.body, body.as_ref()),
@@ -207,7 +213,82 @@ fn rejected_batch(
 }
 
 /// 200/207: match `results` and `errors` back to the operations.
-fn split_per_row(
+/// A 2xx body in which every input is written: one result per input, each naming its input by
+/// `objectWriteTraceId` and carrying the record id, and no errors. Only those fields are read
+/// (the echoed properties are skipped unparsed), so the usual answer costs little. Anything
+/// else (errors, a result missing or without an id, a body of another shape) gives None, and
+/// [`split_per_row`] sorts it out.
+pub(crate) fn all_written(ctx: &Context<'_>, ops: &[Operation], raw: &[u8]) -> Option<BatchResult> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        results: Vec<Written>,
+        #[serde(default)]
+        errors: Vec<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Written {
+        #[serde(default)]
+        id: Option<Scalar>,
+        #[serde(default, rename = "objectWriteTraceId")]
+        trace: Option<Scalar>,
+        #[serde(default)]
+        new: Option<bool>,
+    }
+    let body: Body = serde_json::from_slice(raw).ok()?;
+    if !body.errors.is_empty() || body.results.len() != ops.len() {
+        return None;
+    }
+    let mut rows: Vec<Option<RowOutcome>> = ops.iter().map(|_| None).collect();
+    for result in body.results {
+        let index: usize = result.trace?.0.parse().ok()?;
+        let slot = rows.get_mut(index)?;
+        if slot.is_some() {
+            return None;
+        }
+        *slot = Some(RowOutcome::Succeeded {
+            destination_id: result.id?.0,
+            created: ctx.endpoint == Endpoint::Upsert && result.new.unwrap_or(false),
+        });
+    }
+    rows.into_iter()
+        .collect::<Option<Vec<_>>>()
+        .map(BatchResult::PerRow)
+}
+
+/// A JSON string or number as text (HubSpot's ids and trace ids are strings; a number is
+/// read as its digits).
+struct Scalar(String);
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| v.to_string(), |n| n.to_string()),
+                ))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
+}
+
+pub(crate) fn split_per_row(
     ctx: &Context<'_>,
     ops: &[Operation],
     status: u16,

@@ -340,6 +340,63 @@ fn ok_results_are_matched_by_trace_id_first() {
 }
 
 #[test]
+fn the_usual_answer_is_read_in_one_light_pass_with_the_same_outcomes() {
+    use crate::response::{all_written, parse_body, split_per_row};
+    let ops = [
+        upsert("1", "a@x.io", &[]),
+        upsert("2", "b@x.io", &[]),
+        upsert("3", "c@x.io", &[]),
+    ];
+    let context = ctx(Endpoint::Upsert);
+    let full = |body: &str| {
+        rows(split_per_row(
+            &context,
+            &ops,
+            200,
+            body.as_bytes(),
+            parse_body(body.as_bytes()).as_ref(),
+        ))
+    };
+    // Out of order, ids as strings and numbers, properties echoed: read by trace id.
+    let usual = r#"{"status":"COMPLETE","results":[
+        {"id":"12","new":true,"objectWriteTraceId":"1","properties":{"email":"b@x.io","x":{"deep":[1,2]}}},
+        {"id":13,"objectWriteTraceId":2,"properties":{}},
+        {"id":"11","new":false,"objectWriteTraceId":"0"}
+    ]}"#;
+    let light = all_written(&context, &ops, usual.as_bytes()).expect("every input written");
+    assert_eq!(rows(light), full(usual));
+    assert_eq!(
+        full(usual),
+        vec![
+            succeeded("11", false),
+            succeeded("12", true),
+            succeeded("13", false)
+        ]
+    );
+
+    // Anything unusual is left to the full reading.
+    for unusual in [
+        // an error
+        r#"{"results":[{"id":"11","objectWriteTraceId":"0"},{"id":"12","objectWriteTraceId":"1"},{"id":"13","objectWriteTraceId":"2"}],"errors":[{"message":"x"}]}"#,
+        // a result missing
+        r#"{"results":[{"id":"11","objectWriteTraceId":"0"},{"id":"12","objectWriteTraceId":"1"}]}"#,
+        // a trace id twice
+        r#"{"results":[{"id":"11","objectWriteTraceId":"0"},{"id":"12","objectWriteTraceId":"0"},{"id":"13","objectWriteTraceId":"2"}]}"#,
+        // no trace ids
+        r#"{"results":[{"id":"11"},{"id":"12"},{"id":"13"}]}"#,
+        // a result without an id, one out of range
+        r#"{"results":[{"objectWriteTraceId":"0"},{"id":"12","objectWriteTraceId":"1"},{"id":"13","objectWriteTraceId":"7"}]}"#,
+        // not an object
+        r#"[1,2,3]"#,
+    ] {
+        assert!(
+            all_written(&context, &ops, unusual.as_bytes()).is_none(),
+            "{unusual}"
+        );
+    }
+}
+
+#[test]
 fn ok_update_matches_results_by_id_and_never_reports_created() {
     let ops = [update("1", "101", &[]), clear("2", "102", &["firstname"])];
     let body = r#"{"results":[{"id":"102","new":true},{"id":"101"}]}"#;

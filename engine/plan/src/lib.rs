@@ -55,13 +55,41 @@ impl Plan {
         path: &std::path::Path,
         changes_dir: &std::path::Path,
     ) -> Result<Plan, PlanFileError> {
+        Plan::read_from(path, changes_dir, std::io::sink())
+    }
+
+    /// Reads a saved plan like [`Plan::read`] and tells whether its seal holds under `key`.
+    ///
+    /// A plan file as `engine plan --out` wrote it is verified from its own bytes while they
+    /// are parsed (see [`seal::FileSeal`]), so the changes are not serialized again; any
+    /// other file (pretty-printed, say, or edited) is verified by [`Plan::seal_holds`].
+    pub fn read_sealed(
+        path: &std::path::Path,
+        changes_dir: &std::path::Path,
+        key: &[u8; 32],
+    ) -> Result<(Plan, bool), PlanFileError> {
+        let mut file_seal = seal::FileSeal::new(key);
+        let plan = Plan::read_from(path, changes_dir, &mut file_seal)?;
+        // Bytes that are not the engine's own layout may still be the same sealed document.
+        let holds = file_seal.verdict() == Some(true) || plan.seal_holds(key);
+        Ok((plan, holds))
+    }
+
+    /// Parses the plan at `path`, copying every byte read into `copy`.
+    fn read_from(
+        path: &std::path::Path,
+        changes_dir: &std::path::Path,
+        copy: impl std::io::Write,
+    ) -> Result<Plan, PlanFileError> {
         use serde::de::DeserializeSeed;
         let shown = path.display().to_string();
         let file = fs_err::File::open(path).map_err(|source| PlanFileError::Read {
             path: shown.clone(),
             source,
         })?;
-        let mut deserializer = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let tee = Tee { inner: file, copy };
+        let mut deserializer =
+            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, tee));
         let parsed = saved::PlanSeed { dir: changes_dir }
             .deserialize(&mut deserializer)
             .and_then(|plan| deserializer.end().map(|()| plan));
@@ -101,6 +129,20 @@ impl Plan {
     /// True when no sync has any change.
     pub fn is_empty(&self) -> bool {
         self.syncs.iter().all(|s| s.changes.is_empty())
+    }
+}
+
+/// A reader that copies what it reads into a writer (the seal's hasher).
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: std::io::Read, W: std::io::Write> std::io::Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 

@@ -39,6 +39,83 @@ impl Plan {
     }
 }
 
+/// Verifies a saved plan from the bytes of its file as they are read, without serializing the
+/// plan again.
+///
+/// `engine plan --out` writes exactly the bytes the digest is computed over, with the empty
+/// `"digest":""` at the end filled in, and a newline. So the digest of the file is the keyed
+/// hash of everything before the last `,"digest":"…"}`, followed by `,"digest":""}`. The last
+/// bytes are held back from the hasher until the end, when that field can be found; a file
+/// that does not end that way gets no verdict, and the caller checks it the slow way.
+pub(crate) struct FileSeal {
+    hasher: blake3::Hasher,
+    /// The last bytes seen, not yet hashed (at most [`HELD_BACK`] once a write returns).
+    tail: Vec<u8>,
+}
+
+/// How many of the last bytes are held back: the digest field and some whitespace.
+const HELD_BACK: usize = 256;
+
+/// The digest field as the engine writes it, before its value.
+const DIGEST_FIELD: &[u8] = b",\"digest\":\"";
+
+impl FileSeal {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        FileSeal {
+            hasher: blake3::Hasher::new_keyed(key),
+            tail: Vec::with_capacity(2 * HELD_BACK),
+        }
+    }
+
+    /// True or false when the file ends with the engine's digest field; None otherwise.
+    pub(crate) fn verdict(mut self) -> Option<bool> {
+        let at = self
+            .tail
+            .windows(DIGEST_FIELD.len())
+            .rposition(|w| w == DIGEST_FIELD)?;
+        let rest = &self.tail[at + DIGEST_FIELD.len()..];
+        let hex_len = rest.iter().position(|b| *b == b'"')?;
+        let (claimed, end) = rest.split_at(hex_len);
+        if hex_len != 64
+            || !claimed.iter().all(u8::is_ascii_hexdigit)
+            || !end.starts_with(b"\"}")
+            || !end[2..].iter().all(u8::is_ascii_whitespace)
+        {
+            return None;
+        }
+        let claimed = claimed.to_vec();
+        self.hasher.update(&self.tail[..at]);
+        self.hasher.update(b",\"digest\":\"\"}");
+        let actual = self.hasher.finalize().to_hex();
+        Some(constant_time_eq(&claimed, actual.as_bytes()))
+    }
+}
+
+impl std::io::Write for FileSeal {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() >= HELD_BACK {
+            // The held bytes and all but the last of these go to the hasher.
+            let (hashed, held) = buf.split_at(buf.len() - HELD_BACK);
+            self.hasher.update(&self.tail);
+            self.hasher.update(hashed);
+            self.tail.clear();
+            self.tail.extend_from_slice(held);
+        } else {
+            self.tail.extend_from_slice(buf);
+            if self.tail.len() > HELD_BACK {
+                let hashed = self.tail.len() - HELD_BACK;
+                self.hasher.update(&self.tail[..hashed]);
+                self.tail.drain(..hashed);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -171,6 +171,54 @@ fn a_sealed_plan_verifies_and_any_edit_or_other_key_breaks_the_seal() {
     assert!(!unsealed.seal_holds(&key));
 }
 
+#[test]
+fn a_saved_plan_file_is_verified_from_its_bytes_and_any_other_file_the_slow_way() {
+    let key = [7u8; 32];
+    let mut plan = sample();
+    plan.seal(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let read_sealed = |name: &str, bytes: &[u8], key: &[u8; 32]| {
+        let path = dir.path().join(name);
+        fs_err::write(&path, bytes).unwrap();
+        let changes = dir.path().join(format!("{name}.changes"));
+        fs_err::create_dir_all(&changes).unwrap();
+        // The verdict from the file's bytes alone, and the answer `read_sealed` gives.
+        let mut file_seal = crate::seal::FileSeal::new(key);
+        std::io::Write::write_all(&mut file_seal, bytes).unwrap();
+        let verdict = file_seal.verdict();
+        let (read, holds) = Plan::read_sealed(&path, &changes, key).unwrap();
+        (verdict, holds, read)
+    };
+
+    // As `engine plan --out` writes it: verified from its bytes.
+    let mut compact = Vec::new();
+    plan.write_compact_json(&mut compact).unwrap();
+    let (verdict, holds, read) = read_sealed("compact.json", &compact, &key);
+    assert_eq!((verdict, holds), (Some(true), true));
+    assert_eq!(in_memory(read), in_memory(plan.clone()));
+    assert_eq!(read_sealed("other-key.json", &compact, &[8u8; 32]).1, false);
+
+    // One value changed in the file: the bytes say no, and so does the slow check.
+    let text = String::from_utf8(compact.clone()).unwrap();
+    let edited = text.replacen("\"Robert\"", "\"Mallory\"", 1);
+    assert_ne!(edited, text, "the sample plan holds Robert");
+    let (verdict, holds, _) = read_sealed("edited.json", edited.as_bytes(), &key);
+    assert_eq!((verdict, holds), (Some(false), false));
+
+    // The same plan pretty-printed: no verdict from the bytes, sealed all the same.
+    let mut pretty = Vec::new();
+    plan.write_json(&mut pretty).unwrap();
+    let (verdict, holds, _) = read_sealed("pretty.json", &pretty, &key);
+    assert_eq!((verdict, holds), (None, true));
+
+    // Written in small pieces, as a reader hands them over, the verdict is the same.
+    let mut file_seal = crate::seal::FileSeal::new(&key);
+    for piece in compact.chunks(7) {
+        std::io::Write::write_all(&mut file_seal, piece).unwrap();
+    }
+    assert_eq!(file_seal.verdict(), Some(true));
+}
+
 /// The plan with every change set read into memory, to compare with one built in memory.
 fn in_memory(mut plan: Plan) -> Plan {
     for sync in &mut plan.syncs {

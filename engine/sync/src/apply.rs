@@ -100,14 +100,18 @@ async fn apply_here(
     let saved_dir = WorkDir::new(project, "saved-plan")?;
     // A plan made here writes its change files here; they live until the apply ends.
     let work = WorkDir::new(project, "apply")?;
-    let saved = match plan_file {
-        None => None,
-        Some(path) => Some(Plan::read(path, saved_dir.path()).map_err(|e| {
-            vec![
-                Diagnostic::error("plan::unreadable", e.to_string())
-                    .hint("make a plan with `engine plan --out FILE`"),
-            ]
-        })?),
+    let (saved, sealed) = match plan_file {
+        None => (None, false),
+        Some(path) => {
+            let (plan, sealed) = Plan::read_sealed(path, saved_dir.path(), &state.plan_key())
+                .map_err(|e| {
+                    vec![
+                        Diagnostic::error("plan::unreadable", e.to_string())
+                            .hint("make a plan with `engine plan --out FILE`"),
+                    ]
+                })?;
+            (Some(plan), sealed)
+        }
     };
     if let Some(saved) = &saved
         && saved.lineage != state.lineage()
@@ -119,7 +123,7 @@ async fn apply_here(
         .hint("make a new plan here with `engine plan --out FILE`, then apply that file")]);
     }
     if let Some(saved) = &saved {
-        check_saved_plan(saved, &state, project)?;
+        check_saved_plan(saved, sealed, project)?;
     }
     let names: Vec<String> = match &saved {
         Some(plan) => plan.syncs.iter().map(|s| s.sync.clone()).collect(),
@@ -208,10 +212,11 @@ async fn apply_here(
     drop(locks);
     Ok(outcome)
 }
-/// Checks a saved plan before anything else uses it: its seal (any edit since `engine plan`
-/// wrote it is refused), and that every sync it names is a valid name of this project.
-fn check_saved_plan(plan: &Plan, state: &LocalState, project: &Project) -> Result<(), Failure> {
-    if !plan.seal_holds(&state.plan_key()) {
+/// Checks a saved plan before anything else uses it: its seal (`sealed`: any edit since
+/// `engine plan` wrote it is refused), and that every sync it names is a valid name of this
+/// project.
+fn check_saved_plan(plan: &Plan, sealed: bool, project: &Project) -> Result<(), Failure> {
+    if !sealed {
         return Err(vec![Diagnostic::error(
             "plan::tampered",
             "the saved plan was changed after `engine plan` wrote it (its digest does not match its content), so it is not applied",
