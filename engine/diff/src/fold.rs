@@ -83,14 +83,11 @@ pub fn fold_run(
 ) -> std::io::Result<FoldOutcome> {
     // Rows whose record another row took over (a re-key): the record is now that row's.
     let mut handed_over: HashSet<String> = HashSet::new();
-    plan.changes.for_each(|c| {
-        if let Some(from) = &c.rekeyed_from
-            && (outcomes.wrote)(&c.key)?
-        {
-            handed_over.insert(from.clone());
+    for (key, from) in plan.changes.rekeys()? {
+        if (outcomes.wrote)(&key)? {
+            handed_over.insert(from);
         }
-        Ok(())
-    })?;
+    }
 
     let tmp = out.with_extension("parquet.tmp");
     let mut writer = SnapshotWriter::create(&tmp, &plan.properties, true)?;

@@ -61,8 +61,14 @@ pub(crate) async fn run<D: Destination>(
             };
             match step {
                 Step::Barrier => barrier = !in_flight.is_empty(),
-                Step::NoRequest(rows) => tally.no_request(state, run_id, rows)?,
-                Step::Invalid(rows) => tally.invalid(state, run_id, rows)?,
+                Step::NoRequest(rows) => {
+                    progress.inc(rows.len() as u64);
+                    tally.no_request(state, run_id, rows)?;
+                }
+                Step::Invalid(rows) => {
+                    progress.inc(rows.len() as u64);
+                    tally.invalid(state, run_id, rows)?;
+                }
                 Step::Batch(batch) => {
                     let sent: Vec<(String, String)> = batch
                         .iter()
@@ -134,6 +140,7 @@ impl Tally {
         self.report.counts.succeeded += rows.len() as u64;
         let journal: Vec<JournalRow> = rows
             .into_iter()
+            .inspect(|(_, action)| self.report.written.add(action))
             .map(|(key, action)| JournalRow {
                 key,
                 action: action.to_string(),
@@ -184,6 +191,7 @@ impl Tally {
                     let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
                             self.report.counts.succeeded += 1;
+                            self.report.written.add(planned.action);
                             (RowState::Succeeded, id, None)
                         }
                         Final::Rejected(message) => {

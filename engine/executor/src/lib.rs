@@ -75,6 +75,30 @@ pub struct ExecutionReport {
     pub fatal: Option<Diagnostic>,
     /// Counts for run history.
     pub counts: RunCounts,
+    /// Rows written, by plan action: what the summary line reports.
+    pub written: WrittenCounts,
+}
+
+/// Rows written in one execution, by plan action.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenCounts {
+    /// Created (upserted) rows.
+    pub create: u64,
+    /// Updated rows.
+    pub update: u64,
+    /// Removed rows (per `on_remove`).
+    pub remove: u64,
+}
+
+impl WrittenCounts {
+    /// Counts one row of plan action `action` (`create`, `update` or `remove`) as written.
+    pub fn add(&mut self, action: &str) {
+        match action {
+            "create" => self.create += 1,
+            "update" => self.update += 1,
+            _ => self.remove += 1,
+        }
+    }
 }
 
 /// Errors that stop an execution because the journal could not be written.
@@ -101,20 +125,22 @@ pub async fn execute<D: Destination>(
         .batch_size
         .clamp(1, destination.capabilities().max_batch_size.max(1));
     let mut planned = stream_steps(plan, batch_size)?;
-    let operations = planned.operations;
-    let counts = planned.counts;
+    // Every change is one operation, or a row that sends nothing: the progress bar counts both.
     let mut report = execute_steps(
         destination,
         state,
         run_id,
         &mut planned,
-        operations,
+        plan.changes.len(),
         options,
     )
     .await?;
     if let Some(error) = planned.take_error() {
         return Err(ExecutorError::Changes(error));
     }
+    // The stream has been read to its end (or the run stopped, and the rest journaled as not
+    // sent, which reads it too): its counts are complete.
+    let counts = planned.counts;
     report.counts = RunCounts {
         succeeded: report.counts.succeeded,
         rejected: report.counts.rejected,
@@ -126,7 +152,7 @@ pub async fn execute<D: Destination>(
 
 /// Carries out `steps` for run `run_id`, in order, journaling every batch in `state`. Needs
 /// no plan: steps may come from a stream. `expected_operations` sizes the progress bar (0
-/// hides it). The report's planned counts are left at zero for the caller to fill.
+/// hides it); rows that send nothing count towards it as they are journaled. The report's planned counts are left at zero for the caller to fill.
 ///
 /// Batches between two barriers are sent several at once, up to the adaptive limit; a batch's
 /// outcomes are journaled as soon as its answer is final. After a fatal answer nothing new

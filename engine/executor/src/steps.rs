@@ -41,22 +41,25 @@ pub struct PlannedSteps {
     pub steps: Vec<Step>,
 }
 
-/// A plan's steps as a stream: the changes are read again for each group of operations
-/// (update waves, upserts, clears), a chunk at a time, so only one chunk and one batch are held
-/// whatever the plan's size.
+/// A plan's steps as a stream: the changes are read once for the rows that send nothing (and
+/// to find the groups), then once per group of operations (update waves, upserts, clears), a
+/// chunk at a time, so only one chunk and one batch are held whatever the plan's size.
 pub struct StepStream<'p> {
     plan: &'p SyncPlan,
     batch_size: usize,
-    /// Planned creates, updates and removes.
+    /// Planned creates, updates and removes: complete once the stream has handed out its first
+    /// batch (the first pass counts them).
     pub counts: RunCounts,
-    /// How many operations the batches hold, for the progress bar.
+    /// How many operations the batches hold, complete when [`StepStream::counts`] is.
     pub operations: u64,
-    /// The pass that hands out invalid and no-request rows before the groups, a chunk at a
-    /// time; None once done.
+    /// The first pass: hands out invalid and no-request rows a chunk at a time and finds the
+    /// groups; None once done.
     head: Option<engine_plan::ChangeChunks<'p>>,
     /// Head steps read but not yet handed out.
     head_ready: std::collections::VecDeque<Step>,
-    /// The groups still to send, in order.
+    /// The groups the first pass found.
+    found: std::collections::BTreeSet<(u8, u32)>,
+    /// The groups still to send, in order (filled when the first pass ends).
     groups: std::vec::IntoIter<(u8, u32)>,
     /// The group being sent and the changes left to read for it.
     current: Option<((u8, u32), engine_plan::ChangeChunks<'p>)>,
@@ -76,32 +79,17 @@ impl StepStream<'_> {
 }
 
 /// Opens `plan`'s steps as a stream, with at most `batch_size` operations per batch (at least
-/// 1). One pass over the changes counts them and finds the groups; the stream then reads them
-/// again, once for the invalid and no-request rows and once per group.
+/// 1). Nothing is read until the first step is asked for.
 pub fn stream_steps(plan: &SyncPlan, batch_size: usize) -> std::io::Result<StepStream<'_>> {
-    let mut counts = RunCounts::default();
-    let mut operations = 0u64;
-    let mut groups = std::collections::BTreeSet::new();
-    plan.changes.for_each_chunk(|chunk| {
-        let mut out = PlannedOperations::default();
-        for change in chunk {
-            plan_change(plan, change, &mut out);
-        }
-        counts.planned_create += out.counts.planned_create;
-        counts.planned_update += out.counts.planned_update;
-        counts.planned_remove += out.counts.planned_remove;
-        operations += out.operations.len() as u64;
-        groups.extend(out.operations.iter().map(group));
-        Ok(())
-    })?;
     Ok(StepStream {
         plan,
         batch_size: batch_size.max(1),
-        counts,
-        operations,
+        counts: RunCounts::default(),
+        operations: 0,
         head: Some(plan.changes.chunks()),
         head_ready: std::collections::VecDeque::new(),
-        groups: groups.into_iter().collect::<Vec<_>>().into_iter(),
+        found: std::collections::BTreeSet::new(),
+        groups: Vec::new().into_iter(),
         current: None,
         ready: std::collections::VecDeque::new(),
         barrier_due: false,
@@ -123,6 +111,11 @@ impl Iterator for StepStream<'_> {
                     for change in &chunk {
                         plan_change(self.plan, change, &mut out);
                     }
+                    self.counts.planned_create += out.counts.planned_create;
+                    self.counts.planned_update += out.counts.planned_update;
+                    self.counts.planned_remove += out.counts.planned_remove;
+                    self.operations += out.operations.len() as u64;
+                    self.found.extend(out.operations.iter().map(group));
                     if !out.invalid.is_empty() {
                         self.head_ready.push_back(Step::Invalid(out.invalid));
                     }
@@ -134,7 +127,13 @@ impl Iterator for StepStream<'_> {
                     self.error = Some(e);
                     return None;
                 }
-                None => self.head = None,
+                None => {
+                    self.head = None;
+                    self.groups = std::mem::take(&mut self.found)
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .into_iter();
+                }
             }
         }
         loop {
@@ -149,11 +148,11 @@ impl Iterator for StepStream<'_> {
             if self.ready.len() < self.batch_size {
                 match chunks.next() {
                     Some(Ok(chunk)) => {
+                        let this = *this;
                         let mut out = PlannedOperations::default();
                         for change in &chunk {
                             plan_change(self.plan, change, &mut out);
                         }
-                        let this = *this;
                         self.ready
                             .extend(out.operations.into_iter().filter(|o| group(o) == this));
                         continue;

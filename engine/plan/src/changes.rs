@@ -155,6 +155,55 @@ impl ChangeSet {
         }
     }
 
+    /// The re-keyed rows (`rekeyed_from` set): each key with the row it took the record from,
+    /// in order. Reads only those two columns, so it costs little beside a full pass; re-keys
+    /// are few.
+    pub fn rekeys(&self) -> std::io::Result<Vec<(String, String)>> {
+        match &self.source {
+            Source::Memory(changes) => Ok(changes
+                .iter()
+                .filter_map(|c| Some((c.key.clone(), c.rekeyed_from.clone()?)))
+                .collect()),
+            Source::Files { parts, .. } => {
+                let mut out = Vec::new();
+                for part in parts {
+                    let file = fs_err::File::open(part)?.into_parts().0;
+                    let builder =
+                        ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
+                    // Columns 1 (`key`) and 8 (`rekeyed_from`): plain text, one leaf each.
+                    let mask = parquet::arrow::ProjectionMask::roots(
+                        builder.parquet_schema(),
+                        [KEY_COLUMN, REKEYED_FROM_COLUMN],
+                    );
+                    let reader = builder
+                        .with_projection(mask)
+                        .with_batch_size(CHUNK_ROWS)
+                        .build()
+                        .map_err(io_error)?;
+                    for batch in reader {
+                        let batch = batch.map_err(io_error)?;
+                        let text = |i: usize| -> std::io::Result<&StringArray> {
+                            batch
+                                .column(i)
+                                .as_string_opt::<i32>()
+                                .ok_or_else(|| io_error(format!("change column {i} is not UTF-8")))
+                        };
+                        let (keys, from) = (text(0)?, text(1)?);
+                        if from.null_count() == from.len() {
+                            continue;
+                        }
+                        for i in 0..batch.num_rows() {
+                            if from.is_valid(i) {
+                                out.push((keys.value(i).to_string(), from.value(i).to_string()));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Every change in memory: for small plans and tests only.
     pub fn to_vec(&self) -> std::io::Result<Vec<RowChange>> {
         match &self.source {
@@ -199,6 +248,10 @@ impl<'de> Deserialize<'de> for ChangeSet {
         Vec::<RowChange>::deserialize(deserializer).map(ChangeSet::from)
     }
 }
+
+/// The positions of `key` and `rekeyed_from` in [`schema`].
+const KEY_COLUMN: usize = 1;
+const REKEYED_FROM_COLUMN: usize = 8;
 
 fn schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);

@@ -264,6 +264,14 @@ fn change_files_round_trip_every_field_in_chunks() {
     assert_eq!(chunks, 2);
     assert_eq!(set.to_vec().unwrap(), all);
     assert_eq!(set.first(3).unwrap(), all[..3].to_vec());
+    // Re-keys read from two columns only are the ones the full rows hold.
+    let rekeys = set.rekeys().unwrap();
+    assert_eq!(rekeys, ChangeSet::from(all.clone()).rekeys().unwrap());
+    assert_eq!(
+        rekeys.len(),
+        all.iter().filter(|c| c.rekeyed_from.is_some()).count()
+    );
+    assert!(!rekeys.is_empty());
     assert_eq!(
         serde_json::to_string(&set).unwrap(),
         serde_json::to_string(&all).unwrap()

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use engine_diag::Diagnostic;
 use engine_executor::execute;
-use engine_plan::{Action, Plan, SyncPlan};
+use engine_plan::{Plan, SyncPlan};
 use engine_spec::Project;
-use engine_state::{LocalState, RowState, RunCounts, RunStatus, StateStore};
+use engine_state::{LocalState, RunCounts, RunStatus, StateStore};
 
 use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
 use crate::events::{Event, Reporter};
@@ -316,21 +316,15 @@ async fn apply_sync(
 
     // Committed: nothing needs the run's change files any more.
     crate::run_plan::discard(plan);
-    let journal = state.journal_counts(run_id).map_err(fail)?;
-    let done = |action: Action| {
-        journal.get(
-            Some(engine_executor::action_name(action)),
-            RowState::Succeeded,
-        ) as usize
-    };
-    // Counted: what the run wrote is in the snapshot, and its journal rows can go.
+    // What the run wrote is in the snapshot, and its journal rows can go.
     crate::gc::prune_after_commit(project, state, &plan.sync);
+    let written = report.written;
     Ok(SyncApplied {
         sync: plan.sync.clone(),
         run_id,
-        created: done(Action::Create),
-        updated: done(Action::Update),
-        removed: done(Action::Remove),
+        created: written.create as usize,
+        updated: written.update as usize,
+        removed: written.remove as usize,
         failed: (counts.rejected + counts.pending) as usize,
         fatal: report.fatal,
     })
