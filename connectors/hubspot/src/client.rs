@@ -98,6 +98,20 @@ impl Client {
         Self::execute(request).await
     }
 
+    /// `POST {base}{path}` with a body already serialized as JSON.
+    pub async fn post_json_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, TransportError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        Self::execute(request).await
+    }
+
     /// `GET {base}{path}`.
     pub async fn get(&self, path: &str) -> Result<RawResponse, TransportError> {
         Self::execute(self.http.get(format!("{}{path}", self.base))).await

@@ -13,8 +13,10 @@
 //! whose `context` names it is attributed by it, so a response can be split per row even when
 //! the record id or match value comes back rewritten (e.g. a lowercased email).
 
+use std::collections::BTreeMap;
+
 use connector_core::{Diagnostic, Operation, OperationKind};
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::internal;
 
@@ -34,8 +36,17 @@ pub(crate) struct EncodedBatch {
     pub endpoint: Endpoint,
     /// The path below the base URL, e.g. `/crm/v3/objects/contacts/batch/upsert`.
     pub path: String,
-    /// The JSON body.
-    pub body: Value,
+    /// The JSON body, serialized: written straight from the operations, with no document
+    /// built in between.
+    pub body: Vec<u8>,
+}
+
+impl EncodedBatch {
+    /// The body as a JSON document (for tests and contract checks).
+    #[cfg(test)]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the encoder writes JSON")
+    }
 }
 
 /// Encodes a batch whose operations all have one kind.
@@ -61,70 +72,108 @@ pub(crate) fn encode_batch(
         OperationKind::Upsert => Endpoint::Upsert,
         OperationKind::Update | OperationKind::Clear => Endpoint::Update,
     };
-    let inputs = operations
-        .iter()
-        .enumerate()
-        .map(|(index, op)| encode_input(match_property, index, op))
-        .collect::<Result<Vec<_>, _>>()?;
+    for op in operations {
+        check_input(match_property, op)?;
+    }
     let action = match endpoint {
         Endpoint::Upsert => "upsert",
         Endpoint::Update => "update",
     };
+    let inputs = Inputs {
+        match_property,
+        operations,
+    };
+    // Strings and maps of strings only: serializing into memory cannot fail.
+    let body = serde_json::to_vec(&inputs).map_err(|e| internal(e.to_string()))?;
     Ok(EncodedBatch {
         endpoint,
         path: format!("/crm/v3/objects/{object}/batch/{action}"),
-        body: json!({ "inputs": inputs }),
+        body,
     })
 }
 
-fn encode_input(match_property: &str, index: usize, op: &Operation) -> Result<Value, Diagnostic> {
-    let trace = Value::String(index.to_string());
+/// An upsert needs its match value, an update or clear its record id.
+fn check_input(match_property: &str, op: &Operation) -> Result<(), Diagnostic> {
     match op.kind {
-        OperationKind::Upsert => {
-            let Some(match_value) = &op.match_value else {
-                return Err(internal(format!(
-                    "the upsert of row `{}` has no value for the match property `{match_property}`",
-                    op.key
-                )));
-            };
-            let mut properties = properties(op, false);
-            // `hs_object_id` is the record id: HubSpot refuses to have it written.
-            if match_property != "hs_object_id" {
-                properties.insert(
-                    match_property.to_string(),
-                    Value::String(match_value.clone()),
-                );
-            }
-            Ok(json!({
-                "idProperty": match_property,
-                "id": match_value,
-                "objectWriteTraceId": trace,
-                "properties": properties,
-            }))
+        OperationKind::Upsert if op.match_value.is_none() => Err(internal(format!(
+            "the upsert of row `{}` has no value for the match property `{match_property}`",
+            op.key
+        ))),
+        OperationKind::Update | OperationKind::Clear if op.destination_id.is_none() => {
+            Err(internal(format!(
+                "the {} of row `{}` has no HubSpot record id",
+                kind_name(&op.kind),
+                op.key
+            )))
         }
-        OperationKind::Update | OperationKind::Clear => {
-            let Some(id) = &op.destination_id else {
-                return Err(internal(format!(
-                    "the {} of row `{}` has no HubSpot record id",
-                    kind_name(&op.kind),
-                    op.key
-                )));
-            };
-            let properties = properties(op, op.kind == OperationKind::Clear);
-            Ok(json!({ "id": id, "objectWriteTraceId": trace, "properties": properties }))
-        }
+        _ => Ok(()),
     }
 }
 
-/// The `properties` object (all values are strings in HubSpot, FACTS P2); a later duplicate
-/// of a name wins, as it would in the mapping.
-fn properties(op: &Operation, clear: bool) -> Map<String, Value> {
+/// `{"inputs": [...]}`: one input per operation, checked by [`check_input`] first.
+struct Inputs<'a> {
+    match_property: &'a str,
+    operations: &'a [Operation],
+}
+
+impl Serialize for Inputs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        let inputs: Vec<Input<'_>> = self
+            .operations
+            .iter()
+            .enumerate()
+            .map(|(index, op)| Input {
+                match_property: self.match_property,
+                index,
+                op,
+            })
+            .collect();
+        map.serialize_entry("inputs", &inputs)?;
+        map.end()
+    }
+}
+
+/// One input: `{"idProperty", "id", "objectWriteTraceId", "properties"}` for an upsert,
+/// `{"id", "objectWriteTraceId", "properties"}` for an update or a clear.
+struct Input<'a> {
+    match_property: &'a str,
+    index: usize,
+    op: &'a Operation,
+}
+
+impl Serialize for Input<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let op = self.op;
+        let trace = self.index.to_string();
+        let mut properties = properties(op, op.kind == OperationKind::Clear);
+        let mut map = serializer.serialize_map(None)?;
+        match op.kind {
+            OperationKind::Upsert => {
+                let match_value = op.match_value.as_deref().unwrap_or_default();
+                // `hs_object_id` is the record id: HubSpot refuses to have it written.
+                if self.match_property != "hs_object_id" {
+                    properties.insert(self.match_property, match_value);
+                }
+                map.serialize_entry("idProperty", self.match_property)?;
+                map.serialize_entry("id", match_value)?;
+            }
+            OperationKind::Update | OperationKind::Clear => {
+                map.serialize_entry("id", op.destination_id.as_deref().unwrap_or_default())?;
+            }
+        }
+        map.serialize_entry("objectWriteTraceId", &trace)?;
+        map.serialize_entry("properties", &properties)?;
+        map.end()
+    }
+}
+
+/// The `properties` object (all values are strings in HubSpot, FACTS P2), by name; a later
+/// duplicate of a name wins, as it would in the mapping. A clear sends `""` for each.
+fn properties(op: &Operation, clear: bool) -> BTreeMap<&str, &str> {
     op.properties
         .iter()
-        .map(|(name, value)| {
-            let value = if clear { String::new() } else { value.clone() };
-            (name.clone(), Value::String(value))
-        })
+        .map(|(name, value)| (name.as_str(), if clear { "" } else { value.as_str() }))
         .collect()
 }
 

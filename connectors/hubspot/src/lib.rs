@@ -128,7 +128,11 @@ impl HubspotDestination {
             Ok(request) => request,
             Err(diagnostic) => return BatchResult::Fatal(diagnostic),
         };
-        match self.client.post_json(&request.path, &request.body).await {
+        match self
+            .client
+            .post_json_bytes(&request.path, request.body)
+            .await
+        {
             Ok(response) => response::classify(
                 &response::Context {
                     endpoint: request.endpoint,

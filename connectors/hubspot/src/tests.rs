@@ -134,9 +134,9 @@ fn upsert_body_matches_on_the_match_property() {
     ]);
     assert_eq!(batch.endpoint, Endpoint::Upsert);
     assert_eq!(batch.path, "/crm/v3/objects/contacts/batch/upsert");
-    assert_contract("/crm/v3/objects/contacts/batch/upsert", &batch.body);
+    assert_contract("/crm/v3/objects/contacts/batch/upsert", &batch.json());
     snapshot_settings().bind(|| {
-        insta::assert_json_snapshot!(batch.body, @r#"
+        insta::assert_json_snapshot!(batch.json(), @r#"
         {
           "inputs": [
             {
@@ -172,7 +172,7 @@ fn upsert_keeps_the_match_value_over_a_mapped_value() {
         &[("email", "other@example.com")],
     )]);
     assert_eq!(
-        batch.body["inputs"][0]["properties"]["email"],
+        batch.json()["inputs"][0]["properties"]["email"],
         "ada@example.com"
     );
 }
@@ -182,10 +182,10 @@ fn upsert_by_hs_object_id_does_not_write_the_id() {
     let op = upsert("1", "12345", &[("firstname", "Ada")]);
     let batch = encode_batch("contacts", "hs_object_id", &[op]).expect("well formed");
     assert_eq!(
-        batch.body["inputs"][0]["properties"],
+        batch.json()["inputs"][0]["properties"],
         json!({"firstname": "Ada"})
     );
-    assert_eq!(batch.body["inputs"][0]["idProperty"], "hs_object_id");
+    assert_eq!(batch.json()["inputs"][0]["idProperty"], "hs_object_id");
 }
 
 #[test]
@@ -204,9 +204,9 @@ fn update_body_addresses_records_by_id() {
     ]);
     assert_eq!(batch.endpoint, Endpoint::Update);
     assert_eq!(batch.path, "/crm/v3/objects/contacts/batch/update");
-    assert_contract("/crm/v3/objects/contacts/batch/update", &batch.body);
+    assert_contract("/crm/v3/objects/contacts/batch/update", &batch.json());
     snapshot_settings().bind(|| {
-        insta::assert_json_snapshot!(batch.body, @r#"
+        insta::assert_json_snapshot!(batch.json(), @r#"
         {
           "inputs": [
             {
@@ -234,9 +234,9 @@ fn update_body_addresses_records_by_id() {
 fn clear_body_sends_empty_strings() {
     let batch = encode(&[clear("1", "101", &["firstname", "lifecyclestage"])]);
     assert_eq!(batch.path, "/crm/v3/objects/contacts/batch/update");
-    assert_contract("/crm/v3/objects/contacts/batch/update", &batch.body);
+    assert_contract("/crm/v3/objects/contacts/batch/update", &batch.json());
     snapshot_settings().bind(|| {
-        insta::assert_json_snapshot!(batch.body, @r#"
+        insta::assert_json_snapshot!(batch.json(), @r#"
         {
           "inputs": [
             {
@@ -259,7 +259,7 @@ fn custom_objects_use_their_type_in_the_path() {
         encode_batch("2-1234", "external_id", &[upsert("1", "X-1", &[])]).expect("well formed");
     assert_eq!(batch.path, "/crm/v3/objects/2-1234/batch/upsert");
     assert_eq!(
-        batch.body["inputs"][0]["properties"],
+        batch.json()["inputs"][0]["properties"],
         json!({"external_id": "X-1"})
     );
 }
