@@ -32,6 +32,49 @@ impl Plan {
         self.digest = digest(self, key);
     }
 
+    /// Writes the plan to `path` as a saved plan, sealed with `key`, in one pass over its
+    /// changes: the compact document with an empty digest goes to the file and the hasher at
+    /// once, then the digest is written between the empty quotes at the end (the digest is
+    /// the document's last field). The file is written beside `path` and renamed into place,
+    /// so `path` holds a whole plan or nothing. Sets [`Plan::digest`].
+    pub fn save_sealed(&mut self, path: &std::path::Path, key: &[u8; 32]) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        self.digest.clear();
+        let tmp = path.with_extension("tmp");
+        let written = (|| {
+            let mut hasher = blake3::Hasher::new_keyed(key);
+            let mut file = fs_err::File::create(&tmp)?;
+            {
+                let both = Both {
+                    file: &mut file,
+                    hasher: &mut hasher,
+                };
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, both);
+                serde_json::to_writer(&mut out, &*self).map_err(std::io::Error::other)?;
+                out.flush()?;
+            }
+            let digest = hasher.finalize().to_hex().to_string();
+            // The document ends with `"digest":""}`: drop the closing `"}` and write the
+            // digest, the quote and the brace back.
+            let length = file.metadata()?.len();
+            file.set_len(length.saturating_sub(2))?;
+            file.seek(std::io::SeekFrom::End(0))?;
+            file.write_all(format!("{digest}\"}}\n").as_bytes())?;
+            fs_err::rename(&tmp, path)?;
+            Ok(digest)
+        })();
+        match written {
+            Ok(digest) => {
+                self.digest = digest;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs_err::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
     /// True when the plan's digest matches its content under `key`.
     pub fn seal_holds(&self, key: &[u8; 32]) -> bool {
         !self.digest.is_empty()
@@ -113,6 +156,24 @@ impl std::io::Write for FileSeal {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Writes to a file and a hasher at once.
+struct Both<'a> {
+    file: &'a mut fs_err::File,
+    hasher: &'a mut blake3::Hasher,
+}
+
+impl std::io::Write for Both<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 

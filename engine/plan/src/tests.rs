@@ -211,6 +211,15 @@ fn a_saved_plan_file_is_verified_from_its_bytes_and_any_other_file_the_slow_way(
     let (verdict, holds, _) = read_sealed("pretty.json", &pretty, &key);
     assert_eq!((verdict, holds), (None, true));
 
+    // Saved in one pass: the same bytes as sealing first and writing after.
+    let saved = dir.path().join("saved.json");
+    let mut unsealed = plan.clone();
+    unsealed.digest.clear();
+    unsealed.save_sealed(&saved, &key).unwrap();
+    assert_eq!(unsealed.digest, plan.digest);
+    assert_eq!(fs_err::read(&saved).unwrap(), compact);
+    assert!(!dir.path().join("saved.tmp").exists());
+
     // Written in small pieces, as a reader hands them over, the verdict is the same.
     let mut file_seal = crate::seal::FileSeal::new(&key);
     for piece in compact.chunks(7) {

@@ -28,13 +28,29 @@ pub struct PlanOptions {
 /// lives, and removed with it.
 #[derive(Debug)]
 pub struct ProjectPlan {
-    /// The sealed plan.
+    /// The plan, sealed once [`ProjectPlan::save`] or [`ProjectPlan::seal`] has run.
     pub plan: Plan,
+    /// The state's key, which seals the plan to this state.
+    key: [u8; 32],
     _scratch: WorkDir,
 }
 
+impl ProjectPlan {
+    /// Writes the plan to `path` as a saved plan, sealed with the state's key, in one pass
+    /// over its changes (the plan's digest is set too).
+    pub fn save(&mut self, path: &std::path::Path) -> std::io::Result<()> {
+        self.plan.save_sealed(path, &self.key)
+    }
+
+    /// Seals the plan without saving it (for `--json`, which shows the digest).
+    pub fn seal(&mut self) {
+        self.plan.seal(&self.key);
+    }
+}
+
 /// Plans the selected syncs of a project (all when `syncs` is empty) against the state's
-/// current generations, and seals the plan with the state's key.
+/// current generations; [`ProjectPlan::save`] and [`ProjectPlan::seal`] seal it with the
+/// state's key.
 pub async fn plan_project(
     registry: &Registry,
     project: &Project,
@@ -80,14 +96,15 @@ async fn plan_project_here(
     let plans = plan_each(&context, selected, PlanOptions::default(), true).await?;
     Ok(ProjectPlan {
         plan: assemble(project, &state, plans),
+        key: state.plan_key(),
         _scratch: work,
     })
 }
 
-/// Wraps sync plans into a plan document carrying the state's lineage, sealed with the
-/// state's key.
+/// Wraps sync plans into a plan document carrying the state's lineage, not sealed yet: only a
+/// plan that is saved or shown as JSON needs its digest, and computing it reads every change.
 pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
-    let mut plan = Plan {
+    Plan {
         format_version: FORMAT_VERSION,
         plan_id: uuid::Uuid::new_v4().to_string(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -96,9 +113,7 @@ pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> 
         lineage: state.lineage().to_string(),
         syncs,
         digest: String::new(),
-    };
-    plan.seal(&state.plan_key());
-    plan
+    }
 }
 
 /// What planning one sync works with.

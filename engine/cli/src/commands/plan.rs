@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use engine_diag::Diagnostic;
-use engine_plan::{FORMAT_VERSION, HumanOptions, Plan, render_human};
+use engine_plan::{FORMAT_VERSION, HumanOptions, render_human};
 use engine_sync::Registry;
 
 use crate::report::CliReporter;
@@ -33,10 +33,12 @@ pub async fn run(
     };
     match plan {
         Err(problems) => fail(&problems),
-        Ok(planned) => {
-            let plan = &planned.plan;
+        Ok(mut planned) => {
+            if out.is_none() && json {
+                planned.seal();
+            }
             if let Some(path) = out
-                && let Err(e) = write_plan(path, plan)
+                && let Err(e) = planned.save(path)
             {
                 let hint = if engine_state::disk::is_disk_full(&e) {
                     "the disk holding it is full: free space there, or save the plan on another disk"
@@ -49,6 +51,7 @@ pub async fn run(
                 )
                 .hint(hint)]);
             }
+            let plan = &planned.plan;
             if json {
                 views::out_with(|out| plan.write_json(out));
             } else {
@@ -68,17 +71,4 @@ pub async fn run(
             }
         }
     }
-}
-
-/// Writes the plan beside `path` and renames it into place, so that `path` is a whole plan or
-/// nothing; a half-written file is removed.
-fn write_plan(path: &Path, plan: &Plan) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let written = fs_err::File::create(&tmp)
-        .and_then(|file| plan.write_compact_json(file))
-        .and_then(|()| fs_err::rename(&tmp, path));
-    if written.is_err() {
-        let _ = fs_err::remove_file(&tmp);
-    }
-    written
 }
