@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Output, TestProject, csv, files_under, users};
+use crate::support::{Output, TestProject, User, csv, files_under, users};
 
 /// A tmpfs of a fixed size mounted over a directory, unmounted when dropped.
 struct SmallDisk {
@@ -112,6 +112,18 @@ fn assert_disk_full_error(out: &Output, context: &str) {
     );
 }
 
+/// An apply with space again succeeds, the destination then holds exactly `rows`, and the next
+/// plan has nothing to do.
+#[track_caller]
+fn assert_next_apply_repairs(project: &TestProject, rows: &[User]) {
+    project.engine(&["apply"]).assert_code(0);
+    project.assert_contacts_exactly(rows);
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("No changes");
+}
+
 /// The project's scratch directory holds nothing once a command has ended.
 #[track_caller]
 fn assert_no_scratch_left(project: &TestProject, context: &str) {
@@ -157,13 +169,7 @@ fn a_plan_that_runs_out_of_space_says_so_and_leaves_the_state_as_it_was() {
         );
     }
     assert!(failures >= 3, "only {failures} plans ran out of space");
-
-    project.engine(&["apply"]).assert_code(0);
-    project.assert_contacts_exactly(&rows);
-    project
-        .engine(&["plan"])
-        .assert_code(0)
-        .assert_contains("No changes");
+    assert_next_apply_repairs(&project, &rows);
 }
 
 #[test]
@@ -198,12 +204,7 @@ fn an_apply_that_runs_out_of_space_at_any_point_is_repaired_by_the_next_run() {
         }
         disk.free();
         // The next run, with space again, repairs whatever the full disk interrupted.
-        project.engine(&["apply"]).assert_code(0);
-        project.assert_contacts_exactly(&rows);
-        project
-            .engine(&["plan"])
-            .assert_code(0)
-            .assert_contains("No changes");
+        assert_next_apply_repairs(&project, &rows);
         project.engine(&["state", "check"]).assert_code(0);
         assert_no_scratch_left(&project, &context);
     }

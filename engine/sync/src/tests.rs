@@ -183,6 +183,19 @@ fn write_project(dir: &Path, rows: &str) -> Project {
     crate::load_project(dir).expect("project loads").0
 }
 
+/// Plans and applies every sync of `project`, with default options and no reporting.
+async fn apply_all(registry: &Registry, project: &Project) -> Result<crate::ApplyOutcome, Failure> {
+    crate::apply(
+        registry,
+        project,
+        None,
+        &[],
+        ApplyOptions::default(),
+        &NoReporter,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_registered_connector_runs_the_whole_lifecycle() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -226,16 +239,7 @@ async fn a_registered_connector_runs_the_whole_lifecycle() {
 
     // A change and a removal go through the same connector.
     let project = write_project(dir.path(), "1,ann@x.com,Annie\n2,bob@x.com,Bob\n");
-    let outcome = crate::apply(
-        &registry,
-        &project,
-        None,
-        &[],
-        ApplyOptions::default(),
-        &NoReporter,
-    )
-    .await
-    .expect("apply");
+    let outcome = apply_all(&registry, &project).await.expect("apply");
     assert_eq!(
         (outcome.applied[0].updated, outcome.applied[0].removed),
         (1, 1)
@@ -280,16 +284,9 @@ async fn a_run_that_stopped_before_keeping_its_plan_is_finished_and_the_rows_app
             .expect("the run's plan header exists");
         run_id
     };
-    let outcome = crate::apply(
-        &registry,
-        &project,
-        None,
-        &[],
-        ApplyOptions::default(),
-        &NoReporter,
-    )
-    .await
-    .expect("the next apply recovers and applies");
+    let outcome = apply_all(&registry, &project)
+        .await
+        .expect("the next apply recovers and applies");
     assert!(outcome.is_success(), "{outcome:?}");
     assert_eq!(crm.0.lock().expect("crm").records.len(), 2);
     let state = crate::open_state(&project).expect("state");
