@@ -256,8 +256,8 @@ pub(crate) fn all_written(ctx: &Context<'_>, ops: &[Operation], raw: &[u8]) -> O
         .map(BatchResult::PerRow)
 }
 
-/// A JSON string or number as text (HubSpot's ids and trace ids are strings; a number is
-/// read as its digits).
+/// A JSON string or integer as text (HubSpot's ids and trace ids are strings; an integer is
+/// read as its digits; anything else leaves the body to the full reading).
 struct Scalar(String);
 
 impl<'de> serde::Deserialize<'de> for Scalar {
@@ -266,7 +266,7 @@ impl<'de> serde::Deserialize<'de> for Scalar {
         impl serde::de::Visitor<'_> for Text {
             type Value = Scalar;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or a number")
+                f.write_str("a string or an integer")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar(v.to_string()))
@@ -276,12 +276,6 @@ impl<'de> serde::Deserialize<'de> for Scalar {
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
                 Ok(Scalar(v.to_string()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar(
-                    serde_json::Number::from_f64(v)
-                        .map_or_else(|| v.to_string(), |n| n.to_string()),
-                ))
             }
         }
         deserializer.deserialize_any(Text)

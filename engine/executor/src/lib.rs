@@ -152,7 +152,8 @@ pub async fn execute<D: Destination>(
 
 /// Carries out `steps` for run `run_id`, in order, journaling every batch in `state`. Needs
 /// no plan: steps may come from a stream. `expected_operations` sizes the progress bar (0
-/// hides it); rows that send nothing count towards it as they are journaled. The report's planned counts are left at zero for the caller to fill.
+/// hides it); rows that send nothing count towards it as they are journaled. The report's
+/// planned counts are left at zero for the caller to fill.
 ///
 /// Batches between two barriers are sent several at once, up to the adaptive limit; a batch's
 /// outcomes are journaled as soon as its answer is final. After a fatal answer nothing new

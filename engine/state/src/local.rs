@@ -74,16 +74,20 @@ pub struct LocalState {
 impl LocalState {
     /// Opens (creating on first use) the state in `dir`.
     pub fn open(dir: &Path) -> Result<LocalState, StateError> {
-        LocalState::open_here(dir).map_err(|error| match error {
-            StateError::Db(ref e) if crate::disk::disk_full_at(dir, e) => StateError::DiskFull {
-                dir: dir.to_path_buf(),
-                message: format!("the state cannot be opened: {e}"),
-            },
-            StateError::Io(ref e) if crate::disk::disk_full_at(dir, e) => StateError::DiskFull {
-                dir: dir.to_path_buf(),
-                message: format!("the state cannot be opened: {e}"),
-            },
-            other => other,
+        LocalState::open_here(dir).map_err(|error| {
+            let full = match &error {
+                StateError::Db(e) => crate::disk::disk_full_at(dir, e),
+                StateError::Io(e) => crate::disk::disk_full_at(dir, e),
+                _ => false,
+            };
+            if full {
+                StateError::DiskFull {
+                    dir: dir.to_path_buf(),
+                    message: format!("the state cannot be opened: {error}"),
+                }
+            } else {
+                error
+            }
         })
     }
 
@@ -355,8 +359,8 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
 const RUN_COLUMNS: &str = "id, sync, plan_id, base_generation, status, started_at, finished_at, \
     planned_create, planned_update, planned_remove, succeeded, rejected, pending, message";
 
-/// Writes `bytes` to `path` via a temporary file, fsync and rename.
-/// Writes `bytes` to `path` whole or not at all (a half-written file is removed).
+/// Writes `bytes` to `path` via a temporary file, fsync and rename: whole or not at all (a
+/// half-written temporary file is removed).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
     let written = fs_err::File::create(&tmp).and_then(|mut file| {

@@ -22,7 +22,7 @@ pub(crate) fn disk_full(dir: &Path, what: &str) -> Diagnostic {
     .note(format!("what could not be written: {what}"))
     .note("nothing is damaged: an apply stopped by a full disk is recovered by the next `engine apply`, and a plan stopped by one leaves neither a plan file nor scratch files")
     .hint("free space on that disk, then run the same command again")
-    .hint("a plan needs scratch space under `.engine/tmp` while it runs, about twice the size of the model's rows for a first backfill (see docs/state.md#disk-space)")
+    .hint("a plan needs scratch space under `.engine/tmp` while it runs and an apply keeps its changes and journal until it commits; docs/state.md#disk-space gives measured sizes")
 }
 
 /// Replaces every diagnostic of `failure` that a full disk caused by [`disk_full`]; the rest
