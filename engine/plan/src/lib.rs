@@ -7,6 +7,7 @@
 
 mod changes;
 mod human;
+mod layout;
 mod saved;
 mod seal;
 mod types;
@@ -55,7 +56,10 @@ impl Plan {
         path: &std::path::Path,
         changes_dir: &std::path::Path,
     ) -> Result<Plan, PlanFileError> {
-        Plan::read_from(path, changes_dir, std::io::sink())
+        match Plan::read_lines(path, changes_dir, std::io::sink())? {
+            Some(plan) => Ok(plan),
+            None => Plan::read_from(path, changes_dir, std::io::sink()),
+        }
     }
 
     /// Reads a saved plan like [`Plan::read`] and tells whether its seal holds under `key`.
@@ -69,13 +73,39 @@ impl Plan {
         key: &[u8; 32],
     ) -> Result<(Plan, bool), PlanFileError> {
         let mut file_seal = seal::FileSeal::new(key);
-        let plan = Plan::read_from(path, changes_dir, &mut file_seal)?;
+        let plan = match Plan::read_lines(path, changes_dir, &mut file_seal)? {
+            Some(plan) => plan,
+            None => {
+                file_seal = seal::FileSeal::new(key);
+                Plan::read_from(path, changes_dir, &mut file_seal)?
+            }
+        };
         // Bytes that are not the engine's own layout may still be the same sealed document.
         let holds = file_seal.verdict() == Some(true) || plan.seal_holds(key);
         Ok((plan, holds))
     }
 
-    /// Parses the plan at `path`, copying every byte read into `copy`.
+    /// Reads the plan at `path` if it is in the engine's line layout (see
+    /// [`saved::read_lines`]), copying every byte read into `copy`.
+    fn read_lines(
+        path: &std::path::Path,
+        changes_dir: &std::path::Path,
+        copy: impl std::io::Write,
+    ) -> Result<Option<Plan>, PlanFileError> {
+        let read_error = |source| PlanFileError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = fs_err::File::open(path).map_err(read_error)?;
+        saved::read_lines(
+            std::io::BufReader::with_capacity(1 << 16, file),
+            changes_dir,
+            copy,
+        )
+        .map_err(read_error)
+    }
+
+    /// Parses the plan at `path` as a JSON stream, copying every byte read into `copy`.
     fn read_from(
         path: &std::path::Path,
         changes_dir: &std::path::Path,
@@ -117,13 +147,22 @@ impl Plan {
         std::io::Write::flush(&mut writer)
     }
 
-    /// Writes the plan as compact JSON (a saved plan: the same document, about half the
-    /// size), streaming the changes.
+    /// Writes the plan as a saved plan does: compact JSON (about half the size of the pretty
+    /// form) with each row change on a line of its own (see [`layout`]), streaming the changes.
     pub fn write_compact_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
         let mut writer = std::io::BufWriter::new(writer);
-        serde_json::to_writer(&mut writer, self).map_err(std::io::Error::other)?;
+        self.write_lines(&mut writer)?;
         std::io::Write::write_all(&mut writer, b"\n")?;
         std::io::Write::flush(&mut writer)
+    }
+
+    /// Serializes the plan in the saved plan's line layout (see [`layout`]).
+    pub(crate) fn write_lines(&self, writer: impl std::io::Write) -> std::io::Result<()> {
+        use serde::Serialize;
+        let mut serializer =
+            serde_json::Serializer::with_formatter(writer, layout::ChangeLines::default());
+        self.serialize(&mut serializer)
+            .map_err(std::io::Error::other)
     }
 
     /// True when no sync has any change.

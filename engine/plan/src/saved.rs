@@ -1,6 +1,9 @@
-//! Reading a saved plan without holding its changes: the JSON document is parsed as a stream
-//! and each sync's `changes` array goes straight into a change file.
+//! Reading a saved plan without holding its changes: each sync's `changes` array goes straight
+//! into a change file. A file in the engine's own line layout ([`crate::layout`]) is read a
+//! line at a time, each change parsed from its slice ([`read_lines`]); any other JSON
+//! document is parsed as a stream ([`PlanSeed`]).
 
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -159,4 +162,91 @@ impl<'de> Visitor<'de> for ChangesSeed<'_> {
         let rows = writer.finish().map_err(de::Error::custom)?;
         Ok(ChangeSet::from_files(vec![self.path.to_path_buf()], rows))
     }
+}
+
+/// The longest first line a plan in the line layout has: the plan's header and the first
+/// sync's, up to its `changes` array. A longer one is not that layout (a plan written on one
+/// line), and is left to the streaming parser rather than read into memory.
+const FIRST_LINE_LIMIT: u64 = 16 << 20;
+
+/// Reads a plan in the line layout, copying every byte read into `copy` (the seal), and
+/// writing sync `n`'s changes to `<dir>/changes-<n>.parquet`. None when the file is not in
+/// that layout or does not parse: the streaming parser then reads it again, and reports
+/// where any error is.
+pub(crate) fn read_lines(
+    mut reader: impl BufRead,
+    dir: &Path,
+    mut copy: impl Write,
+) -> std::io::Result<Option<Plan>> {
+    let opening = format!("\"{}\":[", crate::layout::CHANGES_KEY);
+    // The document without its changes: every line that is not a change.
+    let mut header = Vec::new();
+    let mut line = Vec::new();
+    (&mut reader)
+        .take(FIRST_LINE_LIMIT)
+        .read_until(b'\n', &mut line)?;
+    copy.write_all(&line)?;
+    if !line.ends_with(format!("{opening}\n").as_bytes()) {
+        return Ok(None);
+    }
+    header.extend_from_slice(trim_newline(&line));
+    let mut parts: Vec<(PathBuf, u64)> = Vec::new();
+    let mut writer = Some(ChangeWriter::create(&dir.join("changes-0.parquet"))?);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        copy.write_all(&line)?;
+        let text = trim_newline(&line);
+        if let Some(open) = &mut writer {
+            let change = match text {
+                [b'{', ..] => Some(text),
+                [b',', rest @ ..] if rest.first() == Some(&b'{') => Some(rest),
+                [b']', ..] => None,
+                _ => return Ok(None),
+            };
+            if let Some(change) = change {
+                let Ok(change) = serde_json::from_slice::<RowChange>(change) else {
+                    return Ok(None);
+                };
+                open.push(&change)?;
+                continue;
+            }
+            // `]`: this sync's changes end; the line goes on with the document.
+            if let Some(done) = writer.take() {
+                let path = done.path().to_path_buf();
+                parts.push((path, done.finish()?));
+            }
+        }
+        header.extend_from_slice(text);
+        if line.ends_with(format!("{opening}\n").as_bytes()) {
+            writer = Some(ChangeWriter::create(
+                &dir.join(format!("changes-{}.parquet", parts.len())),
+            )?);
+        }
+    }
+    if writer.is_some() {
+        return Ok(None);
+    }
+    let Ok(document) = serde_json::from_slice::<Value>(&header) else {
+        return Ok(None);
+    };
+    if document.get("format_version").and_then(Value::as_u64) != Some(FORMAT_VERSION.into()) {
+        return Ok(None);
+    }
+    let Ok(mut plan) = serde_json::from_value::<Plan>(document) else {
+        return Ok(None);
+    };
+    if plan.syncs.len() != parts.len() || plan.syncs.iter().any(|s| !s.changes.is_empty()) {
+        return Ok(None);
+    }
+    for (sync, (path, rows)) in plan.syncs.iter_mut().zip(parts) {
+        sync.changes = ChangeSet::from_files(vec![path], rows);
+    }
+    Ok(Some(plan))
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
 }

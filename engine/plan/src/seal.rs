@@ -33,8 +33,8 @@ impl Plan {
     }
 
     /// Writes the plan to `path` as a saved plan, sealed with `key`, in one pass over its
-    /// changes: the compact document with an empty digest goes to the file and the hasher at
-    /// once, then the digest is written between the empty quotes at the end (the digest is
+    /// changes: the compact document with an empty digest, in the line layout of
+    /// [`crate::layout`], goes to the file and (without its newlines) to the hasher at once, then the digest is written between the empty quotes at the end (the digest is
     /// the document's last field). The file is written beside `path` and renamed into place,
     /// so `path` holds a whole plan or nothing. Sets [`Plan::digest`].
     pub fn save_sealed(&mut self, path: &std::path::Path, key: &[u8; 32]) -> std::io::Result<()> {
@@ -50,7 +50,7 @@ impl Plan {
                     hasher: &mut hasher,
                 };
                 let mut out = std::io::BufWriter::with_capacity(1 << 16, both);
-                serde_json::to_writer(&mut out, &*self).map_err(std::io::Error::other)?;
+                self.write_lines(&mut out)?;
                 out.flush()?;
             }
             let digest = hasher.finalize().to_hex().to_string();
@@ -85,8 +85,9 @@ impl Plan {
 /// Verifies a saved plan from the bytes of its file as they are read, without serializing the
 /// plan again.
 ///
-/// `engine plan --out` writes exactly the bytes the digest is computed over, with the empty
-/// `"digest":""` at the end filled in, and a newline. So the digest of the file is the keyed
+/// `engine plan --out` writes exactly the bytes the digest is computed over, with newlines
+/// between row changes (left out of the hash, see [`crate::layout`]), the empty `"digest":""`
+/// at the end filled in, and a newline. So the digest of the file is the keyed
 /// hash of everything before the last `,"digest":"…"}`, followed by `,"digest":""}`. The last
 /// bytes are held back from the hasher until the end, when that field can be found; a file
 /// that does not end that way gets no verdict, and the caller checks it the slow way.
@@ -135,7 +136,20 @@ impl FileSeal {
 }
 
 impl std::io::Write for FileSeal {
+    /// Takes the file's bytes; its newlines are layout, not content, and are left out.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::layout::without_newlines(buf, |run| self.absorb(run));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl FileSeal {
+    /// Hashes all but the last [`HELD_BACK`] bytes seen so far.
+    fn absorb(&mut self, buf: &[u8]) {
         if buf.len() >= HELD_BACK {
             // The held bytes and all but the last of these go to the hasher.
             let (hashed, held) = buf.split_at(buf.len() - HELD_BACK);
@@ -151,11 +165,6 @@ impl std::io::Write for FileSeal {
                 self.tail.drain(..hashed);
             }
         }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -168,7 +177,9 @@ struct Both<'a> {
 impl std::io::Write for Both<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        crate::layout::without_newlines(&buf[..n], |run| {
+            self.hasher.update(run);
+        });
         Ok(n)
     }
 

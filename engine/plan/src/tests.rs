@@ -228,6 +228,72 @@ fn a_saved_plan_file_is_verified_from_its_bytes_and_any_other_file_the_slow_way(
     assert_eq!(file_seal.verdict(), Some(true));
 }
 
+#[test]
+fn a_saved_plan_has_one_change_per_line_and_reads_back_line_by_line() {
+    let key = [7u8; 32];
+    let mut plan = sample();
+    // A second sync with no change, and a first one whose key and values need escaping.
+    let mut second = plan.syncs[0].clone();
+    second.sync = "empty".into();
+    second.changes = ChangeSet::default();
+    let mut changes = plan.syncs[0].changes.to_vec().unwrap();
+    changes[0].key = "line\nbreak \"changes\":[".into();
+    plan.syncs[0].changes = changes.clone().into();
+    plan.syncs.push(second);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saved.json");
+    plan.save_sealed(&path, &key).unwrap();
+
+    let text = fs_err::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with("\"changes\":["), "{text}");
+    let change_lines: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("{\"action\"") || l.starts_with(",{\"action\""))
+        .collect();
+    assert_eq!(change_lines.len(), changes.len(), "{text}");
+    assert_eq!(lines.len(), 1 + changes.len() + 2, "{text}");
+    let as_json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(as_json["syncs"][0]["changes"].as_array().unwrap().len(), 3);
+
+    // Read line by line: every field back, the seal verified from the bytes.
+    let changes_dir = dir.path().join("changes");
+    fs_err::create_dir_all(&changes_dir).unwrap();
+    let file = std::io::BufReader::new(fs_err::File::open(&path).unwrap());
+    let mut file_seal = crate::seal::FileSeal::new(&key);
+    let read = crate::saved::read_lines(file, &changes_dir, &mut file_seal)
+        .unwrap()
+        .expect("the engine's own layout is read line by line");
+    assert_eq!(file_seal.verdict(), Some(true));
+    assert_eq!(in_memory(read), in_memory(plan.clone()));
+    let (_, holds) = Plan::read_sealed(&path, &changes_dir, &key).unwrap();
+    assert!(holds);
+
+    // The same document on one line (as an earlier engine saved it) or pretty-printed is not
+    // this layout: it is parsed as a stream, and its seal still holds.
+    for (name, bytes) in [
+        ("one-line.json", serde_json::to_vec(&plan).unwrap()),
+        ("pretty.json", serde_json::to_vec_pretty(&plan).unwrap()),
+    ] {
+        let other = dir.path().join(name);
+        fs_err::write(&other, &bytes).unwrap();
+        let file = std::io::BufReader::new(fs_err::File::open(&other).unwrap());
+        let layout = crate::saved::read_lines(file, &changes_dir, std::io::sink()).unwrap();
+        assert!(layout.is_none(), "{name}");
+        let (read, holds) = Plan::read_sealed(&other, &changes_dir, &key).unwrap();
+        assert!(holds, "{name}");
+        assert_eq!(in_memory(read), in_memory(plan.clone()), "{name}");
+    }
+
+    // A change line edited so that it no longer parses is reported where it is.
+    let broken = text.replacen(",{\"action\"", ",{\"acti", 1);
+    let other = dir.path().join("broken.json");
+    fs_err::write(&other, &broken).unwrap();
+    let error = Plan::read(&other, &changes_dir).unwrap_err().to_string();
+    assert!(error.contains("line 3"), "{error}");
+}
+
 /// The plan with every change set read into memory, to compare with one built in memory.
 fn in_memory(mut plan: Plan) -> Plan {
     for sync in &mut plan.syncs {
