@@ -100,7 +100,7 @@ pub fn fold_run(
     };
     let changes = plan
         .changes
-        .chunks()
+        .chunks_without_fields()
         .flat_map(|chunk| match chunk {
             Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => vec![Err(e)],

@@ -8,7 +8,7 @@
 //! answered, retries included, before any batch after it is sent.
 
 use connector_core::OperationKind;
-use engine_plan::SyncPlan;
+use engine_plan::{Action, SyncPlan};
 use engine_state::RunCounts;
 
 use crate::operations::{
@@ -41,30 +41,29 @@ pub struct PlannedSteps {
     pub steps: Vec<Step>,
 }
 
-/// A plan's steps as a stream: the changes are read once for the rows that send nothing (and
-/// to find the groups), then once per group of operations (update waves, upserts, clears), a
-/// chunk at a time, so only one chunk and one batch are held whatever the plan's size.
+/// A plan's steps as a stream. A first, cheap pass reads only the changes' actions and waves
+/// ([`engine_plan::ChangeSet::outline`]) for the planned counts and the groups; then each group
+/// (update waves, upserts, clears) is one pass over the changes, a chunk at a time, handing
+/// out that group's batches and, as they come, its rows that send nothing. Only one chunk and
+/// one batch are held whatever the plan's size, and a plan with one group (a first backfill)
+/// reads its rows once.
 pub struct StepStream<'p> {
     plan: &'p SyncPlan,
     batch_size: usize,
     /// Planned creates, updates and removes: complete once the stream has handed out its first
-    /// batch (the first pass counts them).
+    /// step (the outline counts them).
     pub counts: RunCounts,
-    /// How many operations the batches hold, complete when [`StepStream::counts`] is.
+    /// How many operations the batches handed out so far hold (all of them once the stream
+    /// has ended).
     pub operations: u64,
-    /// The first pass: hands out invalid and no-request rows a chunk at a time and finds the
-    /// groups; None once done.
-    head: Option<engine_plan::ChangeChunks<'p>>,
-    /// Head steps read but not yet handed out.
-    head_ready: std::collections::VecDeque<Step>,
-    /// The groups the first pass found.
-    found: std::collections::BTreeSet<(u8, u32)>,
-    /// The groups still to send, in order (filled when the first pass ends).
-    groups: std::vec::IntoIter<(u8, u32)>,
+    /// The groups still to send, in order: None until the outline is read.
+    groups: Option<std::vec::IntoIter<(Action, u32)>>,
     /// The group being sent and the changes left to read for it.
-    current: Option<((u8, u32), engine_plan::ChangeChunks<'p>)>,
+    current: Option<((Action, u32), engine_plan::ChangeChunks<'p>)>,
     /// Operations of the current group read but not yet batched.
     ready: std::collections::VecDeque<PlannedOperation>,
+    /// Rows that send nothing, read but not yet handed out.
+    no_request: std::collections::VecDeque<Step>,
     /// True when a barrier is due before the next group's first batch.
     barrier_due: bool,
     /// A change file that could not be read; the stream ends early and the caller reports it.
@@ -76,6 +75,18 @@ impl StepStream<'_> {
     pub fn take_error(&mut self) -> Option<std::io::Error> {
         self.error.take()
     }
+
+    /// Reads the outline: the counts and the groups in sending order.
+    fn start(&mut self) -> std::io::Result<()> {
+        let outline = self.plan.changes.outline()?;
+        self.counts.planned_create = outline.create;
+        self.counts.planned_update = outline.update;
+        self.counts.planned_remove = outline.remove;
+        let mut groups: Vec<(Action, u32)> = outline.groups.into_iter().collect();
+        groups.sort_by_key(|(action, wave)| (action_rank(*action), *wave));
+        self.groups = Some(groups.into_iter());
+        Ok(())
+    }
 }
 
 /// Opens `plan`'s steps as a stream, with at most `batch_size` operations per batch (at least
@@ -86,12 +97,10 @@ pub fn stream_steps(plan: &SyncPlan, batch_size: usize) -> std::io::Result<StepS
         batch_size: batch_size.max(1),
         counts: RunCounts::default(),
         operations: 0,
-        head: Some(plan.changes.chunks()),
-        head_ready: std::collections::VecDeque::new(),
-        found: std::collections::BTreeSet::new(),
-        groups: Vec::new().into_iter(),
+        groups: None,
         current: None,
         ready: std::collections::VecDeque::new(),
+        no_request: std::collections::VecDeque::new(),
         barrier_due: false,
         error: None,
     })
@@ -101,60 +110,40 @@ impl Iterator for StepStream<'_> {
     type Item = Step;
 
     fn next(&mut self) -> Option<Step> {
-        while let Some(chunks) = &mut self.head {
-            if let Some(step) = self.head_ready.pop_front() {
-                return Some(step);
-            }
-            match chunks.next() {
-                Some(Ok(chunk)) => {
-                    let mut out = PlannedOperations::default();
-                    for change in &chunk {
-                        plan_change(self.plan, change, &mut out);
-                    }
-                    self.counts.planned_create += out.counts.planned_create;
-                    self.counts.planned_update += out.counts.planned_update;
-                    self.counts.planned_remove += out.counts.planned_remove;
-                    self.operations += out.operations.len() as u64;
-                    self.found.extend(out.operations.iter().map(group));
-                    if !out.invalid.is_empty() {
-                        self.head_ready.push_back(Step::Invalid(out.invalid));
-                    }
-                    if !out.no_request.is_empty() {
-                        self.head_ready.push_back(Step::NoRequest(out.no_request));
-                    }
-                }
-                Some(Err(e)) => {
-                    self.error = Some(e);
-                    return None;
-                }
-                None => {
-                    self.head = None;
-                    self.groups = std::mem::take(&mut self.found)
-                        .into_iter()
-                        .collect::<Vec<_>>()
-                        .into_iter();
-                }
-            }
+        if self.groups.is_none()
+            && let Err(e) = self.start()
+        {
+            self.error = Some(e);
         }
         loop {
             if self.error.is_some() {
                 return None;
             }
-            let Some((this, chunks)) = &mut self.current else {
-                let next = self.groups.next()?;
+            if let Some(step) = self.no_request.pop_front() {
+                return Some(step);
+            }
+            let Some(((action, wave), chunks)) = &mut self.current else {
+                let next = self.groups.as_mut()?.next()?;
                 self.current = Some((next, self.plan.changes.chunks()));
                 continue;
             };
             if self.ready.len() < self.batch_size {
                 match chunks.next() {
                     Some(Ok(chunk)) => {
-                        let this = *this;
                         let mut out = PlannedOperations::default();
-                        for change in &chunk {
+                        for change in chunk
+                            .iter()
+                            .filter(|c| c.action == *action && c.wave == *wave)
+                        {
                             plan_change(self.plan, change, &mut out);
                         }
-                        self.ready
-                            .extend(out.operations.into_iter().filter(|o| group(o) == this));
+                        self.ready.extend(out.operations);
+                        if !out.invalid.is_empty() {
+                            self.no_request.push_back(Step::Invalid(out.invalid));
+                        }
+                        if !out.no_request.is_empty() {
+                            self.no_request.push_back(Step::NoRequest(out.no_request));
+                        }
                         continue;
                     }
                     Some(Err(e)) => {
@@ -175,8 +164,18 @@ impl Iterator for StepStream<'_> {
                 return Some(Step::Barrier);
             }
             let take = self.ready.len().min(self.batch_size);
+            self.operations += take as u64;
             return Some(Step::Batch(self.ready.drain(..take).collect()));
         }
+    }
+}
+
+/// The sending order of a plan action's operations: updates, then upserts, then clears.
+fn action_rank(action: Action) -> u8 {
+    match action {
+        Action::Update => 0,
+        Action::Create => 1,
+        Action::Remove => 2,
     }
 }
 
@@ -197,7 +196,6 @@ pub fn steps_for(plan: &SyncPlan, batch_size: usize) -> std::io::Result<PlannedS
         steps.push(Step::NoRequest(planned.no_request));
     }
     let operations = planned.operations.len() as u64;
-    let group = |p: &PlannedOperation| (kind_rank(&p.operation.kind), p.wave);
     let mut ordered = planned.operations;
     // Stable: plan order within a group.
     ordered.sort_by_key(group);

@@ -101,7 +101,7 @@ impl ChangeSet {
             }
             Source::Files { parts, .. } => {
                 for part in parts {
-                    for chunk in read_part(part)? {
+                    for chunk in read_part(part, Columns::All)? {
                         visit(&chunk?)?;
                     }
                 }
@@ -115,14 +115,24 @@ impl ChangeSet {
     pub fn chunks(&self) -> ChangeChunks<'_> {
         match &self.source {
             Source::Memory(changes) => Box::new(changes.chunks(CHUNK_ROWS).map(|c| Ok(c.to_vec()))),
-            Source::Files { parts, .. } => Box::new(parts.iter().flat_map(|part| {
-                let chunks: Box<dyn Iterator<Item = std::io::Result<Vec<RowChange>>> + Send> =
-                    match read_part(part) {
-                        Ok(chunks) => Box::new(chunks),
-                        Err(e) => Box::new(std::iter::once(Err(e))),
-                    };
-                chunks
+            Source::Files { parts, .. } => read_parts(parts, Columns::All),
+        }
+    }
+
+    /// The changes like [`ChangeSet::chunks`], without their field-level changes (`fields`
+    /// is empty): for the snapshot fold, which needs the full rows only, at a fraction of
+    /// the reading cost.
+    pub fn chunks_without_fields(&self) -> ChangeChunks<'_> {
+        match &self.source {
+            Source::Memory(changes) => Box::new(changes.chunks(CHUNK_ROWS).map(|c| {
+                Ok(c.iter()
+                    .map(|change| RowChange {
+                        fields: Vec::new(),
+                        ..change.clone()
+                    })
+                    .collect())
             })),
+            Source::Files { parts, .. } => read_parts(parts, Columns::WithoutFields),
         }
     }
 
@@ -141,7 +151,7 @@ impl ChangeSet {
             Source::Files { parts, .. } => {
                 let mut out = Vec::new();
                 for part in parts {
-                    for chunk in read_part(part)? {
+                    for chunk in read_part(part, Columns::All)? {
                         if out.len() >= n {
                             return Ok(out);
                         }
@@ -204,6 +214,52 @@ impl ChangeSet {
         }
     }
 
+    /// How many changes of each action there are and which (action, wave) pairs occur. Reads
+    /// only the `action` and `wave` columns: a cheap pass that lets a consumer know the
+    /// change set's groups before it reads the rows.
+    pub fn outline(&self) -> std::io::Result<ChangeOutline> {
+        let mut outline = ChangeOutline::default();
+        match &self.source {
+            Source::Memory(changes) => {
+                for change in changes {
+                    outline.add(change.action, change.wave);
+                }
+            }
+            Source::Files { parts, .. } => {
+                for part in parts {
+                    let file = fs_err::File::open(part)?.into_parts().0;
+                    let builder =
+                        ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
+                    let mask = parquet::arrow::ProjectionMask::roots(
+                        builder.parquet_schema(),
+                        [ACTION_COLUMN, WAVE_COLUMN],
+                    );
+                    let reader = builder
+                        .with_projection(mask)
+                        .with_batch_size(CHUNK_ROWS)
+                        .build()
+                        .map_err(io_error)?;
+                    for batch in reader {
+                        let batch = batch.map_err(io_error)?;
+                        let actions = batch
+                            .column(0)
+                            .as_string_opt::<i32>()
+                            .ok_or_else(|| io_error("change column `action` is not UTF-8"))?;
+                        let waves: &UInt32Array = batch
+                            .column(1)
+                            .as_primitive_opt::<UInt32Type>()
+                            .ok_or_else(|| io_error("change column `wave` is not UInt32"))?;
+                        for (action, wave) in actions.iter().zip(waves.iter()) {
+                            outline
+                                .add(parse_action(action.unwrap_or_default())?, wave.unwrap_or(0));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(outline)
+    }
+
     /// Every change in memory: for small plans and tests only.
     pub fn to_vec(&self) -> std::io::Result<Vec<RowChange>> {
         match &self.source {
@@ -249,9 +305,38 @@ impl<'de> Deserialize<'de> for ChangeSet {
     }
 }
 
-/// The positions of `key` and `rekeyed_from` in [`schema`].
+/// How many changes of each action a change set holds, and its (action, wave) pairs
+/// ([`ChangeSet::outline`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeOutline {
+    /// Rows to create.
+    pub create: u64,
+    /// Rows to update.
+    pub update: u64,
+    /// Rows to remove.
+    pub remove: u64,
+    /// Every (action, wave) pair that occurs, in order.
+    pub groups: std::collections::BTreeSet<(Action, u32)>,
+}
+
+impl ChangeOutline {
+    fn add(&mut self, action: Action, wave: u32) {
+        match action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Remove => self.remove += 1,
+        }
+        self.groups.insert((action, wave));
+    }
+}
+
+/// The positions of `action`, `key`, `rekeyed_from` and `wave` in [`schema`].
+const ACTION_COLUMN: usize = 0;
 const KEY_COLUMN: usize = 1;
 const REKEYED_FROM_COLUMN: usize = 8;
+const WAVE_COLUMN: usize = 10;
+/// The positions of the field-level lists (`field_names`, `field_before`, `field_after`).
+const FIELD_COLUMNS: [usize; 3] = [3, 4, 5];
 
 fn schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -303,9 +388,11 @@ impl ChangeWriter {
         let file = fs_err::File::create(path)?.into_parts().0;
         let schema = schema();
         // Change files are scratch, read back two or three times within one plan or apply:
-        // LZ4 costs a fraction of ZSTD's CPU for a somewhat larger file.
+        // LZ4 costs a fraction of ZSTD's CPU for a somewhat larger file, and plain encoding
+        // saves building dictionaries of keys and values that rarely repeat.
         let props = WriterProperties::builder()
             .set_compression(Compression::LZ4_RAW)
+            .set_dictionary_enabled(false)
             .build();
         let writer =
             ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;
@@ -406,37 +493,82 @@ impl ChangeWriter {
     }
 }
 
+/// The parts' changes, a chunk at a time, in order.
+fn read_parts(parts: &[PathBuf], columns: Columns) -> ChangeChunks<'_> {
+    Box::new(parts.iter().flat_map(move |part| {
+        let chunks: Box<dyn Iterator<Item = std::io::Result<Vec<RowChange>>> + Send> =
+            match read_part(part, columns) {
+                Ok(chunks) => Box::new(chunks),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
+        chunks
+    }))
+}
+
+/// Which columns of a change file a reader needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    /// Every column: the full changes.
+    All,
+    /// All but the field-level before and after lists (the costliest to read): what the
+    /// snapshot fold needs. The changes read have no `fields`.
+    WithoutFields,
+}
+
 /// Reads one part file back, a chunk at a time.
 fn read_part(
     path: &Path,
+    columns: Columns,
 ) -> std::io::Result<impl Iterator<Item = std::io::Result<Vec<RowChange>>>> {
     let file = fs_err::File::open(path)?.into_parts().0;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(io_error)?
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
+    if columns == Columns::WithoutFields {
+        let kept = (0..schema().fields().len()).filter(|i| !FIELD_COLUMNS.contains(i));
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), kept);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder
         .with_batch_size(CHUNK_ROWS)
         .build()
         .map_err(io_error)?;
     Ok(reader.map(|batch| batch.map_err(io_error).and_then(|b| decode(&b))))
 }
 
+/// Decodes a batch of a change file, or of a projection of it: a missing field list reads as
+/// no fields.
 fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
-    let text = |i: usize| -> std::io::Result<&StringArray> {
+    let column = |name: &str| -> std::io::Result<&ArrayRef> {
         batch
-            .column(i)
+            .column_by_name(name)
+            .ok_or_else(|| io_error(format!("a change file has no `{name}` column")))
+    };
+    let text = |name: &str| -> std::io::Result<&StringArray> {
+        column(name)?
             .as_string_opt::<i32>()
-            .ok_or_else(|| io_error(format!("change column {i} is not UTF-8")))
+            .ok_or_else(|| io_error(format!("change column `{name}` is not UTF-8")))
     };
-    let list = |i: usize| -> std::io::Result<&ListArray> {
-        batch
-            .column(i)
-            .as_list_opt::<i32>()
-            .ok_or_else(|| io_error(format!("change column {i} is not a list")))
+    let list = |name: &str| -> std::io::Result<Option<&ListArray>> {
+        match batch.column_by_name(name) {
+            None => Ok(None),
+            Some(array) => array
+                .as_list_opt::<i32>()
+                .map(Some)
+                .ok_or_else(|| io_error(format!("change column `{name}` is not a list"))),
+        }
     };
-    let (action, key, destination_id) = (text(0)?, text(1)?, text(2)?);
-    let (names, before, after, values) = (list(3)?, list(4)?, list(5)?, list(6)?);
-    let (last_error, rekeyed_from, vacated_by) = (text(7)?, text(8)?, text(9)?);
-    let wave: &UInt32Array = batch
-        .column(10)
+    let (action, key, destination_id) = (text("action")?, text("key")?, text("destination_id")?);
+    let (names, before, after) = (
+        list("field_names")?,
+        list("field_before")?,
+        list("field_after")?,
+    );
+    let values = list("values")?.ok_or_else(|| io_error("a change file has no `values` column"))?;
+    let (last_error, rekeyed_from, vacated_by) = (
+        text("last_error")?,
+        text("rekeyed_from")?,
+        text("vacated_by")?,
+    );
+    let wave: &UInt32Array = column("wave")?
         .as_primitive_opt::<UInt32Type>()
         .ok_or_else(|| io_error("change column `wave` is not u32"))?;
     let opt = |a: &StringArray, row: usize| (!a.is_null(row)).then(|| a.value(row).to_string());
@@ -447,8 +579,15 @@ fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
             .cloned()
             .ok_or_else(|| io_error("change list is not UTF-8"))
     };
-    let (name_items, before_items, after_items, value_items) =
-        (items(names)?, items(before)?, items(after)?, items(values)?);
+    let field_lists = match (names, before, after) {
+        (Some(names), Some(before), Some(after)) => Some((
+            (names, items(names)?),
+            (before, items(before)?),
+            (after, items(after)?),
+        )),
+        _ => None,
+    };
+    let value_items = items(values)?;
     let strings = |l: &ListArray, inner: &StringArray, row: usize| -> Vec<Option<String>> {
         let offsets = l.value_offsets();
         let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
@@ -456,18 +595,23 @@ fn decode(batch: &RecordBatch) -> std::io::Result<Vec<RowChange>> {
     };
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
-        let names = strings(names, &name_items, row);
-        let before = strings(before, &before_items, row);
-        let after = strings(after, &after_items, row);
-        let fields = names
-            .into_iter()
-            .zip(before.into_iter().zip(after))
-            .map(|(property, (before, after))| FieldChange {
-                property: property.unwrap_or_default(),
-                before,
-                after,
-            })
-            .collect();
+        let fields = match &field_lists {
+            None => Vec::new(),
+            Some(((names, name_items), (before, before_items), (after, after_items))) => {
+                let names = strings(names, name_items, row);
+                let before = strings(before, before_items, row);
+                let after = strings(after, after_items, row);
+                names
+                    .into_iter()
+                    .zip(before.into_iter().zip(after))
+                    .map(|(property, (before, after))| FieldChange {
+                        property: property.unwrap_or_default(),
+                        before,
+                        after,
+                    })
+                    .collect()
+            }
+        };
         out.push(RowChange {
             action: parse_action(action.value(row))?,
             key: key.value(row).to_string(),

@@ -12,7 +12,7 @@ mod saved;
 mod seal;
 mod types;
 
-pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeSet, ChangeWriter};
+pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeOutline, ChangeSet, ChangeWriter};
 pub use human::{HumanOptions, render_human};
 pub use seal::digest;
 pub use types::*;

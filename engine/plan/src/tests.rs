@@ -339,6 +339,27 @@ fn change_files_round_trip_every_field_in_chunks() {
     assert_eq!(chunks, 2);
     assert_eq!(set.to_vec().unwrap(), all);
     assert_eq!(set.first(3).unwrap(), all[..3].to_vec());
+    // Read without their field lists, the changes are the same but for `fields`.
+    let mut without: Vec<RowChange> = Vec::new();
+    for chunk in set.chunks_without_fields() {
+        without.extend(chunk.unwrap());
+    }
+    let cleared: Vec<RowChange> = all
+        .iter()
+        .map(|c| RowChange {
+            fields: Vec::new(),
+            ..c.clone()
+        })
+        .collect();
+    assert_eq!(without, cleared);
+    // The outline counts actions and finds the (action, wave) groups from two columns.
+    let outline = set.outline().unwrap();
+    assert_eq!(outline, ChangeSet::from(all.clone()).outline().unwrap());
+    assert_eq!(
+        (outline.create, outline.update, outline.remove),
+        (1368, 1368, 1367)
+    );
+    assert_eq!(outline.groups.len(), 12);
     // Re-keys read from two columns only are the ones the full rows hold.
     let rekeys = set.rekeys().unwrap();
     assert_eq!(rekeys, ChangeSet::from(all.clone()).rekeys().unwrap());

@@ -10,7 +10,7 @@ use crate::{
     StateError, StateStore, SyncGeneration, SyncLock, check_name,
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS journal (
     message TEXT,
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
+-- A batch about to be sent: one row per request, not per row (rows: JSON [[key, action], …]).
+-- Its rows count as `sent` until their outcomes are journaled, which deletes the batch in the
+-- same transaction; only batches in flight when a run died stay.
+CREATE TABLE IF NOT EXISTS sent_batches (
+    run_id INTEGER NOT NULL,
+    first_key TEXT NOT NULL,
+    row_count INTEGER NOT NULL,
+    rows TEXT NOT NULL,
+    PRIMARY KEY (run_id, first_key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
     sync TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -61,6 +71,16 @@ CREATE TABLE IF NOT EXISTS pending (
 /// Upgrades a version-1 state in place: rejected rows gained the fingerprint of the change
 /// the destination refused.
 const MIGRATE_1_TO_2: &str = "ALTER TABLE pending ADD COLUMN held_fp TEXT;";
+
+/// Upgrades a version-2 state in place: batches are journaled as sent one row per request.
+/// Rows a version-2 engine journaled as sent stay in the journal and are read as before.
+const MIGRATE_2_TO_3: &str = "CREATE TABLE IF NOT EXISTS sent_batches (
+    run_id INTEGER NOT NULL,
+    first_key TEXT NOT NULL,
+    row_count INTEGER NOT NULL,
+    rows TEXT NOT NULL,
+    PRIMARY KEY (run_id, first_key)
+) WITHOUT ROWID;";
 
 /// State kept in files under the project's `.engine/` directory.
 #[derive(Debug)]
@@ -146,8 +166,11 @@ impl LocalState {
                     ],
                 )?;
             }
-            Some(v) if v == "1" => {
-                conn.execute_batch(MIGRATE_1_TO_2)?;
+            Some(v) if v == "1" || v == "2" => {
+                if v == "1" {
+                    conn.execute_batch(MIGRATE_1_TO_2)?;
+                }
+                conn.execute_batch(MIGRATE_2_TO_3)?;
                 conn.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION.to_string()],
@@ -323,6 +346,41 @@ fn write_journal_rows(
     Ok(())
 }
 
+/// The rows of run `run_id`'s batches still in flight (sent, not answered), with keys after
+/// `after`, in key order.
+fn sent_rows(
+    conn: &Connection,
+    run_id: i64,
+    after: Option<&str>,
+) -> Result<Vec<JournalRow>, StateError> {
+    let mut stmt = conn.prepare_cached("SELECT rows FROM sent_batches WHERE run_id = ?1")?;
+    let batches = stmt
+        .query_map([run_id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::new();
+    for batch in batches {
+        let pairs: Vec<(String, String)> =
+            serde_json::from_str(&batch).map_err(|e| StateError::Corrupt {
+                file: PathBuf::from(conn.path().unwrap_or("state.db")),
+                message: format!("a batch in the journal of run {run_id} does not parse: {e}"),
+            })?;
+        rows.extend(
+            pairs
+                .into_iter()
+                .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
+                .map(|(key, action)| JournalRow {
+                    key,
+                    action,
+                    state: RowState::Sent,
+                    destination_id: None,
+                    message: None,
+                }),
+        );
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(rows)
+}
+
 fn journal_row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
     let state: String = r.get(2)?;
     Ok(JournalRow {
@@ -459,17 +517,16 @@ impl StateStore for LocalState {
     }
 
     fn journal_sent(&self, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO journal (run_id, key, action, state) VALUES (?1, ?2, ?3, 'sent')",
-            )?;
-            for (key, action) in rows {
-                stmt.execute(params![run_id, key, action])?;
-            }
-        }
-        tx.commit()?;
+        let Some((first_key, _)) = rows.first() else {
+            return Ok(());
+        };
+        // Pairs of strings: serializing cannot fail.
+        let encoded = serde_json::to_string(rows).unwrap_or_default();
+        let conn = self.conn();
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![run_id, first_key, rows.len() as i64, encoded])?;
         Ok(())
     }
 
@@ -477,6 +534,12 @@ impl StateStore for LocalState {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         write_journal_rows(&tx, run_id, rows)?;
+        // The batch these outcomes answer is no longer in flight (the executor journals a
+        // batch's outcomes together, in the order it was sent).
+        if let Some(first) = rows.first() {
+            tx.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
+                .execute(params![run_id, first.key])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -486,9 +549,11 @@ impl StateStore for LocalState {
         let mut stmt = conn.prepare(
             "SELECT key, action, state, destination_id, message FROM journal WHERE run_id = ?1 ORDER BY key",
         )?;
-        let rows = stmt
+        let mut rows = stmt
             .query_map([run_id], journal_row_from)?
             .collect::<Result<Vec<_>, _>>()?;
+        rows.extend(sent_rows(&conn, run_id, None)?);
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows)
     }
 
@@ -522,7 +587,7 @@ impl StateStore for LocalState {
             }
         };
         let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt
+        let mut rows = stmt
             .query_map(
                 params![
                     run_id,
@@ -533,6 +598,15 @@ impl StateStore for LocalState {
                 journal_row_from,
             )?
             .collect::<Result<Vec<_>, _>>()?;
+        if only.is_none_or(|state| state == RowState::Sent) {
+            // Rows of batches in flight (few) join the page in key order.
+            let sent = sent_rows(&conn, run_id, after)?;
+            if !sent.is_empty() {
+                rows.extend(sent);
+                rows.sort_by(|a, b| a.key.cmp(&b.key));
+                rows.truncate(limit);
+            }
+        }
         Ok(rows)
     }
 
@@ -542,9 +616,15 @@ impl StateStore for LocalState {
             "SELECT key, action, state, destination_id, message FROM journal
              WHERE run_id = ?1 AND key = ?2",
         )?;
-        Ok(stmt
+        if let Some(row) = stmt
             .query_row(params![run_id, key], journal_row_from)
-            .optional()?)
+            .optional()?
+        {
+            return Ok(Some(row));
+        }
+        Ok(sent_rows(&conn, run_id, None)?
+            .into_iter()
+            .find(|row| row.key == key))
     }
 
     fn journal_counts(&self, run_id: i64) -> Result<JournalCounts, StateError> {
@@ -559,6 +639,16 @@ impl StateStore for LocalState {
                 Ok((r.get(0)?, RowState::parse(&state), rows.max(0) as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        let mut entries = entries;
+        for row in sent_rows(&conn, run_id, None)? {
+            match entries
+                .iter_mut()
+                .find(|(action, state, _)| *action == row.action && *state == RowState::Sent)
+            {
+                Some(entry) => entry.2 += 1,
+                None => entries.push((row.action, RowState::Sent, 1)),
+            }
+        }
         Ok(JournalCounts { entries })
     }
 
@@ -712,6 +802,15 @@ fn close_run(
     counts: RunCounts,
     message: Option<&str>,
 ) -> Result<(), StateError> {
+    // Batches still in flight when the run ended (it crashed with them on the wire) become
+    // journal rows, so the finished run's journal is one table; recovered rows replace them.
+    for row in sent_rows(tx, run_id, None)? {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO journal (run_id, key, action, state) VALUES (?1, ?2, ?3, 'sent')",
+        )?
+        .execute(params![run_id, row.key, row.action])?;
+    }
+    tx.execute("DELETE FROM sent_batches WHERE run_id = ?1", [run_id])?;
     tx.execute(
         "UPDATE runs SET status = ?2, finished_at = ?3, succeeded = ?4, rejected = ?5, pending = ?6, message = ?7
          WHERE id = ?1",
@@ -876,6 +975,106 @@ mod tests {
             RowState::Rejected
         );
         assert!(state.journal_row(run, "nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_batch_in_flight_reads_as_sent_rows_until_its_outcomes_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
+        let batch = |keys: &[&str]| -> Vec<(String, String)> {
+            keys.iter()
+                .map(|k| (k.to_string(), "create".to_string()))
+                .collect()
+        };
+        let answered = |keys: &[&str]| -> Vec<JournalRow> {
+            keys.iter()
+                .map(|k| JournalRow {
+                    key: k.to_string(),
+                    action: "create".into(),
+                    state: RowState::Succeeded,
+                    destination_id: Some(format!("id-{k}")),
+                    message: None,
+                })
+                .collect()
+        };
+        state.journal_sent(run, &batch(&["b", "d"])).unwrap();
+        state.journal_sent(run, &batch(&["a", "c", "e"])).unwrap();
+        state
+            .journal_outcomes(run, &answered(&["a", "c", "e"]))
+            .unwrap();
+        let keys_in = |only| -> Vec<String> {
+            crate::journal_rows(&state, run, only)
+                .map(|r| r.unwrap().key)
+                .collect()
+        };
+        assert_eq!(keys_in(Some(RowState::Sent)), ["b", "d"]);
+        assert_eq!(keys_in(None), ["a", "b", "c", "d", "e"]);
+        let page = state.journal_page(run, None, Some("b"), 2).unwrap();
+        let page: Vec<&str> = page.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(page, ["c", "d"], "a page after `b` holds the next two keys");
+        assert_eq!(
+            state.journal_row(run, "d").unwrap().unwrap().state,
+            RowState::Sent
+        );
+        let counts_now = state.journal_counts(run).unwrap();
+        assert_eq!(counts_now.get(None, RowState::Sent), 2);
+        assert_eq!(counts_now.get(Some("create"), RowState::Succeeded), 3);
+
+        // The run ends with `b`'s batch unanswered (a crash, then recovery): its rows stay
+        // `sent` in the journal, and a row found written replaces its `sent` row.
+        state
+            .commit_generation(&Commit {
+                sync: "s",
+                base_generation: 0,
+                snapshot_rows: 3,
+                run_id: run,
+                status: RunStatus::Recovered,
+                counts: counts(),
+                message: None,
+                held: &[],
+                reconciled: &answered(&["b"]),
+            })
+            .unwrap();
+        assert_eq!(keys_in(Some(RowState::Sent)), ["d"]);
+        assert_eq!(state.journal(run).unwrap().len(), 5);
+        let batches: i64 = state
+            .conn()
+            .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(batches, 0);
+    }
+
+    #[test]
+    fn a_version_2_state_is_upgraded_and_keeps_its_sent_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = {
+            let state = LocalState::open(dir.path()).unwrap();
+            let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
+            let conn = state.conn();
+            conn.execute_batch(
+                "DROP TABLE sent_batches; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO journal (run_id, key, action, state) VALUES (?1, 'k', 'create', 'sent')",
+                [run],
+            )
+            .unwrap();
+            run
+        };
+        let state = LocalState::open(dir.path()).unwrap();
+        let sent: Vec<String> = crate::journal_rows(&state, run, Some(RowState::Sent))
+            .map(|r| r.unwrap().key)
+            .collect();
+        assert_eq!(sent, ["k"]);
+        state
+            .journal_sent(run, &[("m".into(), "create".into())])
+            .unwrap();
+        assert_eq!(
+            state.journal_counts(run).unwrap().get(None, RowState::Sent),
+            2
+        );
     }
 
     #[test]

@@ -153,6 +153,10 @@ impl LocalState {
             )?;
             pruned.journal_rows = rows as u64;
             tx.execute(
+                &format!("DELETE FROM sent_batches WHERE run_id IN ({dropped_list})"),
+                [],
+            )?;
+            tx.execute(
                 &format!("DELETE FROM runs WHERE id IN ({dropped_list})"),
                 [],
             )?;
