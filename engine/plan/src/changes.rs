@@ -177,20 +177,8 @@ impl ChangeSet {
             Source::Files { parts, .. } => {
                 let mut out = Vec::new();
                 for part in parts {
-                    let file = fs_err::File::open(part)?.into_parts().0;
-                    let builder =
-                        ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
-                    // Columns 1 (`key`) and 8 (`rekeyed_from`): plain text, one leaf each.
-                    let mask = parquet::arrow::ProjectionMask::roots(
-                        builder.parquet_schema(),
-                        [KEY_COLUMN, REKEYED_FROM_COLUMN],
-                    );
-                    let reader = builder
-                        .with_projection(mask)
-                        .with_batch_size(CHUNK_ROWS)
-                        .build()
-                        .map_err(io_error)?;
-                    for batch in reader {
+                    // `key` and `rekeyed_from`: plain text, one leaf each.
+                    for batch in read_columns(part, Some(&[KEY_COLUMN, REKEYED_FROM_COLUMN]))? {
                         let batch = batch.map_err(io_error)?;
                         let text = |i: usize| -> std::io::Result<&StringArray> {
                             batch
@@ -227,19 +215,7 @@ impl ChangeSet {
             }
             Source::Files { parts, .. } => {
                 for part in parts {
-                    let file = fs_err::File::open(part)?.into_parts().0;
-                    let builder =
-                        ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
-                    let mask = parquet::arrow::ProjectionMask::roots(
-                        builder.parquet_schema(),
-                        [ACTION_COLUMN, WAVE_COLUMN],
-                    );
-                    let reader = builder
-                        .with_projection(mask)
-                        .with_batch_size(CHUNK_ROWS)
-                        .build()
-                        .map_err(io_error)?;
-                    for batch in reader {
+                    for batch in read_columns(part, Some(&[ACTION_COLUMN, WAVE_COLUMN]))? {
                         let batch = batch.map_err(io_error)?;
                         let actions = batch
                             .column(0)
@@ -520,18 +496,33 @@ fn read_part(
     path: &Path,
     columns: Columns,
 ) -> std::io::Result<impl Iterator<Item = std::io::Result<Vec<RowChange>>>> {
+    let kept: Vec<usize> = (0..schema().fields().len())
+        .filter(|i| !FIELD_COLUMNS.contains(i))
+        .collect();
+    let reader = match columns {
+        Columns::All => read_columns(path, None)?,
+        Columns::WithoutFields => read_columns(path, Some(&kept))?,
+    };
+    Ok(reader.map(|batch| batch.map_err(io_error).and_then(|b| decode(&b))))
+}
+
+/// Opens a part file for reading a chunk at a time: the columns at positions `only` (in
+/// [`schema`]'s order), or all of them.
+fn read_columns(
+    path: &Path,
+    only: Option<&[usize]>,
+) -> std::io::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = fs_err::File::open(path)?.into_parts().0;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
-    if columns == Columns::WithoutFields {
-        let kept = (0..schema().fields().len()).filter(|i| !FIELD_COLUMNS.contains(i));
-        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), kept);
+    if let Some(only) = only {
+        let mask =
+            parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), only.iter().copied());
         builder = builder.with_projection(mask);
     }
-    let reader = builder
+    builder
         .with_batch_size(CHUNK_ROWS)
         .build()
-        .map_err(io_error)?;
-    Ok(reader.map(|batch| batch.map_err(io_error).and_then(|b| decode(&b))))
+        .map_err(io_error)
 }
 
 /// Decodes a batch of a change file, or of a projection of it: a missing field list reads as

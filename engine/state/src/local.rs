@@ -632,14 +632,14 @@ impl StateStore for LocalState {
         let mut stmt = conn.prepare_cached(
             "SELECT action, state, count(*) FROM journal WHERE run_id = ?1 GROUP BY action, state",
         )?;
-        let entries = stmt
+        let mut entries = stmt
             .query_map([run_id], |r| {
                 let state: String = r.get(1)?;
                 let rows: i64 = r.get(2)?;
                 Ok((r.get(0)?, RowState::parse(&state), rows.max(0) as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut entries = entries;
+        // Rows of batches in flight count as sent.
         for row in sent_rows(&conn, run_id, None)? {
             match entries
                 .iter_mut()
