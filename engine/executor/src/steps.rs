@@ -124,7 +124,12 @@ impl Iterator for StepStream<'_> {
             }
             let Some(((action, wave), chunks)) = &mut self.current else {
                 let next = self.groups.as_mut()?.next()?;
-                self.current = Some((next, self.plan.changes.chunks()));
+                // An upsert is built from the full row alone: its field lists are not read.
+                let chunks = match next.0 {
+                    Action::Create => self.plan.changes.chunks_without_fields(),
+                    Action::Update | Action::Remove => self.plan.changes.chunks(),
+                };
+                self.current = Some((next, chunks));
                 continue;
             };
             if self.ready.len() < self.batch_size {

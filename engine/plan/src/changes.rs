@@ -338,6 +338,56 @@ fn schema() -> SchemaRef {
     ]))
 }
 
+/// A row change as a [`ChangeWriter`] reads it: a [`RowChange`], or a change parsed from a
+/// saved plan's line with its strings borrowed from the line ([`crate::saved`]).
+pub(crate) trait ChangeRecord {
+    fn action(&self) -> Action;
+    fn key(&self) -> &str;
+    fn destination_id(&self) -> Option<&str>;
+    /// Each field change: property, before, after.
+    fn fields(&self) -> impl Iterator<Item = (&str, Option<&str>, Option<&str>)>;
+    /// The full row, when there is one.
+    fn values(&self) -> Option<impl Iterator<Item = Option<&str>>>;
+    fn last_error(&self) -> Option<&str>;
+    fn rekeyed_from(&self) -> Option<&str>;
+    fn vacated_by(&self) -> Option<&str>;
+    fn wave(&self) -> u32;
+}
+
+impl ChangeRecord for RowChange {
+    fn action(&self) -> Action {
+        self.action
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn destination_id(&self) -> Option<&str> {
+        self.destination_id.as_deref()
+    }
+    fn fields(&self) -> impl Iterator<Item = (&str, Option<&str>, Option<&str>)> {
+        self.fields
+            .iter()
+            .map(|f| (f.property.as_str(), f.before.as_deref(), f.after.as_deref()))
+    }
+    fn values(&self) -> Option<impl Iterator<Item = Option<&str>>> {
+        self.values
+            .as_ref()
+            .map(|values| values.iter().map(Option::as_deref))
+    }
+    fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+    fn rekeyed_from(&self) -> Option<&str> {
+        self.rekeyed_from.as_deref()
+    }
+    fn vacated_by(&self) -> Option<&str> {
+        self.vacated_by.as_deref()
+    }
+    fn wave(&self) -> u32 {
+        self.wave
+    }
+}
+
 /// Streams changes into one part file.
 pub struct ChangeWriter {
     writer: ArrowWriter<File>,
@@ -399,36 +449,35 @@ impl ChangeWriter {
 
     /// Appends one change.
     pub fn push(&mut self, change: &RowChange) -> std::io::Result<()> {
-        self.action.append_value(action_name(change.action));
-        self.key.append_value(&change.key);
-        self.destination_id
-            .append_option(change.destination_id.as_deref());
-        for field in &change.fields {
-            self.field_names.values().append_value(&field.property);
-            self.field_before
-                .values()
-                .append_option(field.before.as_deref());
-            self.field_after
-                .values()
-                .append_option(field.after.as_deref());
+        self.push_record(change)
+    }
+
+    /// Appends one change, from any form of it.
+    pub(crate) fn push_record(&mut self, change: &impl ChangeRecord) -> std::io::Result<()> {
+        self.action.append_value(action_name(change.action()));
+        self.key.append_value(change.key());
+        self.destination_id.append_option(change.destination_id());
+        for (property, before, after) in change.fields() {
+            self.field_names.values().append_value(property);
+            self.field_before.values().append_option(before);
+            self.field_after.values().append_option(after);
         }
         self.field_names.append(true);
         self.field_before.append(true);
         self.field_after.append(true);
-        match &change.values {
+        match change.values() {
             Some(values) => {
                 for value in values {
-                    self.values.values().append_option(value.as_deref());
+                    self.values.values().append_option(value);
                 }
                 self.values.append(true);
             }
             None => self.values.append(false),
         }
-        self.last_error.append_option(change.last_error.as_deref());
-        self.rekeyed_from
-            .append_option(change.rekeyed_from.as_deref());
-        self.vacated_by.append_option(change.vacated_by.as_deref());
-        self.wave.append_value(change.wave);
+        self.last_error.append_option(change.last_error());
+        self.rekeyed_from.append_option(change.rekeyed_from());
+        self.vacated_by.append_option(change.vacated_by());
+        self.wave.append_value(change.wave());
         self.rows += 1;
         self.pending += 1;
         if self.pending >= CHUNK_ROWS {

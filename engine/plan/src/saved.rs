@@ -6,10 +6,14 @@
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::{ChangeSet, ChangeWriter, FORMAT_VERSION, Plan, RowChange, SyncPlan};
+use crate::changes::ChangeRecord;
+use crate::{Action, ChangeSet, ChangeWriter, FORMAT_VERSION, Plan, RowChange, SyncPlan};
 
 /// Marks the error raised when the version does not match, to tell it from a parse error.
 pub(crate) const VERSION_MISMATCH: &str = "engine-plan-format-version:";
@@ -207,10 +211,10 @@ pub(crate) fn read_lines(
                 _ => return Ok(None),
             };
             if let Some(change) = change {
-                let Ok(change) = serde_json::from_slice::<RowChange>(change) else {
+                let Ok(change) = serde_json::from_slice::<ChangeLine<'_>>(change) else {
                     return Ok(None);
                 };
-                open.push(&change)?;
+                open.push_record(&change)?;
                 continue;
             }
             // `]`: this sync's changes end; the line goes on with the document.
@@ -249,4 +253,100 @@ pub(crate) fn read_lines(
 
 fn trim_newline(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\n").unwrap_or(line)
+}
+
+/// A row change as a saved plan's line holds it (the fields of [`RowChange`]), its strings
+/// borrowed from the line where they need no unescaping: the change file takes them from
+/// there, with no string of its own per value.
+#[derive(serde::Deserialize)]
+struct ChangeLine<'a> {
+    action: Action,
+    #[serde(borrow)]
+    key: Text<'a>,
+    #[serde(default, borrow)]
+    destination_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    fields: Vec<FieldLine<'a>>,
+    #[serde(default, borrow)]
+    values: Option<Vec<Option<Text<'a>>>>,
+    #[serde(default, borrow)]
+    last_error: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    rekeyed_from: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    vacated_by: Option<Text<'a>>,
+    #[serde(default)]
+    wave: u32,
+}
+
+/// A field change on a saved plan's line (see [`crate::FieldChange`]).
+#[derive(serde::Deserialize)]
+struct FieldLine<'a> {
+    #[serde(borrow)]
+    property: Text<'a>,
+    #[serde(borrow)]
+    before: Option<Text<'a>>,
+    #[serde(borrow)]
+    after: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed from the input when it has no escape, owned otherwise.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+fn text<'s>(value: &'s Option<Text<'_>>) -> Option<&'s str> {
+    value.as_ref().map(|t| t.0.as_ref())
+}
+
+impl ChangeRecord for ChangeLine<'_> {
+    fn action(&self) -> Action {
+        self.action
+    }
+    fn key(&self) -> &str {
+        &self.key.0
+    }
+    fn destination_id(&self) -> Option<&str> {
+        text(&self.destination_id)
+    }
+    fn fields(&self) -> impl Iterator<Item = (&str, Option<&str>, Option<&str>)> {
+        self.fields
+            .iter()
+            .map(|f| (f.property.0.as_ref(), text(&f.before), text(&f.after)))
+    }
+    fn values(&self) -> Option<impl Iterator<Item = Option<&str>>> {
+        self.values.as_ref().map(|values| values.iter().map(text))
+    }
+    fn last_error(&self) -> Option<&str> {
+        text(&self.last_error)
+    }
+    fn rekeyed_from(&self) -> Option<&str> {
+        text(&self.rekeyed_from)
+    }
+    fn vacated_by(&self) -> Option<&str> {
+        text(&self.vacated_by)
+    }
+    fn wave(&self) -> u32 {
+        self.wave
+    }
 }
