@@ -25,10 +25,10 @@ pub(crate) const CHANGES_KEY: &str = "changes";
 /// Compact JSON, with a newline before each element of a `changes` array and before its `]`.
 #[derive(Default)]
 pub(crate) struct ChangeLines {
-    /// The object key being written, while it is written.
-    key: Option<String>,
-    /// The last key written at the current position.
-    last_key: String,
+    /// The last object key written at the current position (reused, never reallocated).
+    key: String,
+    /// True while an object key is being written.
+    in_key: bool,
     /// For each open array: whether it is a `changes` array.
     arrays: Vec<bool>,
 }
@@ -39,12 +39,13 @@ impl Formatter for ChangeLines {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        self.key = Some(String::new());
+        self.key.clear();
+        self.in_key = true;
         CompactFormatter.begin_object_key(writer, first)
     }
 
     fn end_object_key<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.last_key = self.key.take().unwrap_or_default();
+        self.in_key = false;
         CompactFormatter.end_object_key(writer)
     }
 
@@ -53,15 +54,16 @@ impl Formatter for ChangeLines {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if let Some(key) = &mut self.key {
-            key.push_str(fragment);
+        if self.in_key {
+            self.key.push_str(fragment);
         }
         CompactFormatter.write_string_fragment(writer, fragment)
     }
 
     fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.arrays
-            .push(std::mem::take(&mut self.last_key) == CHANGES_KEY);
+        // The array is the value of the key just written, if any; its elements start afresh.
+        self.arrays.push(self.key == CHANGES_KEY);
+        self.key.clear();
         CompactFormatter.begin_array(writer)
     }
 
@@ -84,16 +86,21 @@ impl Formatter for ChangeLines {
     }
 
     fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.last_key.clear();
+        self.key.clear();
         CompactFormatter.begin_object(writer)
     }
 }
 
 /// Calls `visit` with the runs of `bytes` between newlines (the bytes the seal covers).
 pub(crate) fn without_newlines(bytes: &[u8], mut visit: impl FnMut(&[u8])) {
-    for run in bytes.split(|b| *b == b'\n') {
-        if !run.is_empty() {
-            visit(run);
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        if newline > start {
+            visit(&bytes[start..newline]);
         }
+        start = newline + 1;
+    }
+    if start < bytes.len() {
+        visit(&bytes[start..]);
     }
 }

@@ -182,7 +182,8 @@ pub(crate) fn read_lines(
     dir: &Path,
     mut copy: impl Write,
 ) -> std::io::Result<Option<Plan>> {
-    let opening = format!("\"{}\":[", crate::layout::CHANGES_KEY);
+    // A line ending so opens a sync's changes (the next lines are changes, up to a `]`).
+    let opening = format!("\"{}\":[\n", crate::layout::CHANGES_KEY).into_bytes();
     // The document without its changes: every line that is not a change.
     let mut header = Vec::new();
     let mut line = Vec::new();
@@ -190,7 +191,7 @@ pub(crate) fn read_lines(
         .take(FIRST_LINE_LIMIT)
         .read_until(b'\n', &mut line)?;
     copy.write_all(&line)?;
-    if !line.ends_with(format!("{opening}\n").as_bytes()) {
+    if !line.ends_with(&opening) {
         return Ok(None);
     }
     header.extend_from_slice(trim_newline(&line));
@@ -224,7 +225,7 @@ pub(crate) fn read_lines(
             }
         }
         header.extend_from_slice(text);
-        if line.ends_with(format!("{opening}\n").as_bytes()) {
+        if line.ends_with(&opening) {
             writer = Some(ChangeWriter::create(
                 &dir.join(format!("changes-{}.parquet", parts.len())),
             )?);
