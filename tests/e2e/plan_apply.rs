@@ -328,6 +328,70 @@ fn a_stale_saved_plan_is_refused() {
     project.assert_contacts_exactly(&rows);
 }
 
+/// The directory where a saved plan keeps its change files on the machine that made it.
+fn kept_dir(project: &TestProject, plan_file: &str) -> std::path::PathBuf {
+    let plan: serde_json::Value = serde_json::from_str(&project.read(plan_file)).unwrap();
+    let digest = plan["digest"].as_str().expect("a saved plan has a digest");
+    project.path().join(".engine/plans").join(digest)
+}
+
+#[test]
+fn a_saved_plan_applies_from_its_kept_changes_here_and_in_full_elsewhere_and_an_edit_is_refused_either_way()
+ {
+    let mut rows = users(3);
+    let project = TestProject::new(&csv(&rows));
+
+    // Applied where it was made: the kept change files are taken, then forgotten.
+    project.engine(&["plan", "--out", "p.json"]).assert_code(0);
+    let kept = kept_dir(&project, "p.json");
+    assert!(kept.join("kept.json").is_file(), "{}", kept.display());
+    const KEPT: &str = "changes were kept here";
+    let debug = [("RUST_LOG", Some("engine_sync=debug"))];
+    project
+        .engine_with(&["apply", "p.json"], &debug)
+        .assert_code(0)
+        .assert_stderr_contains(KEPT);
+    project.assert_contacts_exactly(&rows);
+    assert!(!kept.exists(), "an applied plan's kept files are gone");
+
+    // Applied as if on another machine (nothing kept): read in full, same result.
+    rows[1].first_name = "Renamed".into();
+    rows.push(User::new(4));
+    project.write_csv(&csv(&rows));
+    project.engine(&["plan", "--out", "p2.json"]).assert_code(0);
+    fs_err::remove_dir_all(project.path().join(".engine/plans")).unwrap();
+    let full = project.engine_with(&["apply", "p2.json"], &debug);
+    full.assert_code(0);
+    assert!(!full.stderr.contains(KEPT), "{}", full.stderr);
+    project.assert_contacts_exactly(&rows);
+
+    // A value edited inside its line, the layout kept, with the kept files present: the seal
+    // fails, the plan is refused, and nothing is sent.
+    let mut changed = rows.clone();
+    changed[0].first_name = "Planned".into();
+    project.write_csv(&csv(&changed));
+    project.engine(&["plan", "--out", "p3.json"]).assert_code(0);
+    assert!(kept_dir(&project, "p3.json").join("kept.json").is_file());
+    let text = project.read("p3.json");
+    assert!(text.contains("\"Planned\""), "{text}");
+    project.write("p3.json", &text.replacen("\"Planned\"", "\"Evil\"", 1));
+    let writes = project.sandbox.write_requests();
+    project
+        .engine(&["apply", "p3.json"])
+        .assert_code(1)
+        .assert_stderr_contains("plan::tampered");
+    assert_eq!(project.sandbox.write_requests(), writes);
+    project.assert_contacts_exactly(&rows);
+
+    // The file as written applies from its kept files.
+    project.write("p3.json", &text);
+    project
+        .engine_with(&["apply", "p3.json"], &debug)
+        .assert_code(0)
+        .assert_stderr_contains(KEPT);
+    project.assert_contacts_exactly(&changed);
+}
+
 #[test]
 fn a_breached_guard_stops_apply_before_any_write_unless_overridden() {
     let rows = users(3);

@@ -7,6 +7,7 @@
 
 mod changes;
 mod human;
+mod kept;
 mod layout;
 mod saved;
 mod seal;
@@ -14,6 +15,7 @@ mod types;
 
 pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeOutline, ChangeSet, ChangeWriter};
 pub use human::{HumanOptions, render_human};
+pub use kept::{KEPT_PLANS, KeptPlans};
 pub use seal::digest;
 pub use types::*;
 
@@ -99,7 +101,7 @@ impl Plan {
         let file = fs_err::File::open(path).map_err(read_error)?;
         saved::read_lines(
             std::io::BufReader::with_capacity(1 << 16, file),
-            changes_dir,
+            saved::Changes::WriteTo(changes_dir),
             copy,
         )
         .map_err(read_error)

@@ -173,13 +173,23 @@ impl<'de> Visitor<'de> for ChangesSeed<'_> {
 /// line), and is left to the streaming parser rather than read into memory.
 const FIRST_LINE_LIMIT: u64 = 16 << 20;
 
+/// What reading a plan in the line layout does with each sync's changes.
+#[derive(Clone, Copy)]
+pub(crate) enum Changes<'a> {
+    /// Parse them into `<dir>/changes-<n>.parquet` for sync `n`.
+    WriteTo(&'a Path),
+    /// Only count them, unparsed: their change files are already on this machine (see
+    /// [`crate::kept`]). Each sync's [`ChangeSet`] then holds its row count and no file.
+    Count,
+}
+
 /// Reads a plan in the line layout, copying every byte read into `copy` (the seal), and
-/// writing sync `n`'s changes to `<dir>/changes-<n>.parquet`. None when the file is not in
-/// that layout or does not parse: the streaming parser then reads it again, and reports
-/// where any error is.
+/// doing with each sync's changes what `changes` says. None when the file is not in that
+/// layout or does not parse: the streaming parser then reads it again, and reports where any
+/// error is.
 pub(crate) fn read_lines(
     mut reader: impl BufRead,
-    dir: &Path,
+    changes: Changes<'_>,
     mut copy: impl Write,
 ) -> std::io::Result<Option<Plan>> {
     // A line ending so opens a sync's changes (the next lines are changes, up to a `]`).
@@ -195,8 +205,8 @@ pub(crate) fn read_lines(
         return Ok(None);
     }
     header.extend_from_slice(trim_newline(&line));
-    let mut parts: Vec<(PathBuf, u64)> = Vec::new();
-    let mut writer = Some(ChangeWriter::create(&dir.join("changes-0.parquet"))?);
+    let mut parts: Vec<(Option<PathBuf>, u64)> = Vec::new();
+    let mut writer = Some(SyncChanges::open(changes, 0)?);
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 {
@@ -212,23 +222,19 @@ pub(crate) fn read_lines(
                 _ => return Ok(None),
             };
             if let Some(change) = change {
-                let Ok(change) = serde_json::from_slice::<ChangeLine<'_>>(change) else {
+                if !open.take(change)? {
                     return Ok(None);
-                };
-                open.push_record(&change)?;
+                }
                 continue;
             }
             // `]`: this sync's changes end; the line goes on with the document.
             if let Some(done) = writer.take() {
-                let path = done.path().to_path_buf();
-                parts.push((path, done.finish()?));
+                parts.push(done.finish()?);
             }
         }
         header.extend_from_slice(text);
         if line.ends_with(&opening) {
-            writer = Some(ChangeWriter::create(
-                &dir.join(format!("changes-{}.parquet", parts.len())),
-            )?);
+            writer = Some(SyncChanges::open(changes, parts.len())?);
         }
     }
     if writer.is_some() {
@@ -247,9 +253,52 @@ pub(crate) fn read_lines(
         return Ok(None);
     }
     for (sync, (path, rows)) in plan.syncs.iter_mut().zip(parts) {
-        sync.changes = ChangeSet::from_files(vec![path], rows);
+        sync.changes = ChangeSet::from_files(path.into_iter().collect(), rows);
     }
     Ok(Some(plan))
+}
+
+/// One sync's changes as [`read_lines`] meets them.
+enum SyncChanges {
+    Write(ChangeWriter),
+    Count(u64),
+}
+
+impl SyncChanges {
+    fn open(changes: Changes<'_>, sync: usize) -> std::io::Result<SyncChanges> {
+        Ok(match changes {
+            Changes::WriteTo(dir) => SyncChanges::Write(ChangeWriter::create(
+                &dir.join(format!("changes-{sync}.parquet")),
+            )?),
+            Changes::Count => SyncChanges::Count(0),
+        })
+    }
+
+    /// Takes one change line; false when it does not parse. A counted line is not parsed: the
+    /// seal says whether it is the line the plan was written with.
+    fn take(&mut self, change: &[u8]) -> std::io::Result<bool> {
+        match self {
+            SyncChanges::Write(writer) => {
+                let Ok(change) = serde_json::from_slice::<ChangeLine<'_>>(change) else {
+                    return Ok(false);
+                };
+                writer.push_record(&change)?;
+            }
+            SyncChanges::Count(rows) => *rows += 1,
+        }
+        Ok(true)
+    }
+
+    /// The change file written (if any) and how many changes it holds.
+    fn finish(self) -> std::io::Result<(Option<PathBuf>, u64)> {
+        match self {
+            SyncChanges::Write(writer) => {
+                let path = writer.path().to_path_buf();
+                Ok((Some(path), writer.finish()?))
+            }
+            SyncChanges::Count(rows) => Ok((None, rows)),
+        }
+    }
 }
 
 fn trim_newline(line: &[u8]) -> &[u8] {

@@ -262,9 +262,13 @@ fn a_saved_plan_has_one_change_per_line_and_reads_back_line_by_line() {
     fs_err::create_dir_all(&changes_dir).unwrap();
     let file = std::io::BufReader::new(fs_err::File::open(&path).unwrap());
     let mut file_seal = crate::seal::FileSeal::new(&key);
-    let read = crate::saved::read_lines(file, &changes_dir, &mut file_seal)
-        .unwrap()
-        .expect("the engine's own layout is read line by line");
+    let read = crate::saved::read_lines(
+        file,
+        crate::saved::Changes::WriteTo(&changes_dir),
+        &mut file_seal,
+    )
+    .unwrap()
+    .expect("the engine's own layout is read line by line");
     assert_eq!(file_seal.verdict(), Some(true));
     assert_eq!(in_memory(read), in_memory(plan.clone()));
     let (_, holds) = Plan::read_sealed(&path, &changes_dir, &key).unwrap();
@@ -279,7 +283,12 @@ fn a_saved_plan_has_one_change_per_line_and_reads_back_line_by_line() {
         let other = dir.path().join(name);
         fs_err::write(&other, &bytes).unwrap();
         let file = std::io::BufReader::new(fs_err::File::open(&other).unwrap());
-        let layout = crate::saved::read_lines(file, &changes_dir, std::io::sink()).unwrap();
+        let layout = crate::saved::read_lines(
+            file,
+            crate::saved::Changes::WriteTo(&changes_dir),
+            std::io::sink(),
+        )
+        .unwrap();
         assert!(layout.is_none(), "{name}");
         let (read, holds) = Plan::read_sealed(&other, &changes_dir, &key).unwrap();
         assert!(holds, "{name}");

@@ -87,6 +87,8 @@ pub struct StateSizes {
     pub change_files: u64,
     /// Scratch files under `tmp/`.
     pub scratch: u64,
+    /// Change files that saved plans keep for an apply on this machine (`plans/`).
+    pub kept_plans: u64,
 }
 
 impl StateSizes {
@@ -98,6 +100,7 @@ impl StateSizes {
             + self.run_plans
             + self.change_files
             + self.scratch
+            + self.kept_plans
     }
 }
 
@@ -187,9 +190,9 @@ impl LocalState {
     }
 
     /// Prunes what belongs to no sync's history any more: plan headers of runs no longer in
-    /// history, change files of runs that are over, scratch files older than a day, and the
-    /// database's free pages (the first time, converting a state made before pruning existed,
-    /// with one `VACUUM`). The caller holds every sync's lock.
+    /// history, change files of runs that are over, scratch files and saved plans' kept change
+    /// files older than a day, and the database's free pages (the first time, converting a
+    /// state made before pruning existed, with one `VACUUM`). The caller holds every sync's lock.
     pub fn prune_leftovers(&self, dry_run: bool) -> Result<Pruned, StateError> {
         let mut pruned = Pruned::default();
         let (runs, running_plans): (Vec<i64>, Vec<String>) = {
@@ -223,11 +226,15 @@ impl LocalState {
         let old = SystemTime::now()
             .checked_sub(SCRATCH_AGE)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        if let Ok(entries) = fs_err::read_dir(self.dir.join("tmp")) {
-            for entry in entries.flatten() {
-                let modified = entry.metadata().and_then(|m| m.modified());
-                if modified.is_ok_and(|m| m < old) {
-                    doomed.push(entry.path());
+        // Scratch, and the change files saved plans kept, older than a day: an apply of such
+        // a plan reads the file in full instead.
+        for dir in ["tmp", "plans"] {
+            if let Ok(entries) = fs_err::read_dir(self.dir.join(dir)) {
+                for entry in entries.flatten() {
+                    let modified = entry.metadata().and_then(|m| m.modified());
+                    if modified.is_ok_and(|m| m < old) {
+                        doomed.push(entry.path());
+                    }
                 }
             }
         }
@@ -312,6 +319,7 @@ impl LocalState {
             }
         }
         sizes.scratch = size_of(&self.dir.join("tmp"));
+        sizes.kept_plans = size_of(&self.dir.join("plans"));
         Ok(sizes)
     }
 

@@ -100,16 +100,27 @@ async fn apply_here(
     let saved_dir = WorkDir::new(project, "saved-plan")?;
     // A plan made here writes its change files here; they live until the apply ends.
     let work = WorkDir::new(project, "apply")?;
+    let kept = crate::planning::kept_plans(project);
     let (saved, sealed) = match plan_file {
         None => (None, false),
         Some(path) => {
-            let (plan, sealed) = Plan::read_sealed(path, saved_dir.path(), &state.plan_key())
-                .map_err(|e| {
-                    vec![
-                        Diagnostic::error("plan::unreadable", e.to_string())
-                            .hint("make a plan with `engine plan --out FILE`"),
-                    ]
-                })?;
+            let unreadable = |e: engine_plan::PlanFileError| {
+                vec![
+                    Diagnostic::error("plan::unreadable", e.to_string())
+                        .hint("make a plan with `engine plan --out FILE`"),
+                ]
+            };
+            // A plan saved here kept its change files: only its seal and header are read.
+            let (plan, sealed) = match kept.read(path, &state.plan_key()).map_err(unreadable)? {
+                Some(plan) => {
+                    tracing::debug!(
+                        "The saved plan's changes were kept here; its lines were only counted."
+                    );
+                    (plan, true)
+                }
+                None => Plan::read_sealed(path, saved_dir.path(), &state.plan_key())
+                    .map_err(unreadable)?,
+            };
             (Some(plan), sealed)
         }
     };
@@ -142,6 +153,8 @@ async fn apply_here(
         recover(registry, project, &state, name, reporter).await?;
     }
 
+    // The saved plan's kept files (if it had any) are taken by its runs from here on.
+    let consumed = saved.as_ref().map(|plan| plan.digest.clone());
     let (plan_id, plans): (String, Vec<SyncPlan>) = match saved {
         Some(plan) => {
             let mut stale = Vec::new();
@@ -201,6 +214,9 @@ async fn apply_here(
             apply_sync(registry, project, &state, plan, &plan_id, options, reporter).await?;
         reporter.report(Event::Applied(&applied));
         outcome.applied.push(applied);
+    }
+    if let Some(digest) = consumed {
+        kept.forget(&digest);
     }
     outcome.nothing_to_apply = plans.iter().all(|p| p.changes.is_empty());
     // A held row is a row the destination does not hold as the model says: not a success.

@@ -8,7 +8,7 @@ use engine_diag::Diagnostic;
 use engine_diff::{Pending, PlanProgress, PlanStage, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
 use engine_models::ModelEngine;
-use engine_plan::{FORMAT_VERSION, Plan, SyncPlan};
+use engine_plan::{FORMAT_VERSION, KeptPlans, Plan, SyncPlan};
 use engine_spec::{Project, SyncSpec};
 use engine_state::{LocalState, StateStore};
 
@@ -32,14 +32,22 @@ pub struct ProjectPlan {
     pub plan: Plan,
     /// The state's key, which seals the plan to this state.
     key: [u8; 32],
+    /// Where a saved plan keeps its change files for an apply on this machine.
+    kept: KeptPlans,
     _scratch: WorkDir,
 }
 
 impl ProjectPlan {
     /// Writes the plan to `path` as a saved plan, sealed with the state's key, in one pass
-    /// over its changes (the plan's digest is set too).
+    /// over its changes (the plan's digest is set too), and keeps its change files in the
+    /// state, so that applying the file here does not read its changes again.
     pub fn save(&mut self, path: &std::path::Path) -> std::io::Result<()> {
-        self.plan.save_sealed(path, &self.key)
+        self.plan.save_sealed(path, &self.key)?;
+        if let Err(error) = self.kept.keep(&self.plan) {
+            // Only a shortcut is lost: the apply reads the file in full.
+            tracing::debug!(%error, "Could not keep the saved plan's change files.");
+        }
+        Ok(())
     }
 
     /// Seals the plan without saving it (for `--json`, which shows the digest).
@@ -97,8 +105,14 @@ async fn plan_project_here(
     Ok(ProjectPlan {
         plan: assemble(project, &state, plans),
         key: state.plan_key(),
+        kept: kept_plans(project),
         _scratch: work,
     })
+}
+
+/// Where this project's saved plans keep their change files: `<state>/plans/`.
+pub(crate) fn kept_plans(project: &Project) -> KeptPlans {
+    KeptPlans::new(project.state_dir.join("plans"))
 }
 
 /// Wraps sync plans into a plan document carrying the state's lineage, not sealed yet: only a

@@ -140,6 +140,7 @@ fn size_lines(sizes: &engine_state::StateSizes) -> String {
         ("plans of runs in history", sizes.run_plans),
         ("change files of interrupted runs", sizes.change_files),
         ("scratch files", sizes.scratch),
+        ("change files kept by saved plans", sizes.kept_plans),
     ];
     let mut out = format!("size: {} in all\n", HumanBytes(sizes.total()));
     for (what, bytes) in parts {
