@@ -92,8 +92,12 @@ impl SnapshotWriter {
     pub fn create(path: &Path, properties: &[String], with_id: bool) -> std::io::Result<Self> {
         let file = fs_err::File::create(path)?.into_parts().0;
         let schema = schema(properties, with_id);
+        // Keys, ids and fingerprints are unique, and most mapped values nearly so: building a
+        // dictionary for them costs a hash per value and is given up once it is full. ZSTD
+        // finds what repeats.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(io_error)?))
+            .set_dictionary_enabled(false)
             .build();
         let writer =
             ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;

@@ -346,6 +346,31 @@ fn write_journal_rows(
     Ok(())
 }
 
+/// Runs `write` with its commits written to the log without waiting for the disk (SQLite's
+/// `synchronous = NORMAL` in WAL mode), then restores `FULL`.
+///
+/// For the journal's `sent` and outcome rows only. A process that dies after such a commit
+/// keeps it; only a power loss or an OS crash can take the last ones, and the database stays
+/// consistent. What that loses is repaired like a crash before the journal was written: a
+/// batch without its outcomes stays `sent` and recovery reads its rows back from the
+/// destination; a batch without its `sent` is planned again from the last committed
+/// generation. That is safe because every operation the engine sends is idempotent (an upsert
+/// by a unique value, an update or clear of a known record): an operation that is not must be
+/// journaled durably before it is sent. The run's start, the generation commit and pruning
+/// stay `FULL`, and their fsync makes everything before them durable too.
+fn without_waiting_for_the_disk<C, T>(
+    conn: &mut C,
+    write: impl FnOnce(&mut C) -> Result<T, StateError>,
+) -> Result<T, StateError>
+where
+    C: std::ops::DerefMut<Target = Connection>,
+{
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let written = write(conn);
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    written
+}
+
 /// The rows of run `run_id`'s batches still in flight (sent, not answered), with keys after
 /// `after`, in key order.
 fn sent_rows(
@@ -522,26 +547,30 @@ impl StateStore for LocalState {
         };
         // Pairs of strings: serializing cannot fail.
         let encoded = serde_json::to_string(rows).unwrap_or_default();
-        let conn = self.conn();
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![run_id, first_key, rows.len() as i64, encoded])?;
-        Ok(())
+        let mut conn = self.conn();
+        without_waiting_for_the_disk(&mut conn, |conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![run_id, first_key, rows.len() as i64, encoded])?;
+            Ok(())
+        })
     }
 
     fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        write_journal_rows(&tx, run_id, rows)?;
-        // The batch these outcomes answer is no longer in flight (the executor journals a
-        // batch's outcomes together, in the order it was sent).
-        if let Some(first) = rows.first() {
-            tx.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
-                .execute(params![run_id, first.key])?;
-        }
-        tx.commit()?;
-        Ok(())
+        without_waiting_for_the_disk(&mut conn, |conn| {
+            let tx = conn.transaction()?;
+            write_journal_rows(&tx, run_id, rows)?;
+            // The batch these outcomes answer is no longer in flight (the executor journals a
+            // batch's outcomes together, in the order it was sent).
+            if let Some(first) = rows.first() {
+                tx.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
+                    .execute(params![run_id, first.key])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn journal(&self, run_id: i64) -> Result<Vec<JournalRow>, StateError> {
@@ -709,9 +738,10 @@ impl StateStore for LocalState {
         )?;
         write_journal_rows(&tx, commit.run_id, commit.reconciled)?;
         // The run's journal says which rows are no longer pending and which now are.
+        // Looked up per pending row (they are few), not gathered per row written.
         tx.execute(
-            "DELETE FROM pending WHERE sync = ?1 AND key IN
-                 (SELECT key FROM journal WHERE run_id = ?2 AND state = 'succeeded')",
+            "DELETE FROM pending WHERE sync = ?1 AND EXISTS
+                 (SELECT 1 FROM journal WHERE run_id = ?2 AND key = pending.key AND state = 'succeeded')",
             params![commit.sync, commit.run_id],
         )?;
         tx.execute(

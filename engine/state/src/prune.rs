@@ -137,24 +137,30 @@ impl LocalState {
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let journal_filter = format!(
-            "run_id IN ({dropped_list}) OR (state = 'succeeded' AND run_id IN
-                 (SELECT id FROM runs WHERE sync = ?1 AND status <> 'running'))"
-        );
+        // Two filters, each a range of the journal's primary key (an `OR` of them would scan
+        // the whole table).
+        let journal_filters = [
+            format!("run_id IN ({dropped_list}) AND ?1 IS NOT NULL"),
+            "run_id IN (SELECT id FROM runs WHERE sync = ?1 AND status <> 'running')
+                 AND state = 'succeeded'"
+                .to_string(),
+        ];
         if dry_run {
             let rows: i64 = tx.query_row(
-                &format!("SELECT count(*) FROM journal WHERE {journal_filter}"),
+                &format!(
+                    "SELECT count(*) FROM journal WHERE ({}) OR ({})",
+                    journal_filters[0], journal_filters[1]
+                ),
                 [sync],
                 |r| r.get(0),
             )?;
             pruned.journal_rows = rows.max(0) as u64;
             drop(tx);
         } else {
-            let rows = tx.execute(
-                &format!("DELETE FROM journal WHERE {journal_filter}"),
-                [sync],
-            )?;
-            pruned.journal_rows = rows as u64;
+            for filter in &journal_filters {
+                let rows = tx.execute(&format!("DELETE FROM journal WHERE {filter}"), [sync])?;
+                pruned.journal_rows += rows as u64;
+            }
             tx.execute(
                 &format!("DELETE FROM sent_batches WHERE run_id IN ({dropped_list})"),
                 [],
