@@ -171,7 +171,7 @@ impl KeptPlans {
                 .unwrap_or(std::time::UNIX_EPOCH);
             kept.push((modified, path));
         }
-        kept.sort_by(|a, b| b.0.cmp(&a.0));
+        kept.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         for (_, path) in kept.into_iter().skip(KEPT_PLANS) {
             let _ = fs_err::remove_dir_all(path);
         }

@@ -260,16 +260,16 @@ pub(crate) fn read_lines(
 
 /// One sync's changes as [`read_lines`] meets them.
 enum SyncChanges {
-    Write(ChangeWriter),
+    Write(Box<ChangeWriter>),
     Count(u64),
 }
 
 impl SyncChanges {
     fn open(changes: Changes<'_>, sync: usize) -> std::io::Result<SyncChanges> {
         Ok(match changes {
-            Changes::WriteTo(dir) => SyncChanges::Write(ChangeWriter::create(
+            Changes::WriteTo(dir) => SyncChanges::Write(Box::new(ChangeWriter::create(
                 &dir.join(format!("changes-{sync}.parquet")),
-            )?),
+            )?)),
             Changes::Count => SyncChanges::Count(0),
         })
     }
