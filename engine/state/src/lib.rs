@@ -197,6 +197,40 @@ pub struct JournalRow {
     pub message: Option<String>,
 }
 
+/// A batch as the journal keeps it: one row per request. Its rows read as `sent` while it is in
+/// flight, and as `succeeded` with their record ids once every one of them was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournaledBatch {
+    /// The key of its first row (the batch's id within the run).
+    pub first_key: String,
+    /// Each row's key and plan action, in the order they were sent.
+    pub rows: Vec<(String, String)>,
+    /// The record id of each row, in order, once every row was written.
+    pub written: Option<Vec<Option<String>>>,
+}
+
+impl JournaledBatch {
+    /// The batch's rows as journal rows.
+    pub fn into_rows(self) -> impl Iterator<Item = JournalRow> {
+        let mut ids = self.written.map(Vec::into_iter);
+        self.rows.into_iter().map(move |(key, action)| {
+            // Some(record id) for a written batch's row, None for a row in flight.
+            let id: Option<Option<String>> = ids.as_mut().map(|ids| ids.next().flatten());
+            JournalRow {
+                key,
+                action,
+                state: if id.is_some() {
+                    RowState::Succeeded
+                } else {
+                    RowState::Sent
+                },
+                destination_id: id.flatten(),
+                message: None,
+            }
+        })
+    }
+}
+
 /// How many rows of one run are in each action and state (from its journal).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalCounts {
@@ -219,7 +253,8 @@ impl JournalCounts {
 const JOURNAL_PAGE_ROWS: usize = 4096;
 
 /// A run's journal as a stream in ascending key order (only rows in state `only`, when given),
-/// read a page at a time, so a run of millions of rows is never held in memory.
+/// so a run of millions of rows is never held in memory: the journal's own rows a page at a
+/// time, merged with the rows of its batches (see [`JournaledBatch`]).
 pub fn journal_rows(
     state: &dyn StateStore,
     run_id: i64,
@@ -228,7 +263,7 @@ pub fn journal_rows(
     let mut page: std::vec::IntoIter<JournalRow> = Vec::new().into_iter();
     let mut after: Option<String> = None;
     let mut done = false;
-    std::iter::from_fn(move || {
+    let table = std::iter::from_fn(move || {
         loop {
             if let Some(row) = page.next() {
                 after = Some(row.key.clone());
@@ -237,7 +272,7 @@ pub fn journal_rows(
             if done {
                 return None;
             }
-            match state.journal_page(run_id, only, after.as_deref(), JOURNAL_PAGE_ROWS) {
+            match state.journal_table_page(run_id, only, after.as_deref(), JOURNAL_PAGE_ROWS) {
                 Ok(rows) => {
                     done = rows.len() < JOURNAL_PAGE_ROWS;
                     page = rows.into_iter();
@@ -248,7 +283,152 @@ pub fn journal_rows(
                 }
             }
         }
-    })
+    });
+    MergeByKey::new(table, BatchRows::new(state, run_id, only))
+}
+
+/// Batches read a page at a time by [`BatchRows`].
+const BATCH_PAGE: usize = 64;
+
+/// The rows of a run's batches in ascending key order. Batches are read in the order of their
+/// first keys; batches of different groups (update waves, upserts, clears) overlap in key
+/// order, so rows wait in a heap until no unread batch can hold a smaller key: the heap holds
+/// about one batch per group, whatever the run's size.
+struct BatchRows<'a> {
+    state: &'a dyn StateStore,
+    run_id: i64,
+    only: Option<RowState>,
+    unread: std::collections::VecDeque<JournaledBatch>,
+    last_first_key: Option<String>,
+    exhausted: bool,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<ByKey>>,
+    failed: bool,
+}
+
+/// A journal row ordered by its key alone.
+struct ByKey(JournalRow);
+
+impl PartialEq for ByKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+impl Eq for ByKey {}
+impl PartialOrd for ByKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key.cmp(&other.0.key)
+    }
+}
+
+impl<'a> BatchRows<'a> {
+    fn new(state: &'a dyn StateStore, run_id: i64, only: Option<RowState>) -> Self {
+        BatchRows {
+            state,
+            run_id,
+            only,
+            unread: std::collections::VecDeque::new(),
+            last_first_key: None,
+            exhausted: false,
+            heap: std::collections::BinaryHeap::new(),
+            failed: false,
+        }
+    }
+
+    /// The first key of the next unread batch, reading a page when needed.
+    fn next_first_key(&mut self) -> Result<Option<&str>, StateError> {
+        if self.unread.is_empty() && !self.exhausted {
+            let page =
+                self.state
+                    .batch_page(self.run_id, self.last_first_key.as_deref(), BATCH_PAGE)?;
+            self.exhausted = page.len() < BATCH_PAGE;
+            if let Some(last) = page.last() {
+                self.last_first_key = Some(last.first_key.clone());
+            }
+            self.unread.extend(page);
+        }
+        Ok(self.unread.front().map(|b| b.first_key.as_str()))
+    }
+}
+
+impl Iterator for BatchRows<'_> {
+    type Item = Result<JournalRow, StateError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let next_first = match self.next_first_key() {
+                Ok(key) => key.map(str::to_owned),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            let smallest = self.heap.peek().map(|row| row.0.0.key.as_str());
+            match (smallest, next_first) {
+                (None, None) => return None,
+                (Some(key), Some(first)) if first.as_str() < key => {}
+                (Some(_), _) => return self.heap.pop().map(|row| Ok(row.0.0)),
+                (None, Some(_)) => {}
+            }
+            // The next batch may hold a smaller key: read it into the heap.
+            if let Some(batch) = self.unread.pop_front() {
+                let only = self.only;
+                self.heap.extend(
+                    batch
+                        .into_rows()
+                        .filter(|row| only.is_none_or(|only| row.state == only))
+                        .map(|row| std::cmp::Reverse(ByKey(row))),
+                );
+            }
+        }
+    }
+}
+
+/// Two streams of journal rows, each in ascending key order, as one in ascending key order.
+pub struct MergeByKey<L: Iterator, R: Iterator> {
+    left: std::iter::Peekable<L>,
+    right: std::iter::Peekable<R>,
+}
+
+impl<L: Iterator, R: Iterator> MergeByKey<L, R> {
+    /// Merges `left` and `right`.
+    pub fn new(left: L, right: R) -> Self {
+        MergeByKey {
+            left: left.peekable(),
+            right: right.peekable(),
+        }
+    }
+}
+
+impl<L, R> Iterator for MergeByKey<L, R>
+where
+    L: Iterator<Item = Result<JournalRow, StateError>>,
+    R: Iterator<Item = Result<JournalRow, StateError>>,
+{
+    type Item = Result<JournalRow, StateError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let take_left = match (self.left.peek(), self.right.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(Ok(l)), Some(Ok(r))) => l.key <= r.key,
+            (Some(Err(_)), _) => true,
+            (_, Some(Err(_))) => false,
+        };
+        if take_left {
+            self.left.next()
+        } else {
+            self.right.next()
+        }
+    }
 }
 
 /// Counts shown in run history.
@@ -332,7 +512,7 @@ pub trait StateStore {
     /// The journal of a run, whole (small runs and tests; large ones read [`journal_rows`]).
     fn journal(&self, run_id: i64) -> Result<Vec<JournalRow>, StateError>;
     /// Up to `limit` journal rows of a run whose keys come after `after`, in ascending key
-    /// order, only those in state `only` when given: one page of [`journal_rows`].
+    /// order, only those in state `only` when given, batches' rows included.
     fn journal_page(
         &self,
         run_id: i64,
@@ -340,6 +520,29 @@ pub trait StateStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<JournalRow>, StateError>;
+    /// Like [`StateStore::journal_page`], without the rows of batches kept as one row (see
+    /// [`JournaledBatch`]): one page of the journal's own rows for [`journal_rows`]. A store
+    /// that keeps no batches answers with `journal_page`.
+    fn journal_table_page(
+        &self,
+        run_id: i64,
+        only: Option<RowState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournalRow>, StateError> {
+        self.journal_page(run_id, only, after, limit)
+    }
+    /// Up to `limit` of a run's batches kept as one row, with first keys after `after`, in
+    /// order of their first keys: the rest of [`journal_rows`]. None by default.
+    fn batch_page(
+        &self,
+        run_id: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournaledBatch>, StateError> {
+        let _ = (run_id, after, limit);
+        Ok(Vec::new())
+    }
     /// One row's journal entry in a run.
     fn journal_row(&self, run_id: i64, key: &str) -> Result<Option<JournalRow>, StateError>;
     /// How many rows of a run are in each action and state.

@@ -6,11 +6,11 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
-    Commit, JournalCounts, JournalRow, PendingRow, RowState, RunCounts, RunRecord, RunStatus,
-    StateError, StateStore, SyncGeneration, SyncLock, check_name,
+    Commit, JournalCounts, JournalRow, JournaledBatch, PendingRow, RowState, RunCounts, RunRecord,
+    RunStatus, StateError, StateStore, SyncGeneration, SyncLock, check_name,
 };
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,14 +48,17 @@ CREATE TABLE IF NOT EXISTS journal (
     message TEXT,
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
--- A batch about to be sent: one row per request, not per row (rows: JSON [[key, action], …]).
--- Its rows count as `sent` until their outcomes are journaled, which deletes the batch in the
--- same transaction; only batches in flight when a run died stay.
+-- A batch sent: one row per request, not per row (rows: JSON [[key, action], …]). Its rows
+-- count as `sent` until their outcomes are journaled. When every row was written, the batch
+-- stays, with `written` (JSON: the record id of each row, in order) and its rows read as
+-- `succeeded`; otherwise its rows go to `journal` and the batch goes, in one transaction.
+-- Written batches go when their run commits (their rows are then in the snapshot).
 CREATE TABLE IF NOT EXISTS sent_batches (
     run_id INTEGER NOT NULL,
     first_key TEXT NOT NULL,
     row_count INTEGER NOT NULL,
     rows TEXT NOT NULL,
+    written TEXT,
     PRIMARY KEY (run_id, first_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending (
@@ -81,6 +84,9 @@ const MIGRATE_2_TO_3: &str = "CREATE TABLE IF NOT EXISTS sent_batches (
     rows TEXT NOT NULL,
     PRIMARY KEY (run_id, first_key)
 ) WITHOUT ROWID;";
+
+/// Upgrades a version-3 state in place: a batch whose rows were all written stays one row.
+const MIGRATE_3_TO_4: &str = "ALTER TABLE sent_batches ADD COLUMN written TEXT;";
 
 /// State kept in files under the project's `.engine/` directory.
 #[derive(Debug)]
@@ -166,11 +172,14 @@ impl LocalState {
                     ],
                 )?;
             }
-            Some(v) if v == "1" || v == "2" => {
+            Some(v) if v == "1" || v == "2" || v == "3" => {
                 if v == "1" {
                     conn.execute_batch(MIGRATE_1_TO_2)?;
                 }
-                conn.execute_batch(MIGRATE_2_TO_3)?;
+                if v != "3" {
+                    conn.execute_batch(MIGRATE_2_TO_3)?;
+                }
+                conn.execute_batch(MIGRATE_3_TO_4)?;
                 conn.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION.to_string()],
@@ -371,39 +380,119 @@ where
     written
 }
 
-/// The rows of run `run_id`'s batches still in flight (sent, not answered), with keys after
-/// `after`, in key order.
-fn sent_rows(
+/// Up to `limit` rows of run `run_id`'s batches (see `sent_batches`) with keys after `after`,
+/// in key order: `sent` for a batch in flight, `succeeded` with its record id for a written
+/// one; only those in state `only` when given. Reads the run's batches one at a time and keeps
+/// only the `limit` first keys: for pages, single rows and counts; a run's rows as a stream
+/// come from [`crate::journal_rows`].
+fn batch_rows(
     conn: &Connection,
     run_id: i64,
     after: Option<&str>,
+    only: Option<RowState>,
+    limit: usize,
 ) -> Result<Vec<JournalRow>, StateError> {
-    let mut stmt = conn.prepare_cached("SELECT rows FROM sent_batches WHERE run_id = ?1")?;
-    let batches = stmt
-        .query_map([run_id], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut rows = Vec::new();
-    for batch in batches {
-        let pairs: Vec<(String, String)> =
-            serde_json::from_str(&batch).map_err(|e| StateError::Corrupt {
-                file: PathBuf::from(conn.path().unwrap_or("state.db")),
-                message: format!("a batch in the journal of run {run_id} does not parse: {e}"),
-            })?;
-        rows.extend(
-            pairs
-                .into_iter()
-                .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
-                .map(|(key, action)| JournalRow {
-                    key,
-                    action,
-                    state: RowState::Sent,
-                    destination_id: None,
-                    message: None,
-                }),
-        );
-    }
+    let mut kept = std::collections::BinaryHeap::new();
+    for_each_batch_row(conn, run_id, only, |row| {
+        if after.is_none_or(|after| row.key.as_str() > after) {
+            kept.push(KeyOrder(row));
+            if kept.len() > limit {
+                kept.pop();
+            }
+        }
+        Ok(())
+    })?;
+    let mut rows: Vec<JournalRow> = kept.into_iter().map(|KeyOrder(row)| row).collect();
     rows.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(rows)
+}
+
+/// Calls `each` for every row of run `run_id`'s batches in state `only` (all when None), one
+/// batch in memory at a time, in no particular order.
+fn for_each_batch_row(
+    conn: &Connection,
+    run_id: i64,
+    only: Option<RowState>,
+    mut each: impl FnMut(JournalRow) -> Result<(), StateError>,
+) -> Result<(), StateError> {
+    let sql = match only {
+        None => "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1",
+        Some(RowState::Sent) => {
+            "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1 AND written IS NULL"
+        }
+        Some(RowState::Succeeded) => {
+            "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1 AND written IS NOT NULL"
+        }
+        Some(_) => return Ok(()),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stored = stmt.query([run_id])?;
+    while let Some(row) = stored.next()? {
+        let batch = decode_batch(conn, run_id, batch_from_row(row)?)?;
+        for row in batch.into_rows() {
+            each(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// A journal row ordered by its key alone (for a heap of the first keys).
+struct KeyOrder(JournalRow);
+
+impl PartialEq for KeyOrder {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+impl Eq for KeyOrder {}
+impl PartialOrd for KeyOrder {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for KeyOrder {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key.cmp(&other.0.key)
+    }
+}
+
+/// A `sent_batches` row as stored: first key, rows JSON, written JSON.
+type StoredBatch = (String, String, Option<String>);
+
+fn batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredBatch> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// Parses a stored batch; a batch that does not parse is a damaged state.
+fn decode_batch(
+    conn: &Connection,
+    run_id: i64,
+    (first_key, rows, written): StoredBatch,
+) -> Result<JournaledBatch, StateError> {
+    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+        file: PathBuf::from(conn.path().unwrap_or("state.db")),
+        message: format!("a batch in the journal of run {run_id} does not parse: {e}"),
+    };
+    let rows: Vec<(String, String)> = serde_json::from_str(&rows).map_err(corrupt)?;
+    let written: Option<Vec<Option<String>>> = written
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(corrupt)?;
+    if written.as_ref().is_some_and(|ids| ids.len() != rows.len()) {
+        return Err(StateError::Corrupt {
+            file: PathBuf::from(conn.path().unwrap_or("state.db")),
+            message: format!(
+                "a written batch in the journal of run {run_id} has {} rows but ids for another number",
+                rows.len()
+            ),
+        });
+    }
+    Ok(JournaledBatch {
+        first_key,
+        rows,
+        written,
+    })
 }
 
 fn journal_row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
@@ -561,9 +650,31 @@ impl StateStore for LocalState {
         let mut conn = self.conn();
         without_waiting_for_the_disk(&mut conn, |conn| {
             let tx = conn.transaction()?;
+            // The executor journals a batch's outcomes together, in the order it was sent.
+            // Every row written (the usual answer): the batch row records their ids, and
+            // stays the only row they take until the run commits.
+            if let Some(first) = rows.first()
+                && rows.iter().all(|row| row.state == RowState::Succeeded)
+            {
+                let ids: Vec<Option<&str>> = rows
+                    .iter()
+                    .map(|row| row.destination_id.as_deref())
+                    .collect();
+                // Strings and nulls: serializing cannot fail.
+                let written = serde_json::to_string(&ids).unwrap_or_default();
+                let updated = tx
+                    .prepare_cached(
+                        "UPDATE sent_batches SET written = ?3
+                         WHERE run_id = ?1 AND first_key = ?2 AND row_count = ?4 AND written IS NULL",
+                    )?
+                    .execute(params![run_id, first.key, written, rows.len() as i64])?;
+                if updated == 1 {
+                    tx.commit()?;
+                    return Ok(());
+                }
+            }
             write_journal_rows(&tx, run_id, rows)?;
-            // The batch these outcomes answer is no longer in flight (the executor journals a
-            // batch's outcomes together, in the order it was sent).
+            // The batch these outcomes answer is no longer in flight.
             if let Some(first) = rows.first() {
                 tx.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
                     .execute(params![run_id, first.key])?;
@@ -581,12 +692,30 @@ impl StateStore for LocalState {
         let mut rows = stmt
             .query_map([run_id], journal_row_from)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.extend(sent_rows(&conn, run_id, None)?);
+        rows.extend(batch_rows(&conn, run_id, None, None, usize::MAX)?);
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows)
     }
 
     fn journal_page(
+        &self,
+        run_id: i64,
+        only: Option<RowState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournalRow>, StateError> {
+        let mut rows = self.journal_table_page(run_id, only, after, limit)?;
+        let conn = self.conn();
+        let batched = batch_rows(&conn, run_id, after, only, limit)?;
+        if !batched.is_empty() {
+            rows.extend(batched);
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            rows.truncate(limit);
+        }
+        Ok(rows)
+    }
+
+    fn journal_table_page(
         &self,
         run_id: i64,
         only: Option<RowState>,
@@ -616,7 +745,7 @@ impl StateStore for LocalState {
             }
         };
         let mut stmt = conn.prepare_cached(sql)?;
-        let mut rows = stmt
+        let rows = stmt
             .query_map(
                 params![
                     run_id,
@@ -627,16 +756,35 @@ impl StateStore for LocalState {
                 journal_row_from,
             )?
             .collect::<Result<Vec<_>, _>>()?;
-        if only.is_none_or(|state| state == RowState::Sent) {
-            // Rows of batches in flight (few) join the page in key order.
-            let sent = sent_rows(&conn, run_id, after)?;
-            if !sent.is_empty() {
-                rows.extend(sent);
-                rows.sort_by(|a, b| a.key.cmp(&b.key));
-                rows.truncate(limit);
-            }
-        }
         Ok(rows)
+    }
+
+    fn batch_page(
+        &self,
+        run_id: i64,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<JournaledBatch>, StateError> {
+        let conn = self.conn();
+        // A plain range on the primary key, page after page.
+        let sql = if after.is_some() {
+            "SELECT first_key, rows, written FROM sent_batches
+             WHERE run_id = ?1 AND first_key > ?2 ORDER BY first_key LIMIT ?3"
+        } else {
+            "SELECT first_key, rows, written FROM sent_batches
+             WHERE run_id = ?1 ORDER BY first_key LIMIT ?3"
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let stored = stmt
+            .query_map(
+                params![run_id, after.unwrap_or_default(), limit as i64],
+                batch_from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        stored
+            .into_iter()
+            .map(|batch| decode_batch(&conn, run_id, batch))
+            .collect()
     }
 
     fn journal_row(&self, run_id: i64, key: &str) -> Result<Option<JournalRow>, StateError> {
@@ -651,9 +799,14 @@ impl StateStore for LocalState {
         {
             return Ok(Some(row));
         }
-        Ok(sent_rows(&conn, run_id, None)?
-            .into_iter()
-            .find(|row| row.key == key))
+        let mut found = None;
+        for_each_batch_row(&conn, run_id, None, |row| {
+            if row.key == key {
+                found = Some(row);
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     fn journal_counts(&self, run_id: i64) -> Result<JournalCounts, StateError> {
@@ -668,16 +821,17 @@ impl StateStore for LocalState {
                 Ok((r.get(0)?, RowState::parse(&state), rows.max(0) as u64))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        // Rows of batches in flight count as sent.
-        for row in sent_rows(&conn, run_id, None)? {
+        // Rows of batches in flight count as sent, those of written batches as succeeded.
+        for_each_batch_row(&conn, run_id, None, |row| {
             match entries
                 .iter_mut()
-                .find(|(action, state, _)| *action == row.action && *state == RowState::Sent)
+                .find(|(action, state, _)| *action == row.action && *state == row.state)
             {
                 Some(entry) => entry.2 += 1,
-                None => entries.push((row.action, RowState::Sent, 1)),
+                None => entries.push((row.action, row.state, 1)),
             }
-        }
+            Ok(())
+        })?;
         Ok(JournalCounts { entries })
     }
 
@@ -729,6 +883,8 @@ impl StateStore for LocalState {
              ON CONFLICT(sync) DO UPDATE SET generation = ?2, snapshot = ?3, rows = ?4, updated_at = ?5",
             params![commit.sync, next as i64, snapshot, commit.snapshot_rows as i64, now()],
         )?;
+        // Before the run closes, which drops its batches.
+        clear_pending_written_in_batches(&tx, commit.sync, commit.run_id)?;
         close_run(
             &tx,
             commit.run_id,
@@ -825,6 +981,30 @@ impl StateStore for LocalState {
     }
 }
 
+/// Pending rows of `sync` that run `run_id` wrote in a batch that stays one row (see
+/// `sent_batches`) are no longer pending. The pending rows are read first (they are few), then
+/// the run's written batches once.
+fn clear_pending_written_in_batches(
+    tx: &rusqlite::Transaction<'_>,
+    sync: &str,
+    run_id: i64,
+) -> Result<(), StateError> {
+    let pending: std::collections::HashSet<String> = tx
+        .prepare_cached("SELECT key FROM pending WHERE sync = ?1")?
+        .query_map([sync], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut clear = tx.prepare_cached("DELETE FROM pending WHERE sync = ?1 AND key = ?2")?;
+    for_each_batch_row(tx, run_id, Some(RowState::Succeeded), |row| {
+        if pending.contains(&row.key) {
+            clear.execute(params![sync, row.key])?;
+        }
+        Ok(())
+    })
+}
+
 fn close_run(
     tx: &rusqlite::Transaction<'_>,
     run_id: i64,
@@ -834,12 +1014,13 @@ fn close_run(
 ) -> Result<(), StateError> {
     // Batches still in flight when the run ended (it crashed with them on the wire) become
     // journal rows, so the finished run's journal is one table; recovered rows replace them.
-    for row in sent_rows(tx, run_id, None)? {
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO journal (run_id, key, action, state) VALUES (?1, ?2, ?3, 'sent')",
-        )?
-        .execute(params![run_id, row.key, row.action])?;
-    }
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO journal (run_id, key, action, state) VALUES (?1, ?2, ?3, 'sent')",
+    )?;
+    for_each_batch_row(tx, run_id, Some(RowState::Sent), |row| {
+        insert.execute(params![run_id, row.key, row.action])?;
+        Ok(())
+    })?;
     tx.execute("DELETE FROM sent_batches WHERE run_id = ?1", [run_id])?;
     tx.execute(
         "UPDATE runs SET status = ?2, finished_at = ?3, succeeded = ?4, rejected = ?5, pending = ?6, message = ?7
@@ -1050,9 +1231,25 @@ mod tests {
         let counts_now = state.journal_counts(run).unwrap();
         assert_eq!(counts_now.get(None, RowState::Sent), 2);
         assert_eq!(counts_now.get(Some("create"), RowState::Succeeded), 3);
+        assert_eq!(
+            state
+                .journal_row(run, "c")
+                .unwrap()
+                .unwrap()
+                .destination_id
+                .as_deref(),
+            Some("id-c"),
+            "a written batch's rows read with their record ids"
+        );
+        let table_rows: i64 = state
+            .conn()
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(table_rows, 0, "a batch written whole stays one row");
 
         // The run ends with `b`'s batch unanswered (a crash, then recovery): its rows stay
-        // `sent` in the journal, and a row found written replaces its `sent` row.
+        // `sent` in the journal, and a row found written replaces its `sent` row. The written
+        // batch's rows are in the snapshot now, and go with it.
         state
             .commit_generation(&Commit {
                 sync: "s",
@@ -1067,12 +1264,121 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys_in(Some(RowState::Sent)), ["d"]);
-        assert_eq!(state.journal(run).unwrap().len(), 5);
+        assert_eq!(keys_in(None), ["b", "d"]);
         let batches: i64 = state
             .conn()
             .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
             .unwrap();
         assert_eq!(batches, 0);
+    }
+
+    #[test]
+    fn written_batches_of_interleaved_groups_stream_in_key_order_and_clear_pending_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        // A first run leaves two rows pending.
+        let first = state.begin_run("s", "p0", 0, b"{}", counts()).unwrap();
+        let rejected = |key: &str| JournalRow {
+            key: key.into(),
+            action: "update".into(),
+            state: RowState::Rejected,
+            destination_id: None,
+            message: Some("no".into()),
+        };
+        state
+            .journal_outcomes(first, &[rejected("k005"), rejected("k150")])
+            .unwrap();
+        let commit = |run_id, base_generation| Commit {
+            sync: "s",
+            base_generation,
+            snapshot_rows: 0,
+            run_id,
+            status: RunStatus::Succeeded,
+            counts: counts(),
+            message: None,
+            held: &[],
+            reconciled: &[],
+        };
+        state.commit_generation(&commit(first, 0)).unwrap();
+        assert_eq!(state.pending_rows("s").unwrap().len(), 2);
+
+        // The next run sends two groups whose key ranges overlap (updates: even keys, upserts:
+        // odd keys), in batches of 10, answered out of order, plus a batch with a rejection.
+        let run = state.begin_run("s", "p1", 1, b"{}", counts()).unwrap();
+        let key = |i: u32| format!("k{i:03}");
+        let mut batches = Vec::new();
+        for (action, parity) in [("update", 0), ("create", 1)] {
+            let keys: Vec<String> = (0..200).filter(|i| i % 2 == parity).map(key).collect();
+            for chunk in keys.chunks(10) {
+                let rows: Vec<(String, String)> = chunk
+                    .iter()
+                    .map(|k| (k.clone(), action.to_string()))
+                    .collect();
+                state.journal_sent(run, &rows).unwrap();
+                batches.push(rows);
+            }
+        }
+        batches.reverse();
+        for (n, rows) in batches.iter().enumerate() {
+            let outcomes: Vec<JournalRow> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, (key, action))| {
+                    let refused = n == 3 && i == 4;
+                    JournalRow {
+                        key: key.clone(),
+                        action: action.clone(),
+                        state: if refused {
+                            RowState::Rejected
+                        } else {
+                            RowState::Succeeded
+                        },
+                        destination_id: (!refused).then(|| format!("id-{key}")),
+                        message: refused.then(|| "refused".to_string()),
+                    }
+                })
+                .collect();
+            state.journal_outcomes(run, &outcomes).unwrap();
+        }
+        let written: Vec<JournalRow> = crate::journal_rows(&state, run, Some(RowState::Succeeded))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let keys: Vec<&str> = written.iter().map(|r| r.key.as_str()).collect();
+        let mut expected: Vec<String> = (0..200).map(key).collect();
+        let refused = &batches[3][4].0;
+        expected.retain(|k| k != refused);
+        assert_eq!(keys, expected, "every written row once, in key order");
+        assert!(
+            written
+                .iter()
+                .all(|r| r.destination_id.as_deref() == Some(&*format!("id-{}", r.key)))
+        );
+        let all: Vec<String> = crate::journal_rows(&state, run, None)
+            .map(|r| r.unwrap().key)
+            .collect();
+        assert_eq!(all, (0..200).map(key).collect::<Vec<_>>());
+        let stored: i64 = state
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM journal WHERE run_id = ?1",
+                [run],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            stored, 10,
+            "only the batch with a rejection has rows of its own"
+        );
+
+        // The commit clears the pending rows this run wrote, wherever they were journaled.
+        state.commit_generation(&commit(run, 1)).unwrap();
+        let pending: Vec<String> = state
+            .pending_rows("s")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(pending, std::slice::from_ref(refused));
     }
 
     #[test]
@@ -1105,6 +1411,42 @@ mod tests {
             state.journal_counts(run).unwrap().get(None, RowState::Sent),
             2
         );
+    }
+
+    #[test]
+    fn a_version_3_state_is_upgraded_and_keeps_its_batch_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = {
+            let state = LocalState::open(dir.path()).unwrap();
+            let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
+            state
+                .journal_sent(run, &[("k".into(), "create".into())])
+                .unwrap();
+            state
+                .conn()
+                .execute_batch(
+                    "ALTER TABLE sent_batches DROP COLUMN written;
+                     UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+                )
+                .unwrap();
+            run
+        };
+        let state = LocalState::open(dir.path()).unwrap();
+        let sent: Vec<String> = crate::journal_rows(&state, run, Some(RowState::Sent))
+            .map(|r| r.unwrap().key)
+            .collect();
+        assert_eq!(sent, ["k"]);
+        let answered = JournalRow {
+            key: "k".into(),
+            action: "create".into(),
+            state: RowState::Succeeded,
+            destination_id: Some("7".into()),
+            message: None,
+        };
+        state
+            .journal_outcomes(run, std::slice::from_ref(&answered))
+            .unwrap();
+        assert_eq!(state.journal(run).unwrap(), [answered]);
     }
 
     #[test]

@@ -5,16 +5,15 @@
 //! the fold merges them with the previous snapshot and the plan's changes, the commit moves
 //! pending rows in SQL. Memory does not grow with the number of rows the run wrote.
 
-use std::collections::HashMap;
-use std::iter::Peekable;
+use std::collections::{HashMap, HashSet};
 
 use engine_diag::Diagnostic;
 use engine_diff::{RunOutcomes, fold_run, snapshot_is_sorted, sort_snapshot};
 use engine_plan::SyncPlan;
 use engine_spec::Project;
 use engine_state::{
-    Commit, JournalRow, LocalState, RowState, RunCounts, RunStatus, StateError, StateStore,
-    journal_rows,
+    Commit, JournalRow, LocalState, MergeByKey, RowState, RunCounts, RunStatus, StateError,
+    StateStore, journal_rows,
 };
 
 use crate::{Failure, state_error};
@@ -120,28 +119,41 @@ pub(crate) async fn fold_and_commit(
         .collect();
     reconciled.sort_by(|a, b| a.key.cmp(&b.key));
     let journaled = journal_rows(state, outcome.run_id, Some(RowState::Succeeded));
-    let mut written = MergeSorted {
-        left: journaled.peekable(),
-        right: reconciled
+    let mut written = MergeByKey::new(
+        journaled,
+        reconciled
             .iter()
             .map(|r| Ok((*r).clone()))
             .collect::<Vec<_>>()
-            .into_iter()
-            .peekable(),
-    }
+            .into_iter(),
+    )
     .map(|row| {
         row.map(|r| (r.key, r.destination_id))
             .map_err(|e| std::io::Error::other(e.to_string()))
     });
-    let wrote = |key: &str| -> std::io::Result<bool> {
-        if reconciled.iter().any(|r| r.key == key) {
-            return Ok(true);
+    // Rows that took over another row's record (re-keys) are few: whether the run wrote each
+    // is read in one pass over its successes, not looked up row by row.
+    let rekeyed: HashSet<String> = plan
+        .changes
+        .rekeys()
+        .map_err(|e| vec![changes_unreadable(&plan.sync, &e)])?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    let mut rekeyed_written: HashSet<String> = reconciled
+        .iter()
+        .filter(|r| rekeyed.contains(&r.key))
+        .map(|r| r.key.clone())
+        .collect();
+    if !rekeyed.is_empty() {
+        for row in journal_rows(state, outcome.run_id, Some(RowState::Succeeded)) {
+            let row = row.map_err(|e| vec![state_error(e)])?;
+            if rekeyed.contains(&row.key) {
+                rekeyed_written.insert(row.key);
+            }
         }
-        let row = state
-            .journal_row(outcome.run_id, key)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(row.is_some_and(|r| r.state == RowState::Succeeded))
-    };
+    }
+    let wrote = |key: &str| -> std::io::Result<bool> { Ok(rekeyed_written.contains(key)) };
     let folded = fold_run(
         generation.snapshot.as_deref(),
         plan,
@@ -167,34 +179,4 @@ pub(crate) async fn fold_and_commit(
         })
         .map_err(fail)?;
     Ok(())
-}
-
-/// Two streams of journal rows, each in ascending key order, as one in ascending key order.
-struct MergeSorted<L: Iterator, R: Iterator> {
-    left: Peekable<L>,
-    right: Peekable<R>,
-}
-
-impl<L, R> Iterator for MergeSorted<L, R>
-where
-    L: Iterator<Item = Result<JournalRow, StateError>>,
-    R: Iterator<Item = Result<JournalRow, StateError>>,
-{
-    type Item = Result<JournalRow, StateError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let take_left = match (self.left.peek(), self.right.peek()) {
-            (None, None) => return None,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(Ok(l)), Some(Ok(r))) => l.key <= r.key,
-            (Some(Err(_)), _) => true,
-            (_, Some(Err(_))) => false,
-        };
-        if take_left {
-            self.left.next()
-        } else {
-            self.right.next()
-        }
-    }
 }
