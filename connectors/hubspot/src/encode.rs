@@ -13,8 +13,6 @@
 //! whose `context` names it is attributed by it, so a response can be split per row even when
 //! the record id or match value comes back rewritten (e.g. a lowercased email).
 
-use std::collections::BTreeMap;
-
 use connector_core::{Diagnostic, Operation, OperationKind};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -168,13 +166,38 @@ impl Serialize for Input<'_> {
     }
 }
 
-/// The `properties` object (all values are strings in HubSpot, FACTS P2), by name; a later
-/// duplicate of a name wins, as it would in the mapping. A clear sends `""` for each.
-fn properties(op: &Operation, clear: bool) -> BTreeMap<&str, &str> {
-    op.properties
-        .iter()
-        .map(|(name, value)| (name.as_str(), if clear { "" } else { value.as_str() }))
-        .collect()
+/// The `properties` object (all values are strings in HubSpot, FACTS P2), in mapping order; a
+/// later duplicate of a name wins, as it would in the mapping. A clear sends `""` for each.
+fn properties(op: &Operation, clear: bool) -> Properties<'_> {
+    let mut properties = Properties(Vec::with_capacity(op.properties.len() + 1));
+    for (name, value) in &op.properties {
+        properties.insert(name, if clear { "" } else { value.as_str() });
+    }
+    properties
+}
+
+/// A few properties by name, kept in a vector (a record has a handful): serialized as an
+/// object.
+struct Properties<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Properties<'a> {
+    /// Sets `name` to `value`, replacing an earlier value of the same name.
+    fn insert(&mut self, name: &'a str, value: &'a str) {
+        match self.0.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+}
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
 }
 
 pub(crate) fn kind_name(kind: &OperationKind) -> &'static str {

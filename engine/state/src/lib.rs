@@ -333,7 +333,9 @@ impl<'a> BatchRows<'a> {
             only,
             unread: std::collections::VecDeque::new(),
             last_first_key: None,
-            exhausted: false,
+            // A batch's rows are only ever sent or succeeded: no need to read any for others.
+            exhausted: only
+                .is_some_and(|only| only != RowState::Sent && only != RowState::Succeeded),
             heap: std::collections::BinaryHeap::new(),
             failed: false,
         }
