@@ -305,8 +305,8 @@ struct BatchRows<'a> {
     failed: bool,
 }
 
-/// A journal row ordered by its key alone.
-struct ByKey(JournalRow);
+/// A journal row ordered by its key alone (keys are unique within a run), for heaps.
+pub(crate) struct ByKey(pub(crate) JournalRow);
 
 impl PartialEq for ByKey {
     fn eq(&self, other: &Self) -> bool {

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{
-    Commit, JournalCounts, JournalRow, JournaledBatch, PendingRow, RowState, RunCounts, RunRecord,
-    RunStatus, StateError, StateStore, SyncGeneration, SyncLock, check_name,
+    ByKey, Commit, JournalCounts, JournalRow, JournaledBatch, PendingRow, RowState, RunCounts,
+    RunRecord, RunStatus, StateError, StateStore, SyncGeneration, SyncLock, check_name,
 };
 
 const SCHEMA_VERSION: i64 = 4;
@@ -395,14 +395,14 @@ fn batch_rows(
     let mut kept = std::collections::BinaryHeap::new();
     for_each_batch_row(conn, run_id, only, |row| {
         if after.is_none_or(|after| row.key.as_str() > after) {
-            kept.push(KeyOrder(row));
+            kept.push(ByKey(row));
             if kept.len() > limit {
                 kept.pop();
             }
         }
         Ok(())
     })?;
-    let mut rows: Vec<JournalRow> = kept.into_iter().map(|KeyOrder(row)| row).collect();
+    let mut rows: Vec<JournalRow> = kept.into_iter().map(|ByKey(row)| row).collect();
     rows.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(rows)
 }
@@ -434,26 +434,6 @@ fn for_each_batch_row(
         }
     }
     Ok(())
-}
-
-/// A journal row ordered by its key alone (for a heap of the first keys).
-struct KeyOrder(JournalRow);
-
-impl PartialEq for KeyOrder {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key == other.0.key
-    }
-}
-impl Eq for KeyOrder {}
-impl PartialOrd for KeyOrder {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for KeyOrder {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.key.cmp(&other.0.key)
-    }
 }
 
 /// A `sent_batches` row as stored: first key, rows JSON, written JSON.
