@@ -11,7 +11,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};
 
-use connector_core::{Destination, Diagnostic};
+use connector_core::{Destination, Diagnostic, Operation};
 use engine_state::{JournalRow, RowState, StateStore};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -70,14 +70,18 @@ pub(crate) async fn run<D: Destination>(
                     tally.invalid(state, run_id, rows)?;
                 }
                 Step::Batch(batch) => {
+                    let batch = Batch::from(batch);
                     let sent: Vec<(String, String)> = batch
+                        .operations
                         .iter()
-                        .map(|p| (p.operation.key.clone(), p.action.to_string()))
+                        .zip(&batch.actions)
+                        .map(|(op, action)| (op.key.clone(), action.to_string()))
                         .collect();
                     state.journal_sent(run_id, &sent)?;
                     let pacing = &pacing;
                     in_flight.push(async move {
-                        let answer = send_with_retries(destination, &batch, pacing).await;
+                        let answer =
+                            send_with_retries(destination, &batch.operations, pacing).await;
                         (batch, answer)
                     });
                 }
@@ -103,7 +107,7 @@ pub(crate) async fn run<D: Destination>(
             Step::NoRequest(rows) => tally.no_request(state, run_id, rows)?,
             Step::Invalid(rows) => tally.invalid(state, run_id, rows)?,
             Step::Batch(batch) => {
-                let journal = tally.not_sent(&batch);
+                let journal = tally.not_sent(&Batch::from(batch));
                 state.journal_outcomes(run_id, &journal)?;
             }
         }
@@ -119,6 +123,37 @@ pub(crate) async fn run<D: Destination>(
         );
     }
     Ok(tally.finish())
+}
+
+/// A batch as it is sent: the operations in one vector (the connector's input, never copied
+/// for the first attempt) and each one's plan action beside it.
+struct Batch {
+    operations: Vec<Operation>,
+    actions: Vec<&'static str>,
+}
+
+impl From<Vec<PlannedOperation>> for Batch {
+    fn from(planned: Vec<PlannedOperation>) -> Self {
+        let (actions, operations) = planned.into_iter().map(|p| (p.action, p.operation)).unzip();
+        Batch {
+            operations,
+            actions,
+        }
+    }
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.operations.len()
+    }
+
+    /// Each operation's row key with its plan action.
+    fn rows(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.operations
+            .iter()
+            .zip(&self.actions)
+            .map(|(op, action)| (op.key.as_str(), *action))
+    }
 }
 
 /// The report under construction: counts only. Every row's outcome is in the journal, which
@@ -177,21 +212,16 @@ impl Tally {
     }
 
     /// Records a batch's final answer; returns its journal rows.
-    fn answered(
-        &mut self,
-        run_id: i64,
-        batch: &[PlannedOperation],
-        answer: Sent,
-    ) -> Vec<JournalRow> {
+    fn answered(&mut self, run_id: i64, batch: &Batch, answer: Sent) -> Vec<JournalRow> {
         match answer {
             Sent::Rows(finals) => batch
-                .iter()
+                .rows()
                 .zip(finals)
-                .map(|(planned, outcome)| {
+                .map(|((key, action), outcome)| {
                     let (state, destination_id, message) = match outcome {
                         Final::Succeeded(id) => {
                             self.report.counts.succeeded += 1;
-                            self.report.written.add(planned.action);
+                            self.report.written.add(action);
                             (RowState::Succeeded, id, None)
                         }
                         Final::Rejected(message) => {
@@ -204,8 +234,8 @@ impl Tally {
                         }
                     };
                     JournalRow {
-                        key: planned.operation.key.clone(),
-                        action: planned.action.to_string(),
+                        key: key.to_string(),
+                        action: action.to_string(),
                         state,
                         destination_id,
                         message,
@@ -224,17 +254,17 @@ impl Tally {
     }
 
     /// Records a batch never sent because the run stopped; returns its journal rows.
-    fn not_sent(&mut self, batch: &[PlannedOperation]) -> Vec<JournalRow> {
+    fn not_sent(&mut self, batch: &Batch) -> Vec<JournalRow> {
         self.gave_up(batch, NOT_SENT)
     }
 
-    fn gave_up(&mut self, batch: &[PlannedOperation], message: &str) -> Vec<JournalRow> {
+    fn gave_up(&mut self, batch: &Batch, message: &str) -> Vec<JournalRow> {
         self.report.counts.pending += batch.len() as u64;
         batch
-            .iter()
-            .map(|planned| JournalRow {
-                key: planned.operation.key.clone(),
-                action: planned.action.to_string(),
+            .rows()
+            .map(|(key, action)| JournalRow {
+                key: key.to_string(),
+                action: action.to_string(),
                 state: RowState::GaveUp,
                 destination_id: None,
                 message: Some(message.to_string()),

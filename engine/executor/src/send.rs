@@ -14,7 +14,6 @@ use tokio::sync::watch;
 
 use crate::budget::AccountBudget;
 use crate::concurrency::{Controller, Signal};
-use crate::operations::PlannedOperation;
 use crate::retry::RetryPolicy;
 
 /// What every batch of one execution shares.
@@ -47,7 +46,7 @@ pub(crate) const NOT_SENT: &str = "not sent: the run stopped early";
 /// Sends a batch, re-sending rows (or the whole batch) the destination asks to retry.
 pub(crate) async fn send_with_retries<D: Destination>(
     destination: &D,
-    batch: &[PlannedOperation],
+    batch: &[Operation],
     pacing: &Pacing<'_>,
 ) -> Sent {
     let policy = pacing.policy;
@@ -66,10 +65,17 @@ pub(crate) async fn send_with_retries<D: Destination>(
             give_up(&mut finals, &todo, stopped_message(last_reason.as_deref()));
             break;
         }
-        let ops: Vec<Operation> = todo.iter().map(|i| batch[*i].operation.clone()).collect();
+        // The whole batch as it is; only a retry of some of its rows makes a smaller one.
+        let subset: Vec<Operation>;
+        let ops: &[Operation] = if todo.len() == batch.len() {
+            batch
+        } else {
+            subset = todo.iter().map(|i| batch[*i].clone()).collect();
+            &subset
+        };
         let ticket = lock(pacing.controller).start();
         let started = Instant::now();
-        let result = destination.send_batch(&ops).await;
+        let result = destination.send_batch(ops).await;
         lock(pacing.controller).observe(ticket, started.elapsed(), signal(&result));
         let (retry_rows, wait, reason) = match result {
             BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
