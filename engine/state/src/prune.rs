@@ -646,6 +646,47 @@ mod tests {
 
     /// Runs older than the retention's days go even within its count; the newest always stays.
     #[test]
+    fn scratch_and_kept_plans_older_than_a_day_go_and_newer_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+        let mut made = Vec::new();
+        for (parent, name, old) in [
+            ("tmp", "plan-old", true),
+            ("tmp", "plan-new", false),
+            ("plans", &"a".repeat(64)[..], true),
+            ("plans", &"b".repeat(64)[..], false),
+        ] {
+            let path = dir.path().join(parent).join(name);
+            fs_err::create_dir_all(&path).unwrap();
+            fs_err::write(path.join("changes-0-0.parquet"), b"x").unwrap();
+            if old {
+                std::fs::File::open(&path)
+                    .unwrap()
+                    .set_modified(two_days_ago)
+                    .unwrap();
+            }
+            made.push((path, old));
+        }
+        assert_eq!(state.sizes().unwrap().kept_plans, 2);
+
+        let listed = state.prune_leftovers(true).unwrap();
+        for (path, old) in &made {
+            assert_eq!(
+                listed.files.iter().any(|(p, _)| p == path),
+                *old,
+                "{path:?}"
+            );
+            assert!(path.exists(), "a dry run removes nothing");
+        }
+        state.prune_leftovers(false).unwrap();
+        for (path, old) in &made {
+            assert_eq!(path.exists(), !old, "{path:?}");
+        }
+        assert_eq!(state.sizes().unwrap().kept_plans, 1);
+    }
+
+    #[test]
     fn old_runs_go_by_age_but_the_newest_stays() {
         let dir = tempfile::tempdir().unwrap();
         let state = LocalState::open(dir.path()).unwrap();
