@@ -72,10 +72,8 @@ pub(crate) async fn run<D: Destination>(
                 Step::Batch(batch) => {
                     let batch = Batch::from(batch);
                     let sent: Vec<(String, String)> = batch
-                        .operations
-                        .iter()
-                        .zip(&batch.actions)
-                        .map(|(op, action)| (op.key.clone(), action.to_string()))
+                        .rows()
+                        .map(|(key, action)| (key.to_string(), action.to_string()))
                         .collect();
                     state.journal_sent(run_id, &sent)?;
                     let pacing = &pacing;

@@ -178,7 +178,7 @@ impl KeptPlans {
     }
 }
 
-/// The digest a saved plan's file ends with (`…,"digest":"<64 hex>"}` and whitespace).
+/// The digest a saved plan's file ends with (see [`crate::seal::digest_field`]).
 pub(crate) fn claimed_digest(path: &Path) -> std::io::Result<Option<String>> {
     let mut file = fs_err::File::open(path)?;
     let length = file.metadata()?.len();
@@ -186,16 +186,10 @@ pub(crate) fn claimed_digest(path: &Path) -> std::io::Result<Option<String>> {
     file.seek(std::io::SeekFrom::Start(length - tail_length))?;
     let mut tail = Vec::with_capacity(tail_length as usize);
     file.read_to_end(&mut tail)?;
-    let field = b",\"digest\":\"";
-    let Some(at) = tail.windows(field.len()).rposition(|w| w == field) else {
-        return Ok(None);
-    };
-    let rest = &tail[at + field.len()..];
-    let Some(end) = rest.iter().position(|b| *b == b'"') else {
-        return Ok(None);
-    };
-    let claimed = &rest[..end];
-    Ok(is_digest(claimed).then(|| String::from_utf8_lossy(claimed).into_owned()))
+    Ok(crate::seal::digest_field(&tail)
+        .map(|(_, claimed)| claimed)
+        .filter(|claimed| is_digest(claimed))
+        .map(|claimed| String::from_utf8_lossy(claimed).into_owned()))
 }
 
 /// True for 64 lowercase hex digits, the only names kept plans have.

@@ -113,26 +113,29 @@ impl FileSeal {
 
     /// True or false when the file ends with the engine's digest field; None otherwise.
     pub(crate) fn verdict(mut self) -> Option<bool> {
-        let at = self
-            .tail
-            .windows(DIGEST_FIELD.len())
-            .rposition(|w| w == DIGEST_FIELD)?;
-        let rest = &self.tail[at + DIGEST_FIELD.len()..];
-        let hex_len = rest.iter().position(|b| *b == b'"')?;
-        let (claimed, end) = rest.split_at(hex_len);
-        if hex_len != 64
-            || !claimed.iter().all(u8::is_ascii_hexdigit)
-            || !end.starts_with(b"\"}")
-            || !end[2..].iter().all(u8::is_ascii_whitespace)
-        {
-            return None;
-        }
+        let (at, claimed) = digest_field(&self.tail)?;
         let claimed = claimed.to_vec();
         self.hasher.update(&self.tail[..at]);
         self.hasher.update(b",\"digest\":\"\"}");
         let actual = self.hasher.finalize().to_hex();
         Some(constant_time_eq(&claimed, actual.as_bytes()))
     }
+}
+
+/// Finds the digest field a saved plan ends with (`,"digest":"<64 hex>"}` then whitespace) in
+/// `tail`, the file's last bytes: where the field starts, and the claimed digest.
+pub(crate) fn digest_field(tail: &[u8]) -> Option<(usize, &[u8])> {
+    let at = tail
+        .windows(DIGEST_FIELD.len())
+        .rposition(|w| w == DIGEST_FIELD)?;
+    let rest = &tail[at + DIGEST_FIELD.len()..];
+    let hex_len = rest.iter().position(|b| *b == b'"')?;
+    let (claimed, end) = rest.split_at(hex_len);
+    let well_formed = hex_len == 64
+        && claimed.iter().all(u8::is_ascii_hexdigit)
+        && end.starts_with(b"\"}")
+        && end[2..].iter().all(u8::is_ascii_whitespace);
+    well_formed.then_some((at, claimed))
 }
 
 impl std::io::Write for FileSeal {

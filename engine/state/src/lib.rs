@@ -341,8 +341,8 @@ impl<'a> BatchRows<'a> {
         }
     }
 
-    /// The first key of the next unread batch, reading a page when needed.
-    fn next_first_key(&mut self) -> Result<Option<&str>, StateError> {
+    /// Reads the next page of batches when none is left unread.
+    fn fill(&mut self) -> Result<(), StateError> {
         if self.unread.is_empty() && !self.exhausted {
             let page =
                 self.state
@@ -353,7 +353,7 @@ impl<'a> BatchRows<'a> {
             }
             self.unread.extend(page);
         }
-        Ok(self.unread.front().map(|b| b.first_key.as_str()))
+        Ok(())
     }
 }
 
@@ -365,21 +365,20 @@ impl Iterator for BatchRows<'_> {
             return None;
         }
         loop {
-            let next_first = match self.next_first_key() {
-                Ok(key) => key.map(str::to_owned),
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-            };
-            let smallest = self.heap.peek().map(|row| row.0.0.key.as_str());
-            match (smallest, next_first) {
-                (None, None) => return None,
-                (Some(key), Some(first)) if first.as_str() < key => {}
-                (Some(_), _) => return self.heap.pop().map(|row| Ok(row.0.0)),
-                (None, Some(_)) => {}
+            if let Err(e) = self.fill() {
+                self.failed = true;
+                return Some(Err(e));
             }
-            // The next batch may hold a smaller key: read it into the heap.
+            // The smallest row waiting is next unless an unread batch may hold a smaller key.
+            let take_waiting = match (self.heap.peek(), self.unread.front()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(waiting), Some(batch)) => waiting.0.0.key < batch.first_key,
+            };
+            if take_waiting {
+                return self.heap.pop().map(|row| Ok(row.0.0));
+            }
             if let Some(batch) = self.unread.pop_front() {
                 let only = self.only;
                 self.heap.extend(

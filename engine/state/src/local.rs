@@ -415,17 +415,15 @@ fn for_each_batch_row(
     only: Option<RowState>,
     mut each: impl FnMut(JournalRow) -> Result<(), StateError>,
 ) -> Result<(), StateError> {
-    let sql = match only {
-        None => "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1",
-        Some(RowState::Sent) => {
-            "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1 AND written IS NULL"
-        }
-        Some(RowState::Succeeded) => {
-            "SELECT first_key, rows, written FROM sent_batches WHERE run_id = ?1 AND written IS NOT NULL"
-        }
+    let filter = match only {
+        None => "",
+        Some(RowState::Sent) => "AND written IS NULL",
+        Some(RowState::Succeeded) => "AND written IS NOT NULL",
         Some(_) => return Ok(()),
     };
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BATCH_COLUMNS} FROM sent_batches WHERE run_id = ?1 {filter}"
+    ))?;
     let mut stored = stmt.query([run_id])?;
     while let Some(row) = stored.next()? {
         let batch = decode_batch(conn, run_id, batch_from_row(row)?)?;
@@ -435,6 +433,9 @@ fn for_each_batch_row(
     }
     Ok(())
 }
+
+/// The columns [`batch_from_row`] reads.
+const BATCH_COLUMNS: &str = "first_key, rows, written";
 
 /// A `sent_batches` row as stored: first key, rows JSON, written JSON.
 type StoredBatch = (String, String, Option<String>);
@@ -449,24 +450,25 @@ fn decode_batch(
     run_id: i64,
     (first_key, rows, written): StoredBatch,
 ) -> Result<JournaledBatch, StateError> {
-    let corrupt = |e: serde_json::Error| StateError::Corrupt {
+    let corrupt = |message: String| StateError::Corrupt {
         file: PathBuf::from(conn.path().unwrap_or("state.db")),
-        message: format!("a batch in the journal of run {run_id} does not parse: {e}"),
+        message: format!("a batch in the journal of run {run_id} {message}"),
     };
-    let rows: Vec<(String, String)> = serde_json::from_str(&rows).map_err(corrupt)?;
+    let unparsed = |e: serde_json::Error| corrupt(format!("does not parse: {e}"));
+    let rows: Vec<(String, String)> = serde_json::from_str(&rows).map_err(unparsed)?;
     let written: Option<Vec<Option<String>>> = written
         .as_deref()
         .map(serde_json::from_str)
         .transpose()
-        .map_err(corrupt)?;
-    if written.as_ref().is_some_and(|ids| ids.len() != rows.len()) {
-        return Err(StateError::Corrupt {
-            file: PathBuf::from(conn.path().unwrap_or("state.db")),
-            message: format!(
-                "a written batch in the journal of run {run_id} has {} rows but ids for another number",
-                rows.len()
-            ),
-        });
+        .map_err(unparsed)?;
+    if let Some(ids) = &written
+        && ids.len() != rows.len()
+    {
+        return Err(corrupt(format!(
+            "has {} rows but {} record ids",
+            rows.len(),
+            ids.len()
+        )));
     }
     Ok(JournaledBatch {
         first_key,
@@ -747,14 +749,15 @@ impl StateStore for LocalState {
     ) -> Result<Vec<JournaledBatch>, StateError> {
         let conn = self.conn();
         // A plain range on the primary key, page after page.
-        let sql = if after.is_some() {
-            "SELECT first_key, rows, written FROM sent_batches
-             WHERE run_id = ?1 AND first_key > ?2 ORDER BY first_key LIMIT ?3"
+        let range = if after.is_some() {
+            "AND first_key > ?2"
         } else {
-            "SELECT first_key, rows, written FROM sent_batches
-             WHERE run_id = ?1 ORDER BY first_key LIMIT ?3"
+            ""
         };
-        let mut stmt = conn.prepare_cached(sql)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {BATCH_COLUMNS} FROM sent_batches
+             WHERE run_id = ?1 {range} ORDER BY first_key LIMIT ?3"
+        ))?;
         let stored = stmt
             .query_map(
                 params![run_id, after.unwrap_or_default(), limit as i64],
