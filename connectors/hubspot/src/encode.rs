@@ -14,7 +14,6 @@
 //! the record id or match value comes back rewritten (e.g. a lowercased email).
 
 use connector_core::{Diagnostic, Operation, OperationKind};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::internal;
 
@@ -77,12 +76,7 @@ pub(crate) fn encode_batch(
         Endpoint::Upsert => "upsert",
         Endpoint::Update => "update",
     };
-    let inputs = Inputs {
-        match_property,
-        operations,
-    };
-    // Strings and maps of strings only: serializing into memory cannot fail.
-    let body = serde_json::to_vec(&inputs).map_err(|e| internal(e.to_string()))?;
+    let body = write_inputs(match_property, operations);
     Ok(EncodedBatch {
         endpoint,
         path: format!("/crm/v3/objects/{object}/batch/{action}"),
@@ -109,64 +103,66 @@ fn check_input(match_property: &str, op: &Operation) -> Result<(), Diagnostic> {
 }
 
 /// `{"inputs": [...]}`: one input per operation, checked by [`check_input`] first.
-struct Inputs<'a> {
-    match_property: &'a str,
-    operations: &'a [Operation],
-}
-
-impl Serialize for Inputs<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        let inputs: Vec<Input<'_>> = self
-            .operations
-            .iter()
-            .enumerate()
-            .map(|(index, op)| Input {
-                match_property: self.match_property,
-                index,
-                op,
-            })
-            .collect();
-        map.serialize_entry("inputs", &inputs)?;
-        map.end()
-    }
-}
-
-/// One input: `{"idProperty", "id", "objectWriteTraceId", "properties"}` for an upsert,
-/// `{"id", "objectWriteTraceId", "properties"}` for an update or a clear.
-struct Input<'a> {
-    match_property: &'a str,
-    index: usize,
-    op: &'a Operation,
-}
-
-impl Serialize for Input<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let op = self.op;
-        let trace = self.index.to_string();
+///
+/// Each input is `{"idProperty", "id", "objectWriteTraceId", "properties"}` for an upsert,
+/// `{"id", "objectWriteTraceId", "properties"}` for an update or a clear. The body is written
+/// straight into bytes: a request holds a hundred inputs, and building them as serde values
+/// first cost more than the rest of the request.
+fn write_inputs(match_property: &str, operations: &[Operation]) -> Vec<u8> {
+    let estimate: usize = operations
+        .iter()
+        .map(|op| {
+            let values: usize = op
+                .properties
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 6)
+                .sum();
+            values + op.match_value.as_ref().map_or(0, |v| 2 * v.len()) + 96
+        })
+        .sum();
+    let mut json = JsonWriter(Vec::with_capacity(estimate + 16));
+    json.raw(b"{\"inputs\":[");
+    for (index, op) in operations.iter().enumerate() {
+        if index > 0 {
+            json.raw(b",");
+        }
         let mut properties = properties(op, op.kind == OperationKind::Clear);
-        let mut map = serializer.serialize_map(None)?;
+        json.raw(b"{");
         match op.kind {
             OperationKind::Upsert => {
                 let match_value = op.match_value.as_deref().unwrap_or_default();
                 // `hs_object_id` is the record id: HubSpot refuses to have it written.
-                if self.match_property != "hs_object_id" {
-                    properties.insert(self.match_property, match_value);
+                if match_property != "hs_object_id" {
+                    properties.insert(match_property, match_value);
                 }
-                map.serialize_entry("idProperty", self.match_property)?;
-                map.serialize_entry("id", match_value)?;
+                json.raw(b"\"idProperty\":");
+                json.string(match_property);
+                json.raw(b",\"id\":");
+                json.string(match_value);
             }
             OperationKind::Update | OperationKind::Clear => {
-                map.serialize_entry("id", op.destination_id.as_deref().unwrap_or_default())?;
+                json.raw(b"\"id\":");
+                json.string(op.destination_id.as_deref().unwrap_or_default());
             }
         }
-        map.serialize_entry("objectWriteTraceId", &trace)?;
-        map.serialize_entry("properties", &properties)?;
-        map.end()
+        json.raw(b",\"objectWriteTraceId\":\"");
+        json.raw(index.to_string().as_bytes());
+        json.raw(b"\",\"properties\":{");
+        for (position, (name, value)) in properties.0.iter().enumerate() {
+            if position > 0 {
+                json.raw(b",");
+            }
+            json.string(name);
+            json.raw(b":");
+            json.string(value);
+        }
+        json.raw(b"}}");
     }
+    json.raw(b"]}");
+    json.0
 }
 
-/// The `properties` object (all values are strings in HubSpot, FACTS P2), in mapping order; a
+/// A few properties by name, kept in a vector (a record has a handful), in mapping order; a
 /// later duplicate of a name wins, as it would in the mapping. A clear sends `""` for each.
 fn properties(op: &Operation, clear: bool) -> Properties<'_> {
     let mut properties = Properties(Vec::with_capacity(op.properties.len() + 1));
@@ -176,8 +172,7 @@ fn properties(op: &Operation, clear: bool) -> Properties<'_> {
     properties
 }
 
-/// A few properties by name, kept in a vector (a record has a handful): serialized as an
-/// object.
+/// The `properties` object's entries (all values are strings in HubSpot, FACTS P2).
 struct Properties<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> Properties<'a> {
@@ -190,13 +185,31 @@ impl<'a> Properties<'a> {
     }
 }
 
-impl Serialize for Properties<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in &self.0 {
-            map.serialize_entry(name, value)?;
+/// JSON text written into a buffer: the structure is written by the caller, strings here.
+struct JsonWriter(Vec<u8>);
+
+impl JsonWriter {
+    /// Bytes that are already JSON.
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// A string literal. Most values need no escape and are copied as they are; one that
+    /// does is escaped by serde_json, so the text is byte for byte what serde_json writes.
+    fn string(&mut self, text: &str) {
+        // Folded without an early exit, so the check runs over many bytes at a time.
+        let needs_escape = text.bytes().fold(false, |any, b| {
+            any | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if !needs_escape {
+            self.0.reserve(text.len() + 2);
+            self.0.push(b'"');
+            self.0.extend_from_slice(text.as_bytes());
+            self.0.push(b'"');
+        } else {
+            // Writing a string into a vector cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, text);
         }
-        map.end()
     }
 }
 

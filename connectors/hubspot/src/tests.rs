@@ -189,6 +189,42 @@ fn upsert_by_hs_object_id_does_not_write_the_id() {
 }
 
 #[test]
+fn values_that_need_escaping_are_written_as_serde_json_writes_them() {
+    let tricky = [
+        "plain",
+        "quote \" inside",
+        "back\\slash",
+        "line\nbreak\ttab\u{1}control",
+        "Zoë ✓ 日本 \u{1F600}",
+        "</script>",
+        "",
+    ];
+    for value in tricky {
+        let batch = encode(&[upsert("1", value, &[("note", value), (value, "name")])]);
+        let expected = serde_json::to_vec(&serde_json::json!({
+            "inputs": [{
+                "idProperty": "email",
+                "id": value,
+                "objectWriteTraceId": "0",
+                "properties": { "note": value, value: "name", "email": value }
+            }]
+        }))
+        .unwrap();
+        // Same bytes as serde_json (its map keeps insertion order only with preserve_order,
+        // so compare documents and, for the escapes, the strings as written).
+        assert_eq!(
+            batch.json(),
+            serde_json::from_slice::<Value>(&expected).unwrap()
+        );
+        let written = String::from_utf8(batch.body.clone()).unwrap();
+        assert!(
+            written.contains(&serde_json::to_string(value).unwrap()),
+            "{value:?} is not written as serde_json writes it: {written}"
+        );
+    }
+}
+
+#[test]
 fn update_body_addresses_records_by_id() {
     let batch = encode(&[
         update(

@@ -17,7 +17,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::file::reader::FileReader;
 use datafusion::parquet::file::serialized_reader::SerializedFileReader;
 
@@ -94,10 +94,12 @@ impl SnapshotWriter {
         let schema = schema(properties, with_id);
         // Keys, ids and fingerprints are unique, and most mapped values nearly so: building a
         // dictionary for them costs a hash per value and is given up once it is full. ZSTD
-        // finds what repeats.
+        // finds what repeats. Snapshots are read whole, in order, never filtered: min/max
+        // statistics would cost a comparison per value and serve no reader.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(io_error)?))
             .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
             .build();
         let writer =
             ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;

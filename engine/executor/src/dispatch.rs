@@ -2,7 +2,8 @@
 //!
 //! One task drives every request (a `FuturesUnordered`), so the journal, which is synchronous,
 //! is written from that task alone: a batch is journaled `sent` before its first request and
-//! its outcomes as soon as its answer is final, in whatever order answers come. Batches are
+//! its outcomes once its answer is final, in whatever order answers come. Each answer costs
+//! one write: its outcomes go in the same transaction as the batches admitted after it. Batches are
 //! admitted while fewer than the controller's limit are in flight; a [`Step::Barrier`] admits
 //! nothing more until every batch before it is answered. After a fatal answer nothing new is
 //! sent, batches in flight are awaited and journaled, and the rows of every batch not yet
@@ -54,13 +55,16 @@ pub(crate) async fn run<D: Destination>(
     let mut in_flight = FuturesUnordered::new();
     // A barrier was reached: nothing more is sent until the batches in flight are answered.
     let mut barrier = false;
+    // Outcomes of batches answered since the journal was last written.
+    let mut answered: Vec<Vec<JournalRow>> = Vec::new();
     loop {
-        while !barrier && tally.fatal.is_none() && in_flight.len() < limit() {
+        let mut admitted: Vec<Batch> = Vec::new();
+        while !barrier && tally.fatal.is_none() && in_flight.len() + admitted.len() < limit() {
             let Some(step) = steps.next() else {
                 break;
             };
             match step {
-                Step::Barrier => barrier = !in_flight.is_empty(),
+                Step::Barrier => barrier = !(in_flight.is_empty() && admitted.is_empty()),
                 Step::NoRequest(rows) => {
                     progress.inc(rows.len() as u64);
                     tally.no_request(state, run_id, rows)?;
@@ -69,27 +73,35 @@ pub(crate) async fn run<D: Destination>(
                     progress.inc(rows.len() as u64);
                     tally.invalid(state, run_id, rows)?;
                 }
-                Step::Batch(batch) => {
-                    let batch = Batch::from(batch);
-                    let sent: Vec<(String, String)> = batch
+                Step::Batch(batch) => admitted.push(Batch::from(batch)),
+            }
+        }
+        // One write for the answers just taken and the batches about to go: a batch is
+        // journaled `sent` before its request exists (a future runs only once polled below).
+        if !answered.is_empty() || !admitted.is_empty() {
+            let sent: Vec<Vec<(String, String)>> = admitted
+                .iter()
+                .map(|batch| {
+                    batch
                         .rows()
                         .map(|(key, action)| (key.to_string(), action.to_string()))
-                        .collect();
-                    state.journal_sent(run_id, &sent)?;
-                    let pacing = &pacing;
-                    in_flight.push(async move {
-                        let answer =
-                            send_with_retries(destination, &batch.operations, pacing).await;
-                        (batch, answer)
-                    });
-                }
-            }
+                        .collect()
+                })
+                .collect();
+            state.journal_batches(run_id, &answered, &sent)?;
+            answered.clear();
+        }
+        for batch in admitted {
+            let pacing = &pacing;
+            in_flight.push(async move {
+                let answer = send_with_retries(destination, &batch.operations, pacing).await;
+                (batch, answer)
+            });
         }
         let Some((batch, answer)) = in_flight.next().await else {
             break;
         };
-        let journal = tally.answered(run_id, &batch, answer);
-        state.journal_outcomes(run_id, &journal)?;
+        answered.push(tally.answered(run_id, &batch, answer));
         progress.inc(batch.len() as u64);
         if tally.fatal.is_some() {
             stop.send_replace(true);

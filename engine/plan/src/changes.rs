@@ -21,7 +21,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Action, FieldChange, RowChange};
@@ -415,10 +415,12 @@ impl ChangeWriter {
         let schema = schema();
         // Change files are scratch, read back two or three times within one plan or apply:
         // LZ4 costs a fraction of ZSTD's CPU for a somewhat larger file, and plain encoding
-        // saves building dictionaries of keys and values that rarely repeat.
+        // saves building dictionaries of keys and values that rarely repeat. Change files are
+        // read whole, in order: no reader wants min/max statistics.
         let props = WriterProperties::builder()
             .set_compression(Compression::LZ4_RAW)
             .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
             .build();
         let writer =
             ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(io_error)?;

@@ -510,6 +510,25 @@ pub trait StateStore {
     fn journal_sent(&self, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError>;
     /// Journals outcomes (after the response came back), in one transaction.
     fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError>;
+    /// Journals, together, the outcomes of batches just answered (each batch's rows as
+    /// [`StateStore::journal_outcomes`] takes them) and the batches about to be sent (as
+    /// [`StateStore::journal_sent`] takes them): the send loop writes once per answer, not
+    /// twice. A store that cannot do it in one transaction writes them call by call,
+    /// outcomes first.
+    fn journal_batches(
+        &self,
+        run_id: i64,
+        answered: &[Vec<JournalRow>],
+        sent: &[Vec<(String, String)>],
+    ) -> Result<(), StateError> {
+        for rows in answered {
+            self.journal_outcomes(run_id, rows)?;
+        }
+        for rows in sent {
+            self.journal_sent(run_id, rows)?;
+        }
+        Ok(())
+    }
     /// The journal of a run, whole (small runs and tests; large ones read [`journal_rows`]).
     fn journal(&self, run_id: i64) -> Result<Vec<JournalRow>, StateError>;
     /// Up to `limit` journal rows of a run whose keys come after `after`, in ascending key

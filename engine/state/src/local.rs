@@ -332,12 +332,9 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Writes journal rows of a run inside `tx` (a row's later outcome replaces its earlier one).
-fn write_journal_rows(
-    tx: &rusqlite::Transaction<'_>,
-    run_id: i64,
-    rows: &[JournalRow],
-) -> Result<(), StateError> {
+/// Writes journal rows of a run, inside the caller's transaction (a row's later outcome
+/// replaces its earlier one).
+fn write_journal_rows(tx: &Connection, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO journal (run_id, key, action, state, destination_id, message)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -378,6 +375,52 @@ where
     let written = write(conn);
     conn.pragma_update(None, "synchronous", "FULL")?;
     written
+}
+
+/// Records one batch about to be sent: one `sent_batches` row holding its rows.
+fn write_sent(conn: &Connection, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError> {
+    let Some((first_key, _)) = rows.first() else {
+        return Ok(());
+    };
+    // Pairs of strings: serializing cannot fail.
+    let encoded = serde_json::to_string(rows).unwrap_or_default();
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![run_id, first_key, rows.len() as i64, encoded])?;
+    Ok(())
+}
+
+/// Records one batch's outcomes, journaled together in the order the batch was sent. Every
+/// row written (the usual answer): the batch row records their ids, and stays the only row
+/// they take until the run commits. Otherwise each row is journaled and the batch row goes.
+fn write_outcomes(conn: &Connection, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
+    if let Some(first) = rows.first()
+        && rows.iter().all(|row| row.state == RowState::Succeeded)
+    {
+        let ids: Vec<Option<&str>> = rows
+            .iter()
+            .map(|row| row.destination_id.as_deref())
+            .collect();
+        // Strings and nulls: serializing cannot fail.
+        let written = serde_json::to_string(&ids).unwrap_or_default();
+        let updated = conn
+            .prepare_cached(
+                "UPDATE sent_batches SET written = ?3
+                 WHERE run_id = ?1 AND first_key = ?2 AND row_count = ?4 AND written IS NULL",
+            )?
+            .execute(params![run_id, first.key, written, rows.len() as i64])?;
+        if updated == 1 {
+            return Ok(());
+        }
+    }
+    write_journal_rows(conn, run_id, rows)?;
+    // The batch these outcomes answer is no longer in flight.
+    if let Some(first) = rows.first() {
+        conn.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
+            .execute(params![run_id, first.key])?;
+    }
+    Ok(())
 }
 
 /// Up to `limit` rows of run `run_id`'s batches (see `sent_batches`) with keys after `after`,
@@ -613,53 +656,34 @@ impl StateStore for LocalState {
     }
 
     fn journal_sent(&self, run_id: i64, rows: &[(String, String)]) -> Result<(), StateError> {
-        let Some((first_key, _)) = rows.first() else {
-            return Ok(());
-        };
-        // Pairs of strings: serializing cannot fail.
-        let encoded = serde_json::to_string(rows).unwrap_or_default();
         let mut conn = self.conn();
-        without_waiting_for_the_disk(&mut conn, |conn| {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![run_id, first_key, rows.len() as i64, encoded])?;
-            Ok(())
-        })
+        without_waiting_for_the_disk(&mut conn, |conn| write_sent(conn, run_id, rows))
     }
 
     fn journal_outcomes(&self, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
         let mut conn = self.conn();
         without_waiting_for_the_disk(&mut conn, |conn| {
             let tx = conn.transaction()?;
-            // The executor journals a batch's outcomes together, in the order it was sent.
-            // Every row written (the usual answer): the batch row records their ids, and
-            // stays the only row they take until the run commits.
-            if let Some(first) = rows.first()
-                && rows.iter().all(|row| row.state == RowState::Succeeded)
-            {
-                let ids: Vec<Option<&str>> = rows
-                    .iter()
-                    .map(|row| row.destination_id.as_deref())
-                    .collect();
-                // Strings and nulls: serializing cannot fail.
-                let written = serde_json::to_string(&ids).unwrap_or_default();
-                let updated = tx
-                    .prepare_cached(
-                        "UPDATE sent_batches SET written = ?3
-                         WHERE run_id = ?1 AND first_key = ?2 AND row_count = ?4 AND written IS NULL",
-                    )?
-                    .execute(params![run_id, first.key, written, rows.len() as i64])?;
-                if updated == 1 {
-                    tx.commit()?;
-                    return Ok(());
-                }
+            write_outcomes(&tx, run_id, rows)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn journal_batches(
+        &self,
+        run_id: i64,
+        answered: &[Vec<JournalRow>],
+        sent: &[Vec<(String, String)>],
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        without_waiting_for_the_disk(&mut conn, |conn| {
+            let tx = conn.transaction()?;
+            for rows in answered {
+                write_outcomes(&tx, run_id, rows)?;
             }
-            write_journal_rows(&tx, run_id, rows)?;
-            // The batch these outcomes answer is no longer in flight.
-            if let Some(first) = rows.first() {
-                tx.prepare_cached("DELETE FROM sent_batches WHERE run_id = ?1 AND first_key = ?2")?
-                    .execute(params![run_id, first.key])?;
+            for rows in sent {
+                write_sent(&tx, run_id, rows)?;
             }
             tx.commit()?;
             Ok(())
@@ -1253,6 +1277,78 @@ mod tests {
             .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
             .unwrap();
         assert_eq!(batches, 0);
+    }
+
+    #[test]
+    fn answers_and_new_batches_journaled_together_read_as_journaled_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = LocalState::open(dir.path()).unwrap();
+        let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
+        let batch = |keys: &[&str]| -> Vec<(String, String)> {
+            keys.iter()
+                .map(|k| (k.to_string(), "create".to_string()))
+                .collect()
+        };
+        let outcome = |key: &str, state: RowState| JournalRow {
+            key: key.to_string(),
+            action: "create".into(),
+            state,
+            destination_id: (state == RowState::Succeeded).then(|| format!("id-{key}")),
+            message: (state == RowState::Rejected).then(|| "no".to_string()),
+        };
+        // Two batches go out in one write; then both answers and a third batch in another.
+        state
+            .journal_batches(run, &[], &[batch(&["a", "b"]), batch(&["c", "d"])])
+            .unwrap();
+        assert_eq!(
+            state
+                .journal(run)
+                .unwrap()
+                .iter()
+                .filter(|r| r.state == RowState::Sent)
+                .count(),
+            4
+        );
+        state
+            .journal_batches(
+                run,
+                &[
+                    vec![
+                        outcome("a", RowState::Succeeded),
+                        outcome("b", RowState::Succeeded),
+                    ],
+                    vec![
+                        outcome("c", RowState::Succeeded),
+                        outcome("d", RowState::Rejected),
+                    ],
+                ],
+                &[batch(&["e"])],
+            )
+            .unwrap();
+        let journal: Vec<(String, RowState, Option<String>)> = state
+            .journal(run)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key, r.state, r.destination_id))
+            .collect();
+        let expected = [
+            ("a", RowState::Succeeded, Some("id-a")),
+            ("b", RowState::Succeeded, Some("id-b")),
+            ("c", RowState::Succeeded, Some("id-c")),
+            ("d", RowState::Rejected, None),
+            ("e", RowState::Sent, None),
+        ];
+        let expected: Vec<(String, RowState, Option<String>)> = expected
+            .iter()
+            .map(|(k, s, id)| (k.to_string(), *s, id.map(str::to_string)))
+            .collect();
+        assert_eq!(journal, expected);
+        // The batch written whole stays one row; the mixed one became journal rows.
+        let batches: i64 = state
+            .conn()
+            .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(batches, 2, "`a, b` written and `e` in flight");
     }
 
     #[test]
