@@ -12,22 +12,13 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
-use governor::clock::MonotonicClock;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
-
-/// The token bucket, on the standard library's monotonic clock: the default clock calibrates
-/// the CPU's time-stamp counter when it is made, which costs every run's start more than the
-/// bucket's few readings per request ever do.
-type Bucket =
-    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
 
 /// A token bucket plus an account-wide pause: what every request to one account waits for.
 pub struct AccountBudget {
     requests_per_second: f64,
-    bucket: Option<Bucket>,
+    bucket: Option<DefaultDirectRateLimiter>,
     paused_until: Mutex<Option<Instant>>,
 }
 
@@ -94,15 +85,14 @@ impl AccountBudget {
     }
 }
 
-fn bucket(requests_per_second: f64) -> Option<Bucket> {
+fn bucket(requests_per_second: f64) -> Option<DefaultDirectRateLimiter> {
     if !(requests_per_second.is_finite() && requests_per_second > 0.0) {
         return None;
     }
     let period = Duration::from_secs_f64(1.0 / requests_per_second);
     let burst =
         NonZeroU32::new(requests_per_second.floor().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(period)
-        .map(|q| RateLimiter::direct_with_clock(q.allow_burst(burst), MonotonicClock))
+    Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)))
 }
 
 /// The budgets of the accounts this process writes to, one per account identity.
