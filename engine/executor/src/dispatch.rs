@@ -3,11 +3,11 @@
 //! One task drives every request (a `FuturesUnordered`), so the journal, which is synchronous,
 //! is written from that task alone: a batch is journaled `sent` before its first request and
 //! its outcomes once its answer is final, in whatever order answers come. Each answer costs
-//! one write: its outcomes go in the same transaction as the batches admitted after it. Batches are
-//! admitted while fewer than the controller's limit are in flight; a [`Step::Barrier`] admits
-//! nothing more until every batch before it is answered. After a fatal answer nothing new is
-//! sent, batches in flight are awaited and journaled, and the rows of every batch not yet
-//! sent are journaled as not sent.
+//! one write: its outcomes go in the same transaction as the batches admitted after it.
+//! Batches are admitted while fewer than the controller's limit are in flight; a
+//! [`Step::Barrier`] admits nothing more until every batch before it is answered. After a
+//! fatal answer nothing new is sent, batches in flight are awaited and journaled, and the
+//! rows of every batch not yet sent are journaled as not sent.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, PoisonError};

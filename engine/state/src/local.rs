@@ -1056,6 +1056,13 @@ mod tests {
         }
     }
 
+    /// A batch of creates about to be sent, as the executor journals it.
+    fn batch(keys: &[&str]) -> Vec<(String, String)> {
+        keys.iter()
+            .map(|k| (k.to_string(), "create".to_string()))
+            .collect()
+    }
+
     #[test]
     fn lineage_is_stable_and_generation_starts_at_zero() {
         let dir = tempfile::tempdir().unwrap();
@@ -1200,11 +1207,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = LocalState::open(dir.path()).unwrap();
         let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
-        let batch = |keys: &[&str]| -> Vec<(String, String)> {
-            keys.iter()
-                .map(|k| (k.to_string(), "create".to_string()))
-                .collect()
-        };
         let answered = |keys: &[&str]| -> Vec<JournalRow> {
             keys.iter()
                 .map(|k| JournalRow {
@@ -1284,11 +1286,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = LocalState::open(dir.path()).unwrap();
         let run = state.begin_run("s", "p1", 0, b"{}", counts()).unwrap();
-        let batch = |keys: &[&str]| -> Vec<(String, String)> {
-            keys.iter()
-                .map(|k| (k.to_string(), "create".to_string()))
-                .collect()
-        };
         let outcome = |key: &str, state: RowState| JournalRow {
             key: key.to_string(),
             action: "create".into(),
