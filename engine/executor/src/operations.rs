@@ -57,36 +57,48 @@ pub fn action_name(action: Action) -> &'static str {
 pub fn operations_for(plan: &SyncPlan) -> std::io::Result<PlannedOperations> {
     let mut out = PlannedOperations::default();
     plan.changes.for_each(|change| {
-        plan_change(plan, change, &mut out);
+        plan_change(plan, change.clone(), &mut out);
         Ok(())
     })?;
     Ok(out)
 }
 
-/// Adds one change's operation (or its no-request or invalid row) to `out`.
-pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut PlannedOperations) {
+/// Adds one change's operation (or its no-request or invalid row) to `out`. The change is
+/// taken by value: its key and values move into the operation instead of being copied.
+pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedOperations) {
     let clears = |property: &str| plan.clear_on_null.iter().any(|p| p == property);
     let action = action_name(change.action);
+    let wave = change.wave;
     let planned = |operation| PlannedOperation {
         action,
-        wave: change.wave,
+        wave,
         operation,
     };
-    let invalid = |message: String| InvalidRow {
-        key: change.key.clone(),
+    let RowChange {
+        key,
+        destination_id,
+        fields,
+        values,
+        ..
+    } = change;
+    let invalid = |key: String, message: String| InvalidRow {
+        key,
         action,
         message,
     };
     match change.action {
         Action::Create => {
             out.counts.planned_create += 1;
-            let values = change.values.as_deref().unwrap_or_default();
+            let values = values.unwrap_or_default();
             let match_value = values.first().cloned().flatten();
             let Some(match_value) = match_value.filter(|v| !v.is_empty()) else {
-                out.invalid.push(invalid(format!(
-                    "the match property `{}` is null or empty, so the row cannot be upserted",
-                    plan.match_property
-                )));
+                out.invalid.push(invalid(
+                    key,
+                    format!(
+                        "the match property `{}` is null or empty, so the row cannot be upserted",
+                        plan.match_property
+                    ),
+                ));
                 return;
             };
             let properties = plan
@@ -94,13 +106,13 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut Planned
                 .iter()
                 .zip(values)
                 .filter_map(|(p, v)| match v {
-                    Some(v) => Some((p.clone(), v.clone())),
+                    Some(v) => Some((p.clone(), v)),
                     None if clears(p) => Some((p.clone(), String::new())),
                     None => None,
                 })
                 .collect();
             out.operations.push(planned(Operation {
-                key: change.key.clone(),
+                key,
                 kind: OperationKind::Upsert,
                 destination_id: None,
                 match_value: Some(match_value),
@@ -109,53 +121,49 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: &RowChange, out: &mut Planned
         }
         Action::Update => {
             out.counts.planned_update += 1;
-            let properties: Vec<(String, String)> = change
-                .fields
-                .iter()
-                .filter_map(|f| match &f.after {
-                    Some(v) => Some((f.property.clone(), v.clone())),
-                    None if clears(&f.property) => Some((f.property.clone(), String::new())),
+            let properties: Vec<(String, String)> = fields
+                .into_iter()
+                .filter_map(|f| match f.after {
+                    Some(v) => Some((f.property, v)),
+                    None if clears(&f.property) => Some((f.property, String::new())),
                     None => None,
                 })
                 .collect();
             if properties.is_empty() {
-                out.no_request
-                    .push((change.key.clone(), action_name(change.action)));
+                out.no_request.push((key, action));
                 return;
             }
-            match &change.destination_id {
+            match destination_id {
                 Some(id) => out.operations.push(planned(Operation {
-                    key: change.key.clone(),
+                    key,
                     kind: OperationKind::Update,
-                    destination_id: Some(id.clone()),
+                    destination_id: Some(id),
                     match_value: None,
                     properties,
                 })),
                 None => out.invalid.push(invalid(
+                    key,
                     "no destination id is recorded for this row; it will be upserted after the state is repaired".into(),
                 )),
             }
         }
         Action::Remove => {
             out.counts.planned_remove += 1;
-            let properties: Vec<(String, String)> = change
-                .fields
-                .iter()
-                .map(|f| (f.property.clone(), String::new()))
+            let properties: Vec<(String, String)> = fields
+                .into_iter()
+                .map(|f| (f.property, String::new()))
                 .collect();
-            match (plan.on_remove, &change.destination_id) {
+            match (plan.on_remove, destination_id) {
                 (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {
                     out.operations.push(planned(Operation {
-                        key: change.key.clone(),
+                        key,
                         kind: OperationKind::Clear,
-                        destination_id: Some(id.clone()),
+                        destination_id: Some(id),
                         match_value: None,
                         properties,
                     }))
                 }
-                _ => out
-                    .no_request
-                    .push((change.key.clone(), action_name(change.action))),
+                _ => out.no_request.push((key, action)),
             }
         }
     }

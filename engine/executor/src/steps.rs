@@ -137,7 +137,7 @@ impl Iterator for StepStream<'_> {
                     Some(Ok(chunk)) => {
                         let mut out = PlannedOperations::default();
                         for change in chunk
-                            .iter()
+                            .into_iter()
                             .filter(|c| c.action == *action && c.wave == *wave)
                         {
                             plan_change(self.plan, change, &mut out);
