@@ -105,21 +105,25 @@ pub fn fold_run(
             Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
             Err(e) => vec![Err(e)],
         })
-        .map(|c: std::io::Result<RowChange>| c.map(|c| (c.key.clone(), c)));
+        .map(|c: std::io::Result<RowChange>| c.map(|mut c| (std::mem::take(&mut c.key), c)));
     let mut changes = Ordered::new(changes, "the plan's changes");
     let mut written = Ordered::new(outcomes.written, "the run's journal");
 
+    // The row being folded: one buffer, reused from row to row.
+    let mut key = String::new();
     loop {
         let old_key = match &mut old {
             Some(old) => old.peek_key()?,
             None => None,
         };
-        let key = match (old_key, changes.peek_key()?) {
+        let next = match (old_key, changes.peek_key()?) {
             (None, None) => break,
-            (Some(o), None) => o.to_string(),
-            (None, Some(c)) => c.to_string(),
-            (Some(o), Some(c)) => o.min(c).to_string(),
+            (Some(o), None) => o,
+            (None, Some(c)) => c,
+            (Some(o), Some(c)) => o.min(c),
         };
+        key.clear();
+        key.push_str(next);
         let old_row = match &mut old {
             Some(old) => old.next_if_key(&key)?,
             None => None,
