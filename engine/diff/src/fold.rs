@@ -33,9 +33,9 @@ pub type Written<'a> = dyn Iterator<Item = std::io::Result<(String, Option<Strin
 pub struct RunOutcomes<'a> {
     /// The keys the run wrote, ascending (see [`Written`]).
     pub written: &'a mut Written<'a>,
-    /// Whether the run wrote one key: asked only for rows that took over another row's record
-    /// (a re-key), whose old key may sort before or after them.
-    pub wrote: &'a dyn Fn(&str) -> std::io::Result<bool>,
+    /// Which of these keys the run wrote: asked once, with the rows that took over another
+    /// row's record (a re-key), whose old key may sort before or after them.
+    pub wrote: &'a dyn Fn(&HashSet<String>) -> std::io::Result<HashSet<String>>,
     /// Values found in the destination for rows crash recovery read back, in place of the
     /// planned ones (aligned with the plan's properties).
     pub observed: &'a HashMap<String, Vec<Option<String>>>,
@@ -56,7 +56,13 @@ pub fn fold_snapshot(
         .collect();
     sorted.sort_unstable();
     let mut written = sorted.into_iter().map(Ok);
-    let wrote = |key: &str| Ok(succeeded.contains_key(key));
+    let wrote = |keys: &HashSet<String>| {
+        Ok(keys
+            .iter()
+            .filter(|key| succeeded.contains_key(*key))
+            .cloned()
+            .collect())
+    };
     fold_run(
         previous,
         plan,
@@ -82,12 +88,18 @@ pub fn fold_run(
     out: &Path,
 ) -> std::io::Result<FoldOutcome> {
     // Rows whose record another row took over (a re-key): the record is now that row's.
-    let mut handed_over: HashSet<String> = HashSet::new();
-    for (key, from) in plan.changes.rekeys()? {
-        if (outcomes.wrote)(&key)? {
-            handed_over.insert(from);
-        }
-    }
+    let rekeys = plan.changes.rekeys()?;
+    let rekeyed: HashSet<String> = rekeys.iter().map(|(key, _)| key.clone()).collect();
+    let written_rekeys = if rekeyed.is_empty() {
+        HashSet::new()
+    } else {
+        (outcomes.wrote)(&rekeyed)?
+    };
+    let handed_over: HashSet<String> = rekeys
+        .into_iter()
+        .filter(|(key, _)| written_rekeys.contains(key))
+        .map(|(_, from)| from)
+        .collect();
 
     let tmp = out.with_extension("parquet.tmp");
     let mut writer = SnapshotWriter::create(&tmp, &plan.properties, true)?;

@@ -2,14 +2,14 @@
 //! and the journal.
 //!
 //! ```text
-//! SyncPlan ─► steps_for ─► Step::Batch … Step::Barrier … Step::Batch     (ordered, grouped)
+//! SyncPlan ─► stream_steps ─► Step::Batch … Step::Barrier … Step::Batch  (ordered, grouped)
 //!                              │
 //!                              ▼  execute_steps: up to N batches in flight (AIMD), one task
 //!             journal "sent" ─► account budget (token bucket + Retry-After pause) ─► send_batch
 //!                                                                                      │
 //!       per-row outcomes ◄─ retry (Retry-After / backoff with jitter) ◄───────────────┘
 //!              │
-//!              └─► journal outcomes (as soon as that batch's answer is final)
+//!              └─► journal outcomes (with the next batches' "sent", one write per answer)
 //! ```
 //!
 //! Connectors classify; this crate decides. A row the destination rejects stays pending with
@@ -112,8 +112,8 @@ pub enum ExecutorError {
     Changes(#[from] std::io::Error),
 }
 
-/// Executes `plan` for run `run_id`, journaling every batch in `state`: [`steps_for`] then
-/// [`execute_steps`], with the planned counts in the report.
+/// Executes `plan` for run `run_id`, journaling every batch in `state`: [`stream_steps`]
+/// then [`execute_steps`], with the planned counts in the report.
 pub async fn execute<D: Destination>(
     destination: &D,
     state: &dyn StateStore,

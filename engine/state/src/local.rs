@@ -1056,6 +1056,21 @@ mod tests {
         }
     }
 
+    /// The keys of run `run_id`'s journal in key order, only those in state `only` when given.
+    fn journal_keys(state: &LocalState, run_id: i64, only: Option<RowState>) -> Vec<String> {
+        crate::journal_rows(state, run_id, only)
+            .map(|r| r.unwrap().key)
+            .collect()
+    }
+
+    /// How many batches `sent_batches` holds, in flight or written whole.
+    fn stored_batches(state: &LocalState) -> i64 {
+        state
+            .conn()
+            .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A batch of creates about to be sent, as the executor journals it.
     fn batch(keys: &[&str]) -> Vec<(String, String)> {
         keys.iter()
@@ -1180,9 +1195,7 @@ mod tests {
             })
             .collect();
         state.journal_outcomes(run, &rows).unwrap();
-        let all: Vec<String> = crate::journal_rows(&state, run, None)
-            .map(|r| r.unwrap().key)
-            .collect();
+        let all = journal_keys(&state, run, None);
         let mut sorted = all.clone();
         sorted.sort();
         assert_eq!(all.len(), 10_000);
@@ -1223,11 +1236,7 @@ mod tests {
         state
             .journal_outcomes(run, &answered(&["a", "c", "e"]))
             .unwrap();
-        let keys_in = |only| -> Vec<String> {
-            crate::journal_rows(&state, run, only)
-                .map(|r| r.unwrap().key)
-                .collect()
-        };
+        let keys_in = |only| journal_keys(&state, run, only);
         assert_eq!(keys_in(Some(RowState::Sent)), ["b", "d"]);
         assert_eq!(keys_in(None), ["a", "b", "c", "d", "e"]);
         let page = state.journal_page(run, None, Some("b"), 2).unwrap();
@@ -1274,10 +1283,7 @@ mod tests {
             .unwrap();
         assert_eq!(keys_in(Some(RowState::Sent)), ["d"]);
         assert_eq!(keys_in(None), ["b", "d"]);
-        let batches: i64 = state
-            .conn()
-            .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
-            .unwrap();
+        let batches = stored_batches(&state);
         assert_eq!(batches, 0);
     }
 
@@ -1341,10 +1347,7 @@ mod tests {
             .collect();
         assert_eq!(journal, expected);
         // The batch written whole stays one row; the mixed one became journal rows.
-        let batches: i64 = state
-            .conn()
-            .query_row("SELECT count(*) FROM sent_batches", [], |r| r.get(0))
-            .unwrap();
+        let batches = stored_batches(&state);
         assert_eq!(batches, 2, "`a, b` written and `e` in flight");
     }
 
@@ -1429,9 +1432,7 @@ mod tests {
                 .iter()
                 .all(|r| r.destination_id.as_deref() == Some(&*format!("id-{}", r.key)))
         );
-        let all: Vec<String> = crate::journal_rows(&state, run, None)
-            .map(|r| r.unwrap().key)
-            .collect();
+        let all = journal_keys(&state, run, None);
         assert_eq!(all, (0..200).map(key).collect::<Vec<_>>());
         let stored: i64 = state
             .conn()
@@ -1476,9 +1477,7 @@ mod tests {
             run
         };
         let state = LocalState::open(dir.path()).unwrap();
-        let sent: Vec<String> = crate::journal_rows(&state, run, Some(RowState::Sent))
-            .map(|r| r.unwrap().key)
-            .collect();
+        let sent = journal_keys(&state, run, Some(RowState::Sent));
         assert_eq!(sent, ["k"]);
         state
             .journal_sent(run, &[("m".into(), "create".into())])
@@ -1508,9 +1507,7 @@ mod tests {
             run
         };
         let state = LocalState::open(dir.path()).unwrap();
-        let sent: Vec<String> = crate::journal_rows(&state, run, Some(RowState::Sent))
-            .map(|r| r.unwrap().key)
-            .collect();
+        let sent = journal_keys(&state, run, Some(RowState::Sent));
         assert_eq!(sent, ["k"]);
         let answered = JournalRow {
             key: "k".into(),

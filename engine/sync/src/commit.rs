@@ -131,29 +131,22 @@ pub(crate) async fn fold_and_commit(
         row.map(|r| (r.key, r.destination_id))
             .map_err(|e| std::io::Error::other(e.to_string()))
     });
-    // Rows that took over another row's record (re-keys) are few: whether the run wrote each
-    // is read in one pass over its successes, not looked up row by row.
-    let rekeyed: HashSet<String> = plan
-        .changes
-        .rekeys()
-        .map_err(|e| vec![changes_unreadable(&plan.sync, &e)])?
-        .into_iter()
-        .map(|(key, _)| key)
-        .collect();
-    let mut rekeyed_written: HashSet<String> = reconciled
-        .iter()
-        .filter(|r| rekeyed.contains(&r.key))
-        .map(|r| r.key.clone())
-        .collect();
-    if !rekeyed.is_empty() {
+    // Rows that took over another row's record (re-keys) are few: which of them the run
+    // wrote is read in one pass over its successes, not looked up row by row.
+    let wrote = |rekeyed: &HashSet<String>| -> std::io::Result<HashSet<String>> {
+        let mut written: HashSet<String> = reconciled
+            .iter()
+            .filter(|r| rekeyed.contains(&r.key))
+            .map(|r| r.key.clone())
+            .collect();
         for row in journal_rows(state, outcome.run_id, Some(RowState::Succeeded)) {
-            let row = row.map_err(|e| vec![state_error(e)])?;
+            let row = row.map_err(|e| std::io::Error::other(e.to_string()))?;
             if rekeyed.contains(&row.key) {
-                rekeyed_written.insert(row.key);
+                written.insert(row.key);
             }
         }
-    }
-    let wrote = |key: &str| -> std::io::Result<bool> { Ok(rekeyed_written.contains(key)) };
+        Ok(written)
+    };
     let folded = fold_run(
         generation.snapshot.as_deref(),
         plan,
