@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ErrorDetail, InputError, category};
-use crate::object_type::ObjectType;
 use crate::record::{Selection, iso};
+use crate::registry::{ObjectDef, ObjectType};
+use crate::required;
 use crate::store::Store;
 use crate::validate::{self, PropertyError};
 
@@ -115,10 +116,10 @@ fn too_many(count: usize, max: usize) -> ApiError {
     .context("limit", vec![max.to_string()])
 }
 
-fn non_unique(object: ObjectType, property: &str) -> ApiError {
+fn non_unique(object: &ObjectDef, property: &str) -> ApiError {
     ApiError::validation(format!(
         "Unable to perform update/upsert by non-unique {} property",
-        object.type_id()
+        object.type_id
     ))
     .context("idProperty", vec![property.to_owned()])
 }
@@ -136,7 +137,7 @@ fn json_type(value: &Value) -> &'static str {
 
 /// The batch-level checks of upsert and update; on success, the inputs with string values.
 pub(crate) fn check_writes(
-    object: ObjectType,
+    object: &ObjectDef,
     inputs: Vec<WriteInput>,
     max_inputs: usize,
 ) -> Result<Vec<Write>, ApiError> {
@@ -197,7 +198,7 @@ pub(crate) fn check_writes(
 }
 
 /// Value errors of every property of one input.
-fn property_errors(object: ObjectType, values: &BTreeMap<String, String>) -> Vec<PropertyError> {
+fn property_errors(object: &ObjectDef, values: &BTreeMap<String, String>) -> Vec<PropertyError> {
     values
         .iter()
         .filter_map(|(name, value)| validate::check_write(object, name, value).err())
@@ -205,18 +206,22 @@ fn property_errors(object: ObjectType, values: &BTreeMap<String, String>) -> Vec
 }
 
 /// Refuses values that would give a unique property a value another record already has.
-fn check_conflicts<'a>(
+pub(crate) fn check_conflicts<'a>(
     store: &Store,
     object: ObjectType,
     values: impl IntoIterator<Item = (&'a String, &'a String)>,
     except: Option<u64>,
 ) -> Result<(), InputError> {
+    let def = store.def(object);
     for (name, value) in values {
-        if value.is_empty() || name == RECORD_ID || !object.is_unique(name) {
+        if value.is_empty() || name == RECORD_ID || !def.is_unique(name) {
             continue;
         }
         if let Some(owner) = store.unique_owner(object, name, value, except) {
-            let message = format!("{} already exists. Existing ID: {owner}", object.singular());
+            let message = format!(
+                "{} already exists. Existing ID: {owner}",
+                def.singular_label
+            );
             let detail = ErrorDetail::new(format!("{name} {value} is already used by {owner}"))
                 .code("CONFLICT")
                 .field(name.clone())
@@ -227,7 +232,7 @@ fn check_conflicts<'a>(
     Ok(())
 }
 
-fn not_found(object: ObjectType) -> InputError {
+fn not_found(object: &ObjectDef) -> InputError {
     InputError::new(
         category::OBJECT_NOT_FOUND,
         format!(
@@ -254,7 +259,8 @@ fn upsert_one(
     write: &Write,
     now: DateTime<Utc>,
 ) -> Result<Value, InputError> {
-    let mut problems = property_errors(object, &write.values);
+    let def = store.def(object);
+    let mut problems = property_errors(def, &write.values);
     if write.id_property != RECORD_ID {
         if write.id.is_empty() {
             return Err(InputError::new(
@@ -265,8 +271,8 @@ fn upsert_one(
                 ),
             ));
         }
-        if let Some(def) = object.property(&write.id_property) {
-            problems.extend(validate::check_value(def, &write.id).err());
+        if let Some(property) = def.property(&write.id_property) {
+            problems.extend(validate::check_value(property, &write.id).err());
         }
     }
     if !problems.is_empty() {
@@ -277,19 +283,28 @@ fn upsert_one(
         .map(|r| r.id);
     let (id, created) = match existing {
         Some(id) => {
+            let cleared = required::cleared(def, &write.values);
+            if !cleared.is_empty() {
+                return Err(required::cleared_input_error(def, cleared));
+            }
             check_conflicts(store, object, &write.values, Some(id))?;
             store.update(object, id, &write.values, now);
             (id, false)
         }
         // A record id cannot be chosen by the client: upsert by id only updates.
-        None if write.id_property == RECORD_ID => return Err(not_found(object)),
+        None if write.id_property == RECORD_ID => return Err(not_found(def)),
         None => {
+            let missing = required::missing(def, created_values(write));
+            if !missing.is_empty() {
+                return Err(required::missing_input_error(def, missing));
+            }
             check_conflicts(store, object, created_values(write), None)?;
             (store.create(object, created_values(write), now), true)
         }
     };
-    let record = store.get(object, id).ok_or_else(|| not_found(object))?;
-    let mut result = record.to_json(object, &Selection::All);
+    let (def, record) = (store.def(object), store.get(object, id));
+    let record = record.ok_or_else(|| not_found(def))?;
+    let mut result = record.to_json(def, &Selection::All);
     result["new"] = json!(created);
     if let Some(trace) = &write.trace {
         result["objectWriteTraceId"] = json!(trace);
@@ -299,7 +314,7 @@ fn upsert_one(
 
 /// The values a record created by an upsert gets: the input's properties with the id in the
 /// `idProperty`, in name order (as one map holding both would list them), without copying.
-fn created_values(write: &Write) -> impl Iterator<Item = (&String, &String)> {
+fn created_values(write: &Write) -> impl Iterator<Item = (&String, &String)> + Clone {
     let id_property = write.id_property.as_str();
     let before = (Bound::Unbounded, Bound::Excluded(id_property));
     let after = (Bound::Excluded(id_property), Bound::Unbounded);
@@ -347,18 +362,24 @@ fn update_one(
     write: &Write,
     now: DateTime<Utc>,
 ) -> Result<Value, InputError> {
-    let problems = property_errors(object, &write.values);
+    let def = store.def(object);
+    let problems = property_errors(def, &write.values);
     if !problems.is_empty() {
         return Err(validate::input_error(&problems));
     }
     let id = store
         .find(object, &write.id_property, &write.id)
         .map(|r| r.id)
-        .ok_or_else(|| not_found(object))?;
+        .ok_or_else(|| not_found(def))?;
+    let cleared = required::cleared(def, &write.values);
+    if !cleared.is_empty() {
+        return Err(required::cleared_input_error(def, cleared));
+    }
     check_conflicts(store, object, &write.values, Some(id))?;
     store.update(object, id, &write.values, now);
-    let record = store.get(object, id).ok_or_else(|| not_found(object))?;
-    let mut result = record.to_json(object, &Selection::All);
+    let (def, record) = (store.def(object), store.get(object, id));
+    let record = record.ok_or_else(|| not_found(def))?;
+    let mut result = record.to_json(def, &Selection::All);
     if let Some(trace) = &write.trace {
         result["objectWriteTraceId"] = json!(trace);
     }
@@ -376,11 +397,12 @@ pub(crate) fn read(
     if body.inputs.len() > max_inputs {
         return Err(too_many(body.inputs.len(), max_inputs));
     }
+    let def = store.def(object);
     let id_property = body.id_property.unwrap_or_else(|| RECORD_ID.to_owned());
-    if !object.is_unique(&id_property) {
+    if !def.is_unique(&id_property) {
         return Err(ApiError::validation(format!(
             "idProperty {id_property} is not a unique property of {}",
-            object.type_id()
+            def.type_id
         ))
         .context("idProperty", vec![id_property]));
     }
@@ -393,14 +415,12 @@ pub(crate) fn read(
             continue;
         }
         match store.find(object, &id_property, &input.id) {
-            Some(record) => outcome.results.push(record.to_json(object, &selection)),
+            Some(record) => outcome.results.push(record.to_json(def, &selection)),
             None => missing.push(input.id),
         }
     }
     if !missing.is_empty() {
-        outcome
-            .errors
-            .push(not_found(object).context("ids", missing));
+        outcome.errors.push(not_found(def).context("ids", missing));
     }
     Ok(outcome)
 }
@@ -416,8 +436,8 @@ mod tests {
     }
 
     fn run_upsert(store: &mut Store, value: Value) -> Result<Outcome, ApiError> {
-        let writes = check_writes(ObjectType::Contacts, inputs(value), 100)?;
-        Ok(upsert(store, ObjectType::Contacts, &writes, Utc::now()))
+        let writes = check_writes(store.def(ObjectType::CONTACTS), inputs(value), 100)?;
+        Ok(upsert(store, ObjectType::CONTACTS, &writes, Utc::now()))
     }
 
     #[test]
@@ -434,7 +454,7 @@ mod tests {
         let second = run_upsert(&mut store, body).ok().unwrap_or_default();
         assert_eq!(second.results[0]["new"], false);
         assert_eq!(second.results[0]["id"], first.results[0]["id"]);
-        assert_eq!(store.records(ObjectType::Contacts).len(), 1);
+        assert_eq!(store.records(ObjectType::CONTACTS).count(), 1);
     }
 
     #[test]
@@ -450,7 +470,7 @@ mod tests {
         let error = outcome.errors[0].to_json();
         assert_eq!(error["context"]["ids"], json!(["c@d.co"]));
         assert_eq!(outcome.to_wire(Utc::now()).0, StatusCode::MULTI_STATUS);
-        assert_eq!(store.records(ObjectType::Contacts).len(), 1);
+        assert_eq!(store.records(ObjectType::CONTACTS).count(), 1);
     }
 
     #[test]
@@ -467,7 +487,37 @@ mod tests {
         let input = json!({"idProperty": "email", "id": "a@b.co", "properties": {"num_orders": 3}});
         let number = json!({ "inputs": [input] });
         assert!(run_upsert(&mut store, number).is_err());
-        assert!(store.records(ObjectType::Contacts).is_empty());
+        assert!(store.records(ObjectType::CONTACTS).next().is_none());
+    }
+
+    #[test]
+    fn tickets_need_a_stage_to_be_created_and_keep_it() {
+        let mut store = Store::default();
+        let writes = |store: &Store, body: Value| {
+            check_writes(store.def(ObjectType::TICKETS), inputs(body), 100).unwrap_or_default()
+        };
+        let body = json!({"inputs": [{"id": "1", "properties": {"subject": "Broken"}}]});
+        let checked = writes(&store, body);
+        let outcome = update(&mut store, ObjectType::TICKETS, &checked, Utc::now());
+        assert_eq!(outcome.errors[0].category(), category::OBJECT_NOT_FOUND);
+        let id = store.create(
+            ObjectType::TICKETS,
+            &BTreeMap::from([("hs_pipeline_stage".to_owned(), "1".to_owned())]),
+            Utc::now(),
+        );
+        let body = json!({"inputs": [
+            {"id": id.to_string(), "properties": {"hs_pipeline_stage": ""}},
+        ]});
+        let checked = writes(&store, body);
+        let outcome = update(&mut store, ObjectType::TICKETS, &checked, Utc::now());
+        let error = outcome.errors[0].to_json();
+        assert_eq!(error["context"]["properties"], json!(["hs_pipeline_stage"]));
+        assert_eq!(
+            store
+                .get(ObjectType::TICKETS, id)
+                .and_then(|r| r.get("hs_pipeline_stage")),
+            Some("1".to_owned())
+        );
     }
 
     #[test]
@@ -483,9 +533,9 @@ mod tests {
             {"id": "99", "properties": {"firstname": "X"}},
             {"id": "1", "properties": {"firstname": "Ada"}},
         ]});
-        let writes =
-            check_writes(ObjectType::Contacts, inputs(update_body), 100).unwrap_or_default();
-        let outcome = update(&mut store, ObjectType::Contacts, &writes, Utc::now());
+        let writes = check_writes(store.def(ObjectType::CONTACTS), inputs(update_body), 100)
+            .unwrap_or_default();
+        let outcome = update(&mut store, ObjectType::CONTACTS, &writes, Utc::now());
         let categories: Vec<_> = outcome.errors.iter().map(InputError::category).collect();
         assert_eq!(categories, [category::CONFLICT, category::OBJECT_NOT_FOUND]);
         assert_eq!(outcome.results.len(), 1);

@@ -15,8 +15,10 @@
 //!
 //! # Routes
 //!
-//! Every `/crm/…` route needs `Authorization: Bearer <token>`; `{objectType}` is `contacts` /
-//! `0-1` or `companies` / `0-2`.
+//! Every `/crm/…` route needs `Authorization: Bearer <token>`. `{objectType}` names a built-in
+//! object type by plural name, singular name or type id (FACTS U6): `contacts` / `contact` /
+//! `0-1`, `companies` / `0-2`, `deals` / `0-3`, `tickets` / `0-5` (names ignore case); anything
+//! else is HubSpot's 400 `Unable to infer object type from: …`.
 //!
 //! | method | path | answers |
 //! | --- | --- | --- |
@@ -55,6 +57,16 @@
 //!   `null`).
 //! - Unique properties: contacts `email`, companies `domain`, and `hs_object_id`; values match
 //!   exactly (case-sensitive). Upsert by `hs_object_id` (or with no `idProperty`) only updates.
+//! - Object types and their properties live in a registry inside the store (`registry`,
+//!   `builtin`). Deals: `dealname`, `amount`, `dealstage` (the seven stages of the `default`
+//!   pipeline), `pipeline`, `closedate`, `hubspot_owner_id`, `description`. Tickets: `subject`,
+//!   `content`, `hs_pipeline` (`0`), `hs_pipeline_stage` (`1`..`4`), `hs_ticket_priority`
+//!   (`LOW`, `MEDIUM`, `HIGH`, `URGENT`), `hubspot_owner_id`. Owner ids are external options:
+//!   any value is taken. Every type has `hs_object_id`, `createdate`, `lastmodifieddate`.
+//! - Required properties: tickets need `hs_pipeline_stage` when an upsert creates one, and an
+//!   update may not clear it (400-style `VALIDATION_ERROR` per input, naming the properties in
+//!   `context.properties`). Deals need nothing: HubSpot's API falls back to the default
+//!   pipeline, its docs only say a deal "should" have `dealname` and `dealstage`.
 //! - Searches compare strings case-insensitively, order by id and treat `after` as an offset;
 //!   search responses carry no rate-limit headers (FACTS R3).
 //! - Rate limit: a fixed one-second window of `requests_per_second` requests; 429 with
@@ -86,14 +98,16 @@
 pub mod contract;
 
 mod batch;
+mod builtin;
 mod errors;
 #[cfg(test)]
 mod index_tests;
-mod object_type;
 mod properties;
 mod property_map;
 mod rate_limit;
 mod record;
+mod registry;
+mod required;
 mod respond;
 mod routes;
 mod search;

@@ -1,17 +1,26 @@
-//! The built-in property registries and their wire form (`Property` in crm-properties-v3.json).
+//! Property definitions and their wire form (`Property` in crm-properties-v3.json).
 //!
-//! A declaration table: one line per property, so the registry reads like HubSpot's settings
-//! page. Writes are checked against it (`validate`), `GET /crm/v3/properties/{objectType}`
-//! renders it. Values follow FACTS P1/P4/P5: `type` and `fieldType` from HubSpot's sets,
-//! enumeration options by internal value, read-only properties flagged `calculated` and
-//! `modificationMetadata.readOnlyValue`.
+//! One [`PropertyDef`] type serves the built-in registries (declared once in `builtin`, their
+//! text borrowed from `'static` tables) and the properties a client creates at run time (owned
+//! text): every text field is a `Cow`. Writes are checked against the definitions
+//! (`validate`), `GET /crm/v3/properties/{objectType}` renders them. Values follow FACTS
+//! P1/P4/P5: `type` and `fieldType` from HubSpot's sets, enumeration options by internal value,
+//! read-only properties flagged `calculated` and `modificationMetadata.readOnlyValue`.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-/// When every built-in property claims to have been created (the registry is static).
+use crate::record::iso;
+
+/// Text that is either borrowed from a declaration table or owned by a run-time definition.
+pub(crate) type Text = Cow<'static, str>;
+
+/// When every built-in property claims to have been created.
 const DEFINED_AT: &str = "2019-08-06T02:41:52.720Z";
 
-/// The data type of a property (`Property.type`).
+/// The data type of a property (`Property.type`, FACTS P1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ValueType {
     String,
@@ -23,6 +32,7 @@ pub(crate) enum ValueType {
 }
 
 impl ValueType {
+    /// The type's name on the wire (`datetime`).
     fn wire(self) -> &'static str {
         match self {
             ValueType::String => "string",
@@ -35,302 +45,241 @@ impl ValueType {
     }
 }
 
+/// One option of an enumeration (`Option`): the value is what the API accepts (FACTS P4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PropertyOption {
+    pub(crate) value: Text,
+    pub(crate) label: Text,
+}
+
+/// An option of a declaration table.
+pub(crate) const fn opt(value: &'static str, label: &'static str) -> PropertyOption {
+    PropertyOption {
+        value: Cow::Borrowed(value),
+        label: Cow::Borrowed(label),
+    }
+}
+
+/// The options HubSpot gives a `bool` property.
+pub(crate) const BOOL_OPTIONS: &[PropertyOption] = &[opt("true", "Yes"), opt("false", "No")];
+
 /// One property definition: what `GET /crm/v3/properties` shows and what writes are checked by.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct PropertyDef {
-    pub(crate) name: &'static str,
-    pub(crate) label: &'static str,
+    pub(crate) name: Text,
+    pub(crate) label: Text,
     pub(crate) value_type: ValueType,
-    pub(crate) field_type: &'static str,
-    pub(crate) group: &'static str,
-    /// `(value, label)` pairs; the value is what the API accepts (FACTS P4).
-    pub(crate) options: &'static [(&'static str, &'static str)],
+    pub(crate) field_type: Text,
+    pub(crate) group: Text,
+    pub(crate) description: Text,
+    pub(crate) options: Cow<'static, [PropertyOption]>,
+    /// Values come from elsewhere (owners): `options` is empty and any value is taken (P4).
+    pub(crate) external_options: bool,
     pub(crate) unique: bool,
     pub(crate) read_only: bool,
     pub(crate) hubspot_defined: bool,
     /// Values must be email addresses (`textDisplayHint: email`).
     pub(crate) email: bool,
+    pub(crate) display_order: i64,
+    /// When a client created it; `None` for built-ins.
+    pub(crate) created_at: Option<DateTime<Utc>>,
 }
 
-const fn def(
+/// A built-in property of a declaration table.
+pub(crate) const fn def(
     name: &'static str,
     label: &'static str,
     value_type: ValueType,
     field_type: &'static str,
     group: &'static str,
 ) -> PropertyDef {
+    with_options(name, label, value_type, field_type, group, &[], false)
+}
+
+/// A built-in property with its options (a `const fn` cannot replace a field of a value with
+/// a destructor, so the options are given up front).
+const fn with_options(
+    name: &'static str,
+    label: &'static str,
+    value_type: ValueType,
+    field_type: &'static str,
+    group: &'static str,
+    options: &'static [PropertyOption],
+    external_options: bool,
+) -> PropertyDef {
     PropertyDef {
-        name,
-        label,
+        name: Cow::Borrowed(name),
+        label: Cow::Borrowed(label),
         value_type,
-        field_type,
-        group,
-        options: &[],
+        field_type: Cow::Borrowed(field_type),
+        group: Cow::Borrowed(group),
+        description: Cow::Borrowed(""),
+        options: Cow::Borrowed(options),
+        external_options,
         unique: false,
         read_only: false,
         hubspot_defined: true,
         email: false,
+        display_order: -1,
+        created_at: None,
     }
 }
 
-const fn text(name: &'static str, label: &'static str, group: &'static str) -> PropertyDef {
+/// A built-in single-line text property.
+pub(crate) const fn text(
+    name: &'static str,
+    label: &'static str,
+    group: &'static str,
+) -> PropertyDef {
     def(name, label, ValueType::String, "text", group)
 }
 
+/// A built-in enumeration with its options.
+pub(crate) const fn choice(
+    name: &'static str,
+    label: &'static str,
+    field_type: &'static str,
+    group: &'static str,
+    options: &'static [PropertyOption],
+) -> PropertyDef {
+    with_options(
+        name,
+        label,
+        ValueType::Enumeration,
+        field_type,
+        group,
+        options,
+        false,
+    )
+}
+
+/// A built-in yes/no property (`bool` with HubSpot's two options).
+pub(crate) const fn boolean(
+    name: &'static str,
+    label: &'static str,
+    group: &'static str,
+) -> PropertyDef {
+    with_options(
+        name,
+        label,
+        ValueType::Bool,
+        "booleancheckbox",
+        group,
+        BOOL_OPTIONS,
+        false,
+    )
+}
+
+/// A built-in enumeration whose options live elsewhere (owners, FACTS P4).
+pub(crate) const fn external(
+    name: &'static str,
+    label: &'static str,
+    group: &'static str,
+) -> PropertyDef {
+    with_options(
+        name,
+        label,
+        ValueType::Enumeration,
+        "select",
+        group,
+        &[],
+        true,
+    )
+}
+
 impl PropertyDef {
-    const fn unique(mut self) -> Self {
+    pub(crate) const fn unique(mut self) -> Self {
         self.unique = true;
         self
     }
-    const fn read_only(mut self) -> Self {
+    pub(crate) const fn read_only(mut self) -> Self {
         self.read_only = true;
         self
     }
-    const fn custom(mut self) -> Self {
+    pub(crate) const fn custom(mut self) -> Self {
         self.hubspot_defined = false;
         self
     }
-    const fn email(mut self) -> Self {
+    pub(crate) const fn email(mut self) -> Self {
         self.email = true;
-        self
-    }
-    const fn options(mut self, options: &'static [(&'static str, &'static str)]) -> Self {
-        self.options = options;
         self
     }
 
     /// The option values, in display order (used in `INVALID_OPTION` messages).
-    pub(crate) fn option_values(&self) -> Vec<&'static str> {
-        self.options.iter().map(|(value, _)| *value).collect()
+    pub(crate) fn option_values(&self) -> Vec<&str> {
+        self.options.iter().map(|o| o.value.as_ref()).collect()
     }
 
-    /// The `Property` object of crm-properties-v3.json.
-    pub(crate) fn to_json(&self, display_order: usize) -> Value {
+    /// The `Property` object of crm-properties-v3.json; `position` is its place in the
+    /// registry, used when the definition sets no display order.
+    pub(crate) fn to_json(&self, position: usize) -> Value {
         let options: Vec<Value> = self
             .options
             .iter()
             .enumerate()
-            .map(|(i, (value, label))| {
-                json!({"label": label, "value": value, "displayOrder": i, "hidden": false})
+            .map(|(i, o)| {
+                json!({"label": o.label, "value": o.value, "displayOrder": i, "hidden": false})
             })
             .collect();
+        let defined_at = self.created_at.map_or_else(|| DEFINED_AT.to_owned(), iso);
+        let display_order = if self.display_order >= 0 {
+            self.display_order
+        } else {
+            i64::try_from(position).unwrap_or(i64::MAX)
+        };
         let mut property = json!({
             "name": self.name,
             "label": self.label,
             "type": self.value_type.wire(),
             "fieldType": self.field_type,
-            "description": "",
+            "description": self.description,
             "groupName": self.group,
             "options": options,
             "displayOrder": display_order,
             "calculated": self.read_only,
-            "externalOptions": false,
+            "externalOptions": self.external_options,
             "hasUniqueValue": self.unique,
             "hidden": false,
             "hubspotDefined": self.hubspot_defined,
             "formField": !self.read_only,
             "archived": false,
-            "createdAt": DEFINED_AT,
-            "updatedAt": DEFINED_AT,
+            "createdAt": defined_at,
+            "updatedAt": defined_at,
             "dataSensitivity": "non_sensitive",
             "modificationMetadata": {
                 "archivable": !self.hubspot_defined,
                 "readOnlyDefinition": self.hubspot_defined,
-                "readOnlyOptions": self.value_type != ValueType::Enumeration,
+                "readOnlyOptions": self.value_type != ValueType::Enumeration
+                    || self.external_options,
                 "readOnlyValue": self.read_only,
             },
         });
         if self.email {
             property["textDisplayHint"] = json!("email");
         }
+        if self.external_options {
+            property["referencedObjectType"] = json!("OWNER");
+        }
         property
     }
 }
-
-const BOOL_OPTIONS: &[(&str, &str)] = &[("true", "Yes"), ("false", "No")];
-
-const LIFECYCLE_STAGES: &[(&str, &str)] = &[
-    ("subscriber", "Subscriber"),
-    ("lead", "Lead"),
-    ("marketingqualifiedlead", "Marketing Qualified Lead"),
-    ("salesqualifiedlead", "Sales Qualified Lead"),
-    ("opportunity", "Opportunity"),
-    ("customer", "Customer"),
-    ("evangelist", "Evangelist"),
-    ("other", "Other"),
-];
-
-const LEAD_STATUSES: &[(&str, &str)] = &[
-    ("NEW", "New"),
-    ("OPEN", "Open"),
-    ("IN_PROGRESS", "In Progress"),
-    ("OPEN_DEAL", "Open Deal"),
-    ("UNQUALIFIED", "Unqualified"),
-    ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"),
-    ("CONNECTED", "Connected"),
-    ("BAD_TIMING", "Bad Timing"),
-];
-
-const CONTACT: &str = "contactinformation";
-const COMPANY: &str = "companyinformation";
-
-/// Contacts (`0-1`).
-pub(crate) static CONTACTS: &[PropertyDef] = &[
-    text("email", "Email", CONTACT).unique().email(),
-    text("firstname", "First Name", CONTACT),
-    text("lastname", "Last Name", CONTACT),
-    def(
-        "phone",
-        "Phone Number",
-        ValueType::String,
-        "phonenumber",
-        CONTACT,
-    ),
-    text("company", "Company Name", CONTACT),
-    text("website", "Website URL", CONTACT),
-    text("city", "City", CONTACT),
-    text("country", "Country/Region", CONTACT),
-    text("jobtitle", "Job Title", CONTACT),
-    def(
-        "lifecyclestage",
-        "Lifecycle Stage",
-        ValueType::Enumeration,
-        "radio",
-        CONTACT,
-    )
-    .options(LIFECYCLE_STAGES),
-    def(
-        "hs_lead_status",
-        "Lead Status",
-        ValueType::Enumeration,
-        "radio",
-        "sales_properties",
-    )
-    .options(LEAD_STATUSES),
-    def(
-        "date_of_birth",
-        "Date of birth",
-        ValueType::Date,
-        "date",
-        CONTACT,
-    )
-    .custom(),
-    def(
-        "last_seen_at",
-        "Last seen at",
-        ValueType::DateTime,
-        "date",
-        CONTACT,
-    )
-    .custom(),
-    def(
-        "num_orders",
-        "Number of orders",
-        ValueType::Number,
-        "number",
-        CONTACT,
-    )
-    .custom(),
-    def("is_vip", "VIP", ValueType::Bool, "booleancheckbox", CONTACT)
-        .options(BOOL_OPTIONS)
-        .custom(),
-    def(
-        "hs_object_id",
-        "Record ID",
-        ValueType::Number,
-        "number",
-        CONTACT,
-    )
-    .unique()
-    .read_only(),
-    def(
-        "createdate",
-        "Create Date",
-        ValueType::DateTime,
-        "date",
-        CONTACT,
-    )
-    .read_only(),
-    def(
-        "lastmodifieddate",
-        "Last Modified Date",
-        ValueType::DateTime,
-        "date",
-        CONTACT,
-    )
-    .read_only(),
-];
-
-/// Companies (`0-2`).
-pub(crate) static COMPANIES: &[PropertyDef] = &[
-    text("name", "Company name", COMPANY),
-    text("domain", "Company Domain Name", COMPANY).unique(),
-    def(
-        "phone",
-        "Phone Number",
-        ValueType::String,
-        "phonenumber",
-        COMPANY,
-    ),
-    text("city", "City", COMPANY),
-    text("country", "Country/Region", COMPANY),
-    text("industry", "Industry", COMPANY),
-    def(
-        "numberofemployees",
-        "Number of Employees",
-        ValueType::Number,
-        "number",
-        COMPANY,
-    ),
-    def(
-        "hs_object_id",
-        "Record ID",
-        ValueType::Number,
-        "number",
-        COMPANY,
-    )
-    .unique()
-    .read_only(),
-    def(
-        "createdate",
-        "Create Date",
-        ValueType::DateTime,
-        "date",
-        COMPANY,
-    )
-    .read_only(),
-    def(
-        "lastmodifieddate",
-        "Last Modified Date",
-        ValueType::DateTime,
-        "date",
-        COMPANY,
-    )
-    .read_only(),
-];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_per_object() {
-        for registry in [CONTACTS, COMPANIES] {
-            let mut names: Vec<_> = registry.iter().map(|p| p.name).collect();
-            names.sort_unstable();
-            let before = names.len();
-            names.dedup();
-            assert_eq!(before, names.len());
-        }
-    }
-
-    #[test]
     fn read_only_properties_are_flagged() {
-        let json = CONTACTS
-            .iter()
-            .find(|p| p.name == "hs_object_id")
-            .map(|p| p.to_json(0))
-            .unwrap_or_default();
+        let json = def(
+            "hs_object_id",
+            "Record ID",
+            ValueType::Number,
+            "number",
+            "g",
+        )
+        .unique()
+        .read_only()
+        .to_json(0);
         assert_eq!(json["calculated"], true);
         assert_eq!(json["modificationMetadata"]["readOnlyValue"], true);
     }

@@ -2,12 +2,14 @@
 //!
 //! A sorted `Vec` of `(name, value)` pairs: a record has a handful of properties, so a binary
 //! search is as fast as a tree and the whole map is one allocation plus one per value. Names
-//! of the built-in registries (every name a write can reach the store with) are borrowed from
-//! the registry rather than copied into each record.
+//! of the built-in registries are borrowed from their declaration tables rather than copied
+//! into each record; names of properties created at run time are copied.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
-use crate::object_type::ObjectType;
+use crate::builtin;
 
 /// Property values by name, in name order; values are never empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,15 +17,27 @@ pub(crate) struct PropertyMap {
     entries: Vec<(Cow<'static, str>, Box<str>)>,
 }
 
-/// The registry's copy of a property name when some object type defines it, else a copy.
+/// Every property name of the built-in declaration tables.
+fn builtin_names() -> &'static HashSet<&'static str> {
+    static NAMES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        builtin::REGISTRIES
+            .iter()
+            .flat_map(|registry| registry.iter())
+            .filter_map(|def| match def.name {
+                Cow::Borrowed(name) => Some(name),
+                Cow::Owned(_) => None,
+            })
+            .collect()
+    })
+}
+
+/// The declaration table's copy of a property name when a built-in type defines it, else a
+/// copy (properties created at run time).
 fn intern(name: &str) -> Cow<'static, str> {
-    [ObjectType::Contacts, ObjectType::Companies]
-        .into_iter()
-        .find_map(|object| object.property(name))
-        .map_or_else(
-            || Cow::Owned(name.to_owned()),
-            |def| Cow::Borrowed(def.name),
-        )
+    builtin_names()
+        .get(name)
+        .map_or_else(|| Cow::Owned(name.to_owned()), |name| Cow::Borrowed(*name))
 }
 
 impl PropertyMap {

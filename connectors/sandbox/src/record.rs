@@ -7,8 +7,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::object_type::ObjectType;
 use crate::property_map::PropertyMap;
+use crate::registry::ObjectDef;
 
 /// ISO-8601 with milliseconds and `Z`, as HubSpot writes timestamps.
 pub(crate) fn iso(at: DateTime<Utc>) -> String {
@@ -22,6 +22,9 @@ pub(crate) struct Record {
     pub(crate) properties: PropertyMap,
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
+    /// Archived records stay in their table as tombstones until it is compacted; nothing
+    /// reads them.
+    pub(crate) archived: bool,
 }
 
 /// Which properties a read returns.
@@ -62,9 +65,13 @@ impl Record {
 
     /// The selected properties as a JSON object, in name order; properties without a value
     /// are left out (the contract types every value as a string, so there is no `null`).
-    pub(crate) fn select(&self, object: ObjectType, selection: &Selection) -> Map<String, Value> {
+    pub(crate) fn select(&self, object: &ObjectDef, selection: &Selection) -> Map<String, Value> {
         let mut names: Vec<&str> = match selection {
-            Selection::Defaults => object.default_properties().to_vec(),
+            Selection::Defaults => object
+                .default_properties
+                .iter()
+                .map(|n| n.as_ref())
+                .collect(),
             Selection::Named(names) => names.iter().map(String::as_str).collect(),
             Selection::All => self.properties.names().collect(),
         };
@@ -78,7 +85,7 @@ impl Record {
     }
 
     /// The `SimplePublicObject` form of this record.
-    pub(crate) fn to_json(&self, object: ObjectType, selection: &Selection) -> Value {
+    pub(crate) fn to_json(&self, object: &ObjectDef, selection: &Selection) -> Value {
         json!({
             "id": self.id.to_string(),
             "properties": self.select(object, selection),

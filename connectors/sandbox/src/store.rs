@@ -1,22 +1,24 @@
-//! The in-memory record store: one [`Table`] per object type, ids handed out in increasing
-//! order across all of them.
+//! The in-memory portal: the object-type registry and one [`Table`] per object type, record
+//! ids handed out in increasing order across all of them.
 //!
 //! Every lookup goes through an index (by id, or by a unique property's value), so no request
 //! costs more as the store grows. An empty string clears a property (FACTS U4): the key is
-//! removed.
+//! removed. The registry lives here, under the same lock as the records, because it changes at
+//! run time and every write is checked against it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::object_type::ObjectType;
 use crate::record::Record;
+use crate::registry::{ObjectDef, ObjectType, Registry};
 use crate::table::Table;
 
-/// All records of all object types.
+/// All object types and all their records.
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
+    registry: Registry,
     tables: HashMap<ObjectType, Table>,
 }
 
@@ -24,15 +26,28 @@ impl Default for Store {
     fn default() -> Self {
         Store {
             next_id: 1,
+            registry: Registry::default(),
             tables: HashMap::new(),
         }
     }
 }
 
 impl Store {
-    /// Removes every record. Ids keep increasing so a reset never reuses one.
+    /// A fresh portal: every record and every run-time definition go. Ids keep increasing so
+    /// a reset never reuses one.
     pub(crate) fn clear(&mut self) {
         self.tables.clear();
+        self.registry = Registry::default();
+    }
+
+    /// The object type a path segment names, if any.
+    pub(crate) fn resolve(&self, segment: &str) -> Option<ObjectType> {
+        self.registry.resolve(segment)
+    }
+
+    /// One object type's definition.
+    pub(crate) fn def(&self, object: ObjectType) -> &ObjectDef {
+        self.registry.get(object)
     }
 
     /// The table of one object type, if a record of it was ever created (since a reset).
@@ -41,13 +56,19 @@ impl Store {
     }
 
     /// Records of one type, in id order.
-    pub(crate) fn records(&self, object: ObjectType) -> &[Record] {
-        self.table(object).map_or(&[], Table::records)
+    pub(crate) fn records(&self, object: ObjectType) -> impl Iterator<Item = &Record> {
+        self.table(object).into_iter().flat_map(Table::records)
     }
 
     /// Records of one type with an id greater than `after`, in id order.
-    pub(crate) fn records_after(&self, object: ObjectType, after: u64) -> &[Record] {
-        self.table(object).map_or(&[], |t| t.records_after(after))
+    pub(crate) fn records_after(
+        &self,
+        object: ObjectType,
+        after: u64,
+    ) -> impl Iterator<Item = &Record> {
+        self.table(object)
+            .into_iter()
+            .flat_map(move |t| t.records_after(after))
     }
 
     pub(crate) fn get(&self, object: ObjectType, id: u64) -> Option<&Record> {
@@ -95,10 +116,12 @@ impl Store {
             properties,
             created_at: now,
             updated_at: now,
+            archived: false,
         };
+        let registry = &self.registry;
         self.tables
             .entry(object)
-            .or_insert_with(|| Table::new(object))
+            .or_insert_with(|| Table::new(registry.get(object)))
             .insert(record);
         id
     }
@@ -133,43 +156,43 @@ mod tests {
     fn create_find_update_clear() {
         let mut store = Store::default();
         let now = Utc::now();
-        let id = store.create(ObjectType::Contacts, &values(&[("email", "a@b.co")]), now);
+        let id = store.create(ObjectType::CONTACTS, &values(&[("email", "a@b.co")]), now);
         assert_eq!(id, 1);
         assert_eq!(
             store
-                .find(ObjectType::Contacts, "email", "a@b.co")
+                .find(ObjectType::CONTACTS, "email", "a@b.co")
                 .map(|r| r.id),
             Some(1)
         );
         assert_eq!(
             store
-                .find(ObjectType::Contacts, "hs_object_id", "1")
+                .find(ObjectType::CONTACTS, "hs_object_id", "1")
                 .map(|r| r.id),
             Some(1)
         );
         assert!(
             store
-                .find(ObjectType::Companies, "hs_object_id", "1")
+                .find(ObjectType::COMPANIES, "hs_object_id", "1")
                 .is_none()
         );
         let later = now + chrono::Duration::seconds(5);
         assert!(store.update(
-            ObjectType::Contacts,
+            ObjectType::CONTACTS,
             1,
             &values(&[("firstname", "Ada")]),
             later
         ));
         assert_eq!(
-            store.get(ObjectType::Contacts, 1).map(|r| r.updated_at),
+            store.get(ObjectType::CONTACTS, 1).map(|r| r.updated_at),
             Some(later)
         );
         store.update(
-            ObjectType::Contacts,
+            ObjectType::CONTACTS,
             1,
             &values(&[("firstname", "")]),
             later,
         );
-        let record = store.get(ObjectType::Contacts, 1);
+        let record = store.get(ObjectType::CONTACTS, 1);
         assert_eq!(record.and_then(|r| r.get("firstname")), None);
         assert_eq!(
             record.and_then(|r| r.get("hs_object_id")).as_deref(),
@@ -181,16 +204,16 @@ mod tests {
     fn unchanged_update_keeps_timestamp() {
         let mut store = Store::default();
         let now = Utc::now();
-        store.create(ObjectType::Contacts, &values(&[("email", "a@b.co")]), now);
+        store.create(ObjectType::CONTACTS, &values(&[("email", "a@b.co")]), now);
         let later = now + chrono::Duration::seconds(5);
         store.update(
-            ObjectType::Contacts,
+            ObjectType::CONTACTS,
             1,
             &values(&[("email", "a@b.co")]),
             later,
         );
         assert_eq!(
-            store.get(ObjectType::Contacts, 1).map(|r| r.updated_at),
+            store.get(ObjectType::CONTACTS, 1).map(|r| r.updated_at),
             Some(now)
         );
     }
@@ -198,10 +221,10 @@ mod tests {
     #[test]
     fn ids_are_not_reused_after_clear() {
         let mut store = Store::default();
-        store.create(ObjectType::Contacts, &BTreeMap::new(), Utc::now());
+        store.create(ObjectType::CONTACTS, &BTreeMap::new(), Utc::now());
         store.clear();
         assert_eq!(
-            store.create(ObjectType::Contacts, &BTreeMap::new(), Utc::now()),
+            store.create(ObjectType::CONTACTS, &BTreeMap::new(), Utc::now()),
             2
         );
     }

@@ -1,18 +1,24 @@
 //! The records of one object type and their indexes: by id, and by each unique property.
 //!
-//! Records sit in a `Vec` in id order: ids are handed out in increasing order and records are
-//! never removed one by one (the sandbox has no archive route; a reset drops whole tables), so
-//! a new record always goes at the end. A hash map finds a record's slot from its id, and one
-//! [`UniqueIndex`] per unique property (contacts `email`, companies `domain`) finds records by
-//! value. Every write goes through [`Table::insert`] or [`Table::update`], which keep the
-//! indexes in step: a unique value that changes moves its entry, a cleared one loses it.
+//! Records sit in a `Vec` in id order: ids are handed out in increasing order, so a new record
+//! always goes at the end. A hash map finds a record's slot from its id, and one
+//! [`UniqueIndex`] per unique property (contacts `email`, companies `domain`, created
+//! `hasUniqueValue` properties) finds records by value. Every write goes through
+//! [`Table::insert`], [`Table::update`] or [`Table::archive`], which keep the indexes in step:
+//! a unique value that changes moves its entry, a cleared or archived one loses it.
+//!
+//! Archiving leaves a tombstone in the `Vec` (the slot map and the indexes forget the record at
+//! once) so that no slot moves; once tombstones outnumber live records the `Vec` is compacted
+//! and the slot map rebuilt. That costs time in proportion to the live records, paid once per
+//! as many archives, so an archive costs O(1) amortised, and at most half of the `Vec` is ever
+//! tombstones for a list page to step over.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::object_type::ObjectType;
 use crate::record::Record;
+use crate::registry::ObjectDef;
 use crate::unique_index::UniqueIndex;
 
 /// One object type's records.
@@ -25,23 +31,26 @@ pub(crate) struct Table {
 
 impl Table {
     /// An empty table with an index for each unique property of `object`.
-    pub(crate) fn new(object: ObjectType) -> Self {
+    pub(crate) fn new(object: &ObjectDef) -> Self {
         Table {
             records: Vec::new(),
             slots: HashMap::new(),
-            unique: object.indexed_properties().map(UniqueIndex::new).collect(),
+            unique: object
+                .indexed_properties()
+                .map(|p| UniqueIndex::new(p.name.clone()))
+                .collect(),
         }
     }
 
     /// Every record, in id order.
-    pub(crate) fn records(&self) -> &[Record] {
-        &self.records
+    pub(crate) fn records(&self) -> impl Iterator<Item = &Record> {
+        self.records.iter().filter(|r| !r.archived)
     }
 
     /// The records whose id is greater than `after`, in id order.
-    pub(crate) fn records_after(&self, after: u64) -> &[Record] {
+    pub(crate) fn records_after(&self, after: u64) -> impl Iterator<Item = &Record> {
         let start = self.records.partition_point(|r| r.id <= after);
-        &self.records[start..]
+        self.records[start..].iter().filter(|r| !r.archived)
     }
 
     pub(crate) fn get(&self, id: u64) -> Option<&Record> {
@@ -70,7 +79,7 @@ impl Table {
                 .iter()
                 .filter_map(|id| self.get(*id))
                 .find(fits),
-            None => self.records.iter().find(fits),
+            None => self.records().find(fits),
         }
     }
 
@@ -128,14 +137,15 @@ impl Table {
     #[cfg(test)]
     pub(crate) fn assert_indexes_consistent(&self) {
         use crate::unique_index::fold;
-        assert_eq!(self.slots.len(), self.records.len());
+        assert_eq!(self.slots.len(), self.records().count());
         for (slot, record) in self.records.iter().enumerate() {
-            assert_eq!(self.slots.get(&record.id), Some(&slot));
+            let expected = (!record.archived).then_some(&slot);
+            assert_eq!(self.slots.get(&record.id), expected);
         }
         assert!(self.records.windows(2).all(|w| w[0].id < w[1].id));
         for index in &self.unique {
             let mut expected: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-            for record in &self.records {
+            for record in self.records() {
                 if let Some(value) = record.properties.get(index.property()) {
                     expected
                         .entry(fold(value).into_owned())
@@ -155,6 +165,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{ObjectType, Registry};
 
     fn record(id: u64, email: &str) -> Record {
         let now = Utc::now();
@@ -163,12 +174,17 @@ mod tests {
             properties: [("email", email)].into_iter().collect(),
             created_at: now,
             updated_at: now,
+            archived: false,
         }
+    }
+
+    fn contacts() -> Table {
+        Table::new(Registry::default().get(ObjectType::CONTACTS))
     }
 
     #[test]
     fn lookups_go_through_the_index_not_a_scan() {
-        let mut table = Table::new(ObjectType::Contacts);
+        let mut table = contacts();
         for id in 1..=1000 {
             table.insert(record(id, &format!("user{id}@x.co")));
         }
@@ -193,7 +209,7 @@ mod tests {
 
     #[test]
     fn update_moves_and_clears_index_entries() {
-        let mut table = Table::new(ObjectType::Contacts);
+        let mut table = contacts();
         table.insert(record(1, "a@x.co"));
         table.insert(record(2, "b@x.co"));
         let set = |value: &str| BTreeMap::from([("email".to_owned(), value.to_owned())]);
@@ -208,6 +224,6 @@ mod tests {
         table.assert_indexes_consistent();
         assert!(table.first_holding("email", "b@x.co", None).is_none());
         assert!(!table.update(3, &set("d@x.co"), Utc::now()));
-        assert_eq!(table.records_after(1).len(), 1);
+        assert_eq!(table.records_after(1).count(), 1);
     }
 }

@@ -16,6 +16,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+use crate::properties::Text;
+
 /// The case folding search comparisons use (`str::to_lowercase`), and so the index keys.
 /// Text that is already ASCII lower case (most emails and domains) is not copied.
 pub(crate) fn fold(value: &str) -> Cow<'_, str> {
@@ -48,12 +50,12 @@ impl Ids {
 /// The index of one unique property of one object type.
 #[derive(Debug)]
 pub(crate) struct UniqueIndex {
-    property: &'static str,
+    property: Text,
     buckets: HashMap<Box<str>, Ids>,
 }
 
 impl UniqueIndex {
-    pub(crate) fn new(property: &'static str) -> Self {
+    pub(crate) fn new(property: Text) -> Self {
         UniqueIndex {
             property,
             buckets: HashMap::new(),
@@ -61,8 +63,8 @@ impl UniqueIndex {
     }
 
     /// The indexed property's name.
-    pub(crate) fn property(&self) -> &'static str {
-        self.property
+    pub(crate) fn property(&self) -> &str {
+        &self.property
     }
 
     /// Records that record `id` holds `value` (a non-empty value).
@@ -131,7 +133,7 @@ mod tests {
 
     #[test]
     fn buckets_fold_case_and_keep_ids_in_order() {
-        let mut index = UniqueIndex::new("email");
+        let mut index = UniqueIndex::new(Cow::Borrowed("email"));
         index.insert("B@x.co", 7);
         index.insert("b@x.co", 3);
         index.insert("b@X.co", 5);
@@ -148,7 +150,7 @@ mod tests {
 
     #[test]
     fn removing_an_id_that_is_not_there_changes_nothing() {
-        let mut index = UniqueIndex::new("domain");
+        let mut index = UniqueIndex::new(Cow::Borrowed("domain"));
         index.insert("acme.com", 1);
         index.remove("acme.com", 2);
         index.remove("other.com", 1);

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate};
 use serde::Serialize;
 
 use crate::errors::{ErrorDetail, InputError, category};
-use crate::object_type::ObjectType;
 use crate::properties::{PropertyDef, ValueType};
+use crate::registry::ObjectDef;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -35,7 +35,7 @@ impl PropertyError {
 
 /// Checks that `name` may be written on `object` and that `value` fits its type.
 pub(crate) fn check_write(
-    object: ObjectType,
+    object: &ObjectDef,
     name: &str,
     value: &str,
 ) -> Result<(), PropertyError> {
@@ -61,7 +61,7 @@ pub(crate) fn check_value(def: &PropertyDef, value: &str) -> Result<(), Property
     if value.is_empty() {
         return Ok(());
     }
-    let fail = |code, message| Err(PropertyError::new(def.name, code, message));
+    let fail = |code, message| Err(PropertyError::new(&def.name, code, message));
     if def.email && !is_email(value) {
         return fail("INVALID_EMAIL", format!("Email address {value} is invalid"));
     }
@@ -80,6 +80,9 @@ pub(crate) fn check_value(def: &PropertyDef, value: &str) -> Result<(), Property
 }
 
 fn check_options(def: &PropertyDef, value: &str) -> Result<(), PropertyError> {
+    if def.external_options {
+        return Ok(());
+    }
     let allowed = def.option_values();
     // Multi-select properties (`checkbox`) take `a;b;c` (FACTS P2).
     let mut values = if def.field_type == "checkbox" {
@@ -91,7 +94,7 @@ fn check_options(def: &PropertyDef, value: &str) -> Result<(), PropertyError> {
     match values.first() {
         None => Ok(()),
         Some(bad) => Err(PropertyError::new(
-            def.name,
+            &def.name,
             "INVALID_OPTION",
             format!(
                 "{bad} was not one of the allowed options: [{}]",
@@ -202,9 +205,14 @@ pub(crate) fn input_error(errors: &[PropertyError]) -> InputError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::{ObjectType, Registry};
+
+    fn check(object: ObjectType, name: &str, value: &str) -> Result<(), PropertyError> {
+        check_write(Registry::default().get(object), name, value)
+    }
 
     fn contact(name: &str, value: &str) -> Result<(), &'static str> {
-        check_write(ObjectType::Contacts, name, value).map_err(|e| e.code)
+        check(ObjectType::CONTACTS, name, value).map_err(|e| e.code)
     }
 
     #[test]
@@ -220,7 +228,7 @@ mod tests {
         assert_eq!(contact("lifecyclestage", "Lead"), Err("INVALID_OPTION"));
         assert_eq!(contact("hs_lead_status", "NEW"), Ok(()));
         assert_eq!(contact("hs_lead_status", "new"), Err("INVALID_OPTION"));
-        let message = check_write(ObjectType::Contacts, "lifecyclestage", "Lead")
+        let message = check(ObjectType::CONTACTS, "lifecyclestage", "Lead")
             .err()
             .map(|e| e.message)
             .unwrap_or_default();
@@ -231,7 +239,7 @@ mod tests {
     fn dates_must_be_midnight() {
         assert_eq!(contact("date_of_birth", "1430438400000"), Ok(()));
         assert_eq!(contact("date_of_birth", "2015-05-01"), Ok(()));
-        let err = check_write(ObjectType::Contacts, "date_of_birth", "1635535865").err();
+        let err = check(ObjectType::CONTACTS, "date_of_birth", "1635535865").err();
         assert_eq!(
             err.map(|e| e.message).as_deref(),
             Some("1635535865 is at 22:18:55.865 UTC, not midnight!")
@@ -255,6 +263,36 @@ mod tests {
         assert_eq!(contact("email", "ada@"), Err("INVALID_EMAIL"));
         assert_eq!(contact("email", "ada example@x.com"), Err("INVALID_EMAIL"));
         assert_eq!(contact("email", ""), Ok(()));
+    }
+
+    #[test]
+    fn deals_and_tickets() {
+        let code = |object, name, value| check(object, name, value).map_err(|e| e.code);
+        assert_eq!(code(ObjectType::DEALS, "dealstage", "closedwon"), Ok(()));
+        assert_eq!(
+            code(ObjectType::DEALS, "dealstage", "Closed Won"),
+            Err("INVALID_OPTION")
+        );
+        assert_eq!(code(ObjectType::DEALS, "pipeline", "default"), Ok(()));
+        assert_eq!(code(ObjectType::DEALS, "amount", "12.5"), Ok(()));
+        assert_eq!(
+            code(ObjectType::DEALS, "amount", "a lot"),
+            Err("INVALID_NUMBER")
+        );
+        assert_eq!(code(ObjectType::DEALS, "hubspot_owner_id", "4711"), Ok(()));
+        assert_eq!(code(ObjectType::TICKETS, "hs_pipeline_stage", "4"), Ok(()));
+        assert_eq!(
+            code(ObjectType::TICKETS, "hs_pipeline_stage", "5"),
+            Err("INVALID_OPTION")
+        );
+        assert_eq!(
+            code(ObjectType::TICKETS, "hs_ticket_priority", "high"),
+            Err("INVALID_OPTION")
+        );
+        assert_eq!(
+            code(ObjectType::TICKETS, "email", "a@b.co"),
+            Err("PROPERTY_DOESNT_EXIST")
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 const CONTACTS: &str = "crm-objects-contacts-v3.json";
 const COMPANIES: &str = "crm-objects-companies-v3.json";
 const PROPERTIES: &str = "crm-properties-v3.json";
+const DEALS: &str = "crm-objects-deals-v3.json";
+const GENERIC: &str = "crm-objects-generic-v3.json";
 const TOKEN: &str = "sandbox-token";
 
 const UPSERT: &str = "/crm/v3/objects/contacts/batch/upsert";
@@ -394,14 +396,14 @@ async fn whole_batch_refusals_are_400_and_change_nothing() {
     let reply = sandbox
         .raw(
             Method::POST,
-            "/crm/v3/objects/deals/batch/upsert",
+            "/crm/v3/objects/widgets/batch/upsert",
             "{\"inputs\": []}",
         )
         .await;
     reply.expect(400).conforms(CONTACTS, "POST", UPSERT);
     assert_eq!(
         reply.body["message"],
-        "Unable to infer object type from: deals"
+        "Unable to infer object type from: widgets"
     );
 
     assert!(sandbox.records("contacts").await.is_empty());
@@ -997,4 +999,74 @@ async fn unknown_routes_and_junk_get_json_errors() {
         .await
         .expect(200)
         .conforms(CONTACTS, "POST", UPSERT);
+}
+
+#[tokio::test]
+async fn deals_and_tickets_are_built_in() {
+    let sandbox = Sandbox::default().await;
+    for (segment, names) in [
+        ("deals", ["dealname", "dealstage", "pipeline", "closedate"]),
+        (
+            "0-5",
+            [
+                "subject",
+                "hs_pipeline",
+                "hs_pipeline_stage",
+                "hs_ticket_priority",
+            ],
+        ),
+    ] {
+        let path = format!("/crm/v3/properties/{segment}");
+        let reply = sandbox
+            .api(
+                PROPERTIES,
+                Method::GET,
+                "/crm/v3/properties/{objectType}",
+                &path,
+                None,
+            )
+            .await;
+        reply
+            .expect(200)
+            .conforms(PROPERTIES, "GET", "/crm/v3/properties/{objectType}");
+        let listed: Vec<&str> = reply.body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in names {
+            assert!(listed.contains(&name), "{segment} lacks {name}: {listed:?}");
+        }
+    }
+    let stage = "/crm/v3/properties/deals/dealstage";
+    let reply = sandbox
+        .api(PROPERTIES, Method::GET, stage, stage, None)
+        .await;
+    reply.expect(200);
+    assert_eq!(reply.body["options"][5]["value"], "closedwon");
+
+    let list = "/crm/v3/objects/0-3";
+    let reply = sandbox.api(DEALS, Method::GET, list, list, None).await;
+    reply.expect(200).conforms(DEALS, "GET", list);
+    let update = "/crm/v3/objects/tickets/batch/update";
+    let body = json!({"inputs": [{"id": "1", "properties": {"hs_pipeline_stage": "2"}}]});
+    let reply = sandbox
+        .api(
+            GENERIC,
+            Method::POST,
+            "/crm/v3/objects/{objectType}/batch/update",
+            update,
+            Some(body),
+        )
+        .await;
+    reply
+        .expect(207)
+        .conforms(GENERIC, "POST", "/crm/v3/objects/{objectType}/batch/update");
+    assert_eq!(reply.body["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    let records = sandbox
+        .control(Method::GET, "/_sandbox/records/0-5", None)
+        .await;
+    assert_eq!(records["objectType"], "tickets");
+    assert_eq!(records["total"], 0);
 }

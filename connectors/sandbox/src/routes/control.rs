@@ -24,15 +24,15 @@ pub(super) async fn records(
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
         let Path(segment) = path.map_err(|r| ApiError::validation(r.body_text()))?;
-        let object = object_type(&segment)?;
         let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let def = store.def(object);
         let results: Vec<Value> = store
             .records(object)
-            .iter()
-            .map(|r| r.to_json(object, &Selection::All))
+            .map(|r| r.to_json(def, &Selection::All))
             .collect();
         Ok(respond::ok(&json!({
-            "objectType": object.name(),
+            "objectType": def.name,
             "total": results.len(),
             "results": results,
         })))

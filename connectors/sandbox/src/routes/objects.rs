@@ -13,15 +13,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::batch::{self, ReadBody, WriteBody};
 use crate::errors::{ApiError, category};
-use crate::object_type::ObjectType;
-use crate::record::Selection;
+use crate::record::{Record, Selection};
+use crate::registry::ObjectType;
 use crate::respond;
 use crate::search::{self, SearchBody};
 use crate::state::{Shared, lock};
+use crate::store::Store;
 
 const LIST_MAX_LIMIT: usize = 100;
 const LIST_DEFAULT_LIMIT: usize = 10;
@@ -31,14 +32,16 @@ type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 type BodyBytes = Result<Bytes, BytesRejection>;
 
 /// The object type named by a path segment, or HubSpot's 400 for an unknown one.
-pub(super) fn object_type(segment: &str) -> Result<ObjectType, ApiError> {
-    ObjectType::parse(segment)
+pub(super) fn object_type(store: &Store, segment: &str) -> Result<ObjectType, ApiError> {
+    store
+        .resolve(segment)
         .ok_or_else(|| ApiError::validation(format!("Unable to infer object type from: {segment}")))
 }
 
-fn path_object(path: PathParam) -> Result<ObjectType, ApiError> {
+/// The `{objectType}` segment of a path.
+pub(super) fn segment(path: PathParam) -> Result<String, ApiError> {
     let Path(segment) = path.map_err(|r| ApiError::validation(r.body_text()))?;
-    object_type(&segment)
+    Ok(segment)
 }
 
 /// Query parameters as pairs; `properties=a,b` and `properties=a&properties=b` both work.
@@ -123,11 +126,12 @@ fn apply_write(
     kind: WriteKind,
     started_at: chrono::DateTime<Utc>,
 ) -> Result<Response, ApiError> {
-    let object = path_object(path)?;
+    let segment = segment(path)?;
     let body: WriteBody = respond::parse_body(body)?;
-    let writes = batch::check_writes(object, body.inputs, shared.max_batch_inputs)?;
     let outcome = {
         let mut store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let writes = batch::check_writes(store.def(object), body.inputs, shared.max_batch_inputs)?;
         match kind {
             WriteKind::Upsert => batch::upsert(&mut store, object, &writes, Utc::now()),
             WriteKind::Update => batch::update(&mut store, object, &writes, Utc::now()),
@@ -145,9 +149,11 @@ pub(super) async fn batch_read(
 ) -> Response {
     let started_at = Utc::now();
     let answer = || -> Result<Response, ApiError> {
-        let object = path_object(path)?;
+        let segment = segment(path)?;
         let body: ReadBody = respond::parse_body(body)?;
-        let outcome = batch::read(&lock(&shared.store), object, body, shared.max_batch_inputs)?;
+        let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let outcome = batch::read(&store, object, body, shared.max_batch_inputs)?;
         let (status, body) = outcome.into_wire(started_at);
         Ok(respond::json(status, &body))
     };
@@ -161,9 +167,11 @@ pub(super) async fn search(
     body: BodyBytes,
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
-        let object = path_object(path)?;
+        let segment = segment(path)?;
         let body: SearchBody = respond::parse_body(body)?;
-        let result = search::run(&lock(&shared.store), object, body)?;
+        let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let result = search::run(&store, object, body)?;
         Ok(respond::ok(&result))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
@@ -176,7 +184,7 @@ pub(super) async fn list(
     query: QueryPairs,
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
-        let object = path_object(path)?;
+        let segment = segment(path)?;
         let query = QueryParams::from(query)?;
         let limit = match query.one("limit") {
             None => LIST_DEFAULT_LIMIT,
@@ -199,20 +207,22 @@ pub(super) async fn list(
         let archived = query.one("archived") == Some("true");
         let selection = Selection::from_request(query.list("properties"));
         let store = lock(&shared.store);
-        let remaining = if archived {
-            &[]
-        } else {
-            store.records_after(object, after)
-        };
-        let page: Vec<Value> = remaining
+        let object = object_type(&store, &segment)?;
+        let def = store.def(object);
+        // Archived records are gone for good here, so `archived=true` lists nothing.
+        let mut remaining = store
+            .records_after(object, after)
+            .filter(|_| !archived)
+            .take(limit + 1);
+        let page: Vec<&Record> = remaining.by_ref().take(limit).collect();
+        let more = remaining.next().is_some();
+        let mut body = json!({"results": page
             .iter()
-            .take(limit)
-            .map(|r| r.to_json(object, &selection))
-            .collect();
-        let mut body = json!({"results": page});
-        if let Some(last) = remaining.get(limit - 1).filter(|_| remaining.len() > limit) {
+            .map(|r| r.to_json(def, &selection))
+            .collect::<Vec<_>>()});
+        if let Some(last) = page.last().filter(|_| more) {
             let next = last.id.to_string();
-            let link = format!("/crm/v3/objects/{}?after={next}", object.name());
+            let link = format!("/crm/v3/objects/{}?after={next}", def.path_name());
             body["paging"] = json!({"next": {"after": next, "link": link}});
         }
         Ok(respond::ok(&body))
@@ -228,17 +238,18 @@ pub(super) async fn get_one(
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
         let Path((segment, id)) = path.map_err(|r| ApiError::validation(r.body_text()))?;
-        let object = object_type(&segment)?;
         let query = QueryParams::from(query)?;
+        let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let def = store.def(object);
         let id_property = query.one("idProperty").unwrap_or("hs_object_id");
-        if !object.is_unique(id_property) {
+        if !def.is_unique(id_property) {
             return Err(ApiError::validation(format!(
                 "idProperty {id_property} is not a unique property of {}",
-                object.type_id()
+                def.type_id
             )));
         }
         let selection = Selection::from_request(query.list("properties"));
-        let store = lock(&shared.store);
         let record = store.find(object, id_property, &id).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -247,7 +258,7 @@ pub(super) async fn get_one(
             )
             .context("id", vec![id.clone()])
         })?;
-        Ok(respond::ok(&record.to_json(object, &selection)))
+        Ok(respond::ok(&record.to_json(def, &selection)))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
 }

@@ -7,21 +7,23 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::objects::object_type;
+use super::objects::{object_type, segment};
 use crate::errors::ApiError;
 use crate::respond;
-use crate::state::Shared;
+use crate::state::{Shared, lock};
 
 /// `GET /crm/v3/properties/{objectType}` → `CollectionResponsePropertyNoPaging`.
 pub(super) async fn list(
-    State(_shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
-        let Path(segment) = path.map_err(|r| ApiError::validation(r.body_text()))?;
-        let object = object_type(&segment)?;
-        let results: Vec<Value> = object
-            .properties()
+        let segment = segment(path)?;
+        let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let results: Vec<Value> = store
+            .def(object)
+            .properties
             .iter()
             .enumerate()
             .map(|(i, p)| p.to_json(i))
@@ -33,14 +35,16 @@ pub(super) async fn list(
 
 /// `GET /crm/v3/properties/{objectType}/{propertyName}` → `Property`, or 404.
 pub(super) async fn get_one(
-    State(_shared): State<Arc<Shared>>,
+    State(shared): State<Arc<Shared>>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
         let Path((segment, name)) = path.map_err(|r| ApiError::validation(r.body_text()))?;
-        let object = object_type(&segment)?;
-        let (index, property) = object
-            .properties()
+        let store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let (index, property) = store
+            .def(object)
+            .properties
             .iter()
             .enumerate()
             .find(|(_, p)| p.name == name)

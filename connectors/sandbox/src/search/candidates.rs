@@ -14,7 +14,7 @@
 //!   is keyed by. (A numeric value compares numerically, `1.0` equalling `1`; that rare filter
 //!   is left to the scan.)
 
-use crate::object_type::ObjectType;
+use crate::registry::ObjectType;
 use crate::store::Store;
 
 use super::filter::{Filter, FilterGroup, as_number};
@@ -69,9 +69,10 @@ fn indexed(store: &Store, object: ObjectType, filter: &Filter) -> Option<Vec<u64
         }
         return Some(ids);
     }
-    if !object
+    if !store
+        .def(object)
         .indexed_properties()
-        .any(|p| p == filter.property_name)
+        .any(|p| p.name == filter.property_name)
     {
         return None;
     }
@@ -121,16 +122,16 @@ mod tests {
                 ("email".to_owned(), format!("user{n}@x.co")),
                 ("firstname".to_owned(), "Ada".to_owned()),
             ]);
-            store.create(ObjectType::Contacts, &values, Utc::now());
+            store.create(ObjectType::CONTACTS, &values, Utc::now());
         }
         let values = BTreeMap::from([("domain".to_owned(), "acme.com".to_owned())]);
-        store.create(ObjectType::Companies, &values, Utc::now());
+        store.create(ObjectType::COMPANIES, &values, Utc::now());
         store
     }
 
     fn of(groups: Value) -> Candidates {
         let groups: Vec<FilterGroup> = serde_json::from_value(groups).unwrap_or_default();
-        candidates(&store(), ObjectType::Contacts, &groups)
+        candidates(&store(), ObjectType::CONTACTS, &groups)
     }
 
     fn filter(property: &str, operator: &str, operand: Value) -> Value {

@@ -7,7 +7,7 @@
 //! (`sorts` is accepted and ignored).
 //!
 //! A search whose every filter group has an EQ / IN filter on `hs_object_id` or on a unique
-//! property (`email`, `domain`) examines only the records those filters name, through the
+//! property (`email`, `domain`, a created `hasUniqueValue` property) examines only the records those filters name, through the
 //! store's indexes (see `candidates`); any other search scans the object type's records.
 
 mod candidates;
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
-use crate::object_type::ObjectType;
 use crate::record::{Record, Selection};
+use crate::registry::{ObjectDef, ObjectType};
 use crate::store::Store;
 
 use self::candidates::{Candidates, candidates};
@@ -44,7 +44,7 @@ pub(crate) struct SearchBody {
     query: Option<String>,
 }
 
-fn check_filters(object: ObjectType, body: &SearchBody) -> Result<(), ApiError> {
+fn check_filters(object: &ObjectDef, body: &SearchBody) -> Result<(), ApiError> {
     if body.filter_groups.len() > MAX_FILTER_GROUPS {
         return Err(ApiError::validation(format!(
             "Too many filter groups: got {}, the limit is {MAX_FILTER_GROUPS}",
@@ -102,9 +102,10 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
             })
             .ok_or_else(|| ApiError::validation(format!("Invalid paging cursor after={after}")))?,
     };
-    check_filters(object, &body)?;
+    let def = store.def(object);
+    check_filters(def, &body)?;
     let (total, page) = match candidates(store, object, &body.filter_groups) {
-        Candidates::All => paginate(store.records(object).iter(), &body, offset, limit),
+        Candidates::All => paginate(store.records(object), &body, offset, limit),
         Candidates::Ids(ids) => paginate(
             ids.into_iter().filter_map(|id| store.get(object, id)),
             &body,
@@ -113,7 +114,7 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
         ),
     };
     let selection = Selection::from_request(body.properties);
-    let page: Vec<Value> = page.iter().map(|r| r.to_json(object, &selection)).collect();
+    let page: Vec<Value> = page.iter().map(|r| r.to_json(def, &selection)).collect();
     let mut response = json!({"total": total, "results": page});
     let end = offset.saturating_add(limit);
     if end < total {
@@ -156,14 +157,14 @@ mod tests {
             let mut values = BTreeMap::new();
             values.insert("email".to_owned(), email.to_owned());
             values.insert("lifecyclestage".to_owned(), stage.to_owned());
-            store.create(ObjectType::Contacts, &values, Utc::now());
+            store.create(ObjectType::CONTACTS, &values, Utc::now());
         }
         store
     }
 
     fn ids(body: Value) -> Vec<String> {
         let body: SearchBody = serde_json::from_value(body).unwrap_or_default();
-        let result = run(&store(), ObjectType::Contacts, body).unwrap_or_default();
+        let result = run(&store(), ObjectType::CONTACTS, body).unwrap_or_default();
         result["results"]
             .as_array()
             .map(|r| {
@@ -214,19 +215,19 @@ mod tests {
             limit: Some(2),
             ..SearchBody::default()
         };
-        let first = run(&store(), ObjectType::Contacts, body).unwrap_or_default();
+        let first = run(&store(), ObjectType::CONTACTS, body).unwrap_or_default();
         assert_eq!(first["total"], 3);
         assert_eq!(first["paging"]["next"]["after"], "2");
         let too_big = SearchBody {
             limit: Some(201),
             ..SearchBody::default()
         };
-        assert!(run(&store(), ObjectType::Contacts, too_big).is_err());
+        assert!(run(&store(), ObjectType::CONTACTS, too_big).is_err());
         let bad_operator = serde_json::from_value(filter("LIKE", json!({"value": "x"})));
         assert!(
             run(
                 &store(),
-                ObjectType::Contacts,
+                ObjectType::CONTACTS,
                 bad_operator.unwrap_or_default()
             )
             .is_err()
