@@ -71,6 +71,11 @@ const COMPANY: &str = "companyinformation";
 const DEAL: &str = "dealinformation";
 const TICKET: &str = "ticketinformation";
 
+/// The three system properties every object type has, derived from the record.
+pub(crate) fn system(group: &'static str) -> [PropertyDef; 3] {
+    [record_id(group), created(group), modified(group)]
+}
+
 /// `hs_object_id`: the record id, unique and read-only (every object type has it).
 const fn record_id(group: &'static str) -> PropertyDef {
     def(
@@ -266,7 +271,7 @@ pub(crate) fn objects() -> Vec<ObjectDef> {
         ObjectDef::builtin(
             "0-1",
             ["contacts", "contact"],
-            "Contact",
+            ["Contact", "Contacts"],
             CONTACTS,
             borrowed(&[
                 "createdate",
@@ -281,7 +286,7 @@ pub(crate) fn objects() -> Vec<ObjectDef> {
         ObjectDef::builtin(
             "0-2",
             ["companies", "company"],
-            "Company",
+            ["Company", "Companies"],
             COMPANIES,
             borrowed(&[
                 "createdate",
@@ -295,7 +300,7 @@ pub(crate) fn objects() -> Vec<ObjectDef> {
         ObjectDef::builtin(
             "0-3",
             ["deals", "deal"],
-            "Deal",
+            ["Deal", "Deals"],
             DEALS,
             borrowed(&[
                 "amount",
@@ -312,7 +317,7 @@ pub(crate) fn objects() -> Vec<ObjectDef> {
         ObjectDef::builtin(
             "0-5",
             ["tickets", "ticket"],
-            "Ticket",
+            ["Ticket", "Tickets"],
             TICKETS,
             borrowed(&[
                 "content",
@@ -341,6 +346,17 @@ mod tests {
             let before = names.len();
             names.dedup();
             assert_eq!(before, names.len());
+        }
+    }
+
+    #[test]
+    fn field_types_fit_value_types() {
+        for property in REGISTRIES.iter().flat_map(|r| r.iter()) {
+            assert!(
+                property.value_type.fits(&property.field_type),
+                "{}",
+                property.name
+            );
         }
     }
 }

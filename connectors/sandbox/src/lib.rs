@@ -17,8 +17,10 @@
 //!
 //! Every `/crm/…` route needs `Authorization: Bearer <token>`. `{objectType}` names a built-in
 //! object type by plural name, singular name or type id (FACTS U6): `contacts` / `contact` /
-//! `0-1`, `companies` / `0-2`, `deals` / `0-3`, `tickets` / `0-5` (names ignore case); anything
-//! else is HubSpot's 400 `Unable to infer object type from: …`.
+//! `0-1`, `companies` / `0-2`, `deals` / `0-3`, `tickets` / `0-5` (names ignore case), and a
+//! custom object by type id (`2-1000001`), fully qualified name (`p12345678_car`, see
+//! [`PORTAL_ID`]) or `p_car`; anything else is HubSpot's 400 `Unable to infer object type
+//! from: …`.
 //!
 //! | method | path | answers |
 //! | --- | --- | --- |
@@ -30,6 +32,12 @@
 //! | GET | `/crm/v3/objects/{objectType}/{id}?idProperty&properties` | 200 `SimplePublicObjectWithAssociations`, 404 |
 //! | GET | `/crm/v3/properties/{objectType}` | 200 `CollectionResponsePropertyNoPaging` |
 //! | GET | `/crm/v3/properties/{objectType}/{propertyName}` | 200 `Property`, 404 |
+//! | POST | `/crm/v3/properties/{objectType}` | 201 `Property` (+ `Location`), 400, 409 for a taken name |
+//! | GET | `/crm-object-schemas/v3/schemas` | 200 `CollectionResponseObjectSchemaNoPaging` (custom objects) |
+//! | POST | `/crm-object-schemas/v3/schemas` | 201 `ObjectSchema`, 400, 409 for a taken name |
+//! | GET | `/crm-object-schemas/v3/schemas/{objectType}` | 200 `ObjectSchema` by type id, fully qualified name, `p_<name>` or name; 404 (built-ins too) |
+//!
+//! The newer `/crm/v3/schemas` alias is not served: crm-schemas-v3.json does not name it.
 //!
 //! Test-control routes (no auth, no rate limit, not counted):
 //!
@@ -39,10 +47,11 @@
 //! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","unauthorized"}` |
 //! | GET | `/_sandbox/faults` | the faults in force |
 //! | POST | `/_sandbox/faults` | `{"requests_per_second": n\|null, "hang_before_write": n\|null, "hang_after_write": n\|null}`; a key left out keeps its value |
-//! | POST | `/_sandbox/reset` | clears records and counters; faults and the rate limit stay, record ids keep increasing |
+//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties and counters; faults and the rate limit stay, record and type ids keep increasing |
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `search`, `list`,
-//! `get`, `properties_list`, `property_get`, `other`. `write_requests` numbers the batch upserts
+//! `get`, `properties_list`, `property_get`, `property_create`, `schemas_list`, `schema_get`,
+//! `schema_create`, `other`. `write_requests` numbers the batch upserts
 //! and updates that got past auth and the rate limit, from 1 (since start or the last reset);
 //! `hang_before_write: N` holds the N-th of them before it touches the store,
 //! `hang_after_write: N` applies it fully and then never answers (until shutdown), so a test can
@@ -63,6 +72,12 @@
 //!   `content`, `hs_pipeline` (`0`), `hs_pipeline_stage` (`1`..`4`), `hs_ticket_priority`
 //!   (`LOW`, `MEDIUM`, `HIGH`, `URGENT`), `hubspot_owner_id`. Owner ids are external options:
 //!   any value is taken. Every type has `hs_object_id`, `createdate`, `lastmodifieddate`.
+//! - Custom objects (`schema`): the schema's properties are validated like built-ins and get
+//!   the three system properties; `requiredProperties` are required as below; a
+//!   `hasUniqueValue` property is indexed and may be an upsert `idProperty`. Created properties
+//!   (`property_create`) join their object type's registry the same way; only `string` and
+//!   `number` properties may have unique values; `calculation_equation` is refused (the sandbox
+//!   computes no formulas).
 //! - Required properties: tickets need `hs_pipeline_stage` when an upsert creates one, and an
 //!   update may not clear it (400-style `VALIDATION_ERROR` per input, naming the properties in
 //!   `context.properties`). Deals need nothing: HubSpot's API falls back to the default
@@ -75,7 +90,7 @@
 //! # Store and speed
 //!
 //! Records live in memory, one table per object type: in id order, found by id through a hash
-//! map and by each unique property (`email`, `domain`) through an index keyed by the value in
+//! map and by each unique property (`email`, `domain`, created ones) through an index keyed by the value in
 //! lower case (exact lookups compare the candidates exactly, search uses the bucket as is).
 //! Creates and updates keep the indexes in step; a reset drops them with the records. So the
 //! cost of a batch upsert, update or read, of a get by id or `idProperty`, and of a search
@@ -103,6 +118,7 @@ mod errors;
 #[cfg(test)]
 mod index_tests;
 mod properties;
+mod property_create;
 mod property_map;
 mod rate_limit;
 mod record;
@@ -110,6 +126,7 @@ mod registry;
 mod required;
 mod respond;
 mod routes;
+mod schema;
 mod search;
 mod state;
 mod store;
@@ -125,6 +142,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::state::Shared;
+
+/// The sandbox's HubSpot account (portal) id: custom objects are named `p12345678_<name>`
+/// (their `fullyQualifiedName`, FACTS U6 and C1).
+pub const PORTAL_ID: u64 = 12_345_678;
 
 /// How long [`SandboxHandle::shutdown`] waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

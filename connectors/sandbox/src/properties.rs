@@ -29,11 +29,16 @@ pub(crate) enum ValueType {
     Date,
     DateTime,
     Enumeration,
+    PhoneNumber,
 }
 
 impl ValueType {
+    /// Every type a property may have, as HubSpot spells them.
+    pub(crate) const WIRE_NAMES: &'static str =
+        "bool, date, datetime, enumeration, number, phone_number, string";
+
     /// The type's name on the wire (`datetime`).
-    fn wire(self) -> &'static str {
+    pub(crate) fn wire(self) -> &'static str {
         match self {
             ValueType::String => "string",
             ValueType::Number => "number",
@@ -41,7 +46,48 @@ impl ValueType {
             ValueType::Date => "date",
             ValueType::DateTime => "datetime",
             ValueType::Enumeration => "enumeration",
+            ValueType::PhoneNumber => "phone_number",
         }
+    }
+
+    /// The type named `text` on the wire, if any.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "string" => ValueType::String,
+            "number" => ValueType::Number,
+            "bool" => ValueType::Bool,
+            "date" => ValueType::Date,
+            "datetime" => ValueType::DateTime,
+            "enumeration" => ValueType::Enumeration,
+            "phone_number" => ValueType::PhoneNumber,
+            _ => return None,
+        })
+    }
+
+    /// True when HubSpot lets a property of this type use `field_type` (the pairs its UI
+    /// offers). `calculation_equation` is left out: the sandbox does not compute formulas.
+    pub(crate) fn fits(self, field_type: &str) -> bool {
+        match self {
+            ValueType::String => {
+                matches!(
+                    field_type,
+                    "text" | "textarea" | "html" | "phonenumber" | "file"
+                )
+            }
+            ValueType::Number => field_type == "number",
+            ValueType::Bool => field_type == "booleancheckbox",
+            ValueType::Enumeration => matches!(
+                field_type,
+                "select" | "radio" | "checkbox" | "booleancheckbox"
+            ),
+            ValueType::Date | ValueType::DateTime => field_type == "date",
+            ValueType::PhoneNumber => field_type == "phonenumber",
+        }
+    }
+
+    /// True when values are checked against the property's options.
+    pub(crate) fn has_options(self) -> bool {
+        matches!(self, ValueType::Bool | ValueType::Enumeration)
     }
 }
 
@@ -282,5 +328,19 @@ mod tests {
         .to_json(0);
         assert_eq!(json["calculated"], true);
         assert_eq!(json["modificationMetadata"]["readOnlyValue"], true);
+    }
+
+    #[test]
+    fn types_and_field_types() {
+        for name in ValueType::WIRE_NAMES.split(", ") {
+            assert_eq!(ValueType::parse(name).map(ValueType::wire), Some(name));
+        }
+        assert!(ValueType::String.fits("textarea"));
+        assert!(!ValueType::String.fits("select"));
+        assert!(ValueType::Enumeration.fits("checkbox"));
+        assert!(!ValueType::Number.fits("text"));
+        assert!(!ValueType::Number.fits("calculation_equation"));
+        assert!(ValueType::DateTime.fits("date"));
+        assert_eq!(ValueType::parse("text"), None);
     }
 }

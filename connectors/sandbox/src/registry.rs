@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use crate::builtin;
 use crate::properties::{PropertyDef, Text};
+use crate::schema::CustomSchema;
 
 /// A key naming one object type of a [`Registry`] (its position there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,11 +41,14 @@ pub(crate) struct ObjectDef {
     /// What a path may call it besides the type id, in lower case.
     aliases: Vec<Text>,
     pub(crate) singular_label: Text,
+    pub(crate) plural_label: Text,
     pub(crate) properties: Vec<PropertyDef>,
     /// Properties returned when a read names none (FACTS U5).
     pub(crate) default_properties: Vec<Text>,
     /// Properties a created record must have, and an update must not clear.
     pub(crate) required: Vec<Text>,
+    /// What only custom objects have (fully qualified name, schema settings).
+    pub(crate) custom: Option<CustomSchema>,
 }
 
 impl ObjectDef {
@@ -52,7 +56,7 @@ impl ObjectDef {
     pub(crate) fn builtin(
         type_id: &'static str,
         [plural, singular]: [&'static str; 2],
-        singular_label: &'static str,
+        [singular_label, plural_label]: [&'static str; 2],
         properties: &'static [PropertyDef],
         default_properties: Vec<Text>,
         required: Vec<Text>,
@@ -62,9 +66,41 @@ impl ObjectDef {
             name: Cow::Borrowed(plural),
             aliases: vec![Cow::Borrowed(plural), Cow::Borrowed(singular)],
             singular_label: Cow::Borrowed(singular_label),
+            plural_label: Cow::Borrowed(plural_label),
             properties: properties.to_vec(),
             default_properties,
             required,
+            custom: None,
+        }
+    }
+
+    /// A custom object type described by its schema.
+    pub(crate) fn custom(
+        schema: CustomSchema,
+        [singular_label, plural_label]: [String; 2],
+        properties: Vec<PropertyDef>,
+        required: Vec<String>,
+    ) -> Self {
+        let mut default_properties: Vec<Text> = ["createdate", "hs_object_id", "lastmodifieddate"]
+            .into_iter()
+            .map(Cow::Borrowed)
+            .collect();
+        if let Some(primary) = &schema.primary_display_property {
+            default_properties.push(Cow::Owned(primary.clone()));
+        }
+        ObjectDef {
+            type_id: Cow::Owned(schema.object_type_id()),
+            name: Cow::Owned(schema.name.clone()),
+            aliases: vec![
+                Cow::Owned(schema.fully_qualified_name.to_ascii_lowercase()),
+                Cow::Owned(format!("p_{}", schema.name.to_ascii_lowercase())),
+            ],
+            singular_label: Cow::Owned(singular_label),
+            plural_label: Cow::Owned(plural_label),
+            properties,
+            default_properties,
+            required: required.into_iter().map(Cow::Owned).collect(),
+            custom: Some(schema),
         }
     }
 
@@ -91,9 +127,13 @@ impl ObjectDef {
         self.singular_label.to_uppercase()
     }
 
-    /// The segment this sandbox writes in paging links (`contacts`).
+    /// The segment this sandbox writes in paging links (`contacts`, `2-1000001`).
     pub(crate) fn path_name(&self) -> &str {
-        &self.name
+        if self.custom.is_some() {
+            &self.type_id
+        } else {
+            &self.name
+        }
     }
 }
 
@@ -127,10 +167,33 @@ impl Registry {
             .copied()
     }
 
+    /// The custom object a schema route names: by type id, fully qualified name, `p_<name>` or
+    /// schema `name` (built-ins have no schema).
+    pub(crate) fn resolve_custom(&self, segment: &str) -> Option<ObjectType> {
+        let by_path = self
+            .resolve(segment)
+            .filter(|o| self.get(*o).custom.is_some());
+        by_path.or_else(|| self.custom_named(segment))
+    }
+
+    /// The custom object whose schema `name` is `name` (ignoring case).
+    pub(crate) fn custom_named(&self, name: &str) -> Option<ObjectType> {
+        self.customs()
+            .find(|(_, def)| def.name.eq_ignore_ascii_case(name))
+            .map(|(key, _)| key)
+    }
+
     /// The definition behind a key.
     pub(crate) fn get(&self, object: ObjectType) -> &ObjectDef {
         self.objects
             .get(object.0)
+            .expect("an ObjectType comes from this registry, which only grows while it lives")
+    }
+
+    /// The definition behind a key, to add a property to.
+    pub(crate) fn get_mut(&mut self, object: ObjectType) -> &mut ObjectDef {
+        self.objects
+            .get_mut(object.0)
             .expect("an ObjectType comes from this registry, which only grows while it lives")
     }
 
@@ -143,6 +206,15 @@ impl Registry {
         }
         self.objects.push(def);
         key
+    }
+
+    /// The custom object types, in creation order.
+    pub(crate) fn customs(&self) -> impl Iterator<Item = (ObjectType, &ObjectDef)> {
+        self.objects
+            .iter()
+            .enumerate()
+            .filter(|(_, def)| def.custom.is_some())
+            .map(|(i, def)| (ObjectType(i), def))
     }
 }
 
@@ -164,6 +236,7 @@ mod tests {
         assert_eq!(resolve("0-5"), Some(ObjectType::TICKETS));
         assert_eq!(resolve("widgets"), None);
         assert_eq!(resolve("0-4"), None);
+        assert_eq!(registry.resolve_custom("contacts"), None);
     }
 
     #[test]

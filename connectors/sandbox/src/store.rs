@@ -10,14 +10,27 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use crate::errors::ApiError;
+use crate::properties::PropertyDef;
 use crate::record::Record;
 use crate::registry::{ObjectDef, ObjectType, Registry};
+use crate::schema::SchemaEgg;
 use crate::table::Table;
+
+/// The number of the first custom object type id: `2-1000001`.
+const FIRST_CUSTOM_TYPE: u64 = 1_000_001;
+
+/// Association definition ids of custom objects start above HubSpot's own (279 and the like).
+const FIRST_ASSOCIATION: u64 = 1_000;
 
 /// All object types and all their records.
 #[derive(Debug)]
 pub(crate) struct Store {
     next_id: u64,
+    /// The number of the next custom object type id (`2-<n>`); not reset, like record ids.
+    next_custom: u64,
+    /// The last association definition id handed out; not reset.
+    next_association: u64,
     registry: Registry,
     tables: HashMap<ObjectType, Table>,
 }
@@ -26,6 +39,8 @@ impl Default for Store {
     fn default() -> Self {
         Store {
             next_id: 1,
+            next_custom: FIRST_CUSTOM_TYPE,
+            next_association: FIRST_ASSOCIATION,
             registry: Registry::default(),
             tables: HashMap::new(),
         }
@@ -38,6 +53,37 @@ impl Store {
     pub(crate) fn clear(&mut self) {
         self.tables.clear();
         self.registry = Registry::default();
+    }
+
+    /// The object types.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Creates a custom object type from a schema; returns its key.
+    pub(crate) fn create_schema(
+        &mut self,
+        egg: SchemaEgg,
+        now: DateTime<Utc>,
+    ) -> Result<ObjectType, ApiError> {
+        let def = egg.build(
+            &self.registry,
+            self.next_custom,
+            &mut self.next_association,
+            now,
+        )?;
+        self.next_custom += 1;
+        Ok(self.registry.add(def))
+    }
+
+    /// Adds a property to an object type, with a unique index if it has unique values.
+    pub(crate) fn add_property(&mut self, object: ObjectType, property: PropertyDef) {
+        if property.unique
+            && let Some(table) = self.tables.get_mut(&object)
+        {
+            table.add_index(property.name.clone());
+        }
+        self.registry.get_mut(object).properties.push(property);
     }
 
     /// The object type a path segment names, if any.

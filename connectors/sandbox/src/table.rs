@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use crate::properties::Text;
 use crate::record::Record;
 use crate::registry::ObjectDef;
 use crate::unique_index::UniqueIndex;
@@ -39,6 +40,15 @@ impl Table {
                 .indexed_properties()
                 .map(|p| UniqueIndex::new(p.name.clone()))
                 .collect(),
+        }
+    }
+
+    /// Adds an index for a unique property created after the table. No record can hold a
+    /// value of a property that did not exist (writes refuse unknown properties), so the new
+    /// index starts empty.
+    pub(crate) fn add_index(&mut self, property: Text) {
+        if self.index(&property).is_none() {
+            self.unique.push(UniqueIndex::new(property));
         }
     }
 

@@ -66,7 +66,7 @@ pub(crate) fn check_value(def: &PropertyDef, value: &str) -> Result<(), Property
         return fail("INVALID_EMAIL", format!("Email address {value} is invalid"));
     }
     match def.value_type {
-        ValueType::String => Ok(()),
+        ValueType::String | ValueType::PhoneNumber => Ok(()),
         ValueType::Number if is_number(value) => Ok(()),
         ValueType::Number => fail("INVALID_NUMBER", format!("{value} is not a valid number")),
         ValueType::Date => check_date(value).or_else(|message| fail("INVALID_DATE", message)),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use engine_sandbox::{SandboxConfig, SandboxHandle, contract, spawn};
+use engine_sandbox::{PORTAL_ID, SandboxConfig, SandboxHandle, contract, spawn};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
@@ -14,6 +14,8 @@ const COMPANIES: &str = "crm-objects-companies-v3.json";
 const PROPERTIES: &str = "crm-properties-v3.json";
 const DEALS: &str = "crm-objects-deals-v3.json";
 const GENERIC: &str = "crm-objects-generic-v3.json";
+const SCHEMAS: &str = "crm-schemas-v3.json";
+const CUSTOM: &str = "crm-objects-custom-objects-v3.json";
 const TOKEN: &str = "sandbox-token";
 
 const UPSERT: &str = "/crm/v3/objects/contacts/batch/upsert";
@@ -1069,4 +1071,265 @@ async fn deals_and_tickets_are_built_in() {
         .await;
     assert_eq!(records["objectType"], "tickets");
     assert_eq!(records["total"], 0);
+}
+
+const SCHEMA_LIST: &str = "/crm-object-schemas/v3/schemas";
+const SCHEMA_ONE: &str = "/crm-object-schemas/v3/schemas/{objectType}";
+const PROPERTY_LIST: &str = "/crm/v3/properties/{objectType}";
+
+fn car_schema() -> Value {
+    json!({
+        "name": "car",
+        "labels": {"singular": "Car", "plural": "Cars"},
+        "primaryDisplayProperty": "vin",
+        "requiredProperties": ["vin", "model"],
+        "searchableProperties": ["vin"],
+        "secondaryDisplayProperties": ["model"],
+        "properties": [
+            {"name": "vin", "label": "VIN", "type": "string", "fieldType": "text",
+             "hasUniqueValue": true},
+            {"name": "model", "label": "Model", "type": "string", "fieldType": "text"},
+            {"name": "fuel", "label": "Fuel", "type": "enumeration", "fieldType": "select",
+             "options": [
+                {"label": "Petrol", "value": "petrol", "displayOrder": 0, "hidden": false},
+                {"label": "Electric", "value": "electric", "displayOrder": 1, "hidden": false},
+             ]},
+            {"name": "registered_on", "label": "Registered on", "type": "date",
+             "fieldType": "date"},
+        ],
+        "associatedObjects": ["CONTACT"],
+    })
+}
+
+impl Sandbox {
+    /// Creates the `car` custom object and returns its schema.
+    async fn create_car(&self) -> Value {
+        let reply = self
+            .api(
+                SCHEMAS,
+                Method::POST,
+                SCHEMA_LIST,
+                SCHEMA_LIST,
+                Some(car_schema()),
+            )
+            .await;
+        reply.expect(201).conforms(SCHEMAS, "POST", SCHEMA_LIST);
+        reply.body.clone()
+    }
+}
+
+#[tokio::test]
+async fn custom_object_schemas_are_created_listed_and_read() {
+    let sandbox = Sandbox::default().await;
+    let reply = sandbox
+        .api(SCHEMAS, Method::GET, SCHEMA_LIST, SCHEMA_LIST, None)
+        .await;
+    reply.expect(200).conforms(SCHEMAS, "GET", SCHEMA_LIST);
+    assert_eq!(reply.body["results"], json!([]));
+
+    let car = sandbox.create_car().await;
+    let type_id = car["objectTypeId"].as_str().unwrap_or_default().to_owned();
+    assert!(type_id.starts_with("2-"), "{type_id}");
+    assert_eq!(car["id"].as_str(), type_id.strip_prefix("2-"));
+    let fqn = format!("p{PORTAL_ID}_car");
+    assert_eq!(car["fullyQualifiedName"], fqn.as_str());
+    assert_eq!(car["requiredProperties"], json!(["vin", "model"]));
+    assert_eq!(car["associations"][0]["toObjectTypeId"], "0-1");
+
+    for segment in [type_id.as_str(), fqn.as_str(), "p_car", "car"] {
+        let path = format!("{SCHEMA_LIST}/{segment}");
+        let reply = sandbox
+            .api(SCHEMAS, Method::GET, SCHEMA_ONE, &path, None)
+            .await;
+        reply.expect(200).conforms(SCHEMAS, "GET", SCHEMA_ONE);
+        assert_eq!(reply.body["objectTypeId"], type_id.as_str(), "{segment}");
+    }
+    let reply = sandbox
+        .api(SCHEMAS, Method::GET, SCHEMA_LIST, SCHEMA_LIST, None)
+        .await;
+    reply.expect(200).conforms(SCHEMAS, "GET", SCHEMA_LIST);
+    assert_eq!(reply.body["results"].as_array().map(Vec::len), Some(1));
+    for missing in ["contacts", "0-2", "boat"] {
+        let path = format!("{SCHEMA_LIST}/{missing}");
+        let reply = sandbox
+            .api(SCHEMAS, Method::GET, SCHEMA_ONE, &path, None)
+            .await;
+        reply.expect(404).conforms(SCHEMAS, "GET", SCHEMA_ONE);
+    }
+
+    let reply = sandbox
+        .api(
+            SCHEMAS,
+            Method::POST,
+            SCHEMA_LIST,
+            SCHEMA_LIST,
+            Some(car_schema()),
+        )
+        .await;
+    reply.expect(409).conforms(SCHEMAS, "POST", SCHEMA_LIST);
+    assert_eq!(reply.body["category"], "CONFLICT");
+    let mut bad = car_schema();
+    bad["name"] = json!("boat");
+    bad["requiredProperties"] = json!(["hull"]);
+    let reply = sandbox
+        .api(SCHEMAS, Method::POST, SCHEMA_LIST, SCHEMA_LIST, Some(bad))
+        .await;
+    reply.expect(400).conforms(SCHEMAS, "POST", SCHEMA_LIST);
+    assert_eq!(reply.body["category"], "VALIDATION_ERROR");
+    assert_eq!(reply.body["context"]["requiredProperties"], json!(["hull"]));
+
+    // The custom object's properties are served and its records written like any others.
+    let path = format!("/crm/v3/properties/{fqn}");
+    let reply = sandbox
+        .api(PROPERTIES, Method::GET, PROPERTY_LIST, &path, None)
+        .await;
+    reply.expect(200).conforms(PROPERTIES, "GET", PROPERTY_LIST);
+    let upsert = format!("/crm/v3/objects/{type_id}/batch/upsert");
+    let template = "/crm/v3/objects/{objectType}/batch/upsert";
+    let body = json!({"inputs": [
+        {"idProperty": "vin", "id": "VIN1", "properties": {"model": "T", "fuel": "petrol"}},
+        {"idProperty": "vin", "id": "VIN2", "properties": {"fuel": "petrol"}},
+        {"idProperty": "vin", "id": "VIN3", "properties": {"model": "S", "fuel": "Electric"}},
+    ]});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, template, &upsert, Some(body))
+        .await;
+    reply.expect(207).conforms(CUSTOM, "POST", template);
+    assert_eq!(reply.body["results"][0]["properties"]["vin"], "VIN1");
+    assert_eq!(
+        reply.body["errors"][0]["context"]["properties"],
+        json!(["model"])
+    );
+    assert_eq!(ids_of(&reply.body["errors"]), ["VIN2", "VIN3"]);
+    let records = sandbox.records("p_car").await;
+    assert_eq!(records.len(), 1);
+
+    sandbox.control(Method::POST, "/_sandbox/reset", None).await;
+    let reply = sandbox
+        .api(SCHEMAS, Method::GET, SCHEMA_LIST, SCHEMA_LIST, None)
+        .await;
+    assert_eq!(
+        reply.body["results"],
+        json!([]),
+        "a reset drops custom objects"
+    );
+    let again = sandbox.create_car().await;
+    assert_ne!(
+        again["objectTypeId"],
+        type_id.as_str(),
+        "type ids are not reused"
+    );
+    let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+    assert_eq!(stats["requests"]["schema_create"], 1);
+}
+
+#[tokio::test]
+async fn created_properties_are_listed_validated_and_unique() {
+    let sandbox = Sandbox::default().await;
+    let path = "/crm/v3/properties/contacts";
+    let shoe = json!({"name": "shoe_size", "label": "Shoe size", "type": "number",
+        "fieldType": "number", "groupName": "contactinformation"});
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::POST,
+            PROPERTY_LIST,
+            path,
+            Some(shoe.clone()),
+        )
+        .await;
+    reply
+        .expect(201)
+        .conforms(PROPERTIES, "POST", PROPERTY_LIST);
+    assert_eq!(reply.body["hubspotDefined"], false);
+    assert_eq!(
+        reply.header("location"),
+        Some("/crm/v3/properties/contacts/shoe_size")
+    );
+    let reply = sandbox
+        .api(PROPERTIES, Method::POST, PROPERTY_LIST, path, Some(shoe))
+        .await;
+    reply
+        .expect(409)
+        .conforms(PROPERTIES, "POST", PROPERTY_LIST);
+    let bad = json!({"name": "tier", "label": "Tier", "type": "enumeration",
+        "fieldType": "text", "groupName": "contactinformation"});
+    let reply = sandbox
+        .api(PROPERTIES, Method::POST, PROPERTY_LIST, path, Some(bad))
+        .await;
+    reply
+        .expect(400)
+        .conforms(PROPERTIES, "POST", PROPERTY_LIST);
+    let tier = json!({"name": "tier", "label": "Tier", "type": "enumeration",
+    "fieldType": "select", "groupName": "contactinformation", "options": [
+        {"label": "Gold", "value": "GOLD", "displayOrder": 0, "hidden": false},
+        {"label": "Silver", "value": "SILVER", "displayOrder": 1, "hidden": false},
+    ]});
+    sandbox
+        .api(PROPERTIES, Method::POST, PROPERTY_LIST, path, Some(tier))
+        .await
+        .expect(201);
+    let external = json!({"name": "external_id", "label": "External id", "type": "string",
+        "fieldType": "text", "groupName": "contactinformation", "hasUniqueValue": true});
+    sandbox
+        .api(
+            PROPERTIES,
+            Method::POST,
+            PROPERTY_LIST,
+            path,
+            Some(external),
+        )
+        .await
+        .expect(201);
+    let reply = sandbox
+        .api(PROPERTIES, Method::GET, PROPERTY_LIST, path, None)
+        .await;
+    reply.expect(200).conforms(PROPERTIES, "GET", PROPERTY_LIST);
+    let names: Vec<&str> = reply.body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.ends_with(&["shoe_size", "tier", "external_id"]),
+        "{names:?}"
+    );
+
+    let body = json!({"inputs": [
+        {"idProperty": "external_id", "id": "ext-1",
+         "properties": {"email": "a@example.com", "shoe_size": "42", "tier": "GOLD"}},
+        {"idProperty": "external_id", "id": "ext-2", "properties": {"tier": "gold"}},
+        {"idProperty": "external_id", "id": "ext-3", "properties": {"shoe_size": "big"}},
+    ]});
+    let reply = sandbox.post(UPSERT, body).await;
+    reply.expect(207).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(reply.body["results"][0]["new"], true);
+    assert_eq!(ids_of(&reply.body["errors"]), ["ext-2", "ext-3"]);
+    let again = json!({"inputs": [
+        {"idProperty": "external_id", "id": "ext-1", "properties": {"firstname": "Ada"}},
+    ]});
+    let reply = sandbox.post(UPSERT, again).await;
+    reply.expect(200);
+    assert_eq!(reply.body["results"][0]["new"], false);
+    let search = search_body(
+        json!([{"propertyName": "external_id", "operator": "EQ", "value": "ext-1"}]),
+        10,
+        "",
+    );
+    let reply = sandbox.post(SEARCH, search).await;
+    reply.expect(200).conforms(CONTACTS, "POST", SEARCH);
+    assert_eq!(reply.body["total"], 1);
+
+    sandbox.control(Method::POST, "/_sandbox/reset", None).await;
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::GET,
+            "/crm/v3/properties/contacts/{propertyName}",
+            "/crm/v3/properties/contacts/shoe_size",
+            None,
+        )
+        .await;
+    reply.expect(404);
 }

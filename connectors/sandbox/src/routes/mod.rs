@@ -7,6 +7,7 @@
 mod control;
 mod objects;
 mod properties;
+mod schemas;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,10 +52,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             post(objects::search),
         )
         .route("/crm/v3/objects/{object_type}/{id}", get(objects::get_one))
-        .route("/crm/v3/properties/{object_type}", get(properties::list))
+        .route(
+            "/crm/v3/properties/{object_type}",
+            get(properties::list).post(properties::create),
+        )
         .route(
             "/crm/v3/properties/{object_type}/{property}",
             get(properties::get_one),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas",
+            get(schemas::list).post(schemas::create),
+        )
+        .route(
+            "/crm-object-schemas/v3/schemas/{object_type}",
+            get(schemas::get_one),
         )
         .route("/_sandbox/records/{object_type}", get(control::records))
         .route("/_sandbox/stats", get(control::stats))
@@ -83,6 +95,10 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
         (&Method::GET, ["crm", "v3", "objects", _, _]) => "get",
         (&Method::GET, ["crm", "v3", "properties", _]) => "properties_list",
         (&Method::GET, ["crm", "v3", "properties", _, _]) => "property_get",
+        (&Method::POST, ["crm", "v3", "properties", _]) => "property_create",
+        (&Method::GET, ["crm-object-schemas", "v3", "schemas"]) => "schemas_list",
+        (&Method::POST, ["crm-object-schemas", "v3", "schemas"]) => "schema_create",
+        (&Method::GET, ["crm-object-schemas", "v3", "schemas", _]) => "schema_get",
         _ => "other",
     }
 }
@@ -201,6 +217,14 @@ mod tests {
             kind(Method::GET, "/crm/v3/properties/contacts"),
             "properties_list"
         );
-        assert_eq!(kind(Method::DELETE, "/crm/v3/objects/contacts/12"), "other");
+        assert_eq!(
+            kind(Method::POST, "/crm/v3/properties/deals"),
+            "property_create"
+        );
+        assert_eq!(
+            kind(Method::GET, "/crm-object-schemas/v3/schemas/p_car"),
+            "schema_get"
+        );
+        assert_eq!(kind(Method::PATCH, "/crm/v3/objects/contacts/12"), "other");
     }
 }

@@ -28,8 +28,10 @@ const LIST_MAX_LIMIT: usize = 100;
 const LIST_DEFAULT_LIMIT: usize = 10;
 
 type PathParam = Result<Path<String>, PathRejection>;
-type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
-type BodyBytes = Result<Bytes, BytesRejection>;
+/// The query string as pairs, or why it could not be read.
+pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+/// The request body, or why it could not be read.
+pub(super) type BodyBytes = Result<Bytes, BytesRejection>;
 
 /// The object type named by a path segment, or HubSpot's 400 for an unknown one.
 pub(super) fn object_type(store: &Store, segment: &str) -> Result<ObjectType, ApiError> {
@@ -45,15 +47,15 @@ pub(super) fn segment(path: PathParam) -> Result<String, ApiError> {
 }
 
 /// Query parameters as pairs; `properties=a,b` and `properties=a&properties=b` both work.
-struct QueryParams(Vec<(String, String)>);
+pub(super) struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
-    fn from(query: QueryPairs) -> Result<Self, ApiError> {
+    pub(super) fn from(query: QueryPairs) -> Result<Self, ApiError> {
         let Query(pairs) = query.map_err(|r| ApiError::validation(r.body_text()))?;
         Ok(QueryParams(pairs))
     }
 
-    fn one(&self, key: &str) -> Option<&str> {
+    pub(super) fn one(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)

@@ -1,14 +1,18 @@
-//! The property routes: the registry of an object type, whole or one property.
+//! The property routes: the registry of an object type, whole or one property, and creating
+//! a property (`PropertyCreate`, see `property_create`).
 
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::objects::{object_type, segment};
-use crate::errors::ApiError;
+use super::objects::{BodyBytes, object_type, segment};
+use crate::errors::{ApiError, category};
+use crate::property_create::PropertyInput;
 use crate::respond;
 use crate::state::{Shared, lock};
 
@@ -53,6 +57,41 @@ pub(super) async fn get_one(
                     .context("propertyName", vec![name.clone()])
             })?;
         Ok(respond::ok(&property.to_json(index)))
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /crm/v3/properties/{objectType}` → 201 `Property`, 400 for a bad definition, 409 when
+/// the object type already has a property of that name.
+pub(super) async fn create(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    body: BodyBytes,
+) -> Response {
+    let answer = || -> Result<Response, ApiError> {
+        let segment = segment(path)?;
+        let input: PropertyInput = respond::parse_body(body)?;
+        let mut store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let name = input.name.clone().unwrap_or_default();
+        if store.def(object).property(&name).is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                category::CONFLICT,
+                format!("A property named '{name}' already exists."),
+            )
+            .context("name", vec![name]));
+        }
+        let property = input.build(None, Utc::now())?;
+        let position = store.def(object).properties.len();
+        let body = property.to_json(position);
+        let location = format!("/crm/v3/properties/{segment}/{name}");
+        store.add_property(object, property);
+        let mut response = respond::json(StatusCode::CREATED, &body);
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        Ok(response)
     };
     answer().unwrap_or_else(IntoResponse::into_response)
 }
