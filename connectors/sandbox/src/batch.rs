@@ -93,6 +93,15 @@ impl Outcome {
     /// 200 with `BatchResponse…`, or 207 with `BatchResponse…WithErrors` when an input failed.
     /// The results move into the body rather than being copied.
     pub(crate) fn into_wire(self, started_at: DateTime<Utc>) -> (StatusCode, Value) {
+        self.into_wire_with(StatusCode::OK, started_at)
+    }
+
+    /// [`Outcome::into_wire`] with another success status (201 for creates).
+    pub(crate) fn into_wire_with(
+        self,
+        ok: StatusCode,
+        started_at: DateTime<Utc>,
+    ) -> (StatusCode, Value) {
         let mut body = json!({
             "status": "COMPLETE",
             "results": null,
@@ -101,7 +110,7 @@ impl Outcome {
         });
         body["results"] = Value::Array(self.results);
         if self.errors.is_empty() {
-            return (StatusCode::OK, body);
+            return (ok, body);
         }
         body["numErrors"] = json!(self.errors.len());
         body["errors"] = self.errors.iter().map(InputError::to_json).collect();
@@ -109,7 +118,8 @@ impl Outcome {
     }
 }
 
-fn too_many(count: usize, max: usize) -> ApiError {
+/// The 400 for a batch over the limit (FACTS B1).
+pub(crate) fn too_many(count: usize, max: usize) -> ApiError {
     ApiError::validation(format!(
         "Too many inputs in one batch: got {count}, the limit is {max} inputs per request"
     ))
@@ -135,6 +145,36 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// The property values of input `index` as strings, or the 400 naming one that is not a
+/// string (FACTS P2).
+pub(crate) fn string_values(
+    properties: Map<String, Value>,
+    index: usize,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut values = BTreeMap::new();
+    for (name, value) in properties {
+        let Value::String(text) = value else {
+            let kind = json_type(&value);
+            let shown = if value.is_null() {
+                kind.to_owned()
+            } else {
+                format!("{kind} {value}")
+            };
+            return Err(ApiError::validation(format!(
+                "Invalid input JSON: the value of property `{name}` in inputs[{index}] is \
+                 {shown}, but property values must be strings (\"\" clears a property)"
+            ))
+            .detail(
+                ErrorDetail::new(format!("must be a string, got {kind}"))
+                    .code("INVALID_TYPE")
+                    .field(format!("inputs[{index}].properties.{name}")),
+            ));
+        };
+        values.insert(name, text);
+    }
+    Ok(values)
+}
+
 /// The batch-level checks of upsert and update; on success, the inputs with string values.
 pub(crate) fn check_writes(
     object: &ObjectDef,
@@ -146,27 +186,7 @@ pub(crate) fn check_writes(
     }
     let mut writes = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.into_iter().enumerate() {
-        let mut values = BTreeMap::new();
-        for (name, value) in input.properties {
-            let Value::String(text) = value else {
-                let kind = json_type(&value);
-                let shown = if value.is_null() {
-                    kind.to_owned()
-                } else {
-                    format!("{kind} {value}")
-                };
-                return Err(ApiError::validation(format!(
-                    "Invalid input JSON: the value of property `{name}` in inputs[{index}] is \
-                     {shown}, but property values must be strings (\"\" clears a property)"
-                ))
-                .detail(
-                    ErrorDetail::new(format!("must be a string, got {kind}"))
-                        .code("INVALID_TYPE")
-                        .field(format!("inputs[{index}].properties.{name}")),
-                ));
-            };
-            values.insert(name, text);
-        }
+        let values = string_values(input.properties, index)?;
         let id_property = input.id_property.unwrap_or_else(|| RECORD_ID.to_owned());
         if !object.is_unique(&id_property) {
             return Err(non_unique(object, &id_property));
@@ -198,7 +218,10 @@ pub(crate) fn check_writes(
 }
 
 /// Value errors of every property of one input.
-fn property_errors(object: &ObjectDef, values: &BTreeMap<String, String>) -> Vec<PropertyError> {
+pub(crate) fn property_errors(
+    object: &ObjectDef,
+    values: &BTreeMap<String, String>,
+) -> Vec<PropertyError> {
     values
         .iter()
         .filter_map(|(name, value)| validate::check_write(object, name, value).err())
@@ -232,7 +255,7 @@ pub(crate) fn check_conflicts<'a>(
     Ok(())
 }
 
-fn not_found(object: &ObjectDef) -> InputError {
+pub(crate) fn not_found(object: &ObjectDef) -> InputError {
     InputError::new(
         category::OBJECT_NOT_FOUND,
         format!(

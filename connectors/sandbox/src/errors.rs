@@ -110,9 +110,32 @@ impl InputError {
         }
     }
 
+    /// Names the input of a create batch by its `objectWriteTraceId` (creates have no id).
+    pub(crate) fn for_trace(self, trace: &str) -> Self {
+        self.context("objectWriteTraceId", vec![trace.to_owned()])
+    }
+
     #[cfg(test)]
     pub(crate) fn category(&self) -> &'static str {
         self.category
+    }
+
+    /// The same refusal for a whole request (`Error`): 409 for a `CONFLICT` (FACTS E4), 404
+    /// for `OBJECT_NOT_FOUND`, 400 otherwise.
+    pub(crate) fn into_api_error(self) -> ApiError {
+        let status = match self.category {
+            category::CONFLICT => StatusCode::CONFLICT,
+            category::OBJECT_NOT_FOUND => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut error = ApiError::new(status, self.category, self.message);
+        for (key, values) in self.context {
+            error = error.context(&key, values);
+        }
+        for detail in self.details {
+            error = error.detail(detail);
+        }
+        error
     }
 
     pub(crate) fn to_json(&self) -> Value {

@@ -1,7 +1,8 @@
 //! The store's indexes checked against scans.
 //!
 //! Seeded random sequences of creates, updates (a unique value set, moved to a case variant,
-//! cleared, held by two records at once), updates of missing records and resets; after every
+//! cleared, held by two records at once), updates of missing records, archives (which
+//! tombstone and compact) and resets; after every
 //! step each lookup the sandbox makes (by unique value, exact; the conflict check; search EQ /
 //! IN / OR-ed groups, case-insensitive; search by record id) is compared with a naive scan of
 //! the records, and every index with one rebuilt from the records.
@@ -107,7 +108,10 @@ fn step(rng: &mut Rng, store: &mut Store, next_id: &mut u64) {
     let roll = rng.below(100);
     if roll < 2 {
         store.clear();
-    } else if roll < 45 {
+    } else if roll < 12 {
+        let id = u64::try_from(rng.below(usize::try_from(*next_id + 1).unwrap_or(1))).unwrap_or(0);
+        store.archive(object, id);
+    } else if roll < 50 {
         *next_id = store.create(object, &random_values(rng, object), Utc::now()) + 1;
     } else {
         // Sometimes an id of the other object type or one never handed out.

@@ -26,6 +26,10 @@
 //! | --- | --- | --- |
 //! | POST | `/crm/v3/objects/{objectType}/batch/upsert` | 200 `BatchResponseSimplePublicUpsertObject`, 207 with errors, 400 |
 //! | POST | `/crm/v3/objects/{objectType}/batch/update` | 200 `BatchResponseSimplePublicObject`, 207 with errors, 400 |
+//! | POST | `/crm/v3/objects/{objectType}` | 201 `SimplePublicObject`, 400, 409 `Contact already exists. Existing ID: N` |
+//! | POST | `/crm/v3/objects/{objectType}/batch/create` | 201 `BatchResponseSimplePublicObject`; 207 only when every input has its own `objectWriteTraceId`; else 400 / 409 for the whole batch |
+//! | POST | `/crm/v3/objects/{objectType}/batch/archive` | 204 (unknown ids ignored), 400 |
+//! | DELETE | `/crm/v3/objects/{objectType}/{objectId}` | 204 (also for an unknown id) |
 //! | POST | `/crm/v3/objects/{objectType}/batch/read` | 200, 207 (`OBJECT_NOT_FOUND` for missing ids), 400 |
 //! | POST | `/crm/v3/objects/{objectType}/search` | 200 `CollectionResponseWithTotalSimplePublicObject`, 400 |
 //! | GET | `/crm/v3/objects/{objectType}?limit&after&properties` | 200 `CollectionResponse…ForwardPaging` |
@@ -49,10 +53,12 @@
 //! | POST | `/_sandbox/faults` | `{"requests_per_second": n\|null, "hang_before_write": n\|null, "hang_after_write": n\|null}`; a key left out keeps its value |
 //! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties and counters; faults and the rate limit stay, record and type ids keep increasing |
 //!
-//! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `search`, `list`,
-//! `get`, `properties_list`, `property_get`, `property_create`, `schemas_list`, `schema_get`,
-//! `schema_create`, `other`. `write_requests` numbers the batch upserts
-//! and updates that got past auth and the rate limit, from 1 (since start or the last reset);
+//! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
+//! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
+//! `property_get`, `property_create`, `schemas_list`, `schema_get`, `schema_create`, `other`.
+//! `write_requests` numbers the record writes (batch upsert, batch update, create, batch
+//! create, batch archive, delete) that got past auth and the rate limit, from 1 (since start
+//! or the last reset);
 //! `hang_before_write: N` holds the N-th of them before it touches the store,
 //! `hang_after_write: N` applies it fully and then never answers (until shutdown), so a test can
 //! kill a client right after the server accepted a batch.
@@ -62,6 +68,14 @@
 //! - Records hold only written properties; `hs_object_id`, `createdate`, `lastmodifieddate` are
 //!   derived. `""` clears a property (the key disappears). `lastmodifieddate` moves only when a
 //!   write changes a value, so a rerun that changes nothing leaves records untouched.
+//! - Creates (`create`): a single create and a batch create without trace ids refuse as a
+//!   whole at the first bad input, a unique-value conflict as 409 `CONFLICT`
+//!   (`"<Singular> already exists. Existing ID: N"`, FACTS E4); with one `objectWriteTraceId`
+//!   per input a batch create is multi-status (E8). Two inputs with one unique value are a 400
+//!   (U3). `associations` must be empty: the sandbox keeps none.
+//! - Archived records (batch archive, `DELETE`) vanish from get, list, search, batch read
+//!   (`OBJECT_NOT_FOUND`) and upsert matching, and release their unique values; ids are never
+//!   reused.
 //! - Unset properties are left out of responses (the contract types values as strings, never
 //!   `null`).
 //! - Unique properties: contacts `email`, companies `domain`, and `hs_object_id`; values match
@@ -78,9 +92,11 @@
 //!   (`property_create`) join their object type's registry the same way; only `string` and
 //!   `number` properties may have unique values; `calculation_equation` is refused (the sandbox
 //!   computes no formulas).
-//! - Required properties: tickets need `hs_pipeline_stage` when an upsert creates one, and an
-//!   update may not clear it (400-style `VALIDATION_ERROR` per input, naming the properties in
-//!   `context.properties`). Deals need nothing: HubSpot's API falls back to the default
+//! - Required properties: tickets need `hs_pipeline_stage` and a custom object its
+//!   `requiredProperties` when a create, batch create or upsert makes a record, and an update
+//!   may not set them to `""`: 400 `VALIDATION_ERROR` ("Cannot create object with type:
+//!   TICKET. The following required properties were missing: [...]"), per input inside a 207
+//!   for upserts and updates, naming the properties in `context.properties`. Deals need nothing: HubSpot's API falls back to the default
 //!   pipeline, its docs only say a deal "should" have `dealname` and `dealstage`.
 //! - Searches compare strings case-insensitively, order by id and treat `after` as an offset;
 //!   search responses carry no rate-limit headers (FACTS R3).
@@ -89,14 +105,18 @@
 //!
 //! # Store and speed
 //!
-//! Records live in memory, one table per object type: in id order, found by id through a hash
-//! map and by each unique property (`email`, `domain`, created ones) through an index keyed by the value in
-//! lower case (exact lookups compare the candidates exactly, search uses the bucket as is).
-//! Creates and updates keep the indexes in step; a reset drops them with the records. So the
-//! cost of a batch upsert, update or read, of a get by id or `idProperty`, and of a search
-//! whose every filter group has an EQ or IN filter on `hs_object_id` or a unique property does
-//! not depend on how many records the sandbox holds. Other searches scan the object type's
-//! records; list pages start by binary search; `/_sandbox/records` returns everything.
+//! Records live in memory, one table per object type: in id order, found by id through a
+//! hash map and by each unique property (`email`, `domain`, created ones) through an index
+//! keyed by the value in lower case (exact lookups compare the candidates exactly, search uses
+//! the bucket as is). Creates, updates and archives keep the indexes in step; a reset drops
+//! them with the records. An archived record stays in its table as a tombstone until
+//! tombstones outnumber live records, then the table is compacted, so an archive costs O(1)
+//! amortised. So the cost of a create, a batch upsert, update, create, read or archive, of a
+//! get by id or `idProperty`, and of a search whose every filter group has an EQ or IN filter
+//! on `hs_object_id` or a unique property does not depend on how many records the sandbox
+//! holds. Other searches scan the object type's records; list pages start by binary search
+//! (and step over at most as many tombstones as there are live records); `/_sandbox/records`
+//! returns everything.
 //!
 //! The store's mutex is held only while a request reads or changes records, never across an
 //! `.await`. Nothing is logged per request (held writes and fault changes are logged at
@@ -114,6 +134,7 @@ pub mod contract;
 
 mod batch;
 mod builtin;
+mod create;
 mod errors;
 #[cfg(test)]
 mod index_tests;

@@ -47,6 +47,13 @@ pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
     response
 }
 
+/// 204 with no body (archives).
+pub(crate) fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 /// 200 with a JSON body.
 pub(crate) fn ok(body: &Value) -> Response {
     json(StatusCode::OK, body)

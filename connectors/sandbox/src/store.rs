@@ -172,6 +172,12 @@ impl Store {
         id
     }
 
+    /// Archives a record (HubSpot's delete): it vanishes from every read and releases its
+    /// unique values. Returns false when there is no such record.
+    pub(crate) fn archive(&mut self, object: ObjectType, id: u64) -> bool {
+        self.tables.get_mut(&object).is_some_and(|t| t.archive(id))
+    }
+
     /// Applies values to a record (`""` clears); bumps `updatedAt` only if something changed.
     /// Returns false when there is no such record.
     pub(crate) fn update(

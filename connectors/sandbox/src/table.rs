@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use crate::properties::Text;
+#[cfg(test)]
+use crate::property_map::PropertyMap;
 use crate::record::Record;
 use crate::registry::ObjectDef;
 use crate::unique_index::UniqueIndex;
@@ -28,6 +30,8 @@ pub(crate) struct Table {
     records: Vec<Record>,
     slots: HashMap<u64, usize>,
     unique: Vec<UniqueIndex>,
+    /// How many of `records` are tombstones.
+    archived: usize,
 }
 
 impl Table {
@@ -40,6 +44,7 @@ impl Table {
                 .indexed_properties()
                 .map(|p| UniqueIndex::new(p.name.clone()))
                 .collect(),
+            archived: 0,
         }
     }
 
@@ -50,6 +55,12 @@ impl Table {
         if self.index(&property).is_none() {
             self.unique.push(UniqueIndex::new(property));
         }
+    }
+
+    /// How many records the table holds (archived ones not counted).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.records.len() - self.archived
     }
 
     /// Every record, in id order.
@@ -143,14 +154,53 @@ impl Table {
         true
     }
 
+    /// Archives a record: it leaves the slot map and the indexes (releasing its unique values)
+    /// and stays behind as a tombstone. Returns false when there is no such record.
+    pub(crate) fn archive(&mut self, id: u64) -> bool {
+        let Some(slot) = self.slots.remove(&id) else {
+            return false;
+        };
+        let record = &mut self.records[slot];
+        let properties = std::mem::take(&mut record.properties);
+        record.archived = true;
+        for index in &mut self.unique {
+            if let Some(value) = properties.get(index.property()) {
+                index.remove(value, id);
+            }
+        }
+        self.archived += 1;
+        if self.archived * 2 > self.records.len() {
+            self.compact();
+        }
+        true
+    }
+
+    /// Drops the tombstones and renumbers the slots.
+    fn compact(&mut self) {
+        self.records.retain(|r| !r.archived);
+        self.archived = 0;
+        self.slots.clear();
+        for (slot, record) in self.records.iter().enumerate() {
+            self.slots.insert(record.id, slot);
+        }
+    }
+
     /// Checks every index against a scan of the records (tests only).
     #[cfg(test)]
     pub(crate) fn assert_indexes_consistent(&self) {
         use crate::unique_index::fold;
-        assert_eq!(self.slots.len(), self.records().count());
+        assert_eq!(self.slots.len(), self.len());
+        assert_eq!(
+            self.records.iter().filter(|r| r.archived).count(),
+            self.archived
+        );
+        assert!(self.archived * 2 <= self.records.len());
         for (slot, record) in self.records.iter().enumerate() {
             let expected = (!record.archived).then_some(&slot);
             assert_eq!(self.slots.get(&record.id), expected);
+            if record.archived {
+                assert_eq!(record.properties, PropertyMap::default());
+            }
         }
         assert!(self.records.windows(2).all(|w| w[0].id < w[1].id));
         for index in &self.unique {
@@ -235,5 +285,40 @@ mod tests {
         assert!(table.first_holding("email", "b@x.co", None).is_none());
         assert!(!table.update(3, &set("d@x.co"), Utc::now()));
         assert_eq!(table.records_after(1).count(), 1);
+    }
+
+    #[test]
+    fn archive_releases_values_and_compacts() {
+        let mut table = contacts();
+        for id in 1..=6 {
+            table.insert(record(id, &format!("u{id}@x.co")));
+        }
+        assert!(table.archive(2));
+        assert!(!table.archive(2), "a record is archived once");
+        assert!(!table.archive(99));
+        table.assert_indexes_consistent();
+        assert!(table.get(2).is_none());
+        assert!(table.first_holding("email", "u2@x.co", None).is_none());
+        let ids = |t: &Table| t.records_after(1).map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&table), [3, 4, 5, 6]);
+        assert_eq!(table.records.len(), 6, "a tombstone until compaction");
+        for id in [1, 3, 5] {
+            assert!(table.archive(id));
+            table.assert_indexes_consistent();
+        }
+        assert_eq!(
+            table.records.len(),
+            2,
+            "compacted once tombstones outnumber records"
+        );
+        assert_eq!(ids(&table), [4, 6]);
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.get(6).map(|r| r.id), Some(6));
+        table.insert(record(7, "u2@x.co"));
+        table.assert_indexes_consistent();
+        assert_eq!(
+            table.first_holding("email", "u2@x.co", None).map(|r| r.id),
+            Some(7)
+        );
     }
 }

@@ -1333,3 +1333,230 @@ async fn created_properties_are_listed_validated_and_unique() {
         .await;
     reply.expect(404);
 }
+
+const CREATE: &str = "/crm/v3/objects/contacts";
+const BATCH_CREATE: &str = "/crm/v3/objects/contacts/batch/create";
+const BATCH_ARCHIVE: &str = "/crm/v3/objects/contacts/batch/archive";
+const ONE: &str = "/crm/v3/objects/contacts/{contactId}";
+
+#[tokio::test]
+async fn creates_conflict_and_archives() {
+    let sandbox = Sandbox::default().await;
+    let body = json!({"properties": {"email": "ada@example.com", "firstname": "Ada"},
+        "associations": []});
+    let reply = sandbox.post(CREATE, body.clone()).await;
+    reply.expect(201).conforms(CONTACTS, "POST", CREATE);
+    let ada = reply.body["id"].as_str().unwrap_or_default().to_owned();
+    let reply = sandbox.post(CREATE, body).await;
+    reply.expect(409).conforms(CONTACTS, "POST", CREATE);
+    assert_eq!(reply.body["category"], "CONFLICT");
+    assert_eq!(
+        reply.body["message"],
+        format!("Contact already exists. Existing ID: {ada}")
+    );
+    let invalid = json!({"properties": {"lifecyclestage": "Lead"}, "associations": []});
+    let reply = sandbox.post(CREATE, invalid).await;
+    reply.expect(400).conforms(CONTACTS, "POST", CREATE);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Property values were not valid: ")
+    );
+
+    // Without trace ids one conflict fails the whole batch (FACTS E4).
+    let batch = json!({"inputs": [
+        {"properties": {"email": "grace@example.com"}, "associations": []},
+        {"properties": {"email": "ada@example.com"}, "associations": []},
+    ]});
+    let reply = sandbox.post(BATCH_CREATE, batch).await;
+    reply.expect(409).conforms(CONTACTS, "POST", BATCH_CREATE);
+    assert_eq!(
+        reply.body["message"],
+        format!("Contact already exists. Existing ID: {ada}")
+    );
+    assert_eq!(sandbox.records("contacts").await.len(), 1);
+    // With one trace id per input, good inputs go through (FACTS E8).
+    let batch = json!({"inputs": [
+        {"properties": {"email": "grace@example.com"}, "associations": [],
+         "objectWriteTraceId": "g"},
+        {"properties": {"email": "ada@example.com"}, "associations": [],
+         "objectWriteTraceId": "a"},
+    ]});
+    let reply = sandbox.post(BATCH_CREATE, batch).await;
+    reply.expect(207).conforms(CONTACTS, "POST", BATCH_CREATE);
+    assert_eq!(reply.body["results"][0]["objectWriteTraceId"], "g");
+    assert_eq!(reply.body["errors"][0]["category"], "CONFLICT");
+    let grace = reply.body["results"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let batch = json!({"inputs": [
+        {"properties": {"email": "alan@example.com"}, "associations": []},
+        {"properties": {"email": "edsger@example.com"}, "associations": []},
+    ]});
+    let reply = sandbox.post(BATCH_CREATE, batch).await;
+    reply.expect(201).conforms(CONTACTS, "POST", BATCH_CREATE);
+    let alan = reply.body["results"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"properties": {"email": format!("u{i}@example.com")}, "associations": []}))
+        .collect();
+    let reply = sandbox
+        .post(BATCH_CREATE, json!({"inputs": too_many}))
+        .await;
+    reply.expect(400).conforms(CONTACTS, "POST", BATCH_CREATE);
+
+    // Archive: 204, unknown ids ignored, the records vanish and release their email.
+    let archive = json!({"inputs": [{"id": grace}, {"id": "999999"}, {"id": "x"}]});
+    let reply = sandbox.post(BATCH_ARCHIVE, archive).await;
+    reply.expect(204).conforms(CONTACTS, "POST", BATCH_ARCHIVE);
+    let path = format!("/crm/v3/objects/contacts/{alan}");
+    let reply = sandbox
+        .api(CONTACTS, Method::DELETE, ONE, &path, None)
+        .await;
+    reply.expect(204).conforms(CONTACTS, "DELETE", ONE);
+    let reply = sandbox
+        .api(CONTACTS, Method::DELETE, ONE, &path, None)
+        .await;
+    reply.expect(204);
+    let reply = sandbox.api(CONTACTS, Method::GET, ONE, &path, None).await;
+    reply.expect(404).conforms(CONTACTS, "GET", ONE);
+    let reply = sandbox
+        .post(READ, read_body(&[&grace, &alan, &ada], None))
+        .await;
+    reply.expect(207).conforms(CONTACTS, "POST", READ);
+    assert_eq!(
+        ids_of(&reply.body["errors"]),
+        [grace.as_str(), alan.as_str()]
+    );
+    let list = "/crm/v3/objects/contacts";
+    let reply = sandbox.api(CONTACTS, Method::GET, list, list, None).await;
+    reply.expect(200).conforms(CONTACTS, "GET", list);
+    assert_eq!(reply.body["results"].as_array().map(Vec::len), Some(2));
+    let search = search_body(
+        json!([{"propertyName": "email", "operator": "EQ", "value": "grace@example.com"}]),
+        10,
+        "",
+    );
+    assert_eq!(sandbox.post(SEARCH, search).await.body["total"], 0);
+    let upsert = json!({"inputs": [upsert_input("grace@example.com", json!({}))]});
+    let reply = sandbox.post(UPSERT, upsert).await;
+    reply.expect(200);
+    assert_eq!(
+        reply.body["results"][0]["new"], true,
+        "an archived email is free again"
+    );
+    let emails: Vec<String> = sandbox
+        .records("contacts")
+        .await
+        .iter()
+        .filter_map(|r| r["properties"]["email"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        emails,
+        ["ada@example.com", "edsger@example.com", "grace@example.com"]
+    );
+
+    let stats = sandbox.control(Method::GET, "/_sandbox/stats", None).await;
+    for (kind, count) in [
+        ("create", 3),
+        ("batch_create", 4),
+        ("batch_archive", 1),
+        ("archive", 2),
+        ("batch_upsert", 1),
+    ] {
+        assert_eq!(stats["requests"][kind], count, "{kind}");
+    }
+    assert_eq!(stats["write_requests"], 11);
+}
+
+#[tokio::test]
+async fn required_properties_on_create_and_update() {
+    let sandbox = Sandbox::default().await;
+    let car = sandbox.create_car().await;
+    let type_id = car["objectTypeId"].as_str().unwrap_or_default().to_owned();
+    let create = format!("/crm/v3/objects/{type_id}");
+    let template = "/crm/v3/objects/{objectType}";
+    let missing = json!({"properties": {"vin": "V1"}, "associations": []});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, template, &create, Some(missing))
+        .await;
+    reply.expect(400).conforms(CUSTOM, "POST", template);
+    assert_eq!(reply.body["category"], "VALIDATION_ERROR");
+    assert_eq!(reply.body["context"]["properties"], json!(["model"]));
+    let good = json!({"properties": {"vin": "V1", "model": "T", "registered_on": "2020-01-01"},
+        "associations": []});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, template, &create, Some(good))
+        .await;
+    reply.expect(201).conforms(CUSTOM, "POST", template);
+    let id = reply.body["id"].as_str().unwrap_or_default().to_owned();
+    let bad_date = json!({"properties": {"vin": "V2", "model": "S",
+        "registered_on": "1635535865000"}, "associations": []});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, template, &create, Some(bad_date))
+        .await;
+    reply.expect(400).conforms(CUSTOM, "POST", template);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("INVALID_DATE")
+    );
+
+    let batch = format!("/crm/v3/objects/{type_id}/batch/create");
+    let batch_template = "/crm/v3/objects/{objectType}/batch/create";
+    let body = json!({"inputs": [{"properties": {"vin": "V3"}, "associations": []}]});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, batch_template, &batch, Some(body))
+        .await;
+    reply.expect(400).conforms(CUSTOM, "POST", batch_template);
+    assert_eq!(reply.body["context"]["properties"], json!(["model"]));
+
+    let update = format!("/crm/v3/objects/{type_id}/batch/update");
+    let update_template = "/crm/v3/objects/{objectType}/batch/update";
+    let body = json!({"inputs": [{"id": id, "properties": {"model": "", "vin": ""}}]});
+    let reply = sandbox
+        .api(CUSTOM, Method::POST, update_template, &update, Some(body))
+        .await;
+    reply.expect(207).conforms(CUSTOM, "POST", update_template);
+    assert_eq!(
+        reply.body["errors"][0]["context"]["properties"],
+        json!(["vin", "model"])
+    );
+
+    let ticket = json!({"properties": {"subject": "Broken"}, "associations": []});
+    let reply = sandbox
+        .api(
+            GENERIC,
+            Method::POST,
+            template,
+            "/crm/v3/objects/tickets",
+            Some(ticket),
+        )
+        .await;
+    reply.expect(400).conforms(GENERIC, "POST", template);
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Cannot create object with type: TICKET.")
+    );
+    let deal = json!({"properties": {"dealname": "Big", "dealstage": "closedwon",
+        "amount": "100"}, "associations": []});
+    let reply = sandbox
+        .api(
+            DEALS,
+            Method::POST,
+            "/crm/v3/objects/0-3",
+            "/crm/v3/objects/0-3",
+            Some(deal),
+        )
+        .await;
+    reply
+        .expect(201)
+        .conforms(DEALS, "POST", "/crm/v3/objects/0-3");
+}

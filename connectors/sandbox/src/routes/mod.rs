@@ -5,6 +5,7 @@
 //! the rate limit. Every response, errors included, carries `X-HubSpot-Correlation-Id`.
 
 mod control;
+mod create;
 mod objects;
 mod properties;
 mod schemas;
@@ -34,7 +35,18 @@ const AUTH_MESSAGE: &str = "Authentication credentials not found. This API suppo
 /// Builds the whole application.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/crm/v3/objects/{object_type}", get(objects::list))
+        .route(
+            "/crm/v3/objects/{object_type}",
+            get(objects::list).post(create::create_one),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/create",
+            post(create::batch_create),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/batch/archive",
+            post(create::batch_archive),
+        )
         .route(
             "/crm/v3/objects/{object_type}/batch/upsert",
             post(objects::batch_upsert),
@@ -51,7 +63,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v3/objects/{object_type}/search",
             post(objects::search),
         )
-        .route("/crm/v3/objects/{object_type}/{id}", get(objects::get_one))
+        .route(
+            "/crm/v3/objects/{object_type}/{id}",
+            get(objects::get_one).delete(create::archive_one),
+        )
         .route(
             "/crm/v3/properties/{object_type}",
             get(properties::list).post(properties::create),
@@ -90,6 +105,10 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
         (&Method::POST, ["crm", "v3", "objects", _, "batch", "upsert"]) => "batch_upsert",
         (&Method::POST, ["crm", "v3", "objects", _, "batch", "update"]) => "batch_update",
         (&Method::POST, ["crm", "v3", "objects", _, "batch", "read"]) => "batch_read",
+        (&Method::POST, ["crm", "v3", "objects", _, "batch", "create"]) => "batch_create",
+        (&Method::POST, ["crm", "v3", "objects", _, "batch", "archive"]) => "batch_archive",
+        (&Method::POST, ["crm", "v3", "objects", _]) => "create",
+        (&Method::DELETE, ["crm", "v3", "objects", _, _]) => "archive",
         (&Method::POST, ["crm", "v3", "objects", _, "search"]) => "search",
         (&Method::GET, ["crm", "v3", "objects", _]) => "list",
         (&Method::GET, ["crm", "v3", "objects", _, _]) => "get",

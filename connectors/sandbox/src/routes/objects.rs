@@ -1,6 +1,7 @@
 //! The CRM object routes: batch upsert/update/read, search, list and get by id.
 //!
-//! Handlers only extract, lock and answer; the rules live in `batch` and `search`. Extractor
+//! Handlers only extract, lock and answer; the rules live in `batch` and `search` (creates and
+//! archives are in `routes::create`). Extractor
 //! failures are taken as `Result`s so that every refusal has HubSpot's JSON error body. Write
 //! requests are numbered here, which is where the `hang_before_write` / `hang_after_write`
 //! faults hold them.
@@ -27,7 +28,8 @@ use crate::store::Store;
 const LIST_MAX_LIMIT: usize = 100;
 const LIST_DEFAULT_LIMIT: usize = 10;
 
-type PathParam = Result<Path<String>, PathRejection>;
+/// The `{objectType}` path parameter, or why it could not be read.
+pub(super) type PathParam = Result<Path<String>, PathRejection>;
 /// The query string as pairs, or why it could not be read.
 pub(super) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 /// The request body, or why it could not be read.
@@ -99,6 +101,19 @@ pub(super) async fn batch_update(
 
 async fn write(shared: Arc<Shared>, path: PathParam, body: BodyBytes, kind: WriteKind) -> Response {
     let started_at = Utc::now();
+    write_request(shared, move |shared| {
+        apply_write(shared, path, body, kind, started_at)
+            .unwrap_or_else(IntoResponse::into_response)
+    })
+    .await
+}
+
+/// Numbers a write request and runs it, holding it before or after if a fault says so
+/// (`hang_before_write` / `hang_after_write`).
+pub(super) async fn write_request(
+    shared: Arc<Shared>,
+    apply: impl FnOnce(&Shared) -> Response,
+) -> Response {
     let sequence = shared.next_write();
     let faults = shared.faults();
     if faults.hang_before_write == Some(sequence) {
@@ -112,8 +127,7 @@ async fn write(shared: Arc<Shared>, path: PathParam, body: BodyBytes, kind: Writ
             .into_response();
         }
     }
-    let response = apply_write(&shared, path, body, kind, started_at)
-        .unwrap_or_else(IntoResponse::into_response);
+    let response = apply(&shared);
     if faults.hang_after_write == Some(sequence) {
         tracing::info!(sequence, "Holding write request after applying it.");
         shared.hang().await;
