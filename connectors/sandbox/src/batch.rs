@@ -191,8 +191,9 @@ pub(crate) fn check_writes(
         if !object.is_unique(&id_property) {
             return Err(non_unique(object, &id_property));
         }
+        let id = object.stored_value(&id_property, &input.id).into_owned();
         writes.push(Write {
-            id: input.id,
+            id,
             id_property,
             values,
             trace: input.object_write_trace_id,

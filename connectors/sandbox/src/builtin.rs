@@ -115,7 +115,10 @@ const fn modified(group: &'static str) -> PropertyDef {
 
 /// Contacts (`0-1`).
 pub(crate) static CONTACTS: &[PropertyDef] = &[
-    text("email", "Email", CONTACT).unique().email(),
+    text("email", "Email", CONTACT)
+        .unique()
+        .email()
+        .lower_case(),
     text("firstname", "First Name", CONTACT),
     text("lastname", "Last Name", CONTACT),
     def(
@@ -174,10 +177,12 @@ pub(crate) static CONTACTS: &[PropertyDef] = &[
     modified(CONTACT),
 ];
 
-/// Companies (`0-2`).
+/// Companies (`0-2`); `domain` is kept in lower case like `email`, as HubSpot does.
 pub(crate) static COMPANIES: &[PropertyDef] = &[
     text("name", "Company name", COMPANY),
-    text("domain", "Company Domain Name", COMPANY).unique(),
+    text("domain", "Company Domain Name", COMPANY)
+        .unique()
+        .lower_case(),
     def(
         "phone",
         "Phone Number",

@@ -110,15 +110,17 @@ pub(crate) fn create_one(
 
 /// Refuses two inputs that give one unique property the same value (FACTS U3).
 fn check_duplicates(store: &Store, object: ObjectType, creates: &[Create]) -> Result<(), ApiError> {
-    for property in store.def(object).indexed_properties() {
+    let def = store.def(object);
+    for property in def.indexed_properties() {
         let mut seen = HashSet::new();
         let mut duplicates = Vec::new();
         for value in creates
             .iter()
             .filter_map(|c| c.values.get(property.name.as_ref()))
         {
-            if !value.is_empty() && !seen.insert(value.as_str()) && !duplicates.contains(value) {
-                duplicates.push(value.clone());
+            let value = def.stored_value(&property.name, value).into_owned();
+            if !value.is_empty() && !seen.insert(value.clone()) && !duplicates.contains(&value) {
+                duplicates.push(value);
             }
         }
         if !duplicates.is_empty() {
@@ -276,7 +278,7 @@ mod tests {
         let mut store = Store::default();
         let duplicate = run(
             &mut store,
-            json!([{"properties": {"email": "a@x.co"}}, {"properties": {"email": "a@x.co"}}]),
+            json!([{"properties": {"email": "a@x.co"}}, {"properties": {"email": "A@x.co"}}]),
         );
         assert!(duplicate.is_err());
         let ticket = body(json!([{"properties": {"subject": "Broken"}}]));

@@ -78,7 +78,13 @@
 //!   reused.
 //! - Unset properties are left out of responses (the contract types values as strings, never
 //!   `null`).
-//! - Unique properties: contacts `email`, companies `domain`, and `hs_object_id`; values match
+//! - Unique properties: contacts `email`, companies `domain`, `hs_object_id`, and created
+//!   `hasUniqueValue` properties. HubSpot treats `Ann@X.com` and `ann@x.com` as one contact and
+//!   stores the email in lower case; the sandbox does the same for `email` and for companies'
+//!   `domain` (domain names are case-insensitive, and the engine's HubSpot connector already
+//!   matches both ignoring case): values are lower-cased when written, and upsert, create conflicts, batch
+//!   duplicates, batch read and get by `idProperty` lower-case the value they look for, so
+//!   `/_sandbox/records` shows what is stored. Other unique values (created properties) match
 //!   exactly (case-sensitive). Upsert by `hs_object_id` (or with no `idProperty`) only updates.
 //! - Object types and their properties live in a registry inside the store (`registry`,
 //!   `builtin`). Deals: `dealname`, `amount`, `dealstage` (the seven stages of the `default`

@@ -126,6 +126,9 @@ pub(crate) struct PropertyDef {
     pub(crate) hubspot_defined: bool,
     /// Values must be email addresses (`textDisplayHint: email`).
     pub(crate) email: bool,
+    /// Values are stored in lower case and so match whatever their case (contacts `email`,
+    /// companies `domain`).
+    pub(crate) lower_case: bool,
     pub(crate) display_order: i64,
     /// When a client created it; `None` for built-ins.
     pub(crate) created_at: Option<DateTime<Utc>>,
@@ -166,6 +169,7 @@ const fn with_options(
         read_only: false,
         hubspot_defined: true,
         email: false,
+        lower_case: false,
         display_order: -1,
         created_at: None,
     }
@@ -248,6 +252,10 @@ impl PropertyDef {
     }
     pub(crate) const fn email(mut self) -> Self {
         self.email = true;
+        self
+    }
+    pub(crate) const fn lower_case(mut self) -> Self {
+        self.lower_case = true;
         self
     }
 

@@ -151,6 +151,7 @@ impl PropertyInput {
             read_only: false,
             hubspot_defined: false,
             email: self.text_display_hint.as_deref() == Some("email"),
+            lower_case: false,
             display_order: self.display_order.unwrap_or(-1),
             created_at: Some(now),
         })

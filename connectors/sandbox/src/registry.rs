@@ -122,6 +122,17 @@ impl ObjectDef {
             .filter(|p| p.unique && p.name != "hs_object_id")
     }
 
+    /// A value as the store keeps it: in lower case for the properties HubSpot lower-cases
+    /// (contacts `email`, companies `domain`), as given otherwise.
+    pub(crate) fn stored_value<'a>(&self, name: &str, value: &'a str) -> Cow<'a, str> {
+        let lower = self.property(name).is_some_and(|p| p.lower_case);
+        if lower && value.chars().any(char::is_uppercase) {
+            Cow::Owned(value.to_lowercase())
+        } else {
+            Cow::Borrowed(value)
+        }
+    }
+
     /// The upper-case singular HubSpot uses in error messages (`CONTACT`).
     pub(crate) fn upper(&self) -> String {
         self.singular_label.to_uppercase()
@@ -262,6 +273,19 @@ mod tests {
         assert_eq!(
             registry.get(ObjectType::TICKETS).required,
             ["hs_pipeline_stage"]
+        );
+    }
+
+    #[test]
+    fn emails_and_domains_are_kept_in_lower_case() {
+        let registry = Registry::default();
+        let contacts = registry.get(ObjectType::CONTACTS);
+        assert_eq!(contacts.stored_value("email", "Ann@X.com"), "ann@x.com");
+        assert_eq!(contacts.stored_value("firstname", "Ann"), "Ann");
+        let companies = registry.get(ObjectType::COMPANIES);
+        assert_eq!(
+            companies.stored_value("domain", "Example.COM"),
+            "example.com"
         );
     }
 }

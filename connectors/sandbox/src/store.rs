@@ -6,6 +6,7 @@
 //! removed. The registry lives here, under the same lock as the records, because it changes at
 //! run time and every write is checked against it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -122,12 +123,13 @@ impl Store {
     }
 
     /// Finds a record by a unique property (`hs_object_id` is the record id itself); values
-    /// match exactly.
+    /// match exactly, after lower-casing for `email` and `domain` (which are stored so).
     pub(crate) fn find(&self, object: ObjectType, property: &str, value: &str) -> Option<&Record> {
         if property == "hs_object_id" {
             return value.parse().ok().and_then(|id| self.get(object, id));
         }
-        self.table(object)?.first_holding(property, value, None)
+        let value = self.def(object).stored_value(property, value);
+        self.table(object)?.first_holding(property, &value, None)
     }
 
     /// The id of another record holding `value` in the unique `property`, if any.
@@ -138,8 +140,9 @@ impl Store {
         value: &str,
         except: Option<u64>,
     ) -> Option<u64> {
+        let value = self.def(object).stored_value(property, value);
         self.table(object)?
-            .first_holding(property, value, except)
+            .first_holding(property, &value, except)
             .map(|r| r.id)
     }
 
@@ -153,10 +156,12 @@ impl Store {
     ) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let properties = values
+        let def = self.registry.get(object);
+        let stored: Vec<(&str, Cow<'_, str>)> = values
             .into_iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| (k.as_str(), def.stored_value(k, v)))
             .collect();
+        let properties = stored.iter().map(|(k, v)| (*k, v.as_ref())).collect();
         let record = Record {
             id,
             properties,
@@ -187,9 +192,23 @@ impl Store {
         values: &BTreeMap<String, String>,
         now: DateTime<Utc>,
     ) -> bool {
+        let def = self.registry.get(object);
+        let lowered = values
+            .iter()
+            .any(|(k, v)| matches!(def.stored_value(k, v), Cow::Owned(_)));
+        let values = if lowered {
+            Cow::Owned(
+                values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), def.stored_value(k, v).into_owned()))
+                    .collect(),
+            )
+        } else {
+            Cow::Borrowed(values)
+        };
         self.tables
             .get_mut(&object)
-            .is_some_and(|t| t.update(id, values, now))
+            .is_some_and(|t| t.update(id, &values, now))
     }
 }
 
@@ -267,6 +286,49 @@ mod tests {
         assert_eq!(
             store.get(ObjectType::CONTACTS, 1).map(|r| r.updated_at),
             Some(now)
+        );
+    }
+
+    #[test]
+    fn emails_are_stored_and_found_in_lower_case() {
+        let mut store = Store::default();
+        let now = Utc::now();
+        let id = store.create(
+            ObjectType::CONTACTS,
+            &values(&[("email", "Ann@X.com")]),
+            now,
+        );
+        let email = |store: &Store| {
+            store
+                .get(ObjectType::CONTACTS, id)
+                .and_then(|r| r.get("email"))
+        };
+        assert_eq!(email(&store).as_deref(), Some("ann@x.com"));
+        let found = store
+            .find(ObjectType::CONTACTS, "email", "ANN@x.COM")
+            .map(|r| r.id);
+        assert_eq!(found, Some(id));
+        assert_eq!(
+            store.unique_owner(ObjectType::CONTACTS, "email", "ann@X.com", None),
+            Some(id)
+        );
+        store.update(
+            ObjectType::CONTACTS,
+            id,
+            &values(&[("email", "Bob@Y.org")]),
+            now,
+        );
+        assert_eq!(email(&store).as_deref(), Some("bob@y.org"));
+        let domain = values(&[("domain", "Example.COM"), ("name", "Example Inc")]);
+        let company = store.create(ObjectType::COMPANIES, &domain, now);
+        let record = store.get(ObjectType::COMPANIES, company);
+        assert_eq!(
+            record.and_then(|r| r.get("domain")).as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            record.and_then(|r| r.get("name")).as_deref(),
+            Some("Example Inc")
         );
     }
 

@@ -10,7 +10,8 @@
 //!
 //! A bucket holds its ids in increasing order, so "the first record holding a value" is the
 //! same record a scan in id order finds. It holds one id unless records hold the same value in
-//! different cases (`a@x.co`, `A@x.co`), which the sandbox allows as HubSpot does.
+//! different cases (`a1`, `A1`), which a created case-sensitive unique property allows
+//! (`email` and `domain` are stored in lower case, so theirs never do).
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -1560,3 +1560,70 @@ async fn required_properties_on_create_and_update() {
         .expect(201)
         .conforms(DEALS, "POST", "/crm/v3/objects/0-3");
 }
+
+#[tokio::test]
+async fn emails_and_domains_match_whatever_their_case() {
+    let sandbox = Sandbox::default().await;
+    let reply = sandbox
+        .post(
+            UPSERT,
+            json!({"inputs": [upsert_input("Ann@X.com", json!({"firstname": "Ann"}))]}),
+        )
+        .await;
+    reply.expect(200).conforms(CONTACTS, "POST", UPSERT);
+    assert_eq!(reply.body["results"][0]["properties"]["email"], "ann@x.com");
+    let ann = reply.body["results"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let reply = sandbox
+        .post(
+            UPSERT,
+            json!({"inputs": [upsert_input("ann@x.COM", json!({"lastname": "Lee"}))]}),
+        )
+        .await;
+    reply.expect(200);
+    assert_eq!(reply.body["results"][0]["new"], false);
+    assert_eq!(reply.body["results"][0]["id"], ann.as_str());
+    let duplicate = json!({"inputs": [
+        upsert_input("bob@y.org", json!({})),
+        upsert_input("BOB@y.org", json!({})),
+    ]});
+    sandbox
+        .post(UPSERT, duplicate)
+        .await
+        .expect(400)
+        .conforms(CONTACTS, "POST", UPSERT);
+    let create = json!({"properties": {"email": "ANN@x.com"}, "associations": []});
+    let reply = sandbox.post(CREATE, create).await;
+    reply.expect(409).conforms(CONTACTS, "POST", CREATE);
+    assert_eq!(
+        reply.body["message"],
+        format!("Contact already exists. Existing ID: {ann}")
+    );
+    let path = "/crm/v3/objects/contacts/Ann@X.Com?idProperty=email";
+    let reply = sandbox.api(CONTACTS, Method::GET, ONE, path, None).await;
+    reply.expect(200).conforms(CONTACTS, "GET", ONE);
+    assert_eq!(reply.body["id"], ann.as_str());
+    let reply = sandbox
+        .post(READ, read_body(&["ANN@X.COM"], Some("email")))
+        .await;
+    reply.expect(200);
+    assert_eq!(reply.body["results"][0]["id"], ann.as_str());
+    let records = sandbox.records("contacts").await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["properties"]["email"], "ann@x.com");
+
+    let path = "/crm/v3/objects/companies/batch/upsert";
+    for domain in ["Example.COM", "example.com"] {
+        let body = json!({"inputs": [{"idProperty": "domain", "id": domain, "properties": {}}]});
+        sandbox
+            .api(COMPANIES, Method::POST, path, path, Some(body))
+            .await
+            .expect(200)
+            .conforms(COMPANIES, "POST", path);
+    }
+    let companies = sandbox.records("companies").await;
+    assert_eq!(companies.len(), 1);
+    assert_eq!(companies[0]["properties"]["domain"], "example.com");
+}
