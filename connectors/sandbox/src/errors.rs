@@ -20,6 +20,10 @@ pub(crate) mod category {
     pub(crate) const CONFLICT: &str = "CONFLICT";
     pub(crate) const INVALID_AUTHENTICATION: &str = "INVALID_AUTHENTICATION";
     pub(crate) const RATE_LIMITS: &str = "RATE_LIMITS";
+    pub(crate) const MISSING_SCOPES: &str = "MISSING_SCOPES";
+    pub(crate) const LOCKED: &str = "LOCKED";
+    pub(crate) const MIGRATION_IN_PROGRESS: &str = "MIGRATION_IN_PROGRESS";
+    pub(crate) const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
 
 /// One `ErrorDetail` (an element of `errors[]`).
@@ -194,6 +198,15 @@ impl ApiError {
         let errors = self.body.entry("errors").or_insert_with(|| json!([]));
         if let Some(list) = errors.as_array_mut() {
             list.push(detail.to_json());
+        }
+        self
+    }
+
+    /// Adds an entry to `links` (documentation for the error).
+    pub(crate) fn link(mut self, name: &str, url: &str) -> Self {
+        let links = self.body.entry("links").or_insert_with(|| json!({}));
+        if let Some(map) = links.as_object_mut() {
+            map.insert(name.to_owned(), json!(url));
         }
         self
     }

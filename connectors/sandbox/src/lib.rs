@@ -4,13 +4,14 @@
 //! server instead of `api.hubapi.com`. It is faithful to the public contracts in
 //! `shared/contracts/hubspot` (the OpenAPI files, and `FACTS.md` for what the files do not say:
 //! batch limits, error bodies, 207s, 401/429 shapes, value formats), keeps records in memory for
-//! its lifetime, and lets a test inject faults (rate limits, a write request that never answers).
+//! its lifetime, and lets a test inject faults (rate limits, server errors, refusals, latency,
+//! dropped connections, a write request that never answers).
 //! It depends on no connector crate, so it tests the connector rather than mirroring it.
 //!
 //! ```text
-//!  request ─► correlation id ─► auth (401) ─► rate limit (429) ─► route ─► batch / search rules
-//!                                                                   │            │
-//!                                             rate-limit headers ◄──┘   store (Mutex, indexed)
+//!  request ─► correlation id ─► auth (401) ─► latency ─► limits (429) ─► injected 403/477/423/5xx
+//!                                                                                │
+//!      rate-limit headers / dropped connection ◄── route ─► batch / search rules ─► store
 //! ```
 //!
 //! # Routes
@@ -43,25 +44,60 @@
 //!
 //! The newer `/crm/v3/schemas` alias is not served: crm-schemas-v3.json does not name it.
 //!
-//! Test-control routes (no auth, no rate limit, not counted):
+//! Test-control routes (no auth, no rate limit, no faults, not counted):
 //!
 //! | method | path | does |
 //! | --- | --- | --- |
 //! | GET | `/_sandbox/records/{objectType}` | `{"objectType","total","results":[SimplePublicObject with every property]}` |
-//! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","unauthorized"}` |
-//! | GET | `/_sandbox/faults` | the faults in force |
-//! | POST | `/_sandbox/faults` | `{"requests_per_second": n\|null, "hang_before_write": n\|null, "hang_after_write": n\|null}`; a key left out keeps its value |
-//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties and counters; faults and the rate limit stay, record and type ids keep increasing |
+//! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","rate_limited_by":{"secondly","ten_secondly_rolling","daily","search"},"unauthorized","faults":{"latency","missing_scopes","locked","migration","daily_limit","server_error","dropped"}}` |
+//! | GET | `/_sandbox/faults` | every limit and fault key below with its value (`null` when off) |
+//! | POST | `/_sandbox/faults` | any of the keys below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing; the answer is the new state |
+//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties and counters; limits and faults stay, the fault draws start over from the seed, record and type ids keep increasing |
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
 //! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
 //! `property_get`, `property_create`, `schemas_list`, `schema_get`, `schema_create`, `other`.
 //! `write_requests` numbers the record writes (batch upsert, batch update, create, batch
-//! create, batch archive, delete) that got past auth and the rate limit, from 1 (since start
-//! or the last reset);
-//! `hang_before_write: N` holds the N-th of them before it touches the store,
-//! `hang_after_write: N` applies it fully and then never answers (until shutdown), so a test can
-//! kill a client right after the server accepted a batch.
+//! create, batch archive, delete) that got past auth, the limits and the injected refusals
+//! (403, 477, 423, 5xx), from 1 (since start or the last reset); `rate_limited` counts the
+//! limiter's 429s (`rate_limited_by` splits them; `search` is the search bucket), `faults`
+//! the injected faults by kind (the `daily_limit_reached` 429s count there, not in
+//! `rate_limited`).
+//!
+//! # Limits and faults
+//!
+//! Set at start through [`SandboxConfig`] (or the flags of [`SandboxArgs`]), changed at run
+//! time through `POST /_sandbox/faults`. "API requests" are every request but `/_sandbox/`;
+//! "writes" are the record writes numbered by `write_requests`.
+//!
+//! | key | flag | value | applies to | effect |
+//! | --- | --- | --- | --- | --- |
+//! | `requests_per_second` | `--rate-limit` | n | API requests but search | fixed 1 s window; 429 `SECONDLY`, `Retry-After: 1` |
+//! | `requests_per_ten_seconds` | `--burst-limit` | n | API requests but search | rolling 10 s window; 429 `TEN_SECONDLY_ROLLING`, no `Retry-After` |
+//! | `requests_per_day` | `--daily-limit` | n | API requests | per UTC day; 429 `DAILY`, no `Retry-After` |
+//! | `search_requests_per_second` | `--search-rate-limit` | n | search | fixed 1 s window of its own; 429 `SECONDLY`, `Retry-After: 1` |
+//! | — | `--tier` | tier | | burst and daily limits of a HubSpot tier and 4 searches per second |
+//! | `hang_before_write` | — | N | the N-th write | held before it touches the store, until shutdown |
+//! | `hang_after_write` | — | N | the N-th write | applied, then never answered (until shutdown) |
+//! | `latency_ms`, `latency_jitter_ms` | `--latency-ms`, `--latency-jitter-ms` | ms | API requests | wait `latency_ms` plus a drawn 0..=`latency_jitter_ms` before anything else |
+//! | `daily_limit_reached` | `--daily-limit-reached` | bool | API requests | 429 `DAILY` until cleared |
+//! | `missing_scopes` | `--missing-scopes` | `[scope]` | requests needing one of them | 403 `MISSING_SCOPES` |
+//! | `migration_requests`, `migration_retry_after` | `--migration-requests`, `--migration-retry-after` | N, s | the next N API requests | 477 with `Retry-After` (default 1 s) |
+//! | `locked_writes` | `--locked-writes` | N | the next N writes | 423, unapplied |
+//! | `error_rate`, `error_status` | `--error-rate`, `--error-status` | 0..=1, 500..=599 | writes | that share of writes get the 5xx (default 500), unapplied |
+//! | `drop_rate` | `--drop-rate` | 0..=1 | writes | that share of writes are applied, then the connection closes with no answer |
+//! | `seed` | `--seed` | n | | seeds the draws of the three random knobs (default 0) |
+//!
+//! After auth the checks run in this order: latency, the daily fault, the limits (daily,
+//! ten-secondly, secondly; for a search: daily, search), 403, 477, 423, 5xx, the route, the
+//! drop. A request refused by one check is not seen by the later ones and uses up
+//! no limit. The random knobs each draw from their own generator seeded from `seed`, so the
+//! same requests in the same order meet the same faults; `error_rate: 1` fails every write.
+//! The countdown knobs (`locked_writes`, `migration_requests`) turn themselves off (`null`)
+//! when used up. Scopes follow HubSpot's granular names: `crm.objects.<type>.read|write` for
+//! records (batch read and search read), `crm.schemas.<type>.read|write` for properties,
+//! `crm.schemas.custom.read|write` for schemas, `<type>` being `contacts`, `companies`,
+//! `deals` or `custom`; tickets need the legacy `tickets` scope.
 //!
 //! # Behaviour worth knowing
 //!
@@ -105,9 +141,33 @@
 //!   for upserts and updates, naming the properties in `context.properties`. Deals need nothing: HubSpot's API falls back to the default
 //!   pipeline, its docs only say a deal "should" have `dealname` and `dealstage`.
 //! - Searches compare strings case-insensitively, order by id and treat `after` as an offset;
-//!   search responses carry no rate-limit headers (FACTS R3).
-//! - Rate limit: a fixed one-second window of `requests_per_second` requests; 429 with
-//!   `Retry-After: 1`. Interval rate-limit headers are sent only when a limit is set.
+//!   search responses carry no rate-limit headers (FACTS R3), their 429s included. A search
+//!   is refused with a 400 `VALIDATION_ERROR` naming the field in `errors[].in` for a `limit`
+//!   over 200, more than 6 filter groups, more than 6 filters in a group or 18 in all, a
+//!   `query` over 3000 characters, or an `after` of 10,000 or more (HubSpot's search pages
+//!   through at most 10,000 results; a page stops at the 10,000th and offers no next page
+//!   past it).
+//! - Rate-limit answers (FACTS R5): 429 `{"status":"error","message":"You have reached your
+//!   <secondly|ten_secondly_rolling|daily> limit.","errorType":"RATE_LIMIT","correlationId",
+//!   "policyName":"SECONDLY|TEN_SECONDLY_ROLLING|DAILY","requestId","category":"RATE_LIMITS"}`.
+//!   HubSpot documents `Retry-After` only for 477 (R6), so the ten-second and daily 429s
+//!   carry none (a client waits 10 s for the burst window, as HubSpot's SDK does); the
+//!   secondly 429s keep the `Retry-After: 1` the sandbox has always sent, which is what a
+//!   client would wait anyway. Headers (R3, R4): `X-HubSpot-RateLimit-Daily` and
+//!   `-Daily-Remaining` always (the daily limit, or the Enterprise 1,000,000 reported but not
+//!   enforced when none is set); `-Interval-Milliseconds` (`10000` with a burst limit, else
+//!   `1000`), `-Max` and `-Remaining` when a burst or secondly limit is set; the legacy
+//!   `-Secondly` and `-Secondly-Remaining` when a secondly limit is set. Injected refusals
+//!   after the limiter carry the same headers.
+//! - Injected answers: 403 `{"category":"MISSING_SCOPES","message":"This app hasn't been
+//!   granted all required scopes to make this call. …","errors":[{"message":"One or more of
+//!   the following scopes are required.","context":{"requiredGranularScopes":[scope]}}],
+//!   "links":{"scopes":…}}` (HubSpot's shape); 423 category `LOCKED`; 477 category
+//!   `MIGRATION_IN_PROGRESS` with `Retry-After`; 5xx category `INTERNAL_ERROR`, message
+//!   `internal error` for 500 and the reason phrase otherwise (FACTS gives the statuses, not
+//!   these bodies: the wording is the sandbox's). A dropped connection is a response whose
+//!   body fails before its first byte: hyper closes the socket without writing a status line,
+//!   and a client sees the connection closed before an answer.
 //!
 //! # Store and speed
 //!
@@ -138,10 +198,12 @@
 
 pub mod contract;
 
+mod args;
 mod batch;
 mod builtin;
 mod create;
 mod errors;
+mod faults;
 #[cfg(test)]
 mod index_tests;
 mod properties;
@@ -154,6 +216,7 @@ mod required;
 mod respond;
 mod routes;
 mod schema;
+mod scopes;
 mod search;
 mod state;
 mod store;
@@ -170,6 +233,9 @@ use tokio::task::JoinHandle;
 
 use crate::state::Shared;
 
+pub use crate::args::{HUBSPOT_SEARCH_REQUESTS_PER_SECOND, SandboxArgs, Tier};
+pub use crate::faults::{DEFAULT_ERROR_STATUS, DEFAULT_MIGRATION_RETRY_AFTER, Faults};
+
 /// The sandbox's HubSpot account (portal) id: custom objects are named `p12345678_<name>`
 /// (their `fullyQualifiedName`, FACTS U6 and C1).
 pub const PORTAL_ID: u64 = 12_345_678;
@@ -177,25 +243,40 @@ pub const PORTAL_ID: u64 = 12_345_678;
 /// How long [`SandboxHandle::shutdown`] waits for open connections before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How a sandbox behaves: the token it accepts and the limits it enforces.
+/// How a sandbox behaves: the token it accepts, the limits it enforces and the faults it
+/// injects. Build it with `..SandboxConfig::default()` or from [`SandboxArgs`].
 #[derive(Clone)]
 pub struct SandboxConfig {
     /// The bearer token every `/crm/…` request must carry; anything else gets HubSpot's 401.
     pub token: String,
-    /// Requests per second before 429s; `None` is unlimited. Changeable at run time through
-    /// `POST /_sandbox/faults`.
+    /// Requests per second before 429s (`SECONDLY`); `None` is unlimited. Changeable at run
+    /// time through `POST /_sandbox/faults`, as are the other limits.
     pub requests_per_second: Option<u32>,
     /// Most inputs one batch request may carry (HubSpot: 100, FACTS B1).
     pub max_batch_inputs: usize,
+    /// Requests per rolling ten seconds before 429s (`TEN_SECONDLY_ROLLING`; HubSpot: 100 on
+    /// Free and Starter, 190 on Professional and Enterprise, FACTS R1); `None` is unlimited.
+    pub requests_per_ten_seconds: Option<u32>,
+    /// Requests per UTC day before 429s (`DAILY`; HubSpot: 250,000 to 1,000,000, FACTS R1);
+    /// `None` is unlimited.
+    pub requests_per_day: Option<u64>,
+    /// Searches per second, a bucket of their own (HubSpot: 4, FACTS R2); `None` is unlimited.
+    pub search_requests_per_second: Option<u32>,
+    /// Faults injected from the start (all off by default).
+    pub faults: Faults,
 }
 
 impl Default for SandboxConfig {
-    /// Token `sandbox-token`, no rate limit, 100 inputs per batch.
+    /// Token `sandbox-token`, no limits, 100 inputs per batch, no faults.
     fn default() -> Self {
         SandboxConfig {
             token: "sandbox-token".to_owned(),
             requests_per_second: None,
             max_batch_inputs: 100,
+            requests_per_ten_seconds: None,
+            requests_per_day: None,
+            search_requests_per_second: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -207,6 +288,13 @@ impl std::fmt::Debug for SandboxConfig {
             .field("token", &"<redacted>")
             .field("requests_per_second", &self.requests_per_second)
             .field("max_batch_inputs", &self.max_batch_inputs)
+            .field("requests_per_ten_seconds", &self.requests_per_ten_seconds)
+            .field("requests_per_day", &self.requests_per_day)
+            .field(
+                "search_requests_per_second",
+                &self.search_requests_per_second,
+            )
+            .field("faults", &self.faults)
             .finish()
     }
 }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::SandboxConfig;
-use crate::rate_limit::RateLimiter;
+use crate::faults::{FaultState, Injected};
+use crate::rate_limit::{Limits, Policy, RateLimiter, Refusal};
 use crate::store::Store;
 
 /// How long a held request waits: "forever" for a test, bounded so nothing leaks for days.
@@ -23,30 +24,49 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Injected faults on write requests, by their sequence number (1 = first write).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Faults {
-    pub(crate) hang_before_write: Option<u64>,
-    pub(crate) hang_after_write: Option<u64>,
-}
-
 /// What `/_sandbox/stats` reports.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
     requests: BTreeMap<&'static str, u64>,
     unauthorized: u64,
     rate_limited: u64,
+    rate_limited_by: BTreeMap<&'static str, u64>,
+    faults: BTreeMap<&'static str, u64>,
     write_requests: u64,
 }
 
+/// The key under `rate_limited_by` for a limiter refusal.
+fn refusal_key(refusal: Refusal) -> &'static str {
+    if refusal.search {
+        "search"
+    } else {
+        match refusal.policy {
+            Policy::Secondly => "secondly",
+            Policy::TenSecondlyRolling => "ten_secondly_rolling",
+            Policy::Daily => "daily",
+        }
+    }
+}
+
 impl Stats {
+    /// The stats as JSON; every limiter policy and fault kind is listed, at 0 if unused.
     pub(crate) fn to_json(&self) -> Value {
+        let mut rate_limited_by = self.rate_limited_by.clone();
+        for key in ["secondly", "ten_secondly_rolling", "daily", "search"] {
+            rate_limited_by.entry(key).or_default();
+        }
+        let mut faults = self.faults.clone();
+        for kind in Injected::ALL {
+            faults.entry(kind.key()).or_default();
+        }
         json!({
             "requests": self.requests,
             "total_requests": self.requests.values().sum::<u64>(),
             "write_requests": self.write_requests,
             "rate_limited": self.rate_limited,
+            "rate_limited_by": rate_limited_by,
             "unauthorized": self.unauthorized,
+            "faults": faults,
         })
     }
 }
@@ -57,7 +77,7 @@ pub(crate) struct Shared {
     pub(crate) max_batch_inputs: usize,
     pub(crate) store: Mutex<Store>,
     pub(crate) limiter: Mutex<RateLimiter>,
-    pub(crate) faults: Mutex<Faults>,
+    pub(crate) faults: Mutex<FaultState>,
     pub(crate) stats: Mutex<Stats>,
     shutdown: watch::Sender<bool>,
 }
@@ -68,8 +88,13 @@ impl Shared {
             token: config.token,
             max_batch_inputs: config.max_batch_inputs,
             store: Mutex::new(Store::default()),
-            limiter: Mutex::new(RateLimiter::new(config.requests_per_second)),
-            faults: Mutex::new(Faults::default()),
+            limiter: Mutex::new(RateLimiter::new(Limits {
+                per_second: config.requests_per_second,
+                per_ten_seconds: config.requests_per_ten_seconds,
+                per_day: config.requests_per_day,
+                search_per_second: config.search_requests_per_second,
+            })),
+            faults: Mutex::new(FaultState::new(config.faults)),
             stats: Mutex::new(Stats::default()),
             shutdown: watch::Sender::new(false),
         }
@@ -84,8 +109,19 @@ impl Shared {
         lock(&self.stats).unauthorized += 1;
     }
 
-    pub(crate) fn count_rate_limited(&self) {
-        lock(&self.stats).rate_limited += 1;
+    /// Counts a request the limiter refused, in total and by policy.
+    pub(crate) fn count_rate_limited(&self, refusal: Refusal) {
+        let mut stats = lock(&self.stats);
+        stats.rate_limited += 1;
+        *stats
+            .rate_limited_by
+            .entry(refusal_key(refusal))
+            .or_default() += 1;
+    }
+
+    /// Counts an injected fault.
+    pub(crate) fn count_fault(&self, kind: Injected) {
+        *lock(&self.stats).faults.entry(kind.key()).or_default() += 1;
     }
 
     /// Numbers a write request that got past auth and the rate limit (1, 2, …).
@@ -95,15 +131,20 @@ impl Shared {
         stats.write_requests
     }
 
-    /// Clears records and counters; faults and the rate limit stay as set.
+    /// Clears records and counters; faults and the rate limits stay as set, the fault draws
+    /// start over from the seed.
     pub(crate) fn reset(&self) {
         lock(&self.store).clear();
         lock(&self.limiter).reset();
+        lock(&self.faults).reseed();
         *lock(&self.stats) = Stats::default();
     }
 
-    pub(crate) fn faults(&self) -> Faults {
-        *lock(&self.faults)
+    /// The `hang_before_write` / `hang_after_write` settings.
+    pub(crate) fn hangs(&self) -> (Option<u64>, Option<u64>) {
+        let faults = lock(&self.faults);
+        let settings = faults.settings();
+        (settings.hang_before_write, settings.hang_after_write)
     }
 
     /// Holds the current request until the server shuts down (or a day passes); true when

@@ -13,6 +13,8 @@ use serde_json::{Map, Value, json};
 
 use super::objects::object_type;
 use crate::errors::ApiError;
+use crate::faults;
+use crate::rate_limit::Limits;
 use crate::record::Selection;
 use crate::respond;
 use crate::state::{Shared, lock};
@@ -40,72 +42,91 @@ pub(super) async fn records(
     answer().unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /_sandbox/stats`: request counts by route kind, write requests, refusals.
+/// `GET /_sandbox/stats`: request counts by route kind, write requests, refusals by policy,
+/// injected faults by kind.
 pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {
     respond::ok(&lock(&shared.stats).to_json())
 }
 
+/// The rate-limit keys of `/_sandbox/faults`, beside the [`crate::Faults`] keys.
+const LIMIT_KEYS: [&str; 4] = [
+    "requests_per_second",
+    "requests_per_ten_seconds",
+    "requests_per_day",
+    "search_requests_per_second",
+];
+
 fn faults_json(shared: &Shared) -> Value {
-    let faults = shared.faults();
-    json!({
-        "requests_per_second": lock(&shared.limiter).limit(),
-        "hang_before_write": faults.hang_before_write,
-        "hang_after_write": faults.hang_after_write,
-    })
+    let limits = lock(&shared.limiter).limits();
+    let mut body = Map::new();
+    body.insert("requests_per_second".into(), json!(limits.per_second));
+    body.insert(
+        "requests_per_ten_seconds".into(),
+        json!(limits.per_ten_seconds),
+    );
+    body.insert("requests_per_day".into(), json!(limits.per_day));
+    body.insert(
+        "search_requests_per_second".into(),
+        json!(limits.search_per_second),
+    );
+    lock(&shared.faults).settings().to_json(&mut body);
+    Value::Object(body)
 }
 
-/// `GET /_sandbox/faults`: the faults in force.
+/// `GET /_sandbox/faults`: the limits and faults in force.
 pub(super) async fn get_faults(State(shared): State<Arc<Shared>>) -> Response {
     respond::ok(&faults_json(&shared))
 }
 
-/// A fault setting: a key left out keeps its value, `null` turns the fault off.
-fn setting(key: &str, value: &Value) -> Result<Option<u64>, ApiError> {
-    match value {
-        Value::Null => Ok(None),
-        other => other.as_u64().map(Some).ok_or_else(|| {
-            ApiError::validation(format!("`{key}` must be a non-negative integer or null"))
-        }),
-    }
+/// A per-window limit (`u32`; larger counts saturate).
+fn window_limit(key: &str, value: &Value) -> Result<Option<u32>, String> {
+    Ok(faults::count(key, value)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX)))
 }
 
-/// `POST /_sandbox/faults`: `{"requests_per_second", "hang_before_write", "hang_after_write"}`.
+/// Applies one limit key to `limits`; `Ok(false)` for a key that is not a limit.
+fn set_limit(limits: &mut Limits, key: &str, value: &Value) -> Result<bool, String> {
+    match key {
+        "requests_per_second" => limits.per_second = window_limit(key, value)?,
+        "requests_per_ten_seconds" => limits.per_ten_seconds = window_limit(key, value)?,
+        "requests_per_day" => limits.per_day = faults::count(key, value)?,
+        "search_requests_per_second" => limits.search_per_second = window_limit(key, value)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `POST /_sandbox/faults`: any of the limit and fault keys (see the crate doc); a key left
+/// out keeps its value, `null` turns it off. Nothing changes unless every key is valid.
 pub(super) async fn set_faults(
     State(shared): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = || -> Result<Response, ApiError> {
         let body: Map<String, Value> = respond::parse_body(body)?;
-        let mut faults = shared.faults();
-        let mut rate = None;
+        let mut settings = lock(&shared.faults).settings().clone();
+        let mut limits = lock(&shared.limiter).limits();
         for (key, value) in &body {
-            let value = setting(key, value)?;
-            match key.as_str() {
-                "requests_per_second" => {
-                    let limit = value.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
-                    rate = Some(limit);
-                }
-                "hang_before_write" => faults.hang_before_write = value,
-                "hang_after_write" => faults.hang_after_write = value,
-                other => {
-                    return Err(ApiError::validation(format!(
-                        "Unknown fault `{other}`: use requests_per_second, hang_before_write \
-                         or hang_after_write"
-                    )));
-                }
+            let known = set_limit(&mut limits, key, value)
+                .and_then(|known| Ok(known || settings.set(key, value)?))
+                .map_err(ApiError::validation)?;
+            if !known {
+                let keys: Vec<&str> = LIMIT_KEYS.iter().chain(&faults::KEYS).copied().collect();
+                return Err(ApiError::validation(format!(
+                    "Unknown fault `{key}`: use one of {}",
+                    keys.join(", ")
+                )));
             }
         }
-        *lock(&shared.faults) = faults;
-        if let Some(limit) = rate {
-            lock(&shared.limiter).set_limit(limit);
-        }
-        tracing::info!(?faults, ?rate, "Sandbox faults changed.");
+        tracing::info!(?settings, ?limits, "Sandbox faults changed.");
+        lock(&shared.faults).replace(settings);
+        lock(&shared.limiter).set_limits(limits);
         Ok(respond::ok(&faults_json(&shared)))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `POST /_sandbox/reset`: clears records and counters (faults and the rate limit stay).
+/// `POST /_sandbox/reset`: clears records and counters (faults and the rate limits stay, the
+/// fault draws start over from the seed).
 pub(super) async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     shared.reset();
     respond::ok(&json!({"reset": true}))

@@ -1,13 +1,17 @@
 //! The router and the middleware every request passes through.
 //!
 //! Order for an API request: correlation id → count by route kind → auth (401, FACTS E3) →
-//! rate limit (429, FACTS R5) → handler → rate-limit headers. `/_sandbox/` routes skip auth and
-//! the rate limit. Every response, errors included, carries `X-HubSpot-Correlation-Id`.
+//! injected latency → the `daily_limit_reached` fault (429 `DAILY`) → rate limits (429, FACTS
+//! R5) → injected 403 `MISSING_SCOPES` → 477 → 423 (writes) → 5xx (writes) → handler → dropped
+//! connection (writes, after the handler ran) → rate-limit headers (not on search, FACTS R3).
+//! `/_sandbox/` routes skip all of it. Every response, errors included, carries
+//! `X-HubSpot-Correlation-Id`; the bodies of the refusals are built in `refusals`.
 
 mod control;
 mod create;
 mod objects;
 mod properties;
+mod refusals;
 mod schemas;
 
 use std::sync::Arc;
@@ -19,18 +23,16 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::json;
+use chrono::Utc;
 
 use crate::errors::{ApiError, category};
-use crate::respond;
+use crate::faults::Injected;
+use crate::rate_limit::{Bucket, Policy, Refusal};
 use crate::state::{Shared, lock};
+use crate::{respond, scopes};
 
 /// Request bodies above this are refused (100 inputs with many long properties fit easily).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
-
-const AUTH_MESSAGE: &str = "Authentication credentials not found. This API supports OAuth 2.0 \
-     authentication and you can find more details at \
-     https://developers.hubspot.com/docs/methods/auth/oauth-overview";
 
 /// Builds the whole application.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -135,29 +137,6 @@ fn is_authorized(request: &Request, token: &str) -> bool {
     scheme.eq_ignore_ascii_case("bearer") && credentials.trim() == token
 }
 
-fn unauthorized() -> Response {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        category::INVALID_AUTHENTICATION,
-        AUTH_MESSAGE,
-    )
-    .header("x-hubspot-auth-failure", "401 Unauthorized")
-    .into_response()
-}
-
-fn rate_limited() -> Response {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        category::RATE_LIMITS,
-        "You have reached your secondly limit.",
-    )
-    .field("errorType", json!("RATE_LIMIT"))
-    .field("policyName", json!("SECONDLY"))
-    .field("requestId", json!(uuid::Uuid::new_v4().to_string()))
-    .header("retry-after", "1")
-    .into_response()
-}
-
 fn add_headers(response: &mut Response, headers: Vec<(&'static str, String)>) {
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -166,7 +145,85 @@ fn add_headers(response: &mut Response, headers: Vec<(&'static str, String)>) {
     }
 }
 
-/// Auth, rate limit, counters and the correlation id (see the module doc).
+/// Whether a route kind is a record write (the requests `write_requests` numbers).
+fn is_write(kind: &str) -> bool {
+    matches!(
+        kind,
+        "batch_upsert" | "batch_update" | "batch_create" | "batch_archive" | "create" | "archive"
+    )
+}
+
+/// The scope a request needs if the `missing_scopes` fault takes it away.
+fn missing_scope(shared: &Shared, request: &Request) -> Option<String> {
+    let missing = lock(&shared.faults).settings().missing_scopes.clone();
+    if missing.is_empty() {
+        return None;
+    }
+    let scope = scopes::required_scope(request.method(), request.uri().path(), |segment| {
+        let store = lock(&shared.store);
+        let object = store.resolve(segment)?;
+        Some(store.def(object).type_id.to_string())
+    })?;
+    missing.contains(&scope).then_some(scope)
+}
+
+/// An API request past auth: latency, limits, then the injected refusals, the route, and a
+/// dropped connection (see the module doc for the order).
+async fn admit_and_run(
+    shared: &Shared,
+    kind: &'static str,
+    request: Request,
+    next: Next,
+) -> Response {
+    let write = is_write(kind);
+    let search = kind == "search";
+    let latency = lock(&shared.faults).latency();
+    if let Some(delay) = latency {
+        shared.count_fault(Injected::Latency);
+        tokio::time::sleep(delay).await;
+    }
+    if lock(&shared.faults).settings().daily_limit_reached {
+        shared.count_fault(Injected::DailyLimit);
+        return refusals::rate_limited(Refusal {
+            policy: Policy::Daily,
+            search: false,
+        });
+    }
+    let bucket = if search { Bucket::Search } else { Bucket::Api };
+    let admission = lock(&shared.limiter).admit(Instant::now(), Utc::now().date_naive(), bucket);
+    let headers = if search {
+        Vec::new()
+    } else {
+        admission.headers()
+    };
+    let mut response = if let Some(refusal) = admission.refused {
+        shared.count_rate_limited(refusal);
+        refusals::rate_limited(refusal)
+    } else if let Some(scope) = missing_scope(shared, &request) {
+        shared.count_fault(Injected::MissingScopes);
+        refusals::missing_scope(&scope)
+    } else if let Some(retry_after) = lock(&shared.faults).take_migration() {
+        shared.count_fault(Injected::Migration);
+        refusals::migration(retry_after)
+    } else if write && lock(&shared.faults).take_locked() {
+        shared.count_fault(Injected::Locked);
+        refusals::locked()
+    } else if let Some(status) = write.then(|| lock(&shared.faults).draw_error()).flatten() {
+        shared.count_fault(Injected::ServerError);
+        refusals::server_error(status)
+    } else {
+        let response = next.run(request).await;
+        if write && lock(&shared.faults).draw_drop() {
+            shared.count_fault(Injected::Dropped);
+            return refusals::dropped();
+        }
+        response
+    };
+    add_headers(&mut response, headers);
+    response
+}
+
+/// Correlation id, counters, auth, then [`admit_and_run`] (see the module doc).
 async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let work = async move {
@@ -178,20 +235,9 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
         shared.count_request(kind);
         if !is_authorized(&request, &shared.token) {
             shared.count_unauthorized();
-            return unauthorized();
+            return refusals::unauthorized();
         }
-        let admission = lock(&shared.limiter).admit(Instant::now());
-        if !admission.allowed {
-            shared.count_rate_limited();
-            let mut response = rate_limited();
-            add_headers(&mut response, admission.headers());
-            return response;
-        }
-        let mut response = next.run(request).await;
-        if kind != "search" {
-            add_headers(&mut response, admission.headers());
-        }
-        response
+        admit_and_run(&shared, kind, request, next).await
     };
     let mut response = respond::with_correlation_id(correlation_id.clone(), work).await;
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {

@@ -115,8 +115,8 @@ pub(super) async fn write_request(
     apply: impl FnOnce(&Shared) -> Response,
 ) -> Response {
     let sequence = shared.next_write();
-    let faults = shared.faults();
-    if faults.hang_before_write == Some(sequence) {
+    let (hang_before_write, hang_after_write) = shared.hangs();
+    if hang_before_write == Some(sequence) {
         tracing::info!(sequence, "Holding write request before applying it.");
         if shared.hang().await {
             return ApiError::new(
@@ -128,7 +128,7 @@ pub(super) async fn write_request(
         }
     }
     let response = apply(&shared);
-    if faults.hang_after_write == Some(sequence) {
+    if hang_after_write == Some(sequence) {
         tracing::info!(sequence, "Holding write request after applying it.");
         shared.hang().await;
     }

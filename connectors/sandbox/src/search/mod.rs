@@ -3,8 +3,15 @@
 //! Filter groups are ORed, the filters inside one group ANDed (HubSpot's semantics). String
 //! comparisons ignore case, as HubSpot's search does; numbers and dates compare as numbers
 //! (ISO dates and epoch milliseconds both work). `after` is an offset, like HubSpot's search
-//! cursor. Limits from FACTS B5: `limit` ≤ 200, at most 6 filter groups. Results come in id order
-//! (`sorts` is accepted and ignored).
+//! cursor. Results come in id order (`sorts` is accepted and ignored).
+//!
+//! Limits, each a 400 `VALIDATION_ERROR` naming the field in `errors[].in`: `limit` at most 200,
+//! at most 6 filter groups, a `query` of at most 3000 characters (FACTS B5 and the
+//! `PublicObjectSearchRequest` descriptions in crm-objects-*-v3.json); at most 6 filters in a
+//! group and 18 in all (HubSpot's search guide; the contract says nothing about filters); and
+//! no paging past the 10,000th result (HubSpot's search stops there: an `after` of 10,000 or
+//! more is refused, a page ends at the 10,000th result and offers no next page beyond it,
+//! while `total` still counts every match).
 //!
 //! A search whose every filter group has an EQ / IN filter on `hs_object_id` or on a unique
 //! property (`email`, `domain`, a created `hasUniqueValue` property) examines only the records those filters name, through the
@@ -16,7 +23,7 @@ mod filter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::errors::ApiError;
+use crate::errors::{ApiError, ErrorDetail};
 use crate::record::{Record, Selection};
 use crate::registry::{ObjectDef, ObjectType};
 use crate::store::Store;
@@ -27,6 +34,20 @@ use self::filter::{FilterGroup, scalar};
 const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 10;
 const MAX_FILTER_GROUPS: usize = 6;
+const MAX_FILTERS_PER_GROUP: usize = 6;
+const MAX_FILTERS: usize = 18;
+const MAX_QUERY_CHARS: usize = 3000;
+/// The most results any search can page through.
+const MAX_RESULTS: usize = 10_000;
+
+/// A 400 about one field of the search body.
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::validation(message.clone()).detail(
+        ErrorDetail::new(message)
+            .field(field)
+            .code("INVALID_SEARCH_REQUEST"),
+    )
+}
 
 /// `PublicObjectSearchRequest`; every field optional, as the live API allows.
 #[derive(Debug, Default, Deserialize)]
@@ -46,10 +67,47 @@ pub(crate) struct SearchBody {
 
 fn check_filters(object: &ObjectDef, body: &SearchBody) -> Result<(), ApiError> {
     if body.filter_groups.len() > MAX_FILTER_GROUPS {
-        return Err(ApiError::validation(format!(
-            "Too many filter groups: got {}, the limit is {MAX_FILTER_GROUPS}",
-            body.filter_groups.len()
-        )));
+        return Err(invalid(
+            "filterGroups",
+            format!(
+                "Too many filter groups: got {}, the limit is {MAX_FILTER_GROUPS}",
+                body.filter_groups.len()
+            ),
+        ));
+    }
+    if let Some(group) = body
+        .filter_groups
+        .iter()
+        .find(|g| g.filters.len() > MAX_FILTERS_PER_GROUP)
+    {
+        return Err(invalid(
+            "filterGroups",
+            format!(
+                "Too many filters in a filter group: got {}, the limit is \
+                 {MAX_FILTERS_PER_GROUP}",
+                group.filters.len()
+            ),
+        ));
+    }
+    let filters: usize = body.filter_groups.iter().map(|g| g.filters.len()).sum();
+    if filters > MAX_FILTERS {
+        return Err(invalid(
+            "filterGroups",
+            format!(
+                "Too many filters: got {filters} across all filter groups, the limit is {MAX_FILTERS}"
+            ),
+        ));
+    }
+    if let Some(query) = &body.query {
+        let chars = query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(invalid(
+                "query",
+                format!(
+                    "The query is too long: got {chars} characters, the limit is {MAX_QUERY_CHARS}"
+                ),
+            ));
+        }
     }
     for filter in body.filter_groups.iter().flat_map(|g| &g.filters) {
         if object.property(&filter.property_name).is_none() {
@@ -85,9 +143,10 @@ fn record_matches(record: &Record, body: &SearchBody) -> bool {
 pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result<Value, ApiError> {
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT);
     if !(0..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(format!(
-            "limit must be between 0 and {MAX_LIMIT}, got {limit}"
-        )));
+        return Err(invalid(
+            "limit",
+            format!("limit must be between 0 and {MAX_LIMIT}, got {limit}"),
+        ));
     }
     let limit = usize::try_from(limit).unwrap_or(0);
     let offset = match body.after.as_ref() {
@@ -102,6 +161,17 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
             })
             .ok_or_else(|| ApiError::validation(format!("Invalid paging cursor after={after}")))?,
     };
+    if offset >= MAX_RESULTS {
+        return Err(invalid(
+            "after",
+            format!(
+                "Cannot page beyond {MAX_RESULTS} results: after={offset}; narrow the search \
+                 with filters instead"
+            ),
+        ));
+    }
+    // A page never reaches past the 10,000th result.
+    let limit = limit.min(MAX_RESULTS - offset);
     let def = store.def(object);
     check_filters(def, &body)?;
     let (total, page) = match candidates(store, object, &body.filter_groups) {
@@ -117,7 +187,7 @@ pub(crate) fn run(store: &Store, object: ObjectType, body: SearchBody) -> Result
     let page: Vec<Value> = page.iter().map(|r| r.to_json(def, &selection)).collect();
     let mut response = json!({"total": total, "results": page});
     let end = offset.saturating_add(limit);
-    if end < total {
+    if end < total && end < MAX_RESULTS {
         let next = end.to_string();
         response["paging"] = json!({"next": {"after": next, "link": format!("?after={next}")}});
     }
@@ -232,5 +302,56 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn refused(body: Value) -> bool {
+        let body: SearchBody = serde_json::from_value(body).unwrap_or_default();
+        run(&store(), ObjectType::CONTACTS, body).is_err()
+    }
+
+    #[test]
+    fn query_limits() {
+        let eq = json!({"propertyName": "email", "operator": "EQ", "value": "a@x.co"});
+        let group = |n: usize| json!({"filters": vec![eq.clone(); n]});
+        assert_eq!(
+            ids(json!({"filterGroups": [group(6), group(6), group(6)]})),
+            ["1"]
+        );
+        for body in [
+            json!({"filterGroups": [group(7)]}),
+            json!({"filterGroups": [group(6), group(6), group(6), group(1)]}),
+            json!({"filterGroups": vec![group(1); 7]}),
+            json!({"query": "x".repeat(3001)}),
+            json!({"after": "10000"}),
+            json!({"limit": 201}),
+        ] {
+            assert!(refused(body.clone()), "{body}");
+        }
+        assert!(!refused(json!({"query": "é".repeat(3000)})));
+    }
+
+    #[test]
+    fn paging_stops_at_ten_thousand_results() {
+        let mut store = Store::default();
+        for n in 0..MAX_RESULTS + 5 {
+            let values = BTreeMap::from([("firstname".to_owned(), format!("n{n}"))]);
+            store.create(ObjectType::CONTACTS, &values, Utc::now());
+        }
+        let body = SearchBody {
+            limit: Some(200),
+            after: Some(json!("9900")),
+            ..SearchBody::default()
+        };
+        let page = run(&store, ObjectType::CONTACTS, body).unwrap_or_default();
+        assert_eq!(page["total"], MAX_RESULTS + 5);
+        assert_eq!(page["results"].as_array().map(Vec::len), Some(100));
+        assert!(page.get("paging").is_none());
+        let body = SearchBody {
+            limit: Some(100),
+            after: Some(json!("9800")),
+            ..SearchBody::default()
+        };
+        let page = run(&store, ObjectType::CONTACTS, body).unwrap_or_default();
+        assert_eq!(page["paging"]["next"]["after"], "9900");
     }
 }
