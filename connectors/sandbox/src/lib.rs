@@ -92,7 +92,8 @@
 //! ten-secondly, secondly; for a search: daily, search), 403, 477, 423, 5xx, the route, the
 //! drop. A request refused by one check is not seen by the later ones and uses up
 //! no limit. The random knobs each draw from their own generator seeded from `seed`, so the
-//! same requests in the same order meet the same faults; `error_rate: 1` fails every write.
+//! same requests in the same order meet the same faults (the draws start over whenever the
+//! faults are posted and on reset); `error_rate: 1` fails every write.
 //! The countdown knobs (`locked_writes`, `migration_requests`) turn themselves off (`null`)
 //! when used up. Scopes follow HubSpot's granular names: `crm.objects.<type>.read|write` for
 //! records (batch read and search read), `crm.schemas.<type>.read|write` for properties,
