@@ -132,7 +132,8 @@ pub enum RunsCommand {
 /// The sandboxes.
 #[derive(Debug, Subcommand)]
 pub enum SandboxKind {
-    /// A HubSpot-compatible CRM API (contacts, companies, properties).
+    /// A HubSpot-compatible CRM API (contacts, companies, deals, tickets, custom objects, schemas,
+    /// properties), with HubSpot's rate limits and injectable faults.
     Hubspot {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 4010)]
@@ -145,8 +146,8 @@ pub enum SandboxKind {
             hide_env_values = true
         )]
         token: String,
-        /// Answer 429 past this many requests per second.
-        #[arg(long)]
-        rate_limit: Option<u32>,
+        /// Rate limits and injected faults (all off by default).
+        #[command(flatten)]
+        limits: engine_sandbox::SandboxArgs,
     },
 }

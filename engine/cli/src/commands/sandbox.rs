@@ -8,7 +8,7 @@ pub async fn run(kind: SandboxKind) -> u8 {
         SandboxKind::Hubspot {
             port,
             token,
-            rate_limit,
+            limits,
         } => {
             let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
                 Ok(listener) => listener,
@@ -18,11 +18,7 @@ pub async fn run(kind: SandboxKind) -> u8 {
                     return 1;
                 }
             };
-            let config = engine_sandbox::SandboxConfig {
-                token,
-                requests_per_second: rate_limit,
-                ..engine_sandbox::SandboxConfig::default()
-            };
+            let config = limits.into_config(token);
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
             views::status(&format!(
                 "HubSpot sandbox listening on http://127.0.0.1:{port} (Ctrl-C to stop)"
