@@ -1,4 +1,4 @@
-//! HubSpot CRM objects as a destination: contacts, companies, deals and custom objects.
+//! HubSpot CRM objects as a destination: contacts, companies, deals, tickets and custom objects.
 //!
 //! One sync writes one object type (`contacts`, `companies`, `deals`, `2-1234`, …) and matches
 //! records on one unique property (`email`, `domain`, a unique custom property). The connector
@@ -15,6 +15,7 @@
 //! | upsert | `POST /crm/v3/objects/{object}/batch/upsert` | `{"inputs":[{"idProperty","id","properties"}]}` |
 //! | update, clear | `POST /crm/v3/objects/{object}/batch/update` | `{"inputs":[{"id","properties"}]}` |
 //! | describe | `GET /crm/v3/properties/{object}` | — |
+//! | find a custom object | `GET /crm-object-schemas/v3/schemas` | — |
 //!
 //! Limits: at most 100 inputs per batch request, and 100 requests per 10 seconds for a Free or
 //! Starter account (more on higher tiers), so the default rate is 10 requests per second.
@@ -40,12 +41,15 @@
 mod client;
 mod config;
 mod encode;
+mod objects;
 mod read;
 mod response;
 mod schema;
 
 #[cfg(test)]
 mod tests;
+
+use std::sync::OnceLock;
 
 use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutcome};
 
@@ -67,6 +71,8 @@ pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 10.0;
 pub struct HubspotDestination {
     config: HubspotConfig,
     client: Client,
+    /// The object type as API paths name it, found on first use (see [`Self::object_path`]).
+    object_path: OnceLock<String>,
 }
 
 impl HubspotDestination {
@@ -74,7 +80,11 @@ impl HubspotDestination {
     pub fn new(config: HubspotConfig) -> Result<Self, Diagnostic> {
         let checked = config.check().and_then(|()| Client::new(&config));
         match checked {
-            Ok(client) => Ok(Self { config, client }),
+            Ok(client) => Ok(Self {
+                config,
+                client,
+                object_path: OnceLock::new(),
+            }),
             Err(diagnostic) => Err(redact_diagnostic_all(diagnostic, &config.secrets())),
         }
     }
@@ -84,9 +94,36 @@ impl HubspotDestination {
         &self.config
     }
 
+    /// The object type as API paths name it: a built-in type's plural name, or a custom
+    /// object's type id found through the schemas API (one request, on first use; an unknown
+    /// object is `hubspot::unknown_object`, listing the portal's objects).
+    pub async fn object_path(&self) -> Result<&str, Diagnostic> {
+        if let Some(path) = self.object_path.get() {
+            return Ok(path);
+        }
+        let resolved = match objects::built_in(&self.config.object) {
+            Some(plural) => plural.to_string(),
+            None => {
+                let response = self
+                    .client
+                    .get(objects::SCHEMAS_PATH)
+                    .await
+                    .map_err(|error| schema::transport_diagnostic(&self.config, &error))
+                    .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
+                let custom = objects::parse_schemas(&self.config.object, &response)
+                    .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
+                objects::find(&self.config.object, &custom)?
+                    .object_type_id
+                    .clone()
+            }
+        };
+        Ok(self.object_path.get_or_init(|| resolved))
+    }
+
     /// Reads the object's property definitions (read-only; `engine plan` may call it).
     pub async fn describe(&self) -> Result<Properties, Diagnostic> {
-        let path = format!("/crm/v3/properties/{}", self.config.object);
+        let object = self.object_path().await?;
+        let path = format!("/crm/v3/properties/{object}");
         let result = match self.client.get(&path).await {
             Ok(response) => schema::parse_describe(&self.config, &response),
             Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
@@ -102,7 +139,8 @@ impl HubspotDestination {
         values: &[String],
         properties: &[String],
     ) -> Result<Vec<Record>, Diagnostic> {
-        let path = format!("/crm/v3/objects/{}/batch/read", self.config.object);
+        let object = self.object_path().await?;
+        let path = format!("/crm/v3/objects/{object}/batch/read");
         let mut records = Vec::new();
         for chunk in values.chunks(MAX_BATCH_SIZE) {
             let body = read::encode(by, &self.config.match_property, chunk, properties);
@@ -120,11 +158,23 @@ impl HubspotDestination {
     }
 
     async fn send(&self, operations: &[Operation]) -> BatchResult {
-        let request = match encode::encode_batch(
-            &self.config.object,
-            &self.config.match_property,
-            operations,
-        ) {
+        let object = match self.object_path().await {
+            Ok(object) => object,
+            // No answer about the object yet: the batch waits like any unanswered request.
+            Err(diagnostic)
+                if matches!(
+                    diagnostic.code.as_str(),
+                    "hubspot::unreachable" | "hubspot::unavailable"
+                ) =>
+            {
+                return BatchResult::RetryAll {
+                    reason: diagnostic.message,
+                    after: None,
+                };
+            }
+            Err(diagnostic) => return BatchResult::Fatal(diagnostic),
+        };
+        let request = match encode::encode_batch(object, &self.config.match_property, operations) {
             Ok(request) => request,
             Err(diagnostic) => return BatchResult::Fatal(diagnostic),
         };

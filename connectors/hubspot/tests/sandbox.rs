@@ -336,3 +336,160 @@ async fn describing_an_unknown_object_says_so() {
         .expect_err("there is no such object");
     assert_eq!(error.code, "hubspot::unknown_object", "{error}");
 }
+
+/// Sends a JSON request to the sandbox's API as an admin would (schemas, properties).
+async fn admin(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{}{path}", sandbox.base_url))
+        .bearer_auth("sandbox-token")
+        .json(&body)
+        .send()
+        .await
+        .expect("the sandbox answers");
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.expect("a JSON answer")
+}
+
+/// The records of any object type, through the sandbox's control route.
+async fn records_of(sandbox: &SandboxHandle, object: &str) -> Vec<Value> {
+    let body: Value = reqwest::get(format!("{}/_sandbox/records/{object}", sandbox.base_url))
+        .await
+        .expect("the control route answers")
+        .json()
+        .await
+        .expect("the control route answers JSON");
+    body["results"].as_array().cloned().unwrap_or_default()
+}
+
+fn destination_for(sandbox: &SandboxHandle, object: &str, match_on: &str) -> HubspotDestination {
+    let config = HubspotConfig::new(SecretString::new("sandbox-token"), object, match_on)
+        .with_base_url(&sandbox.base_url)
+        .with_timeout(Duration::from_secs(10));
+    HubspotDestination::new(config).expect("a valid configuration")
+}
+
+#[tokio::test]
+async fn a_custom_object_is_found_by_name_and_written_by_its_type_id() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    let schema = admin(
+        &sandbox,
+        "/crm-object-schemas/v3/schemas",
+        serde_json::json!({
+            "name": "thnks",
+            "labels": {"singular": "Thnk", "plural": "Thnks"},
+            "primaryDisplayProperty": "thnks_id",
+            "requiredProperties": ["thnks_id"],
+            "properties": [
+                {"name": "thnks_id", "label": "Thnks id", "type": "string", "fieldType": "text"},
+                {"name": "gift", "label": "Gift", "type": "string", "fieldType": "text"}
+            ],
+            "associatedObjects": ["CONTACT"]
+        }),
+    )
+    .await;
+    let type_id = schema["objectTypeId"]
+        .as_str()
+        .expect("a type id")
+        .to_string();
+    admin(
+        &sandbox,
+        &format!("/crm/v3/properties/{type_id}"),
+        serde_json::json!({"name": "order_ref", "label": "Order", "type": "string",
+            "fieldType": "text", "groupName": "thnks_information", "hasUniqueValue": true}),
+    )
+    .await;
+
+    for name in ["thnks", "p_thnks", type_id.as_str()] {
+        let hubspot = destination_for(&sandbox, name, "order_ref");
+        assert_eq!(hubspot.object_path().await, Ok(type_id.as_str()), "{name}");
+        let properties = hubspot.describe().await.expect("the properties of thnks");
+        assert!(properties.get("gift").is_some());
+    }
+    let hubspot = destination_for(&sandbox, "thnks", "order_ref");
+    let ops = [
+        upsert("1", "A-1", &[("thnks_id", "t1"), ("gift", "mug")]),
+        upsert("2", "A-2", &[("thnks_id", "t2"), ("gift", "socks")]),
+    ];
+    let outcomes = rows(hubspot.send_batch(&ops).await);
+    assert!(outcomes.iter().all(|row| succeeded(row).1), "{outcomes:?}");
+    let stored = records_of(&sandbox, &type_id).await;
+    let gifts: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|r| {
+            (
+                r["properties"]["order_ref"].as_str().unwrap_or_default(),
+                r["properties"]["gift"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(gifts, [("A-1", "mug"), ("A-2", "socks")]);
+}
+
+#[tokio::test]
+async fn deals_and_tickets_are_built_in() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    admin(
+        &sandbox,
+        "/crm/v3/properties/deals",
+        serde_json::json!({"name": "deal_ref", "label": "Deal ref", "type": "string",
+            "fieldType": "text", "groupName": "dealinformation", "hasUniqueValue": true}),
+    )
+    .await;
+    let hubspot = destination_for(&sandbox, "deal", "deal_ref");
+    assert_eq!(hubspot.object_path().await, Ok("deals"));
+    let ops = [upsert(
+        "1",
+        "D-1",
+        &[("dealname", "Renewal"), ("dealstage", "closedwon")],
+    )];
+    let outcomes = rows(hubspot.send_batch(&ops).await);
+    assert!(succeeded(&outcomes[0]).1);
+    let stored = records_of(&sandbox, "deals").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["properties"]["dealname"], "Renewal");
+    assert_eq!(stored[0]["properties"]["deal_ref"], "D-1");
+
+    let tickets = destination_for(&sandbox, "0-5", "hs_object_id");
+    assert_eq!(tickets.object_path().await, Ok("tickets"));
+    assert!(
+        tickets
+            .describe()
+            .await
+            .expect("tickets' properties")
+            .get("subject")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_object_lists_the_portals_objects() {
+    let sandbox = sandbox(SandboxConfig::default()).await;
+    admin(
+        &sandbox,
+        "/crm-object-schemas/v3/schemas",
+        serde_json::json!({
+            "name": "thnks",
+            "labels": {"singular": "Thnk", "plural": "Thnks"},
+            "primaryDisplayProperty": "thnks_id",
+            "requiredProperties": [],
+            "properties": [{"name": "thnks_id", "label": "Thnks id", "type": "string", "fieldType": "text"}],
+            "associatedObjects": []
+        }),
+    )
+    .await;
+    let hubspot = destination_for(&sandbox, "thnk", "thnks_id");
+    let error = hubspot.describe().await.expect_err("no object `thnk`");
+    assert_eq!(error.code, "hubspot::unknown_object");
+    assert!(
+        error.notes[0].contains("contacts, companies, deals, tickets, thnks (2-"),
+        "{error}"
+    );
+    assert_eq!(error.hints, ["did you mean `thnks`?"]);
+    let outcome = hubspot.send_batch(&[upsert("1", "x", &[])]).await;
+    assert!(matches!(outcome, BatchResult::Fatal(d) if d.code == "hubspot::unknown_object"));
+}
