@@ -302,11 +302,14 @@ fn cases_yaml() -> Vec<Case> {
             at: At::File(SYNC_FILE),
         },
         Case {
-            name: "on_remove delete",
-            breaks: |p| edit(p, SYNC_FILE, "on_remove: clear_fields", "on_remove: delete"),
+            name: "on_remove delete in update mode",
+            breaks: |p| {
+                edit(p, SYNC_FILE, "mode: upsert", "mode: update");
+                edit(p, SYNC_FILE, "on_remove: clear_fields", "on_remove: delete");
+            },
             args: &[],
             env: &[],
-            code: "spec::unsupported_value",
+            code: "spec::delete_in_update_mode",
             at: At::File(SYNC_FILE),
         },
         Case {

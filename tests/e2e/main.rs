@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
+//! | `objects` | `mode: update`, `on_remove: delete`, deals and custom objects |
 //! | `crash` | `kill -9` during apply at several points, then recovery; the apply lock |
 //! | `retention` | run history within `state.retention`, `engine state gc`, a kill while pruning |
 //! | `disk_full` | a full disk during plan and apply at several points, then the repairing run |
@@ -22,6 +23,7 @@ mod crash;
 mod disk_full;
 mod errors;
 mod identity;
+mod objects;
 mod plan_apply;
 mod retention;
 mod state;

@@ -6,20 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::support::{Fixture, TOKEN, TestProject, User, csv, users};
-
-/// The run id an apply printed (`… (run N).`).
-#[track_caller]
-fn run_id(output: &crate::support::Output) -> String {
-    let start = output
-        .stdout
-        .find("(run ")
-        .unwrap_or_else(|| panic!("no run id in the output\n{output}"));
-    output.stdout[start + 5..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect()
-}
+use crate::support::{Fixture, TOKEN, TestProject, User, csv, run_id, users};
 
 #[test]
 fn first_apply_creates_every_row_and_a_second_plan_has_no_changes() {

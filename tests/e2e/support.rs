@@ -700,9 +700,34 @@ impl Sandbox {
         })
     }
 
+    /// Sends an API request as a portal admin would (schemas, properties, records), with the
+    /// token; the answer must be a success.
+    pub fn admin(&self, path: &str, body: &Value) -> Value {
+        let url = format!("{}{path}", self.base_url);
+        self.runtime.block_on(async {
+            let response = self
+                .client
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .json(body)
+                .send()
+                .await
+                .expect("the sandbox answers");
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(status.is_success(), "POST {path}: {status} {text}");
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        })
+    }
+
     /// Every contact, in id order.
     pub fn contacts(&self) -> Vec<Contact> {
-        let body = self.get("/_sandbox/records/contacts");
+        self.records("contacts")
+    }
+
+    /// Every record of an object type (name or type id), in id order.
+    pub fn records(&self, object: &str) -> Vec<Contact> {
+        let body = self.get(&format!("/_sandbox/records/{object}"));
         body["results"]
             .as_array()
             .expect("records have `results`")
@@ -806,4 +831,17 @@ impl Drop for Sandbox {
         // Stopping releases held requests; the runtime then drops whatever is left.
         drop(self.handle.take());
     }
+}
+
+/// The run id an `engine apply` printed (`… (run N).`).
+#[track_caller]
+pub fn run_id(output: &Output) -> String {
+    let start = output
+        .stdout
+        .find("(run ")
+        .unwrap_or_else(|| panic!("no run id in the output\n{output}"));
+    output.stdout[start + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
 }

@@ -24,6 +24,12 @@ pub enum OperationKind {
     Update,
     /// Empty properties of a known record whose row left the model (`on_remove: clear_fields`).
     Clear,
+    /// Change some properties of the record whose match property equals `match_value`
+    /// (`mode: update`); a record is never created, a value matching none is rejected.
+    UpdateMatched,
+    /// Delete a known record whose row left the model (`on_remove: delete`); deleting a record
+    /// that is already gone succeeds.
+    Archive,
 }
 
 /// One row's write, as the executor hands it to a connector.

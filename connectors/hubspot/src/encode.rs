@@ -7,6 +7,11 @@
 //! - update and clear → `POST /crm/v3/objects/{object}/batch/update`, each input
 //!   `{"id": <record id>, "properties": {…}}`; a clear sends `""` for each property, which
 //!   empties it (FACTS U4).
+//! - update of a matched record (`mode: update`) → `batch/update` with
+//!   `{"idProperty": <match property>, "id": <match value>, "properties": {…}}` (FACTS U4), or
+//!   `{"id": <record id>, …}` when the match property is `hs_object_id`.
+//! - archive → `POST /crm/v3/objects/{object}/batch/archive`, each input `{"id": <record id>}`;
+//!   HubSpot answers 204 with no body.
 //!
 //! Every input also carries `objectWriteTraceId`: its position in the batch. The contract's
 //! result objects carry it back (`SimplePublicUpsertObject.objectWriteTraceId`), and an error
@@ -24,6 +29,8 @@ pub(crate) enum Endpoint {
     Upsert,
     /// `batch/update`: results are matched on the record id.
     Update,
+    /// `batch/archive`: a 204 without a body means every record is gone.
+    Archive,
 }
 
 /// One request, ready to send.
@@ -67,7 +74,10 @@ pub(crate) fn encode_batch(
     }
     let endpoint = match first.kind {
         OperationKind::Upsert => Endpoint::Upsert,
-        OperationKind::Update | OperationKind::Clear => Endpoint::Update,
+        OperationKind::Update | OperationKind::Clear | OperationKind::UpdateMatched => {
+            Endpoint::Update
+        }
+        OperationKind::Archive => Endpoint::Archive,
     };
     for op in operations {
         check_input(match_property, op)?;
@@ -75,6 +85,7 @@ pub(crate) fn encode_batch(
     let action = match endpoint {
         Endpoint::Upsert => "upsert",
         Endpoint::Update => "update",
+        Endpoint::Archive => "archive",
     };
     let body = write_inputs(match_property, operations);
     Ok(EncodedBatch {
@@ -87,11 +98,16 @@ pub(crate) fn encode_batch(
 /// An upsert needs its match value, an update or clear its record id.
 fn check_input(match_property: &str, op: &Operation) -> Result<(), Diagnostic> {
     match op.kind {
-        OperationKind::Upsert if op.match_value.is_none() => Err(internal(format!(
-            "the upsert of row `{}` has no value for the match property `{match_property}`",
-            op.key
-        ))),
-        OperationKind::Update | OperationKind::Clear if op.destination_id.is_none() => {
+        OperationKind::Upsert | OperationKind::UpdateMatched if op.match_value.is_none() => {
+            Err(internal(format!(
+                "the {} of row `{}` has no value for the match property `{match_property}`",
+                kind_name(&op.kind),
+                op.key
+            )))
+        }
+        OperationKind::Update | OperationKind::Clear | OperationKind::Archive
+            if op.destination_id.is_none() =>
+        {
             Err(internal(format!(
                 "the {} of row `{}` has no HubSpot record id",
                 kind_name(&op.kind),
@@ -126,6 +142,12 @@ fn write_inputs(match_property: &str, operations: &[Operation]) -> Vec<u8> {
         if index > 0 {
             json.raw(b",");
         }
+        if op.kind == OperationKind::Archive {
+            json.raw(b"{\"id\":");
+            json.string(op.destination_id.as_deref().unwrap_or_default());
+            json.raw(b"}");
+            continue;
+        }
         let mut properties = properties(op, op.kind == OperationKind::Clear);
         json.raw(b"{");
         match op.kind {
@@ -140,7 +162,20 @@ fn write_inputs(match_property: &str, operations: &[Operation]) -> Vec<u8> {
                 json.raw(b",\"id\":");
                 json.string(match_value);
             }
-            OperationKind::Update | OperationKind::Clear => {
+            OperationKind::UpdateMatched => {
+                let match_value = op.match_value.as_deref().unwrap_or_default();
+                // The record id is read-only: it finds the record and is never written.
+                properties.0.retain(|(name, _)| *name != "hs_object_id");
+                // The record id itself needs no `idProperty`.
+                if match_property != "hs_object_id" {
+                    json.raw(b"\"idProperty\":");
+                    json.string(match_property);
+                    json.raw(b",");
+                }
+                json.raw(b"\"id\":");
+                json.string(match_value);
+            }
+            OperationKind::Update | OperationKind::Clear | OperationKind::Archive => {
                 json.raw(b"\"id\":");
                 json.string(op.destination_id.as_deref().unwrap_or_default());
             }
@@ -218,5 +253,7 @@ pub(crate) fn kind_name(kind: &OperationKind) -> &'static str {
         OperationKind::Upsert => "upsert",
         OperationKind::Update => "update",
         OperationKind::Clear => "clear",
+        OperationKind::UpdateMatched => "update",
+        OperationKind::Archive => "archive",
     }
 }

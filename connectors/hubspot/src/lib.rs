@@ -183,15 +183,18 @@ impl HubspotDestination {
             .post_json_bytes(&request.path, request.body)
             .await
         {
-            Ok(response) => response::classify(
-                &response::Context {
-                    endpoint: request.endpoint,
-                    object: &self.config.object,
-                    match_property: &self.config.match_property,
-                },
-                operations,
-                &response,
-            ),
+            Ok(response) => {
+                let result = response::classify(
+                    &response::Context {
+                        endpoint: request.endpoint,
+                        object: &self.config.object,
+                        match_property: &self.config.match_property,
+                    },
+                    operations,
+                    &response,
+                );
+                explain_unmatched(&self.config, operations, result)
+            }
             Err(error) => transport_retry(&self.config, &error),
         }
     }
@@ -216,6 +219,39 @@ impl Destination for HubspotDestination {
         let result = self.send(operations).await;
         redact_result_all(result, &self.config.secrets())
     }
+}
+
+/// Says why an update of a matched record (`mode: update`) found nothing: HubSpot only says
+/// that some objects "may be deleted or not exist".
+fn explain_unmatched(
+    config: &HubspotConfig,
+    operations: &[Operation],
+    result: BatchResult,
+) -> BatchResult {
+    let BatchResult::PerRow(rows) = result else {
+        return result;
+    };
+    let rows = rows
+        .into_iter()
+        .zip(operations)
+        .map(|(row, op)| match row {
+            RowOutcome::Rejected { message }
+                if op.kind == connector_core::OperationKind::UpdateMatched
+                    && message.contains("not exist") =>
+            {
+                RowOutcome::Rejected {
+                    message: format!(
+                        "no {} record has {} `{}`, and `mode: update` creates none (HubSpot said: {message})",
+                        config.object,
+                        config.match_property,
+                        op.match_value.as_deref().unwrap_or_default(),
+                    ),
+                }
+            }
+            other => other,
+        })
+        .collect();
+    BatchResult::PerRow(rows)
 }
 
 /// True when HubSpot compares values of this match property case-insensitively: it stores

@@ -47,6 +47,18 @@ pub(crate) fn classify(
     response: &RawResponse,
 ) -> BatchResult {
     let status = response.status;
+    // An archive's success is a 204 without a body: every record is gone (HubSpot ignores ids
+    // it does not know, so a record already deleted counts as deleted).
+    if ctx.endpoint == Endpoint::Archive && (200..=299).contains(&status) {
+        return BatchResult::PerRow(
+            ops.iter()
+                .map(|op| RowOutcome::Succeeded {
+                    destination_id: op.destination_id.clone().unwrap_or_default(),
+                    created: false,
+                })
+                .collect(),
+        );
+    }
     // The common answer, every input written, is read without building the whole document.
     if (200..=299).contains(&status)
         && let Some(written) = all_written(ctx, ops, &response.body)
@@ -390,13 +402,13 @@ fn find_success(
                 .iter()
                 .find(|r| r.match_value.as_deref() == Some(wanted.as_str()))
         }
-        Endpoint::Update => {
+        Endpoint::Update | Endpoint::Archive => {
             let wanted = op.destination_id.as_deref()?;
             results.iter().find(|r| r.id.as_deref() == Some(wanted))
         }
     })?;
     let destination_id = found.id.clone().or_else(|| match ctx.endpoint {
-        Endpoint::Update => op.destination_id.clone(),
+        Endpoint::Update | Endpoint::Archive => op.destination_id.clone(),
         Endpoint::Upsert => None,
     })?;
     let created = ctx.endpoint == Endpoint::Upsert && found.created;
@@ -489,9 +501,17 @@ impl BatchError {
         self.identifiers.iter().any(|(key, value)| {
             let key = key.as_str();
             match ctx.endpoint {
-                Endpoint::Update => {
-                    ID_KEYS.contains(&key) && op.destination_id.as_deref() == Some(value.trim())
-                }
+                Endpoint::Update | Endpoint::Archive => match &op.destination_id {
+                    Some(id) => ID_KEYS.contains(&key) && id == value.trim(),
+                    // An update of a matched record (`mode: update`) is named by its value.
+                    None => {
+                        (ID_KEYS.contains(&key) || key == ctx.match_property)
+                            && op.match_value.as_deref().is_some_and(|mine| {
+                                normalize(ctx.match_property, mine)
+                                    == normalize(ctx.match_property, value)
+                            })
+                    }
+                },
                 Endpoint::Upsert => {
                     (ID_KEYS.contains(&key) || key == ctx.match_property)
                         && op.match_value.as_deref().is_some_and(|mine| {

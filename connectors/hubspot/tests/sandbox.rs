@@ -339,7 +339,10 @@ async fn describing_an_unknown_object_says_so() {
 
 /// Sends a JSON request to the sandbox's API as an admin would (schemas, properties).
 async fn admin(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a plain client");
     let response = http
         .post(format!("{}{path}", sandbox.base_url))
         .bearer_auth("sandbox-token")
@@ -357,7 +360,13 @@ async fn admin(sandbox: &SandboxHandle, path: &str, body: Value) -> Value {
 
 /// The records of any object type, through the sandbox's control route.
 async fn records_of(sandbox: &SandboxHandle, object: &str) -> Vec<Value> {
-    let body: Value = reqwest::get(format!("{}/_sandbox/records/{object}", sandbox.base_url))
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a plain client");
+    let body: Value = http
+        .get(format!("{}/_sandbox/records/{object}", sandbox.base_url))
+        .send()
         .await
         .expect("the control route answers")
         .json()

@@ -13,9 +13,9 @@ use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
 use engine_plan::{
     Action, ChangeSet, ChangeWriter, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange,
-    SkippedRow, Summary, SyncPlan, match_key,
+    SkippedRow, Summary, SyncPlan, WriteMode, match_key,
 };
-use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncSpec};
+use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec};
 use futures_util::StreamExt;
 
 use crate::ownership::{self, OldRecord, Release, Target};
@@ -320,7 +320,7 @@ async fn diff_registered(
             continue;
         };
         let fields = match input.sync.on_remove {
-            OnRemove::Nothing => Vec::new(),
+            OnRemove::Nothing | OnRemove::Delete => Vec::new(),
             OnRemove::ClearFields => properties
                 .iter()
                 .filter(|p| **p != match_property)
@@ -417,6 +417,11 @@ fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
         on_remove: match input.sync.on_remove {
             OnRemove::Nothing => RemoveBehaviour::Nothing,
             OnRemove::ClearFields => RemoveBehaviour::ClearFields,
+            OnRemove::Delete => RemoveBehaviour::Delete,
+        },
+        mode: match input.sync.mode {
+            SyncMode::Upsert => WriteMode::Upsert,
+            SyncMode::Update => WriteMode::Update,
         },
         match_case_insensitive: input.match_case_insensitive,
         guards: Vec::new(),

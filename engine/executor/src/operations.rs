@@ -4,7 +4,7 @@
 //! mapping says `on_null: clear`, and is otherwise left out so the destination keeps its value.
 
 use connector_core::{Operation, OperationKind};
-use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan};
+use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
 use engine_state::RunCounts;
 
 /// A plan as operations, plus the rows that need no request and those that cannot be sent.
@@ -95,7 +95,7 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                 out.invalid.push(invalid(
                     key,
                     format!(
-                        "the match property `{}` is null or empty, so the row cannot be upserted",
+                        "the match property `{}` is null or empty, so the row cannot be written",
                         plan.match_property
                     ),
                 ));
@@ -111,9 +111,15 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                     None => None,
                 })
                 .collect();
+            // In update mode a new row updates the record its match value finds, never
+            // creating one.
+            let kind = match plan.mode {
+                WriteMode::Upsert => OperationKind::Upsert,
+                WriteMode::Update => OperationKind::UpdateMatched,
+            };
             out.operations.push(planned(Operation {
                 key,
-                kind: OperationKind::Upsert,
+                kind,
                 destination_id: None,
                 match_value: Some(match_value),
                 properties,
@@ -163,6 +169,13 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                         properties,
                     }))
                 }
+                (RemoveBehaviour::Delete, Some(id)) => out.operations.push(planned(Operation {
+                    key,
+                    kind: OperationKind::Archive,
+                    destination_id: Some(id),
+                    match_value: None,
+                    properties: Vec::new(),
+                })),
                 _ => out.no_request.push((key, action)),
             }
         }

@@ -175,7 +175,8 @@ impl Iterator for StepStream<'_> {
     }
 }
 
-/// The sending order of a plan action's operations: updates, then upserts, then clears.
+/// The sending order of a plan action's operations: updates, then upserts (or updates of
+/// matched records), then clears (or deletes).
 fn action_rank(action: Action) -> u8 {
     match action {
         Action::Update => 0,
@@ -232,7 +233,7 @@ pub fn steps_for(plan: &SyncPlan, batch_size: usize) -> std::io::Result<PlannedS
 fn kind_rank(kind: &OperationKind) -> u8 {
     match kind {
         OperationKind::Update => 0,
-        OperationKind::Upsert => 1,
-        OperationKind::Clear => 2,
+        OperationKind::Upsert | OperationKind::UpdateMatched => 1,
+        OperationKind::Clear | OperationKind::Archive => 2,
     }
 }

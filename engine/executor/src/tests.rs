@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use connector_core::{BatchResult, Capabilities, Operation, RowOutcome};
-use engine_plan::{FieldChange, RemoveBehaviour, RowChange, Summary};
+use engine_plan::{FieldChange, RemoveBehaviour, RowChange, Summary, WriteMode};
 use engine_state::{JournalRow, LocalState, RowState};
 
 use super::*;
@@ -19,6 +19,7 @@ fn plan(changes: Vec<RowChange>) -> SyncPlan {
         match_property: "email".into(),
         clear_on_null: vec!["phone".into()],
         on_remove: RemoveBehaviour::ClearFields,
+        mode: WriteMode::Upsert,
         match_case_insensitive: true,
         skipped: vec![],
         held: vec![],

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{Action, Plan, RemoveBehaviour, RowChange, SyncPlan};
+use crate::{Action, Plan, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
 
 /// Knobs for the human view.
 #[derive(Debug, Clone, Copy)]
@@ -155,9 +155,13 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         Action::Update => ('~', "update"),
         Action::Remove => ('-', "remove"),
     };
-    let tail = match (change.action, sync.on_remove) {
-        (Action::Remove, RemoveBehaviour::ClearFields) => ": clear fields",
-        (Action::Remove, RemoveBehaviour::Nothing) => ": leave the record, forget the row",
+    let tail = match (change.action, sync.on_remove, sync.mode) {
+        (Action::Create, _, WriteMode::Update) => {
+            ": update the record matched on its match value (never created)"
+        }
+        (Action::Remove, RemoveBehaviour::ClearFields, _) => ": clear fields",
+        (Action::Remove, RemoveBehaviour::Nothing, _) => ": leave the record, forget the row",
+        (Action::Remove, RemoveBehaviour::Delete, _) => ": delete the record",
         _ => "",
     };
     let owner = match (&change.rekeyed_from, &change.vacated_by) {

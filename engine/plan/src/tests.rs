@@ -19,6 +19,7 @@ fn sample() -> Plan {
             match_property: "email".into(),
             clear_on_null: vec![],
             on_remove: RemoveBehaviour::ClearFields,
+            mode: WriteMode::Upsert,
             match_case_insensitive: false,
             skipped: vec![],
             held: vec![],

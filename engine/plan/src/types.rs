@@ -35,6 +35,26 @@ pub enum RemoveBehaviour {
     Nothing,
     /// The record's mapped properties are emptied.
     ClearFields,
+    /// The record is deleted (HubSpot archives it).
+    Delete,
+}
+
+/// How a sync's rows reach records (mirrors the sync's `mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// New rows are upserted on the match property: created, or matched to a record.
+    #[default]
+    Upsert,
+    /// New rows update the record found by the match property; none is ever created.
+    Update,
+}
+
+impl WriteMode {
+    /// True for the default, which plans leave out.
+    pub fn is_upsert(&self) -> bool {
+        *self == WriteMode::Upsert
+    }
 }
 
 /// The plan of one sync.
@@ -58,6 +78,9 @@ pub struct SyncPlan {
     pub clear_on_null: Vec<String>,
     /// What removal does.
     pub on_remove: RemoveBehaviour,
+    /// How new rows reach records (absent in a plan file: upsert).
+    #[serde(default, skip_serializing_if = "WriteMode::is_upsert")]
+    pub mode: WriteMode,
     /// True when the destination compares match values case-insensitively (HubSpot's
     /// `email` and `domain`): two values differing only in case are one record.
     #[serde(default)]

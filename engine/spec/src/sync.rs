@@ -67,23 +67,19 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         .and_then(|n| cx.non_empty_string(n, "object"));
     let mode = match fields.get("mode") {
         None => Some(SyncMode::Upsert),
-        Some(mode) => cx
-            .choice(
-                mode,
-                "mode",
-                &["upsert"],
-                &[
-                    (
-                        "insert",
-                        "use `mode: upsert`: it creates records that do not exist yet",
-                    ),
-                    (
-                        "update",
-                        "use `mode: upsert`: it updates the records that exist",
-                    ),
-                ],
-            )
-            .map(|_| SyncMode::Upsert),
+        Some(mode) => match cx.choice(
+            mode,
+            "mode",
+            &["upsert", "update"],
+            &[(
+                "insert",
+                "use `mode: upsert` (it also updates the records that exist), or `mode: update`",
+            )],
+        ) {
+            Some("update") => Some(SyncMode::Update),
+            Some(_) => Some(SyncMode::Upsert),
+            None => None,
+        },
     };
     let match_on = cx
         .required(&fields, "match")
@@ -97,13 +93,27 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(node) => match cx.choice(
             node,
             "on_remove",
-            &["nothing", "clear_fields"],
-            &[(
-                "delete",
-                "use `on_remove: clear_fields`, or `nothing` to leave the record",
-            )],
+            &["nothing", "clear_fields", "delete"],
+            &[],
         ) {
             Some("nothing") => Some(OnRemove::Nothing),
+            Some("delete") if mode == Some(SyncMode::Update) => {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::delete_in_update_mode",
+                        "`on_remove: delete` cannot go with `mode: update`",
+                    )
+                    .at(node.span.clone())
+                    .note(
+                        "a sync in update mode writes to records it did not create, so deleting \
+                         them when a row leaves the model would delete records that belong to \
+                         others",
+                    )
+                    .hint("use `on_remove: clear_fields` or `nothing`, or `mode: upsert`"),
+                );
+                None
+            }
+            Some("delete") => Some(OnRemove::Delete),
             Some(_) => Some(OnRemove::ClearFields),
             None => None,
         },

@@ -605,16 +605,14 @@ batch_size: 500
 
 #[test]
 fn unsupported_values_and_duplicate_keys() {
-    let sync = SYNC
-        .replace("mode: upsert", "mode: insert\nmode: upsert")
-        .replace("on_remove: clear_fields", "on_remove: delete");
+    let sync = SYNC.replace("mode: upsert", "mode: insert\nmode: upsert");
     assert_snapshot!(errors(&[("syncs/contacts_to_hubspot.yaml", &sync)]), @r"
         error[spec::unsupported_value]: `mode: insert` is not supported yet
          --> syncs/contacts_to_hubspot.yaml:5:7
           |
         5 | mode: insert
           |       ^^^^^^
-          = hint: use `mode: upsert`: it creates records that do not exist yet
+          = hint: use `mode: upsert` (it also updates the records that exist), or `mode: update`
 
         error[spec::duplicate_key]: key `mode` is written twice in the sync
          --> syncs/contacts_to_hubspot.yaml:6:1
@@ -623,13 +621,26 @@ fn unsupported_values_and_duplicate_keys() {
           | ^^^^
           = note: first written at syncs/contacts_to_hubspot.yaml:5:1
           = hint: remove one of them
+        ");
+}
 
-        error[spec::unsupported_value]: `on_remove: delete` is not supported yet
-          --> syncs/contacts_to_hubspot.yaml:20:12
+#[test]
+fn update_mode_and_delete_on_remove() {
+    let update = SYNC.replace("mode: upsert", "mode: update");
+    let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &update)]);
+    assert_eq!(project.syncs[0].mode, SyncMode::Update);
+    let delete = SYNC.replace("on_remove: clear_fields", "on_remove: delete");
+    let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &delete)]);
+    assert_eq!(project.syncs[0].on_remove, OnRemove::Delete);
+    let both = update.replace("on_remove: clear_fields", "on_remove: delete");
+    assert_snapshot!(errors(&[("syncs/contacts_to_hubspot.yaml", &both)]), @r"
+        error[spec::delete_in_update_mode]: `on_remove: delete` cannot go with `mode: update`
+          --> syncs/contacts_to_hubspot.yaml:19:12
            |
-        20 | on_remove: delete
+        19 | on_remove: delete
            |            ^^^^^^
-           = hint: use `on_remove: clear_fields`, or `nothing` to leave the record
+           = note: a sync in update mode writes to records it did not create, so deleting them when a row leaves the model would delete records that belong to others
+           = hint: use `on_remove: clear_fields` or `nothing`, or `mode: upsert`
         ");
 }
 

@@ -168,6 +168,9 @@ pub struct ModelSpec {
 pub enum SyncMode {
     /// Create or update, matching on the `match` property.
     Upsert,
+    /// Update records that exist (found by the `match` property, or by record id); a row
+    /// without one is reported and nothing is created.
+    Update,
 }
 
 /// What happens in the destination when a row leaves the model.
@@ -177,6 +180,8 @@ pub enum OnRemove {
     Nothing,
     /// Empty every mapped property except the match property.
     ClearFields,
+    /// Delete (archive) the record the row wrote.
+    Delete,
 }
 
 /// What a null value does to the destination property.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use engine_diag::Diagnostic;
 use engine_executor::execute;
-use engine_plan::{Plan, SyncPlan};
+use engine_plan::{Plan, SyncPlan, WriteMode};
 use engine_spec::Project;
 use engine_state::{LocalState, RunCounts, RunStatus, StateStore};
 
@@ -39,7 +39,7 @@ pub struct SyncApplied {
     pub run_id: i64,
     /// Rows created (upserted).
     pub created: usize,
-    /// Rows updated.
+    /// Rows updated (in `mode: update`, new rows too: they update the record they match).
     pub updated: usize,
     /// Rows removed (per `on_remove`).
     pub removed: usize,
@@ -335,11 +335,16 @@ async fn apply_sync(
     // What the run wrote is in the snapshot, and its journal rows can go.
     crate::gc::prune_after_commit(project, state, &plan.sync);
     let written = report.written;
+    // In update mode a new row updates the record it matched: nothing is created.
+    let (created, updated) = match plan.mode {
+        WriteMode::Upsert => (written.create, written.update),
+        WriteMode::Update => (0, written.create + written.update),
+    };
     Ok(SyncApplied {
         sync: plan.sync.clone(),
         run_id,
-        created: written.create as usize,
-        updated: written.update as usize,
+        created: created as usize,
+        updated: updated as usize,
         removed: written.remove as usize,
         failed: (counts.rejected + counts.pending) as usize,
         fatal: report.fatal,

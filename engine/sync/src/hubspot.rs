@@ -8,7 +8,7 @@ use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
 use engine_mapping::SyncMapping;
-use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
+use engine_spec::{DestinationKind, DestinationSpec, Project, SyncMode, SyncSpec};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
@@ -110,6 +110,18 @@ impl Connection for HubspotConnection {
             .map_err(|d| vec![locate(d, sync, &self.destination)])?;
             let mut problems = Vec::new();
             let match_property = &sync.match_on.property;
+            if match_property.value == "hs_object_id" && sync.mode != SyncMode::Update {
+                problems.push(
+                    Diagnostic::error(
+                        "hubspot::match_on_record_id",
+                        "a sync matched on `hs_object_id` can only update records",
+                    )
+                    .at(match_property.span.clone())
+                    .note("HubSpot gives each record its id when it creates it, so no row can hold the id of a record that does not exist yet")
+                    .hint("set `mode: update`, or match on a unique property such as `email`"),
+                );
+                return Err(problems);
+            }
             for d in check_properties(
                 std::slice::from_ref(&match_property.value),
                 &match_property.value,

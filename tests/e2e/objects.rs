@@ -1,0 +1,239 @@
+//! HubSpot objects beyond contacts, and the write modes: `mode: update` (never creates),
+//! `on_remove: delete`, deals and custom objects found through the schemas API. Every test
+//! checks the sandbox's records, not only exit codes.
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn sync_file() -> String {
+    format!("syncs/{SYNC}.yaml")
+}
+
+/// Contacts created in the sandbox by someone else (the CRM's own records).
+fn existing_contacts(project: &TestProject, users: &[User]) -> Vec<String> {
+    let inputs: Vec<_> = users
+        .iter()
+        .map(|u| json!({"properties": {"email": u.email, "firstname": "Before"}}))
+        .collect();
+    let answer = project.sandbox.admin(
+        "/crm/v3/objects/contacts/batch/create",
+        &json!({ "inputs": inputs }),
+    );
+    answer["results"]
+        .as_array()
+        .expect("created records")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn update_mode_updates_the_records_that_exist_and_creates_none() {
+    let rows = users(3);
+    let project = TestProject::new(&csv(&rows));
+    project.edit(&sync_file(), "mode: upsert", "mode: update");
+    let ids = existing_contacts(&project, &rows[..2]);
+
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("update the record matched on its match value (never created)");
+    let apply = project.engine(&["apply"]);
+    apply.assert_code(1).assert_contains("1 failed");
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 2, "no record is created in update mode");
+    for (contact, (user, id)) in contacts.iter().zip(rows.iter().zip(&ids)) {
+        assert_eq!(&contact.id, id);
+        assert_eq!(contact.mapped(), user.properties(), "record {id}");
+    }
+    let id = run_id(&apply);
+    project
+        .engine(&["runs", "show", &id])
+        .assert_contains("\"3\"")
+        .assert_contains("user3@example.com");
+
+    // Unchanged, the row without a record is held back and nothing is sent again.
+    let writes = project.sandbox.write_requests();
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("! hold \"3\"");
+    project.engine(&["apply"]).assert_code(1);
+    assert_eq!(project.sandbox.write_requests(), writes);
+
+    // A changed row goes to its record by id from now on.
+    let mut changed = rows.clone();
+    changed[0].first_name = "Ada".into();
+    project.write_csv(&csv(&changed));
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains(&format!("~ update \"1\" (id {})", ids[0]));
+    project.engine(&["apply"]).assert_code(1);
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 2);
+    assert_eq!(contacts[0].get("firstname"), Some("Ada"));
+}
+
+#[test]
+fn update_mode_matches_on_the_record_id() {
+    let rows = users(2);
+    let project = TestProject::new("id,email,first_name,last_name,company,lifecycle\n");
+    let ids = existing_contacts(&project, &rows);
+    // The model's key column holds HubSpot's record ids.
+    let csv_text = format!(
+        "id,email,first_name,last_name,company,lifecycle\n{},{},Ada,Lovelace,Acme,lead\n{},{},Alan,Turing,Acme,customer\n",
+        ids[0], rows[0].email, ids[1], rows[1].email
+    );
+    project.write_csv(&csv_text);
+    project.edit(
+        &sync_file(),
+        "  property: email\n  column: email",
+        "  property: hs_object_id\n  column: user_id",
+    );
+    // Upserting on the record id would create records HubSpot must number: refused.
+    let plan = project.engine(&["plan"]);
+    plan.assert_code(1)
+        .assert_stderr_contains("hubspot::match_on_record_id")
+        .assert_stderr_contains("set `mode: update`");
+    assert!(plan.points_at(&sync_file()), "{plan}");
+    assert_eq!(
+        project.sandbox.write_requests(),
+        1,
+        "only the admin's batch create"
+    );
+
+    project.edit(&sync_file(), "mode: upsert", "mode: update");
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_contains("0 created/upserted, 2 updated");
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 2);
+    assert_eq!(contacts[0].get("firstname"), Some("Ada"));
+    assert_eq!(contacts[1].get("lastname"), Some("Turing"));
+    assert_eq!(contacts[1].get("email"), Some(rows[1].email.as_str()));
+}
+
+#[test]
+fn on_remove_delete_archives_the_records_of_removed_rows() {
+    let rows = users(3);
+    let project = TestProject::new(&csv(&rows));
+    project.edit(&sync_file(), "on_remove: clear_fields", "on_remove: delete");
+    project.engine(&["apply"]).assert_code(0);
+    project.assert_contacts_exactly(&rows);
+    let gone = project.contacts()[1].id.clone();
+
+    let kept = vec![rows[0].clone(), rows[2].clone()];
+    project.write_csv(&csv(&kept));
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains(&format!("- remove \"2\" (id {gone}): delete the record"));
+    project.engine(&["apply"]).assert_code(0);
+    project.assert_contacts_exactly(&kept);
+    assert!(project.contacts().iter().all(|c| c.id != gone));
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // The row comes back: a new record, since the old one is gone.
+    project.write_csv(&csv(&rows));
+    project.engine(&["apply"]).assert_code(0);
+    project.assert_contacts_exactly(&rows);
+}
+
+#[test]
+fn delete_in_update_mode_is_refused_before_anything_is_sent() {
+    let project = TestProject::new(&csv(&users(2)));
+    project.edit(&sync_file(), "mode: upsert", "mode: update");
+    project.edit(&sync_file(), "on_remove: clear_fields", "on_remove: delete");
+    let validate = project.engine(&["validate"]);
+    validate
+        .assert_code(1)
+        .assert_stderr_contains("spec::delete_in_update_mode");
+    assert!(validate.points_at(&sync_file()), "{validate}");
+    project.engine(&["apply"]).assert_code(1);
+    assert_eq!(project.sandbox.write_requests(), 0);
+    assert!(project.contacts().is_empty());
+}
+
+#[test]
+fn deals_and_custom_objects_are_written_and_an_unknown_object_lists_the_portals() {
+    let rows = users(2);
+    let project = TestProject::new(&csv(&rows));
+    let schema = project.sandbox.admin(
+        "/crm-object-schemas/v3/schemas",
+        &json!({
+            "name": "thnks",
+            "labels": {"singular": "Thnk", "plural": "Thnks"},
+            "primaryDisplayProperty": "thnks_ref",
+            "requiredProperties": ["thnks_ref"],
+            "properties": [
+                {"name": "thnks_ref", "label": "Reference", "type": "string", "fieldType": "text",
+                 "hasUniqueValue": true},
+                {"name": "gift", "label": "Gift", "type": "string", "fieldType": "text"}
+            ],
+            "associatedObjects": ["CONTACT"]
+        }),
+    );
+    let type_id = schema["objectTypeId"]
+        .as_str()
+        .expect("a type id")
+        .to_string();
+    let sync = |object: &str| {
+        format!(
+            "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: {object}\nmatch:\n  property: thnks_ref\n  column: email\nmapping:\n  - property: gift\n    column: first_name\non_remove: delete\n"
+        )
+    };
+
+    project.write(&sync_file(), &sync("thnk"));
+    let plan = project.engine(&["plan"]);
+    plan.assert_code(1)
+        .assert_stderr_contains("hubspot::unknown_object")
+        .assert_stderr_contains(&format!("thnks ({type_id})"))
+        .assert_stderr_contains("did you mean `thnks`?");
+    assert!(plan.points_at(&sync_file()), "{plan}");
+
+    project.write(&sync_file(), &sync("thnks"));
+    project.engine(&["apply"]).assert_code(0);
+    let records = project.sandbox.records(&type_id);
+    let stored: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.get("thnks_ref").unwrap_or(""),
+                r.get("gift").unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("user1@example.com", "First1"),
+            ("user2@example.com", "First2")
+        ]
+    );
+    project.write_csv(&csv(&rows[..1]));
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(project.sandbox.records(&type_id).len(), 1);
+
+    // Deals, matched on a unique property an admin created.
+    project.sandbox.admin(
+        "/crm/v3/properties/deals",
+        &json!({"name": "deal_ref", "label": "Deal ref", "type": "string", "fieldType": "text",
+                "groupName": "dealinformation", "hasUniqueValue": true}),
+    );
+    project.write(
+        "syncs/deals.yaml",
+        "name: users_to_deals\nmodel: users\ndestination: hubspot\nobject: deals\nmatch:\n  property: deal_ref\n  column: email\nmapping:\n  - property: dealname\n    column: company\n  - property: dealstage\n    value: closedwon\n",
+    );
+    project
+        .engine(&["apply", "--sync", "users_to_deals"])
+        .assert_code(0);
+    let deals = project.sandbox.records("deals");
+    assert_eq!(deals.len(), 1);
+    assert_eq!(deals[0].get("dealname"), Some("Company 1"));
+    assert_eq!(deals[0].get("dealstage"), Some("closedwon"));
+}
