@@ -498,3 +498,61 @@ fn randomised_kill_trials_c() {
 fn randomised_kill_trials_d() {
     crash_trials(4);
 }
+
+/// `on_remove: delete`, one row per batch: two removed rows are two deletes. The sandbox holds
+/// the first delete (`fault`), the engine is killed, and the rerun must tell from the records
+/// whether that delete happened: a record still there is deleted again, a record gone is not
+/// asked for again.
+fn kill_during_deletes_then_recover(fault: &str, planned_again: usize) {
+    let rows = users(3);
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 1,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    project.edit(
+        &format!("syncs/{SYNC}.yaml"),
+        "on_remove: clear_fields",
+        "on_remove: delete",
+    );
+    project.engine(&["apply"]).assert_code(0);
+    let writes = project.sandbox.write_requests();
+
+    project.write_csv(&csv(&rows[2..]));
+    project.sandbox.set_faults(json!({ fault: writes + 1 }));
+    let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
+    project.sandbox.wait_for_writes(writes + 1, &mut apply);
+    if fault == "hang_after_write" {
+        project
+            .sandbox
+            .wait_until("the first delete is applied", || {
+                project.contacts().len() == 2
+            });
+    }
+    apply.kill();
+
+    project.sandbox.clear_faults();
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_stderr_contains("Recovered run 2")
+        .assert_contains(&format!(
+            "Plan: 0 to create, 0 to update, {planned_again} to remove."
+        ));
+    project.assert_contacts_exactly(&rows[2..]);
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
+#[test]
+fn kill_after_a_delete_was_applied_then_recover() {
+    kill_during_deletes_then_recover("hang_after_write", 1);
+}
+
+#[test]
+fn kill_before_a_delete_was_applied_then_recover() {
+    kill_during_deletes_then_recover("hang_before_write", 2);
+}

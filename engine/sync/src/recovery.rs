@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use connector_core::{Record, RecordRef};
 use engine_diag::Diagnostic;
-use engine_plan::{Action, RowChange, SyncPlan, match_key};
+use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, match_key};
 use engine_spec::Project;
 use engine_state::{
     JournalRow, LocalState, RowState, RunCounts, RunStatus, StateStore, journal_rows,
@@ -217,8 +217,14 @@ pub(crate) async fn unanswered_rows(
                 .await?;
         let found: HashMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
         for (id, change) in &by_id {
-            if let Some(record) = found.get(id.as_str()) {
-                classify(plan, change, record, &mut out);
+            match found.get(id.as_str()) {
+                // A delete happened when its record is gone.
+                None if is_delete(plan, change) => {
+                    out.succeeded.insert(change.key.clone(), Some(id.clone()));
+                    out.written += 1;
+                }
+                None => {}
+                Some(record) => classify(plan, change, record, &mut out),
             }
         }
     }
@@ -262,6 +268,11 @@ pub(crate) async fn records_by_match_value(
         .collect())
 }
 
+/// True when the change deletes its record (`on_remove: delete`).
+fn is_delete(plan: &SyncPlan, change: &RowChange) -> bool {
+    change.action == Action::Remove && plan.on_remove == RemoveBehaviour::Delete
+}
+
 /// Decides what one found record says about its row.
 fn classify(plan: &SyncPlan, change: &RowChange, record: &Record, out: &mut Reconciled) {
     let holds = |property: &str, wanted: Option<&str>| -> bool {
@@ -277,6 +288,8 @@ fn classify(plan: &SyncPlan, change: &RowChange, record: &Record, out: &mut Reco
         }
     };
     match change.action {
+        // The record is still there: the delete did not happen and is planned again.
+        Action::Remove if is_delete(plan, change) => {}
         Action::Remove => {
             // A clear happened when every field it empties is empty; `nothing` sends none.
             if change
