@@ -294,11 +294,11 @@ fn cases_yaml() -> Vec<Case> {
             at: At::File(SYNC_FILE),
         },
         Case {
-            name: "mode insert",
-            breaks: |p| edit(p, SYNC_FILE, "mode: upsert", "mode: insert"),
+            name: "unknown mode",
+            breaks: |p| edit(p, SYNC_FILE, "mode: upsert", "mode: merge"),
             args: &[],
             env: &[],
-            code: "spec::unsupported_value",
+            code: "spec::invalid_value",
             at: At::File(SYNC_FILE),
         },
         Case {

@@ -8,7 +8,7 @@
 //! | --- | --- |
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
-//! | `objects` | `mode: update`, `on_remove: delete`, deals and custom objects |
+//! | `objects` | `mode: insert` and `update`, `on_remove: delete`, deals and custom objects |
 //! | `crash` | `kill -9` during apply at several points, then recovery; the apply lock |
 //! | `retention` | run history within `state.retention`, `engine state gc`, a kill while pruning |
 //! | `disk_full` | a full disk during plan and apply at several points, then the repairing run |

@@ -1,4 +1,5 @@
-//! HubSpot objects beyond contacts, and the write modes: `mode: update` (never creates),
+//! HubSpot objects beyond contacts, and the write modes: `mode: insert` (never changes a
+//! record, skips the ones that exist), `mode: update` (never creates),
 //! `on_remove: delete`, deals and custom objects found through the schemas API. Every test
 //! checks the sandbox's records, not only exit codes.
 
@@ -236,4 +237,82 @@ fn deals_and_custom_objects_are_written_and_an_unknown_object_lists_the_portals(
     assert_eq!(deals.len(), 1);
     assert_eq!(deals[0].get("dealname"), Some("Company 1"));
     assert_eq!(deals[0].get("dealstage"), Some("closedwon"));
+}
+
+#[test]
+fn insert_mode_creates_new_records_and_leaves_existing_ones_untouched() {
+    let rows = users(3);
+    let project = TestProject::new(&csv(&rows));
+    project.edit(&sync_file(), "mode: upsert", "mode: insert");
+    project.edit(&sync_file(), "on_remove: clear_fields", "on_remove: delete");
+    // Someone else's contact holds user 2's email, in another case.
+    let theirs = project.sandbox.admin(
+        "/crm/v3/objects/contacts",
+        &json!({"properties": {"email": "USER2@example.com", "firstname": "Theirs"}}),
+    )["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("skipped if a record holds its match value already");
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_contains("2 created/upserted, 0 updated, 0 removed, 0 failed, 1 skipped");
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 3, "{contacts:?}");
+    let by_email = |email: &str| {
+        project
+            .contacts()
+            .into_iter()
+            .find(|c| c.get("email") == Some(email))
+    };
+    let untouched = by_email("user2@example.com").expect("their contact");
+    assert_eq!(untouched.id, theirs);
+    assert_eq!(untouched.get("firstname"), Some("Theirs"));
+    assert_eq!(untouched.get("lastname"), None);
+    for user in [&rows[0], &rows[2]] {
+        let contact = by_email(&user.email).expect("created");
+        assert_eq!(contact.mapped(), user.properties());
+    }
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // A changed row sends nothing: insert mode changes no record.
+    let mut changed = rows.clone();
+    changed[0].first_name = "Ada".into();
+    project.write_csv(&csv(&changed));
+    let writes = project.sandbox.write_requests();
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("not sent (mode: insert changes no record)");
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(project.sandbox.write_requests(), writes);
+    assert_eq!(
+        by_email(&rows[0].email).and_then(|c| c.get("firstname").map(str::to_string)),
+        Some(rows[0].first_name.clone())
+    );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // Removed rows delete only the records the sync created: theirs stays.
+    project.write_csv(&csv(&changed[..1]));
+    project.engine(&["apply"]).assert_code(0);
+    let mut left: Vec<String> = project
+        .contacts()
+        .iter()
+        .filter_map(|c| c.get("email").map(str::to_string))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [rows[0].email.clone(), "user2@example.com".to_string()]
+    );
+    assert_eq!(by_email("user2@example.com").map(|c| c.id), Some(theirs));
 }

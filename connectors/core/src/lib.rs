@@ -30,6 +30,9 @@ pub enum OperationKind {
     /// Delete a known record whose row left the model (`on_remove: delete`); deleting a record
     /// that is already gone succeeds.
     Archive,
+    /// Create a record (`mode: insert`); when one already holds the match value it is left
+    /// untouched and the row is [`RowOutcome::Skipped`].
+    Create,
 }
 
 /// One row's write, as the executor hands it to a connector.
@@ -56,6 +59,12 @@ pub enum RowOutcome {
         destination_id: String,
         /// True when the destination created the record.
         created: bool,
+    },
+    /// Not written on purpose: the record it would create exists already (`mode: insert`)
+    /// and is left as it is. The row is done; the record is not the sync's.
+    Skipped {
+        /// Why, with the existing record's id when the destination named it.
+        reason: String,
     },
     /// Not written for a passing reason (rate limit, server error, timeout); try again.
     Retry {

@@ -12,6 +12,10 @@
 //!   `{"id": <record id>, …}` when the match property is `hs_object_id`.
 //! - archive → `POST /crm/v3/objects/{object}/batch/archive`, each input `{"id": <record id>}`;
 //!   HubSpot answers 204 with no body.
+//! - create (`mode: insert`) → `POST /crm/v3/objects/{object}/batch/create`, each input
+//!   `{"objectWriteTraceId", "properties": {…, <match property>: <match value>}}`; the trace
+//!   ids turn on HubSpot's multi-status answer (FACTS E8), so a record that exists already
+//!   fails its own input only.
 //!
 //! Every input also carries `objectWriteTraceId`: its position in the batch. The contract's
 //! result objects carry it back (`SimplePublicUpsertObject.objectWriteTraceId`), and an error
@@ -31,6 +35,8 @@ pub(crate) enum Endpoint {
     Update,
     /// `batch/archive`: a 204 without a body means every record is gone.
     Archive,
+    /// `batch/create`: results and errors are matched by their trace id.
+    Create,
 }
 
 /// One request, ready to send.
@@ -78,6 +84,7 @@ pub(crate) fn encode_batch(
             Endpoint::Update
         }
         OperationKind::Archive => Endpoint::Archive,
+        OperationKind::Create => Endpoint::Create,
     };
     for op in operations {
         check_input(match_property, op)?;
@@ -86,6 +93,7 @@ pub(crate) fn encode_batch(
         Endpoint::Upsert => "upsert",
         Endpoint::Update => "update",
         Endpoint::Archive => "archive",
+        Endpoint::Create => "create",
     };
     let body = write_inputs(match_property, operations);
     Ok(EncodedBatch {
@@ -98,7 +106,9 @@ pub(crate) fn encode_batch(
 /// An upsert needs its match value, an update or clear its record id.
 fn check_input(match_property: &str, op: &Operation) -> Result<(), Diagnostic> {
     match op.kind {
-        OperationKind::Upsert | OperationKind::UpdateMatched if op.match_value.is_none() => {
+        OperationKind::Upsert | OperationKind::UpdateMatched | OperationKind::Create
+            if op.match_value.is_none() =>
+        {
             Err(internal(format!(
                 "the {} of row `{}` has no value for the match property `{match_property}`",
                 kind_name(&op.kind),
@@ -179,8 +189,18 @@ fn write_inputs(match_property: &str, operations: &[Operation]) -> Vec<u8> {
                 json.raw(b"\"id\":");
                 json.string(op.destination_id.as_deref().unwrap_or_default());
             }
+            OperationKind::Create => {
+                // The record keeps the value it is matched on, as an upsert's does.
+                properties.insert(
+                    match_property,
+                    op.match_value.as_deref().unwrap_or_default(),
+                );
+            }
         }
-        json.raw(b",\"objectWriteTraceId\":\"");
+        if op.kind != OperationKind::Create {
+            json.raw(b",");
+        }
+        json.raw(b"\"objectWriteTraceId\":\"");
         json.raw(index.to_string().as_bytes());
         json.raw(b"\",\"properties\":{");
         for (position, (name, value)) in properties.0.iter().enumerate() {
@@ -255,5 +275,6 @@ pub(crate) fn kind_name(kind: &OperationKind) -> &'static str {
         OperationKind::Clear => "clear",
         OperationKind::UpdateMatched => "update",
         OperationKind::Archive => "archive",
+        OperationKind::Create => "create",
     }
 }

@@ -51,7 +51,9 @@ mod tests;
 
 use std::sync::OnceLock;
 
-use connector_core::{BatchResult, Capabilities, Destination, Operation, RowOutcome};
+use connector_core::{
+    BatchResult, Capabilities, Destination, Operation, OperationKind, RowOutcome,
+};
 
 pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
@@ -174,9 +176,24 @@ impl HubspotDestination {
             }
             Err(diagnostic) => return BatchResult::Fatal(diagnostic),
         };
+        match self.post_batch(object, operations).await {
+            (Some(409), _) if operations[0].kind == OperationKind::Create => {
+                self.create_around_existing(object, operations).await
+            }
+            (_, result) => result,
+        }
+    }
+
+    /// Sends one batch request and reads its answer; also returns the HTTP status, when there
+    /// was an answer.
+    async fn post_batch(
+        &self,
+        object: &str,
+        operations: &[Operation],
+    ) -> (Option<u16>, BatchResult) {
         let request = match encode::encode_batch(object, &self.config.match_property, operations) {
             Ok(request) => request,
-            Err(diagnostic) => return BatchResult::Fatal(diagnostic),
+            Err(diagnostic) => return (None, BatchResult::Fatal(diagnostic)),
         };
         match self
             .client
@@ -193,10 +210,90 @@ impl HubspotDestination {
                     operations,
                     &response,
                 );
-                explain_unmatched(&self.config, operations, result)
+                let result = explain_unmatched(&self.config, operations, result);
+                (
+                    Some(response.status),
+                    explain_existing(&self.config, operations, result),
+                )
             }
-            Err(error) => transport_retry(&self.config, &error),
+            Err(error) => (None, transport_retry(&self.config, &error)),
         }
+    }
+
+    /// A batch create refused as a whole with 409 (HubSpot answered without multi-status and
+    /// named only the first record that exists): reads which rows' records exist, skips those
+    /// rows, and creates the others in one more request.
+    async fn create_around_existing(&self, object: &str, operations: &[Operation]) -> BatchResult {
+        let case_insensitive = match_is_case_insensitive(&self.config.match_property);
+        let comparable = |value: &str| {
+            if case_insensitive {
+                value.to_lowercase()
+            } else {
+                value.to_string()
+            }
+        };
+        let values: Vec<String> = operations
+            .iter()
+            .filter_map(|op| op.match_value.clone())
+            .collect();
+        let wanted = [self.config.match_property.clone()];
+        let existing = match self
+            .read_records(RecordRef::MatchValue, &values, &wanted)
+            .await
+        {
+            Ok(records) => records,
+            Err(diagnostic) => {
+                return BatchResult::RetryAll {
+                    reason: diagnostic.message,
+                    after: None,
+                };
+            }
+        };
+        let ids: std::collections::HashMap<String, String> = existing
+            .into_iter()
+            .filter_map(|record| {
+                let value = record.properties.get(&self.config.match_property)?;
+                Some((comparable(value), record.id))
+            })
+            .collect();
+        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
+        let mut rest = Vec::new();
+        let mut rest_at = Vec::new();
+        for (index, op) in operations.iter().enumerate() {
+            let value = op.match_value.as_deref().unwrap_or_default();
+            match ids.get(&comparable(value)) {
+                Some(id) => {
+                    outcomes[index] = Some(RowOutcome::Skipped {
+                        reason: existing_reason(&self.config, value, &format!("record {id}")),
+                    });
+                }
+                None => {
+                    rest.push(op.clone());
+                    rest_at.push(index);
+                }
+            }
+        }
+        if !rest.is_empty() {
+            match self.post_batch(object, &rest).await {
+                (_, BatchResult::PerRow(rows)) if rows.len() == rest.len() => {
+                    for (index, row) in rest_at.into_iter().zip(rows) {
+                        outcomes[index] = Some(row);
+                    }
+                }
+                // Another record appeared in between, or HubSpot failed: the whole batch
+                // goes again later, and is read again then.
+                (_, BatchResult::PerRow(_)) => {
+                    return BatchResult::RetryAll {
+                        reason: "HubSpot refused a batch create again after the rows whose \
+                                 records exist were left out"
+                            .into(),
+                        after: None,
+                    };
+                }
+                (_, other) => return other,
+            }
+        }
+        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
     }
 }
 
@@ -236,7 +333,7 @@ fn explain_unmatched(
         .zip(operations)
         .map(|(row, op)| match row {
             RowOutcome::Rejected { message }
-                if op.kind == connector_core::OperationKind::UpdateMatched
+                if op.kind == OperationKind::UpdateMatched
                     && message.contains("not exist") =>
             {
                 RowOutcome::Rejected {
@@ -252,6 +349,45 @@ fn explain_unmatched(
         })
         .collect();
     BatchResult::PerRow(rows)
+}
+
+/// A create (`mode: insert`) whose record exists already is skipped, not rejected: HubSpot's
+/// multi-status answer gives that input a `CONFLICT` error, "… already exists. Existing ID: N".
+fn explain_existing(
+    config: &HubspotConfig,
+    operations: &[Operation],
+    result: BatchResult,
+) -> BatchResult {
+    let BatchResult::PerRow(rows) = result else {
+        return result;
+    };
+    let rows = rows
+        .into_iter()
+        .zip(operations)
+        .map(|(row, op)| match row {
+            RowOutcome::Rejected { message }
+                if op.kind == OperationKind::Create && message.contains("already exists") =>
+            {
+                RowOutcome::Skipped {
+                    reason: existing_reason(
+                        config,
+                        op.match_value.as_deref().unwrap_or_default(),
+                        &format!("HubSpot said: {message}"),
+                    ),
+                }
+            }
+            other => other,
+        })
+        .collect();
+    BatchResult::PerRow(rows)
+}
+
+/// Why a create was skipped.
+fn existing_reason(config: &HubspotConfig, value: &str, found: &str) -> String {
+    format!(
+        "a {} record with {} `{value}` exists already ({found}); `mode: insert` leaves it as it is",
+        config.object, config.match_property
+    )
 }
 
 /// True when HubSpot compares values of this match property case-insensitively: it stores
@@ -309,6 +445,9 @@ fn redact_result(result: BatchResult, token: &SecretString) -> BatchResult {
                     },
                     RowOutcome::Rejected { message } => RowOutcome::Rejected {
                         message: token.redact_in(&message),
+                    },
+                    RowOutcome::Skipped { reason } => RowOutcome::Skipped {
+                        reason: token.redact_in(&reason),
                     },
                     succeeded @ RowOutcome::Succeeded { .. } => succeeded,
                 })

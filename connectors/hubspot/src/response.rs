@@ -260,7 +260,8 @@ pub(crate) fn all_written(ctx: &Context<'_>, ops: &[Operation], raw: &[u8]) -> O
         }
         *slot = Some(RowOutcome::Succeeded {
             destination_id: result.id?.0,
-            created: ctx.endpoint == Endpoint::Upsert && result.new.unwrap_or(false),
+            created: ctx.endpoint == Endpoint::Create
+                || (ctx.endpoint == Endpoint::Upsert && result.new.unwrap_or(false)),
         });
     }
     rows.into_iter()
@@ -396,7 +397,7 @@ fn find_success(
         .iter()
         .find(|r| r.trace.as_deref() == Some(trace.as_str()));
     let found = by_trace.or_else(|| match ctx.endpoint {
-        Endpoint::Upsert => {
+        Endpoint::Upsert | Endpoint::Create => {
             let wanted = normalize(ctx.match_property, op.match_value.as_deref()?);
             results
                 .iter()
@@ -409,9 +410,10 @@ fn find_success(
     })?;
     let destination_id = found.id.clone().or_else(|| match ctx.endpoint {
         Endpoint::Update | Endpoint::Archive => op.destination_id.clone(),
-        Endpoint::Upsert => None,
+        Endpoint::Upsert | Endpoint::Create => None,
     })?;
-    let created = ctx.endpoint == Endpoint::Upsert && found.created;
+    let created =
+        ctx.endpoint == Endpoint::Create || (ctx.endpoint == Endpoint::Upsert && found.created);
     Some(RowOutcome::Succeeded {
         destination_id,
         created,
@@ -512,7 +514,7 @@ impl BatchError {
                             })
                     }
                 },
-                Endpoint::Upsert => {
+                Endpoint::Upsert | Endpoint::Create => {
                     (ID_KEYS.contains(&key) || key == ctx.match_property)
                         && op.match_value.as_deref().is_some_and(|mine| {
                             normalize(ctx.match_property, mine)

@@ -106,8 +106,16 @@ impl Reporter for CliReporter {
                 tracing::info!(sync, rows, "Applying.")
             }
             Event::Applied(s) => {
+                let skipped = if s.skipped > 0 {
+                    format!(
+                        ", {} skipped (a record held their match value already)",
+                        s.skipped
+                    )
+                } else {
+                    String::new()
+                };
                 views::out(&format!(
-                    "sync `{}`: {} created/upserted, {} updated, {} removed, {} failed (run {}).\n",
+                    "sync `{}`: {} created/upserted, {} updated, {} removed, {} failed{skipped} (run {}).\n",
                     s.sync, s.created, s.updated, s.removed, s.failed, s.run_id
                 ));
                 if s.failed > 0 {

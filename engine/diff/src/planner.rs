@@ -422,6 +422,7 @@ fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
         mode: match input.sync.mode {
             SyncMode::Upsert => WriteMode::Upsert,
             SyncMode::Update => WriteMode::Update,
+            SyncMode::Insert => WriteMode::Insert,
         },
         match_case_insensitive: input.match_case_insensitive,
         guards: Vec::new(),

@@ -234,6 +234,13 @@ impl Tally {
                             self.report.written.add(action);
                             (RowState::Succeeded, id, None)
                         }
+                        Final::Skipped(reason) => {
+                            // Done, with no record of the sync's: the state keeps the row
+                            // without a record id, and the journal says why.
+                            self.report.counts.succeeded += 1;
+                            self.report.written.skipped += 1;
+                            (RowState::Succeeded, None, Some(reason))
+                        }
                         Final::Rejected(message) => {
                             self.report.counts.rejected += 1;
                             (RowState::Rejected, None, Some(message))

@@ -88,6 +88,9 @@ pub struct WrittenCounts {
     pub update: u64,
     /// Removed rows (per `on_remove`).
     pub remove: u64,
+    /// Rows done without a write: their record existed and was left as it is
+    /// (`mode: insert`).
+    pub skipped: u64,
 }
 
 impl WrittenCounts {

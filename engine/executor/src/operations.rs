@@ -116,6 +116,7 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
             let kind = match plan.mode {
                 WriteMode::Upsert => OperationKind::Upsert,
                 WriteMode::Update => OperationKind::UpdateMatched,
+                WriteMode::Insert => OperationKind::Create,
             };
             out.operations.push(planned(Operation {
                 key,
@@ -124,6 +125,11 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                 match_value: Some(match_value),
                 properties,
             }));
+        }
+        // Insert mode never changes a record: the state takes the row's new values.
+        Action::Update if plan.mode == WriteMode::Insert => {
+            out.counts.planned_update += 1;
+            out.no_request.push((key, action));
         }
         Action::Update => {
             out.counts.planned_update += 1;

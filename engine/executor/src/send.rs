@@ -30,6 +30,8 @@ pub(crate) struct Pacing<'a> {
 /// The final fate of one operation after retries.
 pub(crate) enum Final {
     Succeeded(Option<String>),
+    /// Done without a write: the record exists and is not the sync's (`mode: insert`).
+    Skipped(String),
     Rejected(String),
     GaveUp(String),
 }
@@ -133,6 +135,9 @@ pub(crate) async fn send_with_retries<D: Destination>(
                         }
                         RowOutcome::Rejected { message } => {
                             finals[*index] = Some(Final::Rejected(message))
+                        }
+                        RowOutcome::Skipped { reason } => {
+                            finals[*index] = Some(Final::Skipped(reason))
                         }
                         RowOutcome::Retry { reason: why, after } => {
                             retry_rows.push(*index);

@@ -233,7 +233,7 @@ pub fn steps_for(plan: &SyncPlan, batch_size: usize) -> std::io::Result<PlannedS
 fn kind_rank(kind: &OperationKind) -> u8 {
     match kind {
         OperationKind::Update => 0,
-        OperationKind::Upsert | OperationKind::UpdateMatched => 1,
+        OperationKind::Upsert | OperationKind::UpdateMatched | OperationKind::Create => 1,
         OperationKind::Clear | OperationKind::Archive => 2,
     }
 }

@@ -159,6 +159,10 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         (Action::Create, _, WriteMode::Update) => {
             ": update the record matched on its match value (never created)"
         }
+        (Action::Create, _, WriteMode::Insert) => {
+            ": skipped if a record holds its match value already"
+        }
+        (Action::Update, _, WriteMode::Insert) => ": not sent (mode: insert changes no record)",
         (Action::Remove, RemoveBehaviour::ClearFields, _) => ": clear fields",
         (Action::Remove, RemoveBehaviour::Nothing, _) => ": leave the record, forget the row",
         (Action::Remove, RemoveBehaviour::Delete, _) => ": delete the record",

@@ -48,6 +48,9 @@ pub enum WriteMode {
     Upsert,
     /// New rows update the record found by the match property; none is ever created.
     Update,
+    /// New rows create records; a record that exists is left alone, and changed rows send
+    /// nothing.
+    Insert,
 }
 
 impl WriteMode {

@@ -67,15 +67,8 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         .and_then(|n| cx.non_empty_string(n, "object"));
     let mode = match fields.get("mode") {
         None => Some(SyncMode::Upsert),
-        Some(mode) => match cx.choice(
-            mode,
-            "mode",
-            &["upsert", "update"],
-            &[(
-                "insert",
-                "use `mode: upsert` (it also updates the records that exist), or `mode: update`",
-            )],
-        ) {
+        Some(mode) => match cx.choice(mode, "mode", &["upsert", "insert", "update"], &[]) {
+            Some("insert") => Some(SyncMode::Insert),
             Some("update") => Some(SyncMode::Update),
             Some(_) => Some(SyncMode::Upsert),
             None => None,

@@ -604,15 +604,15 @@ batch_size: 500
 }
 
 #[test]
-fn unsupported_values_and_duplicate_keys() {
-    let sync = SYNC.replace("mode: upsert", "mode: insert\nmode: upsert");
+fn unknown_values_and_duplicate_keys() {
+    let sync = SYNC.replace("mode: upsert", "mode: insrt\nmode: upsert");
     assert_snapshot!(errors(&[("syncs/contacts_to_hubspot.yaml", &sync)]), @r"
-        error[spec::unsupported_value]: `mode: insert` is not supported yet
+        error[spec::invalid_value]: unknown `mode` value `insrt`
          --> syncs/contacts_to_hubspot.yaml:5:7
           |
-        5 | mode: insert
-          |       ^^^^^^
-          = hint: use `mode: upsert` (it also updates the records that exist), or `mode: update`
+        5 | mode: insrt
+          |       ^^^^^
+          = hint: did you mean `insert`?
 
         error[spec::duplicate_key]: key `mode` is written twice in the sync
          --> syncs/contacts_to_hubspot.yaml:6:1
@@ -625,10 +625,13 @@ fn unsupported_values_and_duplicate_keys() {
 }
 
 #[test]
-fn update_mode_and_delete_on_remove() {
+fn insert_and_update_modes_and_delete_on_remove() {
     let update = SYNC.replace("mode: upsert", "mode: update");
     let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &update)]);
     assert_eq!(project.syncs[0].mode, SyncMode::Update);
+    let insert = SYNC.replace("mode: upsert", "mode: insert");
+    let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &insert)]);
+    assert_eq!(project.syncs[0].mode, SyncMode::Insert);
     let delete = SYNC.replace("on_remove: clear_fields", "on_remove: delete");
     let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &delete)]);
     assert_eq!(project.syncs[0].on_remove, OnRemove::Delete);

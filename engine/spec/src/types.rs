@@ -171,6 +171,9 @@ pub enum SyncMode {
     /// Update records that exist (found by the `match` property, or by record id); a row
     /// without one is reported and nothing is created.
     Update,
+    /// Create a record for each new row; a row whose match value a record holds already
+    /// leaves that record untouched (skipped). Changed rows send nothing.
+    Insert,
 }
 
 /// What happens in the destination when a row leaves the model.

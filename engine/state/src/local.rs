@@ -392,11 +392,14 @@ fn write_sent(conn: &Connection, run_id: i64, rows: &[(String, String)]) -> Resu
 }
 
 /// Records one batch's outcomes, journaled together in the order the batch was sent. Every
-/// row written (the usual answer): the batch row records their ids, and stays the only row
-/// they take until the run commits. Otherwise each row is journaled and the batch row goes.
+/// row written with nothing to say (the usual answer): the batch row records their ids, and
+/// stays the only row they take until the run commits. Otherwise (a failure, or a row done
+/// with a message, such as a skipped create) each row is journaled and the batch row goes.
 fn write_outcomes(conn: &Connection, run_id: i64, rows: &[JournalRow]) -> Result<(), StateError> {
     if let Some(first) = rows.first()
-        && rows.iter().all(|row| row.state == RowState::Succeeded)
+        && rows
+            .iter()
+            .all(|row| row.state == RowState::Succeeded && row.message.is_none())
     {
         let ids: Vec<Option<&str>> = rows
             .iter()

@@ -43,6 +43,8 @@ pub struct SyncApplied {
     pub updated: usize,
     /// Rows removed (per `on_remove`).
     pub removed: usize,
+    /// Rows done without a write: their record existed and was left alone (`mode: insert`).
+    pub skipped: usize,
     /// Rows that failed and stay pending.
     pub failed: usize,
     /// Why the run stopped early, if it did.
@@ -339,6 +341,8 @@ async fn apply_sync(
     let (created, updated) = match plan.mode {
         WriteMode::Upsert => (written.create, written.update),
         WriteMode::Update => (0, written.create + written.update),
+        // Changed rows send nothing in insert mode.
+        WriteMode::Insert => (written.create, 0),
     };
     Ok(SyncApplied {
         sync: plan.sync.clone(),
@@ -346,6 +350,7 @@ async fn apply_sync(
         created: created as usize,
         updated: updated as usize,
         removed: written.remove as usize,
+        skipped: written.skipped as usize,
         failed: (counts.rejected + counts.pending) as usize,
         fatal: report.fatal,
     })

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use connector_core::{Record, RecordRef};
 use engine_diag::Diagnostic;
-use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, match_key};
+use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode, match_key};
 use engine_spec::Project;
 use engine_state::{
     JournalRow, LocalState, RowState, RunCounts, RunStatus, StateStore, journal_rows,
@@ -290,6 +290,13 @@ fn classify(plan: &SyncPlan, change: &RowChange, record: &Record, out: &mut Reco
     match change.action {
         // The record is still there: the delete did not happen and is planned again.
         Action::Remove if is_delete(plan, change) => {}
+        // In insert mode a found record may be one that existed before the create was sent:
+        // the row is done, but the record is not taken as the sync's (a later delete must
+        // never reach a record the sync did not create).
+        Action::Create if plan.mode == WriteMode::Insert => {
+            out.succeeded.insert(change.key.clone(), None);
+            out.written += 1;
+        }
         Action::Remove => {
             // A clear happened when every field it empties is empty; `nothing` sends none.
             if change
