@@ -316,3 +316,69 @@ fn insert_mode_creates_new_records_and_leaves_existing_ones_untouched() {
     );
     assert_eq!(by_email("user2@example.com").map(|c| c.id), Some(theirs));
 }
+
+#[test]
+fn values_are_converted_to_the_property_types_and_bad_ones_are_listed_per_row() {
+    let project = TestProject::new("id,email,first_name,last_name,company,lifecycle\n");
+    project.write(
+        "models/users.yaml",
+        "name: users\nprimary_key: [user_id]\nsql: |\n  SELECT id AS user_id, email, birthday, seen, vip, status, orders FROM users\n",
+    );
+    project.write(
+        &sync_file(),
+        &format!(
+            "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: contacts\nmatch:\n  property: email\n  column: email\nmapping:\n  - {{ property: date_of_birth, column: birthday }}\n  - {{ property: last_seen_at, column: seen }}\n  - {{ property: is_vip, column: vip }}\n  - {{ property: hs_lead_status, column: status }}\n  - {{ property: num_orders, column: orders }}\n"
+        ),
+    );
+    let good = "1,ada@example.com,2024-05-01T13:00:00Z,2024-05-01T13:22:00.250Z,yes,OPEN,3\n";
+    project.write_csv(&format!(
+        "id,email,birthday,seen,vip,status,orders\n{good}\
+         2,alan@example.com,2024-05-02T00:00:00Z,2024-05-02T10:00:00Z,no,Open,4\n\
+         3,grace@example.com,2024-05-03T00:00:00Z,2024-05-03T10:00:00Z,true,NEW,twelve\n"
+    ));
+
+    let plan = project.engine(&["plan"]);
+    plan.assert_code(0)
+        .assert_contains("1 to create")
+        .assert_contains("2 skipped")
+        .assert_contains("! skip \"2\"")
+        .assert_contains("property `hs_lead_status`: `Open` is not one of the property's options; options are case-sensitive: use `OPEN`")
+        .assert_contains("! skip \"3\"")
+        .assert_contains("property `num_orders`: `twelve` is not a number");
+    project.engine(&["apply"]).assert_code(0);
+    let contacts = project.contacts();
+    assert_eq!(
+        contacts.len(),
+        1,
+        "only the row whose values convert: {contacts:?}"
+    );
+    let ada = &contacts[0];
+    assert_eq!(
+        ada.get("date_of_birth"),
+        Some("1714521600000"),
+        "midnight UTC"
+    );
+    assert_eq!(ada.get("last_seen_at"), Some("1714569720250"));
+    assert_eq!(ada.get("is_vip"), Some("true"));
+    assert_eq!(ada.get("hs_lead_status"), Some("OPEN"));
+    assert_eq!(ada.get("num_orders"), Some("3"));
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("2 skipped");
+
+    // Fixed data goes ahead on the next run.
+    project.write_csv(&format!(
+        "id,email,birthday,seen,vip,status,orders\n{good}\
+         2,alan@example.com,2024-05-02T00:00:00Z,2024-05-02T10:00:00Z,no,OPEN,4\n\
+         3,grace@example.com,2024-05-03T00:00:00Z,2024-05-03T10:00:00Z,true,NEW,12\n"
+    ));
+    project.engine(&["apply"]).assert_code(0);
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 3);
+    assert_eq!(contacts[1].get("is_vip"), Some("false"));
+    assert_eq!(contacts[2].get("num_orders"), Some("12"));
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

@@ -91,6 +91,43 @@ pub struct Pending {
 
 static TABLE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Rows with a value their property's type cannot take (`engine_mapping::ValueKind`), one
+/// entry per row (its first bad value), by key.
+#[derive(Default)]
+struct InvalidValues {
+    rows: BTreeMap<String, SkippedRow>,
+}
+
+impl InvalidValues {
+    fn add(&mut self, failures: Vec<engine_mapping::ConversionFailure>) {
+        for failure in failures {
+            self.rows
+                .entry(failure.key.clone())
+                .or_insert_with(|| SkippedRow {
+                    reason: failure.reason(),
+                    key: failure.key,
+                    match_value: failure.match_value,
+                });
+        }
+    }
+}
+
+/// The rows left out of the plan: for their match value, then for a value of the wrong type,
+/// in key order.
+fn with_invalid_values(
+    skipped: Vec<SkippedRow>,
+    invalid_values: BTreeMap<String, SkippedRow>,
+) -> Vec<SkippedRow> {
+    if invalid_values.is_empty() {
+        return skipped;
+    }
+    let mut rows: BTreeMap<String, SkippedRow> = invalid_values;
+    for row in skipped {
+        rows.insert(row.key.clone(), row);
+    }
+    rows.into_values().collect()
+}
+
 /// Plans one sync: every added, changed (field by field) and removed row.
 ///
 /// Duplicate or null keys, and rows the mapping cannot render, stop the plan with
@@ -120,6 +157,7 @@ pub async fn plan_sync(
     let mut writer =
         SnapshotWriter::create(&rows_path, &properties, false).map_err(|e| internal(&e))?;
     let mut null_keys = NullKeys::default();
+    let mut invalid_values = InvalidValues::default();
     let mut mapped_rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
@@ -133,10 +171,11 @@ pub async fn plan_sync(
                 .at(input.sync.model.span.clone())
                 .hint(hint)]
         })?;
-        let mapped = input
+        let (mapped, failures) = input
             .mapping
-            .map_batch(&batch)
+            .map_and_convert(&batch)
             .map_err(|e| vec![e.to_diagnostic(sync_name)])?;
+        invalid_values.add(failures);
         let mapped = null_keys.remove_from(&mapped);
         if mapped.num_rows() > 0 {
             writer.write_mapped(&mapped).map_err(|e| internal(&e))?;
@@ -171,6 +210,7 @@ pub async fn plan_sync(
         &rows_table,
         &rows_path,
         model_rows,
+        invalid_values.rows,
     )
     .await;
     let _ = ctx.deregister_table(&rows_table);
@@ -184,6 +224,7 @@ async fn diff_registered(
     rows_table: &str,
     rows_path: &Path,
     model_rows: u64,
+    invalid_values: BTreeMap<String, SkippedRow>,
 ) -> Result<SyncPlan, Vec<Diagnostic>> {
     let sync_name = input.sync.name.value.as_str();
     let internal = |e: &dyn std::fmt::Display| {
@@ -199,6 +240,7 @@ async fn diff_registered(
         let skipped = check_match_values(ctx, input, rows_table, &match_property)
             .await
             .map_err(|e| internal(&e))??;
+        let skipped = with_invalid_values(skipped, invalid_values);
         return first_backfill(ctx, input, properties, rows_table, model_rows, skipped).await;
     };
 
@@ -223,6 +265,7 @@ async fn diff_registered(
     let skipped = check_match_values(ctx, input, rows_table, &match_property)
         .await
         .map_err(|e| internal(&e))??;
+    let skipped = with_invalid_values(skipped, invalid_values);
     // A skipped row is left as it was: neither written nor removed.
     for row in &skipped {
         added.remove(&row.key);

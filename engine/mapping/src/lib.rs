@@ -95,6 +95,7 @@
 //! rendered row by row only when the sync has any, and a row's columns are read lazily.
 
 mod check;
+mod convert;
 mod filters;
 mod format;
 mod template;
@@ -115,6 +116,7 @@ use engine_spec::{Located, MappingSource, OnNull, SyncSpec};
 use crate::check::Checker;
 use minijinja::{Environment, ErrorKind};
 
+pub use convert::{EnumOption, InvalidValue, ValueKind};
 pub use template::TEMPLATE_FUEL;
 
 /// The name of the key column in [`SyncMapping::map_batch`]'s output.
@@ -148,6 +150,9 @@ pub struct SyncMapping {
     key_columns: Vec<String>,
     properties: Vec<PropertyInfo>,
     sources: Vec<Source>,
+    /// Per property (aligned with `properties`), what the destination's schema says it holds;
+    /// `None` sends the text as mapped.
+    kinds: Vec<Option<ValueKind>>,
     env: Environment<'static>,
     output_schema: SchemaRef,
 }
@@ -160,6 +165,32 @@ impl fmt::Debug for SyncMapping {
             .field("properties", &self.properties)
             .field("sources", &self.sources)
             .finish_non_exhaustive()
+    }
+}
+
+/// A mapped value its property's [`ValueKind`] cannot take: the row is left out of the plan
+/// and listed with this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionFailure {
+    /// The row's key text (rows with a null key are reported elsewhere).
+    pub key: String,
+    /// The row's match value, as mapped.
+    pub match_value: Option<String>,
+    /// The destination property.
+    pub property: String,
+    /// The value as mapped.
+    pub value: String,
+    /// What is wrong, and how to fix it.
+    pub error: InvalidValue,
+}
+
+impl ConversionFailure {
+    /// One line for the plan: property, value, problem, fix.
+    pub fn reason(&self) -> String {
+        format!(
+            "property `{}`: {}; {}",
+            self.property, self.error.message, self.error.hint
+        )
     }
 }
 
@@ -349,11 +380,74 @@ impl SyncMapping {
         Ok(SyncMapping {
             sync: sync.name.value.clone(),
             key_columns: primary_key.iter().map(|c| c.value.clone()).collect(),
+            kinds: vec![None; properties.len()],
             properties,
             sources,
             env,
             output_schema: Arc::new(Schema::new(fields)),
         })
+    }
+
+    /// Sets what the destination's schema says each property holds (aligned with
+    /// [`properties`](Self::properties); shorter lists leave the rest as text). The match
+    /// property is never converted: records are found by its value as mapped.
+    pub fn set_value_kinds(&mut self, kinds: Vec<Option<ValueKind>>) {
+        for (index, kind) in kinds.into_iter().enumerate().take(self.kinds.len()) {
+            self.kinds[index] = kind.filter(|_| !self.properties[index].is_match);
+        }
+    }
+
+    /// Maps one batch ([`map_batch`](Self::map_batch)), then converts each value to its
+    /// property's [`ValueKind`]. A value that does not convert stays as mapped and is
+    /// returned as a [`ConversionFailure`]; the caller leaves its row out.
+    pub fn map_and_convert(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<(RecordBatch, Vec<ConversionFailure>), MappingError> {
+        let mapped = self.map_batch(batch)?;
+        if self.kinds.iter().all(Option::is_none) {
+            return Ok((mapped, Vec::new()));
+        }
+        let key = mapped.column(0).as_string::<i32>().clone();
+        let match_values = mapped.column(1).as_string::<i32>().clone();
+        let mut columns: Vec<ArrayRef> = mapped.columns().to_vec();
+        let mut failures = Vec::new();
+        for (index, kind) in self.kinds.iter().enumerate() {
+            let Some(kind) = kind else {
+                continue;
+            };
+            let column = columns[index + 1].as_string::<i32>();
+            let mut out = StringBuilder::with_capacity(column.len(), column.value_data().len());
+            for row in 0..column.len() {
+                if column.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let text = column.value(row);
+                match kind.convert(text) {
+                    Ok(value) => out.append_value(value),
+                    Err(error) => {
+                        out.append_value(text);
+                        if key.is_valid(row) {
+                            failures.push(ConversionFailure {
+                                key: key.value(row).to_owned(),
+                                match_value: match_values
+                                    .is_valid(row)
+                                    .then(|| match_values.value(row).to_owned()),
+                                property: self.properties[index].name.clone(),
+                                value: text.to_owned(),
+                                error,
+                            });
+                        }
+                    }
+                }
+            }
+            columns[index + 1] = Arc::new(out.finish());
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(mapped.num_rows()));
+        let converted = RecordBatch::try_new_with_options(self.output_schema(), columns, &options)
+            .map_err(|e| MappingError::internal(KEY_COLUMN, e))?;
+        Ok((converted, failures))
     }
 
     /// Output properties: the match property first (value from `match.column`,

@@ -7,7 +7,7 @@ use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, 
 use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
-use engine_mapping::SyncMapping;
+use engine_mapping::{EnumOption, SyncMapping, ValueKind};
 use engine_spec::{DestinationKind, DestinationSpec, Project, SyncMode, SyncSpec};
 use futures_util::future::BoxFuture;
 
@@ -100,7 +100,7 @@ impl Connection for HubspotConnection {
         &'a self,
         sync: &'a SyncSpec,
         mapping: &'a SyncMapping,
-    ) -> BoxFuture<'a, Result<(), Failure>> {
+    ) -> BoxFuture<'a, Result<Vec<Option<ValueKind>>, Failure>> {
         Box::pin(async move {
             let properties = read_with_backoff(|| async {
                 self.options.budget.ready().await;
@@ -144,7 +144,11 @@ impl Connection for HubspotConnection {
                 }
             }
             if problems.is_empty() {
-                Ok(())
+                Ok(mapping
+                    .properties()
+                    .iter()
+                    .map(|p| properties.get(&p.name).and_then(value_kind))
+                    .collect())
             } else {
                 Err(problems)
             }
@@ -171,6 +175,33 @@ impl Connection for HubspotConnection {
             }
             Ok(records)
         })
+    }
+}
+
+/// What a HubSpot property holds, for converting values at plan time (FACTS P1, P3, P4):
+/// dates at midnight UTC and date-times in epoch milliseconds, numbers, checkboxes, and
+/// enumerations checked against their options' internal values. Text, phone numbers and
+/// enumerations whose options live elsewhere (pipelines, owners) are sent as mapped.
+fn value_kind(property: &connector_hubspot::Property) -> Option<ValueKind> {
+    match property.r#type.as_str() {
+        "date" => Some(ValueKind::Date),
+        "datetime" => Some(ValueKind::DateTime),
+        "number" => Some(ValueKind::Number),
+        "bool" => Some(ValueKind::Bool),
+        "enumeration" if !property.external_options && !property.options.is_empty() => {
+            Some(ValueKind::Enumeration {
+                options: property
+                    .options
+                    .iter()
+                    .map(|o| EnumOption {
+                        value: o.value.clone(),
+                        label: o.label.clone(),
+                    })
+                    .collect(),
+                multiple: property.field_type == "checkbox",
+            })
+        }
+        _ => None,
     }
 }
 

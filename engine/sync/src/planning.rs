@@ -174,9 +174,10 @@ pub async fn plan_one(
         ]);
     };
     let schema = engine.schema(model).await.map_err(|d| vec![d])?;
-    let mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
+    let mut mapping = SyncMapping::compile(sync, &model.primary_key, &schema)?;
     let connection = registry.connect(project, &sync.name.value)?;
-    connection.check_mapping(sync, &mapping).await?;
+    let kinds = connection.check_mapping(sync, &mapping).await?;
+    mapping.set_value_kinds(kinds);
     let generation = state
         .generation(&sync.name.value)
         .map_err(|e| vec![state_error(e)])?;

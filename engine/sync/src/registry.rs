@@ -9,7 +9,7 @@ use connector_core::{
     BatchResult, Capabilities, Destination, Diagnostic, Operation, Record, RecordRef,
 };
 use engine_executor::ExecutorOptions;
-use engine_mapping::SyncMapping;
+use engine_mapping::{SyncMapping, ValueKind};
 use engine_spec::{DestinationKind, DestinationSpec, Project, SyncSpec};
 use futures_util::future::BoxFuture;
 
@@ -45,12 +45,14 @@ pub trait Connection: Send + Sync {
     fn match_is_case_insensitive(&self) -> bool;
 
     /// Checks the sync's mapping against the destination's schema (read-only): unknown or
-    /// read-only properties, a match property that is not unique.
+    /// read-only properties, a match property that is not unique. Returns what each mapped
+    /// property holds (aligned with `mapping.properties()`; `None` for text), so that values
+    /// are converted and checked at plan time.
     fn check_mapping<'a>(
         &'a self,
         sync: &'a SyncSpec,
         mapping: &'a SyncMapping,
-    ) -> BoxFuture<'a, Result<(), Failure>>;
+    ) -> BoxFuture<'a, Result<Vec<Option<ValueKind>>, Failure>>;
 
     /// Sends one batch of operations (the executor's only write).
     fn send_batch<'a>(&'a self, operations: &'a [Operation]) -> BoxFuture<'a, BatchResult>;

@@ -70,8 +70,8 @@ impl Connection for MemoryConnector {
         &'a self,
         _sync: &'a SyncSpec,
         _mapping: &'a SyncMapping,
-    ) -> BoxFuture<'a, Result<(), Failure>> {
-        Box::pin(async { Ok(()) })
+    ) -> BoxFuture<'a, Result<Vec<Option<engine_mapping::ValueKind>>, Failure>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn send_batch<'a>(&'a self, operations: &'a [Operation]) -> BoxFuture<'a, BatchResult> {
