@@ -318,12 +318,13 @@ impl Destination for HubspotDestination {
     }
 }
 
-/// Says why an update of a matched record (`mode: update`) found nothing: HubSpot only says
-/// that some objects "may be deleted or not exist".
-fn explain_unmatched(
-    config: &HubspotConfig,
+/// Rewrites the rejected rows whose HubSpot message HubSpot's own words explain poorly for
+/// the engine's modes; `explain` gives the new outcome of one (operation, message), or `None`
+/// to keep the rejection as it is.
+fn explain_rejections(
     operations: &[Operation],
     result: BatchResult,
+    explain: impl Fn(&Operation, &str) -> Option<RowOutcome>,
 ) -> BatchResult {
     let BatchResult::PerRow(rows) = result else {
         return result;
@@ -332,23 +333,34 @@ fn explain_unmatched(
         .into_iter()
         .zip(operations)
         .map(|(row, op)| match row {
-            RowOutcome::Rejected { message }
-                if op.kind == OperationKind::UpdateMatched
-                    && message.contains("not exist") =>
-            {
-                RowOutcome::Rejected {
-                    message: format!(
-                        "no {} record has {} `{}`, and `mode: update` creates none (HubSpot said: {message})",
-                        config.object,
-                        config.match_property,
-                        op.match_value.as_deref().unwrap_or_default(),
-                    ),
-                }
+            RowOutcome::Rejected { message } => {
+                explain(op, &message).unwrap_or(RowOutcome::Rejected { message })
             }
             other => other,
         })
         .collect();
     BatchResult::PerRow(rows)
+}
+
+/// Says why an update of a matched record (`mode: update`) found nothing: HubSpot only says
+/// that some objects "may be deleted or not exist".
+fn explain_unmatched(
+    config: &HubspotConfig,
+    operations: &[Operation],
+    result: BatchResult,
+) -> BatchResult {
+    explain_rejections(operations, result, |op, message| {
+        (op.kind == OperationKind::UpdateMatched && message.contains("not exist")).then(|| {
+            RowOutcome::Rejected {
+                message: format!(
+                    "no {} record has {} `{}`, and `mode: update` creates none (HubSpot said: {message})",
+                    config.object,
+                    config.match_property,
+                    op.match_value.as_deref().unwrap_or_default(),
+                ),
+            }
+        })
+    })
 }
 
 /// A create (`mode: insert`) whose record exists already is skipped, not rejected: HubSpot's
@@ -358,28 +370,17 @@ fn explain_existing(
     operations: &[Operation],
     result: BatchResult,
 ) -> BatchResult {
-    let BatchResult::PerRow(rows) = result else {
-        return result;
-    };
-    let rows = rows
-        .into_iter()
-        .zip(operations)
-        .map(|(row, op)| match row {
-            RowOutcome::Rejected { message }
-                if op.kind == OperationKind::Create && message.contains("already exists") =>
-            {
-                RowOutcome::Skipped {
-                    reason: existing_reason(
-                        config,
-                        op.match_value.as_deref().unwrap_or_default(),
-                        &format!("HubSpot said: {message}"),
-                    ),
-                }
+    explain_rejections(operations, result, |op, message| {
+        (op.kind == OperationKind::Create && message.contains("already exists")).then(|| {
+            RowOutcome::Skipped {
+                reason: existing_reason(
+                    config,
+                    op.match_value.as_deref().unwrap_or_default(),
+                    &format!("HubSpot said: {message}"),
+                ),
             }
-            other => other,
         })
-        .collect();
-    BatchResult::PerRow(rows)
+    })
 }
 
 /// Why a create was skipped.

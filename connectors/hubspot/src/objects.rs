@@ -67,17 +67,8 @@ pub(crate) fn parse_schemas(
     let status = response.status;
     match status {
         200..=299 => {
-            let results = body
-                .as_ref()
-                .and_then(|b| b.get("results"))
-                .and_then(Value::as_array);
-            let Some(results) = results else {
-                return Err(Diagnostic::error(
-                    "hubspot::describe",
-                    "HubSpot answered the list of custom objects without a `results` list",
-                )
-                .note(response::summary(status, &response.body, body.as_ref())));
-            };
+            let results =
+                response::results_list(body.as_ref(), response, "the list of custom objects")?;
             Ok(results.iter().filter_map(parse_one).collect())
         }
         401 | 403 => Err(response::auth_diagnostic(

@@ -625,6 +625,24 @@ fn normalize(property: &str, value: &str) -> String {
     }
 }
 
+/// The `results` list of a successful list answer (`CollectionResponse…`), or the error that
+/// says `what` came without one.
+pub(crate) fn results_list<'a>(
+    body: Option<&'a Value>,
+    response: &RawResponse,
+    what: &str,
+) -> Result<&'a Vec<Value>, Diagnostic> {
+    body.and_then(|b| b.get("results"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Diagnostic::error(
+                "hubspot::describe",
+                format!("HubSpot answered {what} without a `results` list"),
+            )
+            .note(summary(response.status, &response.body, body))
+        })
+}
+
 pub(crate) fn parse_body(raw: &[u8]) -> Option<Value> {
     serde_json::from_slice(raw).ok()
 }

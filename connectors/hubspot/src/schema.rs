@@ -253,19 +253,11 @@ pub(crate) fn parse_describe(
     let status = response.status;
     match status {
         200..=299 => {
-            let results = body
-                .as_ref()
-                .and_then(|b| b.get("results"))
-                .and_then(Value::as_array);
-            let Some(results) = results else {
-                return Err(Diagnostic::error(
-                    "hubspot::describe",
-                    format!(
-                        "HubSpot answered the property list of `{object}` without a `results` list"
-                    ),
-                )
-                .note(response::summary(status, &response.body, body.as_ref())));
-            };
+            let results = response::results_list(
+                body.as_ref(),
+                response,
+                &format!("the property list of `{object}`"),
+            )?;
             Ok(Properties {
                 object: object.clone(),
                 properties: results.iter().filter_map(Property::parse).collect(),

@@ -67,16 +67,7 @@ fn succeeded(row: &RowOutcome) -> (String, bool) {
 
 /// Every contact in the sandbox, through its control route.
 async fn records(sandbox: &SandboxHandle) -> Vec<Value> {
-    let http = reqwest::Client::builder().build().expect("a plain client");
-    let body: Value = http
-        .get(format!("{}/_sandbox/records/contacts", sandbox.base_url))
-        .send()
-        .await
-        .expect("the control route answers")
-        .json()
-        .await
-        .expect("the control route answers JSON");
-    body["results"].as_array().cloned().unwrap_or_default()
+    records_of(sandbox, "contacts").await
 }
 
 fn record<'a>(records: &'a [Value], id: &str) -> &'a Value {
