@@ -382,3 +382,104 @@ fn values_are_converted_to_the_property_types_and_bad_ones_are_listed_per_row() 
         .engine(&["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+#[test]
+fn a_property_without_unique_values_is_matched_through_batched_search_look_ups() {
+    let project = TestProject::new(
+        "id,email,first_name,last_name,company,lifecycle\n\
+         1,a@x.example,Ada,L,Acme,lead\n\
+         2,b@x.example,Bob,M,Initech,lead\n\
+         3,c@x.example,Cy,N,Globex,lead\n",
+    );
+    project.write(
+        &sync_file(),
+        &format!(
+            "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: companies\nmatch:\n  property: name\n  column: company\n  lookup: search\nmapping:\n  - {{ property: city, column: first_name }}\n"
+        ),
+    );
+    let create = |name: &str| {
+        project.sandbox.admin(
+            "/crm/v3/objects/companies",
+            &json!({"properties": {"name": name}}),
+        )["id"]
+            .as_str()
+            .expect("an id")
+            .to_string()
+    };
+    let acme = create("ACME");
+    let globex = [create("Globex"), create("Globex")];
+
+    // Without `lookup: search`, a property without unique values is refused.
+    project.edit(&sync_file(), "  lookup: search\n", "");
+    project
+        .engine(&["plan"])
+        .assert_code(1)
+        .assert_stderr_contains("hubspot::match_property_not_unique")
+        .assert_stderr_contains("match.lookup: search");
+    project.edit(
+        &sync_file(),
+        "  column: company\n",
+        "  column: company\n  lookup: search\n",
+    );
+
+    let apply = project.engine(&["apply"]);
+    apply
+        .assert_code(1)
+        .assert_contains("2 created/upserted, 0 updated, 0 removed, 1 failed");
+    let searches = |p: &TestProject| {
+        p.sandbox.stats()["requests"]["search"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert_eq!(searches(&project), 1, "one search for the batch");
+    let companies = project.sandbox.records("companies");
+    assert_eq!(companies.len(), 4, "{companies:?}");
+    let by_id = |id: &str| companies.iter().find(|c| c.id == id).expect("a company");
+    assert_eq!(
+        by_id(&acme).get("city"),
+        Some("Ada"),
+        "found ignoring case and updated"
+    );
+    assert_eq!(by_id(&acme).get("name"), Some("Acme"));
+    for id in &globex {
+        assert_eq!(
+            by_id(id).get("city"),
+            None,
+            "an ambiguous value writes nothing"
+        );
+    }
+    let initech: Vec<_> = companies
+        .iter()
+        .filter(|c| c.get("name") == Some("Initech"))
+        .collect();
+    assert_eq!(initech.len(), 1);
+    assert_eq!(initech[0].get("city"), Some("Bob"));
+    project
+        .engine(&["runs", "show", &run_id(&apply)])
+        .assert_contains(&format!(
+            "2 companies records have name `Globex` (ids {}, {})",
+            globex[0], globex[1]
+        ));
+
+    // The record ids are in the state: a changed row is updated by id, with no search.
+    project.write_csv(
+        "id,email,first_name,last_name,company,lifecycle\n\
+         1,a@x.example,Ada2,L,Acme,lead\n\
+         2,b@x.example,Bob,M,Initech,lead\n\
+         3,c@x.example,Cy,N,Globex,lead\n",
+    );
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains(&format!("~ update \"1\" (id {acme})"));
+    project.engine(&["apply"]).assert_code(1);
+    assert_eq!(searches(&project), 1, "no search for rows with a record id");
+    let companies = project.sandbox.records("companies");
+    assert_eq!(
+        companies
+            .iter()
+            .find(|c| c.id == acme)
+            .and_then(|c| c.get("city")),
+        Some("Ada2")
+    );
+}

@@ -32,8 +32,11 @@ pub struct HubspotConfig {
     /// The object type as the API paths name it: `contacts`, `companies`, `deals`, or a custom
     /// object's `2-<n>` id or fully qualified name.
     pub object: String,
-    /// The unique property upserts match on, e.g. `email` for contacts.
+    /// The property new rows are matched on, e.g. `email` for contacts.
     pub match_property: String,
+    /// True when `match_property` is matched through search look-ups (`match.lookup: search`:
+    /// its values need not be unique) instead of in the write itself.
+    pub search_match: bool,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
 }
@@ -45,6 +48,7 @@ impl fmt::Debug for HubspotConfig {
             .field("token", &self.token)
             .field("object", &self.object)
             .field("match_property", &self.match_property)
+            .field("search_match", &self.search_match)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -62,8 +66,15 @@ impl HubspotConfig {
             token,
             object: object.into(),
             match_property: match_property.into(),
+            search_match: false,
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Matches new rows through search look-ups (`match.lookup: search`).
+    pub fn with_search_match(mut self) -> Self {
+        self.search_match = true;
+        self
     }
 
     /// Replaces the base URL (a sandbox, a proxy).

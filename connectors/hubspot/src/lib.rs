@@ -41,6 +41,7 @@
 mod client;
 mod config;
 mod encode;
+mod lookup;
 mod objects;
 mod read;
 mod response;
@@ -176,6 +177,13 @@ impl HubspotDestination {
             }
             Err(diagnostic) => return BatchResult::Fatal(diagnostic),
         };
+        let new_rows = matches!(
+            operations[0].kind,
+            OperationKind::Upsert | OperationKind::Create | OperationKind::UpdateMatched
+        );
+        if self.config.search_match && new_rows {
+            return self.send_after_lookup(object, operations).await;
+        }
         match self.post_batch(object, operations).await {
             (Some(409), _) if operations[0].kind == OperationKind::Create => {
                 self.create_around_existing(object, operations).await
@@ -218,6 +226,128 @@ impl HubspotDestination {
             }
             Err(error) => (None, transport_retry(&self.config, &error)),
         }
+    }
+
+    /// New rows matched on a property without unique values (`match.lookup: search`): one
+    /// search (paged) finds the records holding the batch's values; a value one record holds
+    /// updates it by id (an insert skips it), a value none holds creates a record (an update
+    /// fails the row), a value several hold fails the row naming their ids.
+    async fn send_after_lookup(&self, object: &str, operations: &[Operation]) -> BatchResult {
+        let property = self.config.match_property.as_str();
+        let ids = match self.search_values(object, operations).await {
+            Ok(ids) => ids,
+            Err(result) => return result,
+        };
+        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
+        let mut creates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
+        let mut updates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
+        for (index, op) in operations.iter().enumerate() {
+            let value = op.match_value.as_deref().unwrap_or_default();
+            let found = ids
+                .get(&value.to_lowercase())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            match (found, &op.kind) {
+                ([], OperationKind::UpdateMatched) => {
+                    outcomes[index] = Some(RowOutcome::Rejected {
+                        message: format!(
+                            "no {} record has {property} `{value}`, and `mode: update` creates none",
+                            self.config.object
+                        ),
+                    });
+                }
+                ([], _) => {
+                    creates.0.push(index);
+                    creates.1.push(Operation {
+                        kind: OperationKind::Create,
+                        ..op.clone()
+                    });
+                }
+                ([id], OperationKind::Create) => {
+                    outcomes[index] = Some(RowOutcome::Skipped {
+                        reason: existing_reason(&self.config, value, &format!("record {id}")),
+                    });
+                }
+                ([id], _) => {
+                    updates.0.push(index);
+                    updates.1.push(Operation {
+                        kind: OperationKind::Update,
+                        destination_id: Some(id.clone()),
+                        match_value: None,
+                        ..op.clone()
+                    });
+                }
+                (several, _) => {
+                    outcomes[index] = Some(RowOutcome::Rejected {
+                        message: lookup::ambiguous(&self.config.object, property, value, several),
+                    });
+                }
+            }
+        }
+        for (at, part) in [updates, creates] {
+            if part.is_empty() {
+                continue;
+            }
+            let rows = match self.post_batch(object, &part).await {
+                (_, BatchResult::PerRow(rows)) if rows.len() == part.len() => rows,
+                (_, BatchResult::Fatal(diagnostic)) => return BatchResult::Fatal(diagnostic),
+                // Not answered: those rows go again (and are looked up again).
+                (_, other) => {
+                    let (reason, after) = match other {
+                        BatchResult::RetryAll { reason, after } => (reason, after),
+                        BatchResult::Unreachable { reason, .. } => (reason, None),
+                        _ => ("HubSpot's answer did not cover the batch".to_string(), None),
+                    };
+                    part.iter()
+                        .map(|_| RowOutcome::Retry {
+                            reason: reason.clone(),
+                            after,
+                        })
+                        .collect()
+                }
+            };
+            for (index, row) in at.into_iter().zip(rows) {
+                outcomes[index] = Some(row);
+            }
+        }
+        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The record ids holding each of the batch's match values (in lower case), read with
+    /// HubSpot's search, a page at a time.
+    async fn search_values(
+        &self,
+        object: &str,
+        operations: &[Operation],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, BatchResult> {
+        let property = self.config.match_property.as_str();
+        let values: Vec<&str> = operations
+            .iter()
+            .filter_map(|op| op.match_value.as_deref())
+            .collect();
+        let path = format!("/crm/v3/objects/{object}/search");
+        let ctx = response::Context {
+            endpoint: encode::Endpoint::Update,
+            object: &self.config.object,
+            match_property: property,
+        };
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let body = lookup::search_body(property, &values, after.as_deref());
+            let answer = match self.client.post_json(&path, &body).await {
+                Ok(answer) => answer,
+                Err(error) => return Err(transport_retry(&self.config, &error)),
+            };
+            let page = lookup::parse_page(&ctx, property, operations, &answer)?;
+            found.extend(page.found);
+            match page.next {
+                Some(next) if found.len() < lookup::MAX_RESULTS => after = Some(next),
+                Some(_) => return Err(BatchResult::Fatal(lookup::too_many(property))),
+                None => break,
+            }
+        }
+        Ok(lookup::group(found))
     }
 
     /// A batch create refused as a whole with 409 (HubSpot answered without multi-status and

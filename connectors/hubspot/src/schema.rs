@@ -236,10 +236,17 @@ fn not_unique(match_property: &str, properties: &Properties) -> Diagnostic {
         "HubSpot upserts only by a property with `hasUniqueValue`, which is set when the property \
          is created",
     );
+    let search = "or set `match.lookup: search` to find records through HubSpot's search \
+                  (slower; a value several records hold fails its row)";
     if unique.is_empty() {
-        diagnostic.hint("create a property with unique values in HubSpot and match on it")
+        diagnostic.hint(format!(
+            "create a property with unique values in HubSpot and match on it, {search}"
+        ))
     } else {
-        diagnostic.hint(format!("match on a unique property: {}", unique.join(", ")))
+        diagnostic.hint(format!(
+            "match on a unique property ({}), {search}",
+            unique.join(", ")
+        ))
     }
 }
 

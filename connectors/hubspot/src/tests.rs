@@ -1078,7 +1078,7 @@ fn check_properties_reports_unknown_read_only_and_non_unique() {
       hint: use the property's internal name, as listed in HubSpot's property settings
     error[hubspot::match_property_not_unique]: the match property `firstname` does not have unique values in HubSpot `contacts`
       note: HubSpot upserts only by a property with `hasUniqueValue`, which is set when the property is created
-      hint: match on a unique property: `external_ref`
+      hint: match on a unique property (`external_ref`), or set `match.lookup: search` to find records through HubSpot's search (slower; a value several records hold fails its row)
     ");
 }
 

@@ -44,6 +44,7 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
             property: located("email"),
             column: located("email"),
             on_invalid: engine_spec::OnInvalidMatch::Fail,
+            lookup: engine_spec::MatchLookup::Unique,
         },
         mapping: vec![MappingSpec {
             property: located("firstname"),

@@ -77,6 +77,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
             property: loc("email", 6, 13),
             column: loc("email", 7, 11),
             on_invalid: engine_spec::OnInvalidMatch::Fail,
+            lookup: engine_spec::MatchLookup::Unique,
         },
         mapping,
         on_remove: OnRemove::Nothing,

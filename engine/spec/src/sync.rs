@@ -5,8 +5,8 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    Guards, Located, MappingSource, MappingSpec, MatchSpec, OnInvalidMatch, OnNull, OnRemove,
-    SyncMode, SyncSpec,
+    Guards, Located, MappingSource, MappingSpec, MatchLookup, MatchSpec, OnInvalidMatch, OnNull,
+    OnRemove, SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -22,7 +22,7 @@ const SYNC_KEYS: &[&str] = &[
     "guards",
     "batch_size",
 ];
-const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid"];
+const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
@@ -179,10 +179,19 @@ fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchS
             None => None,
         },
     };
+    let lookup = match fields.get("lookup") {
+        None => Some(MatchLookup::Unique),
+        Some(node) => match cx.choice(node, "lookup", &["unique", "search"], &[]) {
+            Some("search") => Some(MatchLookup::Search),
+            Some(_) => Some(MatchLookup::Unique),
+            None => None,
+        },
+    };
     Some(MatchSpec {
         property: property?,
         column: column?,
         on_invalid: on_invalid?,
+        lookup: lookup?,
     })
 }
 

@@ -227,6 +227,20 @@ pub struct MatchSpec {
     pub column: Located<String>,
     /// `match.on_invalid:` what a null, empty or shared match value does.
     pub on_invalid: OnInvalidMatch,
+    /// `match.lookup:` how a new row's record is found.
+    pub lookup: MatchLookup,
+}
+
+/// How a new row finds the record it writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MatchLookup {
+    /// The match property holds unique values: the destination matches in the write itself
+    /// (HubSpot's batch upsert) (default).
+    #[default]
+    Unique,
+    /// The match property's values are not unique: records are looked up first, in batches
+    /// (HubSpot's search API); a value that several records hold is a per-row error.
+    Search,
 }
 
 /// What the plan does with rows whose match value is null, empty, or shared with another row

@@ -8,7 +8,7 @@ use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
 use engine_mapping::{EnumOption, SyncMapping, ValueKind};
-use engine_spec::{DestinationKind, DestinationSpec, Project, SyncMode, SyncSpec};
+use engine_spec::{DestinationKind, DestinationSpec, MatchLookup, Project, SyncMode, SyncSpec};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
@@ -47,6 +47,7 @@ impl Connector for HubspotConnector {
             token,
             object: sync.object.value.clone(),
             match_property: sync.match_on.property.value.clone(),
+            search_match: sync.match_on.lookup == MatchLookup::Search,
             timeout: Duration::from_secs(30),
         };
         let client =
@@ -93,7 +94,9 @@ impl Connection for HubspotConnection {
     }
 
     fn match_is_case_insensitive(&self) -> bool {
-        connector_hubspot::match_is_case_insensitive(&self.client.config().match_property)
+        // HubSpot's search compares text ignoring case, so look-ups do too.
+        let config = self.client.config();
+        config.search_match || connector_hubspot::match_is_case_insensitive(&config.match_property)
     }
 
     fn check_mapping<'a>(
@@ -122,12 +125,24 @@ impl Connection for HubspotConnection {
                 );
                 return Err(problems);
             }
+            let search = sync.match_on.lookup == MatchLookup::Search;
             for d in check_properties(
                 std::slice::from_ref(&match_property.value),
                 &match_property.value,
                 &properties,
             ) {
+                // Search look-ups need no unique values: that is what they are for.
+                if search && d.code == "hubspot::match_property_not_unique" {
+                    continue;
+                }
                 problems.push(d.at(match_property.span.clone()));
+            }
+            if search {
+                tracing::warn!(
+                    sync = %sync.name.value,
+                    property = %match_property.value,
+                    "Matching through search look-ups: one search request before each batch of new rows, and HubSpot allows about 4 searches per second, so new rows are slower to write than with a unique match property."
+                );
             }
             for entry in &sync.mapping {
                 let name = &entry.property.value;
@@ -137,6 +152,9 @@ impl Connection for HubspotConnection {
                         &match_property.value,
                         &properties,
                     ) {
+                        if search && d.code == "hubspot::match_property_not_unique" {
+                            continue;
+                        }
                         if !problems.iter().any(|p: &Diagnostic| p.message == d.message) {
                             problems.push(d.at(entry.property.span.clone()));
                         }
