@@ -483,3 +483,53 @@ fn a_property_without_unique_values_is_matched_through_batched_search_look_ups()
         Some("Ada2")
     );
 }
+
+#[test]
+fn shared_and_null_match_values_stop_the_plan_in_every_mode_and_matching_kind() {
+    let mut rows = users(3);
+    rows[1].email = "shared@example.com".into();
+    rows[2].email = "SHARED@example.com".into();
+    let mut csv_text = csv(&rows);
+    csv_text.push_str("4,,First4,Last4,Company 4,lead\n");
+    for mode in ["insert", "update"] {
+        let project = TestProject::new(&csv_text);
+        project.edit(&sync_file(), "mode: upsert", &format!("mode: {mode}"));
+        project.edit(
+            &sync_file(),
+            "on_remove: clear_fields",
+            "on_remove: nothing",
+        );
+        project
+            .engine(&["plan"])
+            .assert_code(1)
+            .assert_stderr_contains("diff::duplicate_match_values")
+            .assert_stderr_contains("diff::null_match_values");
+        project.engine(&["apply"]).assert_code(1);
+        assert_eq!(project.sandbox.write_requests(), 0, "{mode}: nothing sent");
+    }
+
+    // Look-ups compare values ignoring case, as HubSpot's search does.
+    let project = TestProject::new(
+        "id,email,first_name,last_name,company,lifecycle\n\
+         1,a@x.example,Ada,L,Acme,lead\n\
+         2,b@x.example,Bob,M,ACME,lead\n\
+         3,c@x.example,Cy,N,,lead\n",
+    );
+    project.write(
+        &sync_file(),
+        &format!(
+            "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: companies\nmatch:\n  property: name\n  column: company\n  lookup: search\nmapping:\n  - {{ property: city, column: first_name }}\n"
+        ),
+    );
+    project
+        .engine(&["plan"])
+        .assert_code(1)
+        .assert_stderr_contains("diff::duplicate_match_values")
+        .assert_stderr_contains("diff::null_match_values");
+    project.engine(&["apply"]).assert_code(1);
+    assert_eq!(
+        project.sandbox.stats()["total_requests"].as_u64(),
+        Some(2),
+        "two property reads, no search, no write"
+    );
+}
