@@ -533,3 +533,47 @@ fn shared_and_null_match_values_stop_the_plan_in_every_mode_and_matching_kind() 
         "two property reads, no search, no write"
     );
 }
+
+#[test]
+fn insert_mode_skips_existing_records_when_hubspot_refuses_the_whole_batch() {
+    // HubSpot without multi-status: a batch create meeting one existing record is a 409 for
+    // the whole batch, naming only that record. The engine reads which records exist, skips
+    // those rows and creates the others.
+    let rows = users(4);
+    let project = TestProject::new(&csv(&rows));
+    project.edit(&sync_file(), "mode: upsert", "mode: insert");
+    project
+        .sandbox
+        .set_faults(json!({"whole_batch_conflicts": true}));
+    let theirs: Vec<String> = [1, 3]
+        .iter()
+        .map(|i: &usize| {
+            project.sandbox.admin(
+                "/crm/v3/objects/contacts",
+                &json!({"properties": {"email": rows[*i].email, "firstname": "Theirs"}}),
+            )["id"]
+                .as_str()
+                .expect("an id")
+                .to_string()
+        })
+        .collect();
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_contains("2 created/upserted, 0 updated, 0 removed, 0 failed, 2 skipped");
+    let requests = &project.sandbox.stats()["requests"];
+    assert_eq!(requests["batch_create"], 2, "refused, then the rest: {requests}");
+    assert_eq!(requests["batch_read"], 1, "which records exist: {requests}");
+    let contacts = project.contacts();
+    assert_eq!(contacts.len(), 4, "{contacts:?}");
+    for contact in &contacts {
+        if theirs.contains(&contact.id) {
+            assert_eq!(contact.get("firstname"), Some("Theirs"), "untouched");
+        } else {
+            assert!(contact.get("lastname").is_some(), "created: {contact:?}");
+        }
+    }
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

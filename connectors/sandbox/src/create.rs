@@ -152,6 +152,7 @@ pub(crate) fn create_batch(
     body: CreateBody,
     max_inputs: usize,
     started_at: DateTime<Utc>,
+    whole_batch_conflicts: bool,
 ) -> Result<(StatusCode, Value), ApiError> {
     if body.inputs.len() > max_inputs {
         return Err(batch::too_many(body.inputs.len(), max_inputs));
@@ -165,7 +166,7 @@ pub(crate) fn create_batch(
     check_duplicates(store, object, &creates)?;
     let now = Utc::now();
     let mut outcome = Outcome::default();
-    if multi_status(&creates) {
+    if multi_status(&creates) && !whole_batch_conflicts {
         for create in &creates {
             match refusal(store, object, &create.values) {
                 Some(refused) => {
@@ -229,7 +230,14 @@ mod tests {
     }
 
     fn run(store: &mut Store, inputs: Value) -> Result<(StatusCode, Value), ApiError> {
-        create_batch(store, ObjectType::CONTACTS, body(inputs), 100, Utc::now())
+        create_batch(
+            store,
+            ObjectType::CONTACTS,
+            body(inputs),
+            100,
+            Utc::now(),
+            false,
+        )
     }
 
     #[test]
@@ -282,7 +290,14 @@ mod tests {
         );
         assert!(duplicate.is_err());
         let ticket = body(json!([{"properties": {"subject": "Broken"}}]));
-        let refused = create_batch(&mut store, ObjectType::TICKETS, ticket, 100, Utc::now());
+        let refused = create_batch(
+            &mut store,
+            ObjectType::TICKETS,
+            ticket,
+            100,
+            Utc::now(),
+            false,
+        );
         let error = refused.err().map(|e| format!("{e:?}")).unwrap_or_default();
         assert!(error.contains("hs_pipeline_stage"), "{error}");
         assert_eq!(store.records(ObjectType::TICKETS).count(), 0);

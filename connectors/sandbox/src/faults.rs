@@ -56,10 +56,14 @@ pub struct Faults {
     pub migration_retry_after: Option<u64>,
     /// Every API request gets the 429 `DAILY` refusal while this is true.
     pub daily_limit_reached: bool,
+    /// Batch creates refuse as a whole at their first conflict (409, naming only that
+    /// record), even when every input carries its own `objectWriteTraceId`: the answer
+    /// HubSpot gives without multi-status (FACTS E4).
+    pub whole_batch_conflicts: bool,
 }
 
 /// The keys `POST /_sandbox/faults` accepts for [`Faults`] (the limits are handled beside).
-pub(crate) const KEYS: [&str; 13] = [
+pub(crate) const KEYS: [&str; 14] = [
     "hang_before_write",
     "hang_after_write",
     "error_rate",
@@ -73,6 +77,7 @@ pub(crate) const KEYS: [&str; 13] = [
     "migration_requests",
     "migration_retry_after",
     "daily_limit_reached",
+    "whole_batch_conflicts",
 ];
 
 /// A count, or `null` for off.
@@ -147,6 +152,13 @@ impl Faults {
                     _ => return Err("`daily_limit_reached` must be true, false or null".into()),
                 };
             }
+            "whole_batch_conflicts" => {
+                self.whole_batch_conflicts = match value {
+                    Value::Null => false,
+                    Value::Bool(on) => *on,
+                    _ => return Err("`whole_batch_conflicts` must be true, false or null".into()),
+                };
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -168,6 +180,7 @@ impl Faults {
             ("migration_requests", json!(self.migration_requests)),
             ("migration_retry_after", json!(self.migration_retry_after)),
             ("daily_limit_reached", json!(self.daily_limit_reached)),
+            ("whole_batch_conflicts", json!(self.whole_batch_conflicts)),
         ];
         for (key, value) in entries {
             into.insert(key.to_owned(), value);

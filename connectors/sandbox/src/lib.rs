@@ -81,6 +81,7 @@
 //! | `hang_after_write` | — | N | the N-th write | applied, then never answered (until shutdown) |
 //! | `latency_ms`, `latency_jitter_ms` | `--latency-ms`, `--latency-jitter-ms` | ms | API requests | wait `latency_ms` plus a drawn 0..=`latency_jitter_ms` before anything else |
 //! | `daily_limit_reached` | `--daily-limit-reached` | bool | API requests | 429 `DAILY` until cleared |
+//! | `whole_batch_conflicts` | — | bool | batch creates | refuse the whole batch with 409 at its first existing record, even with trace ids (no multi-status) |
 //! | `missing_scopes` | `--missing-scopes` | `[scope]` | requests needing one of them | 403 `MISSING_SCOPES` |
 //! | `migration_requests`, `migration_retry_after` | `--migration-requests`, `--migration-retry-after` | N, s | the next N API requests | 477 with `Retry-After` (default 1 s) |
 //! | `locked_writes` | `--locked-writes` | N | the next N writes | 423, unapplied |

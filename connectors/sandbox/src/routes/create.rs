@@ -48,10 +48,12 @@ pub(super) async fn batch_create(
         let answer = || -> Result<Response, ApiError> {
             let segment = segment(path)?;
             let body: CreateBody = respond::parse_body(body)?;
+            let whole_batch = lock(&shared.faults).settings().whole_batch_conflicts;
             let mut store = lock(&shared.store);
             let object = object_type(&store, &segment)?;
             let max = shared.max_batch_inputs;
-            let (status, body) = create::create_batch(&mut store, object, body, max, started_at)?;
+            let (status, body) =
+                create::create_batch(&mut store, object, body, max, started_at, whole_batch)?;
             Ok(respond::json(status, &body))
         };
         answer().unwrap_or_else(IntoResponse::into_response)
