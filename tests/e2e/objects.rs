@@ -562,7 +562,10 @@ fn insert_mode_skips_existing_records_when_hubspot_refuses_the_whole_batch() {
         .assert_code(0)
         .assert_contains("2 created/upserted, 0 updated, 0 removed, 0 failed, 2 skipped");
     let requests = &project.sandbox.stats()["requests"];
-    assert_eq!(requests["batch_create"], 2, "refused, then the rest: {requests}");
+    assert_eq!(
+        requests["batch_create"], 2,
+        "refused, then the rest: {requests}"
+    );
     assert_eq!(requests["batch_read"], 1, "which records exist: {requests}");
     let contacts = project.contacts();
     assert_eq!(contacts.len(), 4, "{contacts:?}");
@@ -576,4 +579,58 @@ fn insert_mode_skips_existing_records_when_hubspot_refuses_the_whole_batch() {
     project
         .engine(&["plan", "--detailed-exitcode"])
         .assert_code(0);
+}
+
+#[test]
+fn search_look_ups_in_insert_and_update_mode() {
+    for mode in ["insert", "update"] {
+        let project = TestProject::new(
+            "id,email,first_name,last_name,company,lifecycle\n\
+             1,a@x.example,Ada,L,Acme,lead\n\
+             2,b@x.example,Bob,M,Initech,lead\n",
+        );
+        project.write(
+            &sync_file(),
+            &format!(
+                "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: companies\nmode: {mode}\nmatch:\n  property: name\n  column: company\n  lookup: search\nmapping:\n  - {{ property: city, column: first_name }}\n"
+            ),
+        );
+        let acme = project.sandbox.admin(
+            "/crm/v3/objects/companies",
+            &json!({"properties": {"name": "ACME", "city": "Theirs"}}),
+        )["id"]
+            .as_str()
+            .expect("an id")
+            .to_string();
+        let apply = project.engine(&["apply"]);
+        let companies = project.sandbox.records("companies");
+        let city = |name: &str| {
+            companies
+                .iter()
+                .find(|c| c.get("name").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+                .and_then(|c| c.get("city").map(str::to_string))
+        };
+        if mode == "insert" {
+            apply
+                .assert_code(0)
+                .assert_contains("1 created/upserted, 0 updated, 0 removed, 0 failed, 1 skipped");
+            assert_eq!(companies.len(), 2);
+            assert_eq!(
+                city("acme").as_deref(),
+                Some("Theirs"),
+                "skipped, untouched"
+            );
+            assert_eq!(city("initech").as_deref(), Some("Bob"));
+        } else {
+            apply
+                .assert_code(1)
+                .assert_contains("0 created/upserted, 1 updated, 0 removed, 1 failed");
+            assert_eq!(companies.len(), 1, "update mode creates nothing");
+            assert_eq!(companies[0].id, acme);
+            assert_eq!(city("acme").as_deref(), Some("Ada"));
+            project
+                .engine(&["runs", "show", &run_id(&apply)])
+                .assert_contains("no companies record has name `Initech`");
+        }
+    }
 }
