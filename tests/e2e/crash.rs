@@ -556,3 +556,83 @@ fn kill_after_a_delete_was_applied_then_recover() {
 fn kill_before_a_delete_was_applied_then_recover() {
     kill_during_deletes_then_recover("hang_before_write", 2);
 }
+
+/// Insert and update mode, one row per batch: the sandbox applies the first write and never
+/// answers, the engine is killed, and the rerun must neither create a second record nor
+/// touch a record that existed before (insert), nor create anything (update).
+#[test]
+fn kill_after_an_insert_or_an_update_mode_write_then_recover() {
+    for mode in ["insert", "update"] {
+        let rows = users(3);
+        let project = TestProject::with(
+            Fixture {
+                batch_size: 1,
+                ..Fixture::default()
+            },
+            &csv(&rows),
+        );
+        project.edit(
+            &format!("syncs/{SYNC}.yaml"),
+            "mode: upsert",
+            &format!("mode: {mode}"),
+        );
+        // Someone else's contact holds user 2's email (and, in update mode, user 1's too).
+        let theirs: Vec<usize> = if mode == "insert" {
+            vec![1]
+        } else {
+            vec![0, 1]
+        };
+        for i in &theirs {
+            project.sandbox.admin(
+                "/crm/v3/objects/contacts",
+                &json!({"properties": {"email": rows[*i].email, "firstname": "Theirs"}}),
+            );
+        }
+        let writes = project.sandbox.write_requests();
+        project
+            .sandbox
+            .set_faults(json!({"hang_after_write": writes + 1}));
+        let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
+        project.sandbox.wait_for_writes(writes + 1, &mut apply);
+        apply.kill();
+
+        project.sandbox.clear_faults();
+        project
+            .engine(&["apply"])
+            .assert_stderr_contains("Recovered run 1");
+        let contacts = project.contacts();
+        for (i, row) in rows.iter().enumerate() {
+            let holding: Vec<_> = contacts
+                .iter()
+                .filter(|c| c.get("email") == Some(row.email.as_str()))
+                .collect();
+            match (mode, theirs.contains(&i)) {
+                ("insert", true) => {
+                    assert_eq!(holding.len(), 1, "{mode}: {contacts:?}");
+                    assert_eq!(holding[0].get("firstname"), Some("Theirs"), "untouched");
+                }
+                ("insert", false) => {
+                    assert_eq!(
+                        holding.len(),
+                        1,
+                        "{mode}: one record, no duplicate: {contacts:?}"
+                    );
+                    assert_eq!(holding[0].mapped(), row.properties());
+                }
+                (_, true) => {
+                    assert_eq!(holding.len(), 1, "{mode}: {contacts:?}");
+                    assert_eq!(holding[0].mapped(), row.properties(), "updated");
+                }
+                (_, false) => assert!(holding.is_empty(), "{mode} creates nothing: {contacts:?}"),
+            }
+        }
+        let writes = project.sandbox.write_requests();
+        project.engine(&["plan"]).assert_code(0);
+        project.engine(&["apply"]);
+        assert_eq!(
+            project.sandbox.write_requests(),
+            writes,
+            "{mode}: nothing is sent again"
+        );
+    }
+}
