@@ -246,13 +246,10 @@ fn insert_mode_creates_new_records_and_leaves_existing_ones_untouched() {
     project.edit(&sync_file(), "mode: upsert", "mode: insert");
     project.edit(&sync_file(), "on_remove: clear_fields", "on_remove: delete");
     // Someone else's contact holds user 2's email, in another case.
-    let theirs = project.sandbox.admin(
-        "/crm/v3/objects/contacts",
-        &json!({"properties": {"email": "USER2@example.com", "firstname": "Theirs"}}),
-    )["id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
+    let theirs = project.sandbox.create_record(
+        "contacts",
+        &json!({"email": "USER2@example.com", "firstname": "Theirs"}),
+    );
 
     project
         .engine(&["plan"])
@@ -398,13 +395,9 @@ fn a_property_without_unique_values_is_matched_through_batched_search_look_ups()
         ),
     );
     let create = |name: &str| {
-        project.sandbox.admin(
-            "/crm/v3/objects/companies",
-            &json!({"properties": {"name": name}}),
-        )["id"]
-            .as_str()
-            .expect("an id")
-            .to_string()
+        project
+            .sandbox
+            .create_record("companies", &json!({"name": name}))
     };
     let acme = create("ACME");
     let globex = [create("Globex"), create("Globex")];
@@ -548,13 +541,10 @@ fn insert_mode_skips_existing_records_when_hubspot_refuses_the_whole_batch() {
     let theirs: Vec<String> = [1, 3]
         .iter()
         .map(|i: &usize| {
-            project.sandbox.admin(
-                "/crm/v3/objects/contacts",
-                &json!({"properties": {"email": rows[*i].email, "firstname": "Theirs"}}),
-            )["id"]
-                .as_str()
-                .expect("an id")
-                .to_string()
+            project.sandbox.create_record(
+                "contacts",
+                &json!({"email": rows[*i].email, "firstname": "Theirs"}),
+            )
         })
         .collect();
     project
@@ -595,13 +585,9 @@ fn search_look_ups_in_insert_and_update_mode() {
                 "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: companies\nmode: {mode}\nmatch:\n  property: name\n  column: company\n  lookup: search\nmapping:\n  - {{ property: city, column: first_name }}\n"
             ),
         );
-        let acme = project.sandbox.admin(
-            "/crm/v3/objects/companies",
-            &json!({"properties": {"name": "ACME", "city": "Theirs"}}),
-        )["id"]
-            .as_str()
-            .expect("an id")
-            .to_string();
+        let acme = project
+            .sandbox
+            .create_record("companies", &json!({"name": "ACME", "city": "Theirs"}));
         let apply = project.engine(&["apply"]);
         let companies = project.sandbox.records("companies");
         let city = |name: &str| {

@@ -50,6 +50,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use connector_core::{
@@ -218,33 +219,120 @@ impl HubspotDestination {
                     operations,
                     &response,
                 );
-                let result = explain_unmatched(&self.config, operations, result);
-                (
-                    Some(response.status),
-                    explain_existing(&self.config, operations, result),
-                )
+                let result = explain(&self.config, operations, response.status, result);
+                (Some(response.status), result)
             }
             Err(error) => (None, transport_retry(&self.config, &error)),
         }
     }
 
     /// New rows matched on a property without unique values (`match.lookup: search`): one
-    /// search (paged) finds the records holding the batch's values; a value one record holds
-    /// updates it by id (an insert skips it), a value none holds creates a record (an update
-    /// fails the row), a value several hold fails the row naming their ids.
+    /// search (paged) finds the records holding the batch's values, then [`Self::write_found`].
     async fn send_after_lookup(&self, object: &str, operations: &[Operation]) -> BatchResult {
+        match self.search_values(object, operations).await {
+            Ok(ids) => self.write_found(object, operations, &ids).await,
+            Err(result) => result,
+        }
+    }
+
+    /// The record ids holding each of the batch's match values (in lower case), read with
+    /// HubSpot's search, a page at a time.
+    async fn search_values(
+        &self,
+        object: &str,
+        operations: &[Operation],
+    ) -> Result<HashMap<String, Vec<String>>, BatchResult> {
         let property = self.config.match_property.as_str();
-        let ids = match self.search_values(object, operations).await {
-            Ok(ids) => ids,
-            Err(result) => return result,
+        let values: Vec<&str> = operations
+            .iter()
+            .filter_map(|op| op.match_value.as_deref())
+            .collect();
+        let path = format!("/crm/v3/objects/{object}/search");
+        let ctx = response::Context {
+            endpoint: encode::Endpoint::Update,
+            object: &self.config.object,
+            match_property: property,
         };
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let body = lookup::search_body(property, &values, after.as_deref());
+            let answer = match self.client.post_json(&path, &body).await {
+                Ok(answer) => answer,
+                Err(error) => return Err(transport_retry(&self.config, &error)),
+            };
+            let page = lookup::parse_page(&ctx, property, operations, &answer)?;
+            found.extend(page.found);
+            match page.next {
+                Some(next) if found.len() < lookup::MAX_RESULTS => after = Some(next),
+                Some(_) => return Err(BatchResult::Fatal(lookup::too_many(property))),
+                None => break,
+            }
+        }
+        Ok(lookup::group(found))
+    }
+
+    /// A batch create refused as a whole with 409 (HubSpot answered without multi-status and
+    /// named only the first record that exists): reads which rows' records exist, then
+    /// [`Self::write_found`] skips those rows and creates the others in one more request.
+    async fn create_around_existing(&self, object: &str, operations: &[Operation]) -> BatchResult {
+        let values: Vec<String> = operations
+            .iter()
+            .filter_map(|op| op.match_value.clone())
+            .collect();
+        let wanted = [self.config.match_property.clone()];
+        let existing = match self
+            .read_records(RecordRef::MatchValue, &values, &wanted)
+            .await
+        {
+            Ok(records) => records,
+            Err(diagnostic) => {
+                return BatchResult::RetryAll {
+                    reason: diagnostic.message,
+                    after: None,
+                };
+            }
+        };
+        let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+        for record in existing {
+            if let Some(value) = record.properties.get(&self.config.match_property) {
+                ids.entry(self.lookup_key(value))
+                    .or_default()
+                    .push(record.id);
+            }
+        }
+        self.write_found(object, operations, &ids).await
+    }
+
+    /// A match value as the records found for a batch are keyed: in lower case where HubSpot
+    /// compares values ignoring case (`email`, `domain`, and every search).
+    fn lookup_key(&self, value: &str) -> String {
+        if self.config.search_match || match_is_case_insensitive(&self.config.match_property) {
+            value.to_lowercase()
+        } else {
+            value.to_string()
+        }
+    }
+
+    /// Writes a batch of new rows once the records holding their match values are known
+    /// (`ids`, keyed by [`Self::lookup_key`]). Per row: one record is updated by its id (an
+    /// insert skips it); none creates a record (an update fails the row); several fail the row,
+    /// naming their ids. The updates and the creates go out as one request each; rows of a
+    /// request that was not answered, or refused as a whole, are retried (and looked up again).
+    async fn write_found(
+        &self,
+        object: &str,
+        operations: &[Operation],
+        ids: &HashMap<String, Vec<String>>,
+    ) -> BatchResult {
+        let property = self.config.match_property.as_str();
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
         let mut creates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
         let mut updates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
         for (index, op) in operations.iter().enumerate() {
             let value = op.match_value.as_deref().unwrap_or_default();
             let found = ids
-                .get(&value.to_lowercase())
+                .get(&self.lookup_key(value))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             match (found, &op.kind) {
@@ -289,138 +377,29 @@ impl HubspotDestination {
                 continue;
             }
             let rows = match self.post_batch(object, &part).await {
+                (Some(409), _) => retry_rows(
+                    part.len(),
+                    "a record holding one of these values appeared after the look-up; the \
+                     rows are looked up again"
+                        .into(),
+                    None,
+                ),
                 (_, BatchResult::PerRow(rows)) if rows.len() == part.len() => rows,
                 (_, BatchResult::Fatal(diagnostic)) => return BatchResult::Fatal(diagnostic),
-                // Not answered: those rows go again (and are looked up again).
-                (_, other) => {
-                    let (reason, after) = match other {
-                        BatchResult::RetryAll { reason, after } => (reason, after),
-                        BatchResult::Unreachable { reason, .. } => (reason, None),
-                        _ => ("HubSpot's answer did not cover the batch".to_string(), None),
-                    };
-                    part.iter()
-                        .map(|_| RowOutcome::Retry {
-                            reason: reason.clone(),
-                            after,
-                        })
-                        .collect()
+                (_, BatchResult::RetryAll { reason, after }) => {
+                    retry_rows(part.len(), reason, after)
                 }
+                (_, BatchResult::Unreachable { reason, .. }) => {
+                    retry_rows(part.len(), reason, None)
+                }
+                (_, BatchResult::PerRow(_)) => retry_rows(
+                    part.len(),
+                    "HubSpot's answer did not cover the batch".into(),
+                    None,
+                ),
             };
             for (index, row) in at.into_iter().zip(rows) {
                 outcomes[index] = Some(row);
-            }
-        }
-        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
-    }
-
-    /// The record ids holding each of the batch's match values (in lower case), read with
-    /// HubSpot's search, a page at a time.
-    async fn search_values(
-        &self,
-        object: &str,
-        operations: &[Operation],
-    ) -> Result<std::collections::HashMap<String, Vec<String>>, BatchResult> {
-        let property = self.config.match_property.as_str();
-        let values: Vec<&str> = operations
-            .iter()
-            .filter_map(|op| op.match_value.as_deref())
-            .collect();
-        let path = format!("/crm/v3/objects/{object}/search");
-        let ctx = response::Context {
-            endpoint: encode::Endpoint::Update,
-            object: &self.config.object,
-            match_property: property,
-        };
-        let mut found = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let body = lookup::search_body(property, &values, after.as_deref());
-            let answer = match self.client.post_json(&path, &body).await {
-                Ok(answer) => answer,
-                Err(error) => return Err(transport_retry(&self.config, &error)),
-            };
-            let page = lookup::parse_page(&ctx, property, operations, &answer)?;
-            found.extend(page.found);
-            match page.next {
-                Some(next) if found.len() < lookup::MAX_RESULTS => after = Some(next),
-                Some(_) => return Err(BatchResult::Fatal(lookup::too_many(property))),
-                None => break,
-            }
-        }
-        Ok(lookup::group(found))
-    }
-
-    /// A batch create refused as a whole with 409 (HubSpot answered without multi-status and
-    /// named only the first record that exists): reads which rows' records exist, skips those
-    /// rows, and creates the others in one more request.
-    async fn create_around_existing(&self, object: &str, operations: &[Operation]) -> BatchResult {
-        let case_insensitive = match_is_case_insensitive(&self.config.match_property);
-        let comparable = |value: &str| {
-            if case_insensitive {
-                value.to_lowercase()
-            } else {
-                value.to_string()
-            }
-        };
-        let values: Vec<String> = operations
-            .iter()
-            .filter_map(|op| op.match_value.clone())
-            .collect();
-        let wanted = [self.config.match_property.clone()];
-        let existing = match self
-            .read_records(RecordRef::MatchValue, &values, &wanted)
-            .await
-        {
-            Ok(records) => records,
-            Err(diagnostic) => {
-                return BatchResult::RetryAll {
-                    reason: diagnostic.message,
-                    after: None,
-                };
-            }
-        };
-        let ids: std::collections::HashMap<String, String> = existing
-            .into_iter()
-            .filter_map(|record| {
-                let value = record.properties.get(&self.config.match_property)?;
-                Some((comparable(value), record.id))
-            })
-            .collect();
-        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
-        let mut rest = Vec::new();
-        let mut rest_at = Vec::new();
-        for (index, op) in operations.iter().enumerate() {
-            let value = op.match_value.as_deref().unwrap_or_default();
-            match ids.get(&comparable(value)) {
-                Some(id) => {
-                    outcomes[index] = Some(RowOutcome::Skipped {
-                        reason: existing_reason(&self.config, value, &format!("record {id}")),
-                    });
-                }
-                None => {
-                    rest.push(op.clone());
-                    rest_at.push(index);
-                }
-            }
-        }
-        if !rest.is_empty() {
-            match self.post_batch(object, &rest).await {
-                (_, BatchResult::PerRow(rows)) if rows.len() == rest.len() => {
-                    for (index, row) in rest_at.into_iter().zip(rows) {
-                        outcomes[index] = Some(row);
-                    }
-                }
-                // Another record appeared in between, or HubSpot failed: the whole batch
-                // goes again later, and is read again then.
-                (_, BatchResult::PerRow(_)) => {
-                    return BatchResult::RetryAll {
-                        reason: "HubSpot refused a batch create again after the rows whose \
-                                 records exist were left out"
-                            .into(),
-                        after: None,
-                    };
-                }
-                (_, other) => return other,
             }
         }
         BatchResult::PerRow(outcomes.into_iter().flatten().collect())
@@ -448,6 +427,16 @@ impl Destination for HubspotDestination {
     }
 }
 
+/// `count` rows to send again, for `reason`.
+fn retry_rows(count: usize, reason: String, after: Option<std::time::Duration>) -> Vec<RowOutcome> {
+    (0..count)
+        .map(|_| RowOutcome::Retry {
+            reason: reason.clone(),
+            after,
+        })
+        .collect()
+}
+
 /// Rewrites the rejected rows whose HubSpot message HubSpot's own words explain poorly for
 /// the engine's modes; `explain` gives the new outcome of one (operation, message), or `None`
 /// to keep the rejection as it is.
@@ -470,6 +459,24 @@ fn explain_rejections(
         })
         .collect();
     BatchResult::PerRow(rows)
+}
+
+/// Rewrites what HubSpot's words explain poorly for the engine's modes: an update that matched
+/// nothing, and a create whose record exists (skipped). A 409 for the whole batch names one
+/// existing record, not each row's, so only a multi-status answer's per-input conflicts make
+/// rows skipped.
+fn explain(
+    config: &HubspotConfig,
+    operations: &[Operation],
+    status: u16,
+    result: BatchResult,
+) -> BatchResult {
+    let result = explain_unmatched(config, operations, result);
+    if status == 409 {
+        result
+    } else {
+        explain_existing(config, operations, result)
+    }
 }
 
 /// Says why an update of a matched record (`mode: update`) found nothing: HubSpot only says

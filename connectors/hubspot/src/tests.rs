@@ -1245,3 +1245,32 @@ fn the_account_key_names_the_portal_and_never_the_token() {
     let secret_url = config().with_base_url("http://user:hunter2@127.0.0.1:4010");
     assert!(!secret_url.account_key().contains("hunter2"));
 }
+
+#[test]
+fn only_a_per_input_conflict_makes_an_insert_row_skipped() {
+    let create = |key: &str, email: &str| Operation {
+        kind: OperationKind::Create,
+        ..upsert(key, email, &[])
+    };
+    let ops = [create("1", "a@x.co"), create("2", "b@x.co")];
+    let conflict = r#"{"status":"error","message":"Contact already exists. Existing ID: 7","correlationId":"c","category":"CONFLICT"}"#;
+    // A 409 for the whole batch names one record: no row may be taken as skipped.
+    let whole = classify(&ctx(Endpoint::Create), &ops, &respond(409, conflict));
+    let whole = rows(crate::explain(&config(), &ops, 409, whole));
+    assert!(
+        whole
+            .iter()
+            .all(|row| matches!(row, RowOutcome::Rejected { .. })),
+        "{whole:?}"
+    );
+    // Multi-status: the input the conflict names is skipped, the other created.
+    let body = r#"{"status":"COMPLETE","results":[{"id":"8","objectWriteTraceId":"1","properties":{"email":"b@x.co"}}],
+        "errors":[{"status":"error","category":"CONFLICT","message":"Contact already exists. Existing ID: 7","context":{"objectWriteTraceId":["0"]}}]}"#;
+    let split = classify(&ctx(Endpoint::Create), &ops, &respond(207, body));
+    let split = rows(crate::explain(&config(), &ops, 207, split));
+    assert!(
+        matches!(&split[0], RowOutcome::Skipped { reason } if reason.contains("Existing ID: 7")),
+        "{split:?}"
+    );
+    assert_eq!(split[1], succeeded("8", true));
+}

@@ -126,15 +126,18 @@ impl Connection for HubspotConnection {
                 return Err(problems);
             }
             let search = sync.match_on.lookup == MatchLookup::Search;
-            for d in check_properties(
-                std::slice::from_ref(&match_property.value),
-                &match_property.value,
-                &properties,
-            ) {
-                // Search look-ups need no unique values: that is what they are for.
-                if search && d.code == "hubspot::match_property_not_unique" {
-                    continue;
-                }
+            // One property's problems; search look-ups need no unique match values: that is
+            // what they are for.
+            let check = |name: &String| {
+                check_properties(
+                    std::slice::from_ref(name),
+                    &match_property.value,
+                    &properties,
+                )
+                .into_iter()
+                .filter(move |d| !(search && d.code == "hubspot::match_property_not_unique"))
+            };
+            for d in check(&match_property.value) {
                 problems.push(d.at(match_property.span.clone()));
             }
             if search {
@@ -147,14 +150,7 @@ impl Connection for HubspotConnection {
             for entry in &sync.mapping {
                 let name = &entry.property.value;
                 if mapping.properties().iter().any(|p| &p.name == name) {
-                    for d in check_properties(
-                        std::slice::from_ref(name),
-                        &match_property.value,
-                        &properties,
-                    ) {
-                        if search && d.code == "hubspot::match_property_not_unique" {
-                            continue;
-                        }
+                    for d in check(name) {
                         if !problems.iter().any(|p: &Diagnostic| p.message == d.message) {
                             problems.push(d.at(entry.property.span.clone()));
                         }
