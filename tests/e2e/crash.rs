@@ -636,3 +636,60 @@ fn kill_after_an_insert_or_an_update_mode_write_then_recover() {
         );
     }
 }
+
+/// Matching through search look-ups (`match.lookup: search`), one row per batch: the sandbox
+/// applies the first create and never answers, the engine is killed, and the rerun must find
+/// that record by search (a batch read needs a unique property) instead of creating a second.
+#[test]
+fn kill_after_a_write_matched_by_search_then_recover() {
+    let rows = users(3);
+    let project = TestProject::with(
+        Fixture {
+            batch_size: 1,
+            ..Fixture::default()
+        },
+        &csv(&rows),
+    );
+    project.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &format!(
+            "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: companies\nbatch_size: 1\n\
+             match:\n  property: name\n  column: email\n  lookup: search\nmapping:\n  \
+             - {{ property: city, column: first_name }}\n"
+        ),
+    );
+    let writes = project.sandbox.write_requests();
+    project
+        .sandbox
+        .set_faults(json!({"hang_after_write": writes + 1}));
+    let mut apply = project.spawn_engine_with(&["apply"], SEQUENTIAL);
+    project.sandbox.wait_for_writes(writes + 1, &mut apply);
+    apply.kill();
+
+    project.sandbox.clear_faults();
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_stderr_contains("Recovered run 1");
+    let companies = project.sandbox.records("companies");
+    assert_eq!(companies.len(), rows.len(), "no duplicate: {companies:?}");
+    for row in &rows {
+        let holding: Vec<_> = companies
+            .iter()
+            .filter(|c| c.get("name") == Some(row.email.as_str()))
+            .collect();
+        assert_eq!(holding.len(), 1, "{companies:?}");
+        assert_eq!(holding[0].get("city"), Some(row.first_name.as_str()));
+    }
+    let writes = project.sandbox.write_requests();
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("No changes");
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "nothing is sent again"
+    );
+}

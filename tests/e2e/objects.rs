@@ -3,7 +3,7 @@
 //! `on_remove: delete`, deals and custom objects found through the schemas API. Every test
 //! checks the sandbox's records, not only exit codes.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -619,4 +619,127 @@ fn search_look_ups_in_insert_and_update_mode() {
                 .assert_contains("no companies record has name `Initech`");
         }
     }
+}
+
+/// A model of one company per user: the domain of the user's email, the company's name.
+const COMPANIES_MODEL: &str = "\
+name: companies
+primary_key: [user_id]
+sql: |
+  SELECT id AS user_id, split_part(email, '@', 2) AS domain, company, first_name
+  FROM users
+";
+
+/// A companies sync matched on `domain`, else on `name` (TimeRex's rule).
+fn fallback_sync(mode: &str) -> String {
+    format!(
+        "name: {SYNC}\nmodel: companies\ndestination: hubspot\nobject: companies\nmode: {mode}\n\
+         match:\n  property: domain\n  column: domain\n  fallback: [name]\nmapping:\n  \
+         - {{ property: name, column: company }}\n  - {{ property: city, column: first_name }}\n"
+    )
+}
+
+#[test]
+fn an_ordered_list_of_match_properties_takes_the_first_that_finds_a_record() {
+    for mode in ["upsert", "insert"] {
+        let project = TestProject::new(
+            "id,email,first_name,last_name,company,lifecycle\n\
+             1,a@acme.example,Ada,L,Acme Corp,lead\n\
+             2,b@globex.example,Bob,M,GLOBEX,lead\n\
+             3,c@initech.example,Cy,N,Initech,lead\n\
+             4,d@hooli.example,Di,O,Hooli,lead\n",
+        );
+        project.write("models/companies.yaml", COMPANIES_MODEL);
+        project.write(&sync_file(), &fallback_sync(mode));
+        let create = |properties: Value| project.sandbox.create_record("companies", &properties);
+        // Found by domain; found by name (it has no domain); its name is Initech's, but its
+        // domain says it is another company.
+        let acme = create(json!({"domain": "acme.example", "name": "Acme", "city": "Theirs"}));
+        let globex = create(json!({"name": "Globex", "city": "Theirs"}));
+        let other = create(json!({"domain": "initech.other", "name": "Initech", "city": "Theirs"}));
+
+        let apply = project.engine(&["apply"]);
+        let companies = project.sandbox.records("companies");
+        let by_id = |id: &str| companies.iter().find(|c| c.id == id).expect("a company");
+        let hooli: Vec<_> = companies
+            .iter()
+            .filter(|c| c.get("name") == Some("Hooli"))
+            .collect();
+        assert_eq!(
+            companies.len(),
+            4,
+            "{mode}: one record created: {companies:?}"
+        );
+        assert_eq!(hooli.len(), 1);
+        assert_eq!(hooli[0].get("domain"), Some("hooli.example"));
+        assert_eq!(hooli[0].get("city"), Some("Di"));
+        assert_eq!(
+            by_id(&other).get("city"),
+            Some("Theirs"),
+            "{mode}: untouched"
+        );
+        if mode == "insert" {
+            apply
+                .assert_code(0)
+                .assert_contains("1 created/upserted, 0 updated, 0 removed, 0 failed, 3 skipped");
+            for id in [&acme, &globex] {
+                assert_eq!(by_id(id).get("city"), Some("Theirs"), "skipped, untouched");
+            }
+            project
+                .engine(&["runs", "show", &run_id(&apply)])
+                .assert_contains(&format!(
+                    "a companies record with name `GLOBEX` exists already (record {globex})"
+                ));
+        } else {
+            apply
+                .assert_code(1)
+                .assert_contains("3 created/upserted, 0 updated, 0 removed, 1 failed");
+            assert_eq!(by_id(&acme).get("city"), Some("Ada"));
+            assert_eq!(by_id(&acme).get("name"), Some("Acme Corp"));
+            assert_eq!(by_id(&globex).get("city"), Some("Bob"));
+            assert_eq!(
+                by_id(&globex).get("domain"),
+                Some("globex.example"),
+                "the record found by name takes the row's domain"
+            );
+            project
+                .engine(&["runs", "show", &run_id(&apply)])
+                .assert_contains(&format!(
+                    "the companies record {other} found by name `Initech` has domain \
+                     `initech.other`"
+                ));
+            // The ids are in the state: the next plan changes nothing and holds the refused row.
+            project
+                .engine(&["plan"])
+                .assert_code(0)
+                .assert_contains("0 to create, 0 to update, 0 to remove, 3 unchanged, 1 held back");
+        }
+    }
+}
+
+#[test]
+fn fallback_values_shared_by_two_rows_or_not_mapped_stop_the_plan() {
+    let project = TestProject::new(
+        "id,email,first_name,last_name,company,lifecycle\n\
+         1,a@acme.example,Ada,L,Acme,lead\n\
+         2,b@acme.example2,Bob,M,ACME,lead\n",
+    );
+    project.write("models/companies.yaml", COMPANIES_MODEL);
+    project.write(&sync_file(), &fallback_sync("upsert"));
+    project
+        .engine(&["plan"])
+        .assert_code(1)
+        .assert_stderr_contains("diff::duplicate_match_values")
+        .assert_stderr_contains("`name` value(s) are shared by more than one row");
+    project.edit(
+        &sync_file(),
+        "  - { property: name, column: company }\n",
+        "",
+    );
+    project
+        .engine(&["validate"])
+        .assert_code(1)
+        .assert_stderr_contains("spec::unmapped_fallback")
+        .assert_stderr_contains("fallback property `name` is not mapped");
+    assert!(project.sandbox.records("companies").is_empty());
 }

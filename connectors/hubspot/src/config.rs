@@ -37,6 +37,10 @@ pub struct HubspotConfig {
     /// True when `match_property` is matched through search look-ups (`match.lookup: search`:
     /// its values need not be unique) instead of in the write itself.
     pub search_match: bool,
+    /// Properties tried in order when `match_property` finds no record (`match.fallback`,
+    /// first hit wins); only with `search_match`. Their values are read from each row's
+    /// properties.
+    pub fallback_properties: Vec<String>,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
 }
@@ -49,6 +53,7 @@ impl fmt::Debug for HubspotConfig {
             .field("object", &self.object)
             .field("match_property", &self.match_property)
             .field("search_match", &self.search_match)
+            .field("fallback_properties", &self.fallback_properties)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -67,6 +72,7 @@ impl HubspotConfig {
             object: object.into(),
             match_property: match_property.into(),
             search_match: false,
+            fallback_properties: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -74,6 +80,14 @@ impl HubspotConfig {
     /// Matches new rows through search look-ups (`match.lookup: search`).
     pub fn with_search_match(mut self) -> Self {
         self.search_match = true;
+        self
+    }
+
+    /// Looks new rows up by `properties`, in order, when the match property finds no record
+    /// (`match.fallback`); implies [`Self::with_search_match`].
+    pub fn with_fallback(mut self, properties: Vec<String>) -> Self {
+        self.search_match = true;
+        self.fallback_properties = properties;
         self
     }
 

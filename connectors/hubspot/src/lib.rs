@@ -44,6 +44,7 @@ mod encode;
 mod lookup;
 mod objects;
 mod read;
+mod resolve;
 mod response;
 mod schema;
 
@@ -63,6 +64,7 @@ pub use connector_core::{Record, RecordRef};
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
 use client::{Client, TransportError};
+use resolve::Found;
 
 /// The most inputs HubSpot accepts in one CRM batch request (FACTS B1).
 pub const MAX_BATCH_SIZE: usize = 100;
@@ -144,6 +146,9 @@ impl HubspotDestination {
         properties: &[String],
     ) -> Result<Vec<Record>, Diagnostic> {
         let object = self.object_path().await?;
+        if by == RecordRef::MatchValue && self.config.search_match {
+            return self.search_records(object, values, properties).await;
+        }
         let path = format!("/crm/v3/objects/{object}/batch/read");
         let mut records = Vec::new();
         for chunk in values.chunks(MAX_BATCH_SIZE) {
@@ -157,6 +162,30 @@ impl HubspotDestination {
                     redact_diagnostic_all(diagnostic, &self.config.secrets())
                 })?,
             );
+        }
+        Ok(records)
+    }
+
+    /// [`Self::read_records`] by a match property without unique values: a batch read needs a
+    /// unique property, so records are found with search, [`MAX_BATCH_SIZE`] values a time.
+    async fn search_records(
+        &self,
+        object: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<Record>, Diagnostic> {
+        let property = self.config.match_property.as_str();
+        let returned: Vec<&str> = std::iter::once(property)
+            .chain(properties.iter().map(String::as_str))
+            .collect();
+        let mut records = Vec::new();
+        for chunk in values.chunks(MAX_BATCH_SIZE) {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let found = self
+                .search(object, property, &chunk, &returned, &[])
+                .await
+                .map_err(|result| search_failure(&self.config, result))?;
+            records.extend(found);
         }
         Ok(records)
     }
@@ -226,27 +255,48 @@ impl HubspotDestination {
         }
     }
 
-    /// New rows matched on a property without unique values (`match.lookup: search`): one
-    /// search (paged) finds the records holding the batch's values, then [`Self::write_found`].
+    /// New rows matched through search look-ups (`match.lookup: search`, `match.fallback`):
+    /// the records holding the batch's match values are searched for, property by property
+    /// (first hit wins), then [`Self::write_found`].
     async fn send_after_lookup(&self, object: &str, operations: &[Operation]) -> BatchResult {
-        match self.search_values(object, operations).await {
-            Ok(ids) => self.write_found(object, operations, &ids).await,
-            Err(result) => result,
+        let mut found = vec![Found::Nothing; operations.len()];
+        let properties =
+            std::iter::once(&self.config.match_property).chain(&self.config.fallback_properties);
+        for property in properties {
+            let values: Vec<&str> = operations
+                .iter()
+                .zip(&found)
+                .filter(|(_, found)| **found == Found::Nothing)
+                .filter_map(|(op, _)| resolve::value_of(&self.config, op, property))
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let returned = [property.as_str(), self.config.match_property.as_str()];
+            let records = match self
+                .search(object, property, &values, &returned, operations)
+                .await
+            {
+                Ok(records) => records,
+                Err(result) => return result,
+            };
+            let records = lookup::group(records, property);
+            resolve::resolve(&self.config, operations, &mut found, property, &records);
         }
+        self.write_found(object, operations, found).await
     }
 
-    /// The record ids holding each of the batch's match values (in lower case), read with
-    /// HubSpot's search, a page at a time.
-    async fn search_values(
+    /// The records whose `property` is one of `values`, with the `returned` properties, read
+    /// with HubSpot's search a page at a time. A failed search is the batch's result
+    /// (`operations` are the rows it answers for).
+    async fn search(
         &self,
         object: &str,
+        property: &str,
+        values: &[&str],
+        returned: &[&str],
         operations: &[Operation],
-    ) -> Result<HashMap<String, Vec<String>>, BatchResult> {
-        let property = self.config.match_property.as_str();
-        let values: Vec<&str> = operations
-            .iter()
-            .filter_map(|op| op.match_value.as_deref())
-            .collect();
+    ) -> Result<Vec<Record>, BatchResult> {
         let path = format!("/crm/v3/objects/{object}/search");
         let ctx = response::Context {
             endpoint: encode::Endpoint::Update,
@@ -256,12 +306,12 @@ impl HubspotDestination {
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let body = lookup::search_body(property, &values, after.as_deref());
+            let body = lookup::search_body(property, values, returned, after.as_deref());
             let answer = match self.client.post_json(&path, &body).await {
                 Ok(answer) => answer,
                 Err(error) => return Err(transport_retry(&self.config, &error)),
             };
-            let page = lookup::parse_page(&ctx, property, operations, &answer)?;
+            let page = lookup::parse_page(&ctx, operations, &answer)?;
             found.extend(page.found);
             match page.next {
                 Some(next) if found.len() < lookup::MAX_RESULTS => after = Some(next),
@@ -269,7 +319,7 @@ impl HubspotDestination {
                 None => break,
             }
         }
-        Ok(lookup::group(found))
+        Ok(found)
     }
 
     /// A batch create refused as a whole with 409 (HubSpot answered without multi-status and
@@ -293,82 +343,77 @@ impl HubspotDestination {
                 };
             }
         };
-        let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+        let mut records: HashMap<String, Vec<Record>> = HashMap::new();
         for record in existing {
             if let Some(value) = record.properties.get(&self.config.match_property) {
-                ids.entry(self.lookup_key(value))
+                records
+                    .entry(resolve::key(&self.config, value))
                     .or_default()
-                    .push(record.id);
+                    .push(record);
             }
         }
-        self.write_found(object, operations, &ids).await
+        let mut found = vec![Found::Nothing; operations.len()];
+        let property = self.config.match_property.as_str();
+        resolve::resolve(&self.config, operations, &mut found, property, &records);
+        self.write_found(object, operations, found).await
     }
 
-    /// A match value as the records found for a batch are keyed: in lower case where HubSpot
-    /// compares values ignoring case (`email`, `domain`, and every search).
-    fn lookup_key(&self, value: &str) -> String {
-        if self.config.search_match || match_is_case_insensitive(&self.config.match_property) {
-            value.to_lowercase()
-        } else {
-            value.to_string()
-        }
-    }
-
-    /// Writes a batch of new rows once the records holding their match values are known
-    /// (`ids`, keyed by [`Self::lookup_key`]). Per row: one record is updated by its id (an
-    /// insert skips it); none creates a record (an update fails the row); several fail the row,
-    /// naming their ids. The updates and the creates go out as one request each; rows of a
-    /// request that was not answered, or refused as a whole, are retried (and looked up again).
+    /// Writes a batch of new rows once the records they match are known (`found`, one per
+    /// row). Per row: one record is updated by its id (an insert skips it); none creates a
+    /// record (an update fails the row); several, or a record another match value owns, fail
+    /// the row. The updates and the creates go out as one request each; rows of a request that
+    /// was not answered, or refused as a whole, are retried (and looked up again).
     async fn write_found(
         &self,
         object: &str,
         operations: &[Operation],
-        ids: &HashMap<String, Vec<String>>,
+        found: Vec<Found>,
     ) -> BatchResult {
-        let property = self.config.match_property.as_str();
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
         let mut creates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
         let mut updates: (Vec<usize>, Vec<Operation>) = (Vec::new(), Vec::new());
-        for (index, op) in operations.iter().enumerate() {
-            let value = op.match_value.as_deref().unwrap_or_default();
-            let found = ids
-                .get(&self.lookup_key(value))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+        for (index, (op, found)) in operations.iter().zip(found).enumerate() {
             match (found, &op.kind) {
-                ([], OperationKind::UpdateMatched) => {
+                (Found::Nothing, OperationKind::UpdateMatched) => {
                     outcomes[index] = Some(RowOutcome::Rejected {
-                        message: format!(
-                            "no {} record has {property} `{value}`, and `mode: update` creates none",
-                            self.config.object
-                        ),
+                        message: unmatched_reason(&self.config, op),
                     });
                 }
-                ([], _) => {
+                (Found::Nothing, _) => {
                     creates.0.push(index);
                     creates.1.push(Operation {
                         kind: OperationKind::Create,
                         ..op.clone()
                     });
                 }
-                ([id], OperationKind::Create) => {
+                (
+                    Found::One {
+                        id,
+                        property,
+                        value,
+                    },
+                    OperationKind::Create,
+                ) => {
                     outcomes[index] = Some(RowOutcome::Skipped {
-                        reason: existing_reason(&self.config, value, &format!("record {id}")),
+                        reason: existing_reason(
+                            &self.config,
+                            &property,
+                            &value,
+                            &format!("record {id}"),
+                        ),
                     });
                 }
-                ([id], _) => {
+                (Found::One { id, .. }, _) => {
                     updates.0.push(index);
                     updates.1.push(Operation {
                         kind: OperationKind::Update,
-                        destination_id: Some(id.clone()),
+                        destination_id: Some(id),
                         match_value: None,
                         ..op.clone()
                     });
                 }
-                (several, _) => {
-                    outcomes[index] = Some(RowOutcome::Rejected {
-                        message: lookup::ambiguous(&self.config.object, property, value, several),
-                    });
+                (Found::Several(message) | Found::Refused(message), _) => {
+                    outcomes[index] = Some(RowOutcome::Rejected { message });
                 }
             }
         }
@@ -424,6 +469,37 @@ impl Destination for HubspotDestination {
         }
         let result = self.send(operations).await;
         redact_result_all(result, &self.config.secrets())
+    }
+}
+
+/// A search made to read records failed: a passing failure is `hubspot::unavailable` (the
+/// reader tries again), anything else the diagnostic that stops the read.
+fn search_failure(config: &HubspotConfig, result: BatchResult) -> Diagnostic {
+    match result {
+        BatchResult::Fatal(diagnostic) => diagnostic,
+        BatchResult::RetryAll { reason, .. } | BatchResult::Unreachable { reason, .. } => {
+            Diagnostic::error(
+                "hubspot::unavailable",
+                format!(
+                    "HubSpot could not search `{}` records right now",
+                    config.object
+                ),
+            )
+            .note(reason)
+            .hint("try again in a moment")
+        }
+        BatchResult::PerRow(rows) => {
+            let reason = rows.into_iter().find_map(|row| match row {
+                RowOutcome::Rejected { message } => Some(message),
+                _ => None,
+            });
+            Diagnostic::error(
+                "hubspot::read",
+                format!("HubSpot refused to search `{}` records", config.object),
+            )
+            .note(reason.unwrap_or_else(|| "HubSpot refused the search request".into()))
+            .hint("check the sync's `object` and `match.property`, then run the command again")
+        }
     }
 }
 
@@ -512,6 +588,7 @@ fn explain_existing(
             RowOutcome::Skipped {
                 reason: existing_reason(
                     config,
+                    &config.match_property,
                     op.match_value.as_deref().unwrap_or_default(),
                     &format!("HubSpot said: {message}"),
                 ),
@@ -521,10 +598,31 @@ fn explain_existing(
 }
 
 /// Why a create was skipped.
-fn existing_reason(config: &HubspotConfig, value: &str, found: &str) -> String {
+fn existing_reason(config: &HubspotConfig, property: &str, value: &str, found: &str) -> String {
     format!(
-        "a {} record with {} `{value}` exists already ({found}); `mode: insert` leaves it as it is",
-        config.object, config.match_property
+        "a {} record with {property} `{value}` exists already ({found}); `mode: insert` leaves \
+         it as it is",
+        config.object
+    )
+}
+
+/// Why a row of `mode: update` was not written: no record holds its match value (nor, with
+/// `match.fallback`, any of its fallback values).
+fn unmatched_reason(config: &HubspotConfig, op: &Operation) -> String {
+    let mut tried = vec![format!(
+        "{} `{}`",
+        config.match_property,
+        op.match_value.as_deref().unwrap_or_default()
+    )];
+    for property in &config.fallback_properties {
+        if let Some(value) = resolve::value_of(config, op, property) {
+            tried.push(format!("{property} `{value}`"));
+        }
+    }
+    format!(
+        "no {} record has {}, and `mode: update` creates none",
+        config.object,
+        tried.join(" or ")
     )
 }
 

@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
-use connector_core::{BatchResult, Diagnostic};
+use connector_core::{BatchResult, Diagnostic, Record};
 use serde_json::{Value, json};
 
 use crate::client::RawResponse;
-use crate::response::{self, str_field};
+use crate::response;
 
 /// The most results one search page holds (FACTS B5).
 pub(crate) const PAGE_SIZE: usize = 200;
@@ -18,15 +18,21 @@ pub(crate) const PAGE_SIZE: usize = 200;
 /// HubSpot's search returns at most this many results in all (paging stops there).
 pub(crate) const MAX_RESULTS: usize = 10_000;
 
-/// The body of one search page: records whose `property` is one of `values`.
-pub(crate) fn search_body(property: &str, values: &[&str], after: Option<&str>) -> Value {
+/// The body of one search page: records whose `property` is one of `values`, with the
+/// `returned` properties.
+pub(crate) fn search_body(
+    property: &str,
+    values: &[&str],
+    returned: &[&str],
+    after: Option<&str>,
+) -> Value {
     let mut body = json!({
         "filterGroups": [{"filters": [{
             "propertyName": property,
             "operator": "IN",
             "values": values,
         }]}],
-        "properties": [property],
+        "properties": returned,
         "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
         "limit": PAGE_SIZE,
     });
@@ -36,10 +42,10 @@ pub(crate) fn search_body(property: &str, values: &[&str], after: Option<&str>) 
     body
 }
 
-/// One page of results: `(value in lower case, record id)` pairs and the next page's cursor.
+/// One page of results: the records found, and the next page's cursor.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Page {
-    pub found: Vec<(String, String)>,
+    pub found: Vec<Record>,
     pub next: Option<String>,
 }
 
@@ -47,7 +53,6 @@ pub(crate) struct Page {
 /// the batch again, a 401 or 403 stops the run (as for a write).
 pub(crate) fn parse_page(
     ctx: &response::Context<'_>,
-    property: &str,
     operations: &[connector_core::Operation],
     answer: &RawResponse,
 ) -> Result<Page, BatchResult> {
@@ -61,16 +66,7 @@ pub(crate) fn parse_page(
             after: None,
         }
     })?;
-    let found = results
-        .iter()
-        .filter_map(|record| {
-            let id = str_field(record, "id")?.to_string();
-            let value = record
-                .get("properties")
-                .and_then(|p| str_field(p, property))?;
-            Some((value.to_lowercase(), id))
-        })
-        .collect();
+    let found = results.iter().filter_map(crate::read::record).collect();
     let next = body
         .as_ref()
         .and_then(|b| b.pointer("/paging/next/after"))
@@ -82,16 +78,20 @@ pub(crate) fn parse_page(
     Ok(Page { found, next })
 }
 
-/// The record ids holding each value (in lower case), in id order.
-pub(crate) fn group(found: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
-    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
-    for (value, id) in found {
-        let entry = ids.entry(value).or_default();
-        if !entry.contains(&id) {
-            entry.push(id);
+/// The records holding each value of `property` (in lower case), each once, in the order
+/// found.
+pub(crate) fn group(found: Vec<Record>, property: &str) -> HashMap<String, Vec<Record>> {
+    let mut records: HashMap<String, Vec<Record>> = HashMap::new();
+    for record in found {
+        let Some(value) = record.properties.get(property) else {
+            continue;
+        };
+        let entry = records.entry(value.to_lowercase()).or_default();
+        if !entry.iter().any(|r| r.id == record.id) {
+            entry.push(record);
         }
     }
-    ids
+    records
 }
 
 /// The per-row message for a value several records hold.
@@ -129,28 +129,43 @@ mod tests {
 
     #[test]
     fn a_search_body_asks_for_the_values_page_by_page() {
-        let body = search_body("name", &["Acme", "Globex"], Some("200"));
+        let body = search_body(
+            "name",
+            &["Acme", "Globex"],
+            &["name", "domain"],
+            Some("200"),
+        );
         assert_eq!(
             body["filterGroups"][0]["filters"][0],
             json!({"propertyName": "name", "operator": "IN", "values": ["Acme", "Globex"]})
         );
+        assert_eq!(body["properties"], json!(["name", "domain"]));
         assert_eq!(body["limit"], 200);
         assert_eq!(body["after"], "200");
-        assert!(search_body("name", &[], None).get("after").is_none());
+        assert!(search_body("name", &[], &[], None).get("after").is_none());
     }
 
     #[test]
     fn results_are_grouped_by_value_ignoring_case() {
-        let ids = group(vec![
-            ("acme".into(), "1".into()),
-            ("acme".into(), "7".into()),
-            ("globex".into(), "3".into()),
-            ("acme".into(), "1".into()),
-        ]);
-        assert_eq!(ids["acme"], ["1", "7"]);
-        assert_eq!(ids["globex"], ["3"]);
+        let record = |id: &str, name: &str| Record {
+            id: id.into(),
+            properties: [("name".to_string(), name.to_string())].into(),
+        };
+        let records = group(
+            vec![
+                record("1", "Acme"),
+                record("7", "ACME"),
+                record("3", "Globex"),
+                record("1", "Acme"),
+            ],
+            "name",
+        );
+        let ids =
+            |value: &str| -> Vec<String> { records[value].iter().map(|r| r.id.clone()).collect() };
+        assert_eq!(ids("acme"), ["1", "7"]);
+        assert_eq!(ids("globex"), ["3"]);
         assert_eq!(
-            ambiguous("companies", "name", "Acme", &ids["acme"]),
+            ambiguous("companies", "name", "Acme", &ids("acme")),
             "2 companies records have name `Acme` (ids 1, 7), so the look-up cannot tell which \
              one the row writes: make the value unique in HubSpot or in the model, or match on \
              a property with unique values"

@@ -62,7 +62,9 @@ pub(crate) fn parse(object: &str, response: &RawResponse) -> Result<Vec<Record>,
     }
 }
 
-fn record(value: &Value) -> Option<Record> {
+/// One record of a `results` list (batch read or search): its id and the properties with a
+/// value.
+pub(crate) fn record(value: &Value) -> Option<Record> {
     let id = value.get("id")?.as_str()?.to_string();
     let properties = value
         .get("properties")

@@ -237,7 +237,7 @@ async fn diff_registered(
         check_duplicate_keys(ctx, input, rows_table)
             .await
             .map_err(|e| internal(&e))??;
-        let skipped = check_match_values(ctx, input, rows_table, &match_property)
+        let skipped = check_all_match_values(ctx, input, rows_table, &match_property)
             .await
             .map_err(|e| internal(&e))??;
         let skipped = with_invalid_values(skipped, invalid_values);
@@ -262,7 +262,7 @@ async fn diff_registered(
     if let Some(duplicates) = duplicates {
         return Err(vec![duplicates.diagnostic(input)]);
     }
-    let skipped = check_match_values(ctx, input, rows_table, &match_property)
+    let skipped = check_all_match_values(ctx, input, rows_table, &match_property)
         .await
         .map_err(|e| internal(&e))??;
     let skipped = with_invalid_values(skipped, invalid_values);
@@ -735,6 +735,68 @@ async fn diff_keys(
     Ok(diff)
 }
 
+/// One property rows are matched on, as [`check_match_values`] checks it.
+struct MatchColumn<'a> {
+    /// The destination property (a column of the mapped rows).
+    property: &'a str,
+    /// Where the spec names it, for the diagnostics.
+    span: engine_diag::SourceSpan,
+    /// The model column it is mapped from, for the hints.
+    column: &'a str,
+    /// Compared ignoring case, as the destination compares it.
+    case_insensitive: bool,
+    /// Every row needs a value (the first match property); a fallback may be null.
+    required: bool,
+}
+
+/// [`check_match_values`] for the match property and then each `match.fallback` property
+/// (compared ignoring case, as search does): a row sharing a fallback value with another row
+/// could reach the record the other writes. Rows skipped by several checks are listed once.
+async fn check_all_match_values(
+    ctx: &SessionContext,
+    input: &SyncDiffInput<'_>,
+    rows_table: &str,
+    match_property: &str,
+) -> datafusion::error::Result<Result<Vec<SkippedRow>, Vec<Diagnostic>>> {
+    let match_on = &input.sync.match_on;
+    let mut columns = vec![MatchColumn {
+        property: match_property,
+        span: match_on.column.span.clone(),
+        column: &match_on.column.value,
+        case_insensitive: input.match_case_insensitive,
+        required: true,
+    }];
+    for fallback in &match_on.fallback {
+        columns.push(MatchColumn {
+            property: &fallback.value,
+            span: fallback.span.clone(),
+            column: &fallback.value,
+            case_insensitive: true,
+            required: false,
+        });
+    }
+    let mut skipped: Vec<SkippedRow> = Vec::new();
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    for column in &columns {
+        match check_match_values(ctx, input, rows_table, column).await? {
+            Ok(rows) => {
+                for row in rows {
+                    if !skipped.iter().any(|s| s.key == row.key) {
+                        skipped.push(row);
+                    }
+                }
+            }
+            Err(more) => problems.extend(more),
+        }
+    }
+    skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(if problems.is_empty() {
+        Ok(skipped)
+    } else {
+        Err(problems)
+    })
+}
+
 /// Null, empty and shared match values: two rows must never write one record, and a row
 /// without a match value cannot be matched. They stop the plan, or with
 /// `match.on_invalid: skip` the rows are left out and listed.
@@ -742,12 +804,14 @@ async fn check_match_values(
     ctx: &SessionContext,
     input: &SyncDiffInput<'_>,
     rows_table: &str,
-    match_property: &str,
+    match_column: &MatchColumn<'_>,
 ) -> datafusion::error::Result<Result<Vec<SkippedRow>, Vec<Diagnostic>>> {
     let sync_name = input.sync.name.value.as_str();
+    let match_property = match_column.property;
+    let case_insensitive = match_column.case_insensitive;
     let skip = input.sync.match_on.on_invalid == OnInvalidMatch::Skip;
     let column = format!("\"{}\"", match_property.replace('"', "\"\""));
-    let normalized = if input.match_case_insensitive {
+    let normalized = if case_insensitive {
         format!("lower({column})")
     } else {
         column.clone()
@@ -757,14 +821,18 @@ async fn check_match_values(
     } else {
         format!("LIMIT {SHOWN_KEYS}")
     };
-    let missing = query(
-        ctx,
-        &format!(
-            "SELECT __key, count(*) OVER () AS total FROM {rows_table} \
-             WHERE ({column} IS NULL OR trim({column}) = '') ORDER BY __key {limit}"
-        ),
-    )
-    .await?;
+    let missing = if match_column.required {
+        query(
+            ctx,
+            &format!(
+                "SELECT __key, count(*) OVER () AS total FROM {rows_table} \
+                 WHERE ({column} IS NULL OR trim({column}) = '') ORDER BY __key {limit}"
+            ),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     // Shared match values are rare: find whether any exist with one aggregate (it spills
     // under the memory pool) before joining rows to them.
     let any_shared = query(
@@ -790,7 +858,7 @@ async fn check_match_values(
              SELECT r.__key, r.{column}, (SELECT count(*) FROM d) AS groups \
              FROM {rows_table} r JOIN d ON {normalized_r} = d.m \
              ORDER BY d.m, r.__key {shared_limit}",
-                normalized_r = if input.match_case_insensitive {
+                normalized_r = if case_insensitive {
                     format!("lower(r.{column})")
                 } else {
                     format!("r.{column}")
@@ -835,7 +903,7 @@ async fn check_match_values(
                 match_value: Some(value),
                 reason: format!(
                     "another row has the same `{match_property}`{}",
-                    if input.match_case_insensitive {
+                    if case_insensitive {
                         " (compared case-insensitively)"
                     } else {
                         ""
@@ -857,11 +925,11 @@ async fn check_match_values(
                     input.sync.model.value
                 ),
             )
-            .at(input.sync.match_on.column.span.clone())
+            .at(match_column.span.clone())
             .note(format!("first rows (primary key): {}", keys.join(", ")))
             .hint(format!(
                 "filter them out in the model's SQL (`WHERE {} IS NOT NULL AND {} <> ''`), or set `match.on_invalid: skip` to leave them out and list them in the plan",
-                input.sync.match_on.column.value, input.sync.match_on.column.value
+                match_column.column, match_column.column
             )),
         );
     }
@@ -869,7 +937,7 @@ async fn check_match_values(
         let mut shown: Vec<String> = Vec::new();
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for (key, value) in shared_rows {
-            let normalized = match_key(&value, input.match_case_insensitive);
+            let normalized = match_key(&value, case_insensitive);
             match groups.last_mut() {
                 Some((v, keys)) if *v == normalized => keys.push(format!("`{key}`")),
                 _ => groups.push((normalized, vec![format!("`{key}`")])),
@@ -886,10 +954,10 @@ async fn check_match_values(
                     input.sync.model.value
                 ),
             )
-            .at(input.sync.match_on.column.span.clone())
+            .at(match_column.span.clone())
             .note(format!(
                 "first shared values{}: {}",
-                if input.match_case_insensitive { " (compared case-insensitively, as the destination does)" } else { "" },
+                if case_insensitive { " (compared case-insensitively, as the destination does)" } else { "" },
                 shown.join(", ")
             ))
             .hint("make the match column unique in the model's SQL (e.g. keep one row per value with ROW_NUMBER()), or set `match.on_invalid: skip` to leave those rows out and list them in the plan"),

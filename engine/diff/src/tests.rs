@@ -45,6 +45,7 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
             column: located("email"),
             on_invalid: engine_spec::OnInvalidMatch::Fail,
             lookup: engine_spec::MatchLookup::Unique,
+            fallback: Vec::new(),
         },
         mapping: vec![MappingSpec {
             property: located("firstname"),

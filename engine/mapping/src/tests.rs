@@ -78,6 +78,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
             column: loc("email", 7, 11),
             on_invalid: engine_spec::OnInvalidMatch::Fail,
             lookup: engine_spec::MatchLookup::Unique,
+            fallback: Vec::new(),
         },
         mapping,
         on_remove: OnRemove::Nothing,

@@ -22,7 +22,7 @@ const SYNC_KEYS: &[&str] = &[
     "guards",
     "batch_size",
 ];
-const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup"];
+const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
@@ -80,6 +80,10 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
     let mapping = match fields.get("mapping") {
         None => Some(Vec::new()),
         Some(node) => mapping(cx, node, fields.key("mapping"), match_on.as_ref()),
+    };
+    let match_on = match (match_on, &mapping) {
+        (Some(match_on), Some(mapping)) => fallbacks_mapped(cx, match_on, mapping),
+        (match_on, _) => match_on,
     };
     let on_remove = match fields.get("on_remove") {
         None => Some(OnRemove::Nothing),
@@ -179,20 +183,123 @@ fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchS
             None => None,
         },
     };
+    let property = property?;
+    let fallback = match fields.get("fallback") {
+        None => Some(Vec::new()),
+        Some(node) => fallback_list(cx, node, fields.key("fallback"), &property),
+    };
+    let has_fallback = fallback.as_ref().is_some_and(|f| !f.is_empty());
     let lookup = match fields.get("lookup") {
+        None if has_fallback => Some(MatchLookup::Search),
         None => Some(MatchLookup::Unique),
         Some(node) => match cx.choice(node, "lookup", &["unique", "search"], &[]) {
             Some("search") => Some(MatchLookup::Search),
+            Some(_) if has_fallback => {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::fallback_needs_search",
+                        "`match.fallback` cannot go with `lookup: unique`",
+                    )
+                    .at(node.span.clone())
+                    .note(
+                        "a fallback property is tried only when the first finds no record, so \
+                         records are looked up before they are written; a unique match writes \
+                         without looking",
+                    )
+                    .hint("remove `lookup: unique` (a fallback looks records up by search)"),
+                );
+                // Reported; the rest of `match` is still checked.
+                Some(MatchLookup::Search)
+            }
             Some(_) => Some(MatchLookup::Unique),
             None => None,
         },
     };
     Some(MatchSpec {
-        property: property?,
+        property,
         column: column?,
         on_invalid: on_invalid?,
         lookup: lookup?,
+        fallback: fallback?,
     })
+}
+
+/// `match.fallback:` a list of property names, each once and none the match property. The
+/// names that check out are returned even when others did not, so that their mappings are
+/// checked too.
+fn fallback_list(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    match_property: &Located<String>,
+) -> Option<Vec<Located<String>>> {
+    let Value::Seq(items) = &node.value else {
+        cx.wrong_type_in(node, key, "fallback", "a list of property names");
+        return None;
+    };
+    let mut out: Vec<Located<String>> = Vec::new();
+    for item in items {
+        let Some(name) = cx.non_empty_string(item, "fallback") else {
+            continue;
+        };
+        if name.value == match_property.value {
+            cx.push(
+                Diagnostic::error(
+                    "spec::fallback_is_match_property",
+                    format!(
+                        "`{}` is the match property and cannot also be its fallback",
+                        name.value
+                    ),
+                )
+                .at(name.span.clone())
+                .hint("list only other properties under `fallback`"),
+            );
+        } else if let Some(first) = out.iter().find(|p| p.value == name.value) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::duplicate_fallback",
+                    format!("property `{}` is listed twice under `fallback`", name.value),
+                )
+                .at(name.span.clone())
+                .note(format!("first listed at {}", first.span))
+                .hint("remove one of the two"),
+            );
+        } else {
+            out.push(name);
+        }
+    }
+    Some(out)
+}
+
+/// Each fallback property must be mapped: its mapped value is what the look-up searches for,
+/// so the record found is the one the row's values describe.
+fn fallbacks_mapped(
+    cx: &mut Cx<'_>,
+    match_on: MatchSpec,
+    mapping: &[MappingSpec],
+) -> Option<MatchSpec> {
+    let mut ok = true;
+    for fallback in &match_on.fallback {
+        if !mapping.iter().any(|m| m.property.value == fallback.value) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::unmapped_fallback",
+                    format!("fallback property `{}` is not mapped", fallback.value),
+                )
+                .at(fallback.span.clone())
+                .note(
+                    "a row is looked up by the value it writes to the fallback property, so \
+                     the property needs a mapping",
+                )
+                .hint(format!(
+                    "add `- property: {}` with a `column:` or `template:` under `mapping`",
+                    fallback.value
+                )),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(match_on)
 }
 
 fn mapping(

@@ -1049,3 +1049,53 @@ fn anchors_aliases_and_merge_keys_work() {
     assert_eq!(mapping[1].on_null, OnNull::Clear);
     assert_eq!(mapping[1].property.span.line, 15);
 }
+
+#[test]
+fn fallback_match_properties() {
+    let with =
+        |fallback: &str| SYNC.replace("  column: email\n", &format!("  column: email\n{fallback}"));
+    let ok = with("  fallback: [phone, company]\n");
+    let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &ok)]);
+    let names: Vec<&str> = project.syncs[0]
+        .match_on
+        .fallback
+        .iter()
+        .map(|p| p.value.as_str())
+        .collect();
+    assert_eq!(names, ["phone", "company"]);
+    assert_eq!(project.syncs[0].match_on.lookup, MatchLookup::Search);
+
+    let bad = with("  lookup: unique\n  fallback: [phone, phone, email, mobile]\n");
+    assert_snapshot!(errors(&[("syncs/contacts_to_hubspot.yaml", &bad)]), @r"
+        error[spec::fallback_needs_search]: `match.fallback` cannot go with `lookup: unique`
+         --> syncs/contacts_to_hubspot.yaml:9:11
+          |
+        9 |   lookup: unique
+          |           ^^^^^^
+          = note: a fallback property is tried only when the first finds no record, so records are looked up before they are written; a unique match writes without looking
+          = hint: remove `lookup: unique` (a fallback looks records up by search)
+
+        error[spec::duplicate_fallback]: property `phone` is listed twice under `fallback`
+          --> syncs/contacts_to_hubspot.yaml:10:21
+           |
+        10 |   fallback: [phone, phone, email, mobile]
+           |                     ^^^^^
+           = note: first listed at syncs/contacts_to_hubspot.yaml:10:14
+           = hint: remove one of the two
+
+        error[spec::fallback_is_match_property]: `email` is the match property and cannot also be its fallback
+          --> syncs/contacts_to_hubspot.yaml:10:28
+           |
+        10 |   fallback: [phone, phone, email, mobile]
+           |                            ^^^^^
+           = hint: list only other properties under `fallback`
+
+        error[spec::unmapped_fallback]: fallback property `mobile` is not mapped
+          --> syncs/contacts_to_hubspot.yaml:10:35
+           |
+        10 |   fallback: [phone, phone, email, mobile]
+           |                                   ^^^^^^
+           = note: a row is looked up by the value it writes to the fallback property, so the property needs a mapping
+           = hint: add `- property: mobile` with a `column:` or `template:` under `mapping`
+        ");
+}

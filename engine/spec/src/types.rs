@@ -229,6 +229,9 @@ pub struct MatchSpec {
     pub on_invalid: OnInvalidMatch,
     /// `match.lookup:` how a new row's record is found.
     pub lookup: MatchLookup,
+    /// `match.fallback:` mapped properties tried in order when `property` finds no record
+    /// (first hit wins); a fallback implies [`MatchLookup::Search`].
+    pub fallback: Vec<Located<String>>,
 }
 
 /// How a new row finds the record it writes.

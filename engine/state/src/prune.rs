@@ -2,9 +2,10 @@
 //! longer needs, and no leftovers of crashed commands.
 //!
 //! What a finished run leaves behind is only what `engine runs show` reads: its row in run
-//! history, the journal rows of the rows it did not write (with the destination's message),
-//! and the header of its plan (skipped and held rows). The rows it wrote are in the snapshot,
-//! so their journal rows go as soon as the run commits. Runs beyond the retention go whole.
+//! history, the journal rows of the rows it did not write (with the destination's message)
+//! and of the rows the destination left as they were (done, with why), and the header of its
+//! plan (skipped and held rows). The rows it wrote are in the snapshot, so their journal rows
+//! go as soon as the run commits. Runs beyond the retention go whole.
 //! Snapshots other than the current generation's, change files of runs that are over, and
 //! scratch files of crashed commands go too. An interrupted run (still `running`) keeps
 //! everything until an apply recovers it.
@@ -142,7 +143,7 @@ impl LocalState {
         let journal_filters = [
             format!("run_id IN ({dropped_list}) AND ?1 IS NOT NULL"),
             "run_id IN (SELECT id FROM runs WHERE sync = ?1 AND status <> 'running')
-                 AND state = 'succeeded'"
+                 AND state = 'succeeded' AND message IS NULL"
                 .to_string(),
         ];
         if dry_run {

@@ -48,6 +48,12 @@ impl Connector for HubspotConnector {
             object: sync.object.value.clone(),
             match_property: sync.match_on.property.value.clone(),
             search_match: sync.match_on.lookup == MatchLookup::Search,
+            fallback_properties: sync
+                .match_on
+                .fallback
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
             timeout: Duration::from_secs(30),
         };
         let client =
