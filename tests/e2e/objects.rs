@@ -380,6 +380,58 @@ fn values_are_converted_to_the_property_types_and_bad_ones_are_listed_per_row() 
         .assert_code(0);
 }
 
+/// The fingerprint covers values as converted for their property's type: when an admin turns
+/// a text property into a date, what the engine sends changes, and the next plan says so.
+#[test]
+fn a_property_type_changed_in_hubspot_shows_in_the_next_plan() {
+    let rows = users(2);
+    let project = TestProject::new(&csv(&rows));
+    project.sandbox.admin(
+        "/crm/v3/properties/contacts",
+        &json!({"name": "signed_up", "label": "Signed up", "type": "string",
+            "fieldType": "text", "groupName": "contactinformation"}),
+    );
+    project.edit(
+        &sync_file(),
+        "mapping:
+",
+        "mapping:
+  - { property: signed_up, value: \"2024-03-05T10:30:00Z\" }
+",
+    );
+    project.engine(&["apply"]).assert_code(0);
+    let signed_up = |p: &TestProject| -> Vec<Option<String>> {
+        p.contacts()
+            .iter()
+            .map(|c| c.get("signed_up").map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        signed_up(&project),
+        vec![Some("2024-03-05T10:30:00Z".to_string()); 2]
+    );
+
+    project.sandbox.admin_request(
+        reqwest::Method::PATCH,
+        "/crm/v3/properties/contacts/signed_up",
+        &json!({"type": "date", "fieldType": "date"}),
+    );
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("0 to create, 2 to update, 0 to remove")
+        .assert_contains("1709596800000");
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(
+        signed_up(&project),
+        vec![Some("1709596800000".to_string()); 2],
+        "midnight UTC, as a date property takes it"
+    );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}
+
 #[test]
 fn a_property_without_unique_values_is_matched_through_batched_search_look_ups() {
     let project = TestProject::new(

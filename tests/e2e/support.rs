@@ -703,11 +703,16 @@ impl Sandbox {
     /// Sends an API request as a portal admin would (schemas, properties, records), with the
     /// token; the answer must be a success.
     pub fn admin(&self, path: &str, body: &Value) -> Value {
+        self.admin_request(reqwest::Method::POST, path, body)
+    }
+
+    /// [`Sandbox::admin`] with another method (`PATCH` a property, say).
+    pub fn admin_request(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
         let url = format!("{}{path}", self.base_url);
         self.runtime.block_on(async {
             let response = self
                 .client
-                .post(&url)
+                .request(method.clone(), &url)
                 .bearer_auth(TOKEN)
                 .json(body)
                 .send()
@@ -715,7 +720,7 @@ impl Sandbox {
                 .expect("the sandbox answers");
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
-            assert!(status.is_success(), "POST {path}: {status} {text}");
+            assert!(status.is_success(), "{method} {path}: {status} {text}");
             serde_json::from_str(&text).unwrap_or(Value::Null)
         })
     }

@@ -47,6 +47,7 @@ mod read;
 mod resolve;
 mod response;
 mod schema;
+mod search_budget;
 
 #[cfg(test)]
 mod tests;
@@ -79,6 +80,8 @@ pub struct HubspotDestination {
     client: Client,
     /// The object type as API paths name it, found on first use (see [`Self::object_path`]).
     object_path: OnceLock<String>,
+    /// The account's search rate limit, shared with every destination writing to it.
+    search_budget: search_budget::SearchBudget,
 }
 
 impl HubspotDestination {
@@ -87,6 +90,7 @@ impl HubspotDestination {
         let checked = config.check().and_then(|()| Client::new(&config));
         match checked {
             Ok(client) => Ok(Self {
+                search_budget: search_budget::for_account(&config.account_key()),
                 config,
                 client,
                 object_path: OnceLock::new(),
@@ -307,6 +311,7 @@ impl HubspotDestination {
         let mut after: Option<String> = None;
         loop {
             let body = lookup::search_body(property, values, returned, after.as_deref());
+            self.search_budget.until_ready().await;
             let answer = match self.client.post_json(&path, &body).await {
                 Ok(answer) => answer,
                 Err(error) => return Err(transport_retry(&self.config, &error)),

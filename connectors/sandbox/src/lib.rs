@@ -38,6 +38,7 @@
 //! | GET | `/crm/v3/properties/{objectType}` | 200 `CollectionResponsePropertyNoPaging` |
 //! | GET | `/crm/v3/properties/{objectType}/{propertyName}` | 200 `Property`, 404 |
 //! | POST | `/crm/v3/properties/{objectType}` | 201 `Property` (+ `Location`), 400, 409 for a taken name |
+//! | PATCH | `/crm/v3/properties/{objectType}/{propertyName}` | 200 `Property`; 400 for a HubSpot-defined property or a definition that does not fit; 404 |
 //! | GET | `/crm-object-schemas/v3/schemas` | 200 `CollectionResponseObjectSchemaNoPaging` (custom objects) |
 //! | POST | `/crm-object-schemas/v3/schemas` | 201 `ObjectSchema`, 400, 409 for a taken name |
 //! | GET | `/crm-object-schemas/v3/schemas/{objectType}` | 200 `ObjectSchema` by type id, fully qualified name, `p_<name>` or name; 404 (built-ins too) |
@@ -56,7 +57,7 @@
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
 //! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
-//! `property_get`, `property_create`, `schemas_list`, `schema_get`, `schema_create`, `other`.
+//! `property_get`, `property_create`, `property_update`, `schemas_list`, `schema_get`, `schema_create`, `other`.
 //! `write_requests` numbers the record writes (batch upsert, batch update, create, batch
 //! create, batch archive, delete) that got past auth, the limits and the injected refusals
 //! (403, 477, 423, 5xx), from 1 (since start or the last reset); `rate_limited` counts the

@@ -1,5 +1,6 @@
 //! Property definitions a client creates: `PropertyCreate` (crm-properties-v3.json) and the
-//! properties of a custom object schema (`ObjectTypePropertyCreate`, crm-schemas-v3.json).
+//! properties of a custom object schema (`ObjectTypePropertyCreate`, crm-schemas-v3.json); and
+//! the changes `PropertyUpdate` makes to a client's property (its type and options, say).
 //!
 //! Checked as HubSpot checks them (FACTS P1): the name is an internal name (lower-case letter
 //! first, then lower-case letters, digits and underscores; `hs_` is HubSpot's), `type` and
@@ -158,6 +159,61 @@ impl PropertyInput {
     }
 }
 
+impl PropertyInput {
+    /// `PropertyUpdate` applied to `existing`: the fields given replace the definition's, and
+    /// the result is checked as a new property is (an enumeration keeps its options unless new
+    /// ones are given). HubSpot's own properties cannot be changed; unique values stay as they
+    /// were (`PropertyUpdate` has no `hasUniqueValue`).
+    pub(crate) fn update(self, existing: &PropertyDef) -> Result<PropertyDef, ApiError> {
+        let name = existing.name.to_string();
+        if existing.hubspot_defined {
+            return Err(field(
+                "name",
+                &name,
+                format!("Property `{name}` is defined by HubSpot and cannot be changed"),
+            ));
+        }
+        let value_type = self
+            .value_type
+            .unwrap_or_else(|| existing.value_type.wire().to_owned());
+        let keeps_options = self.options.is_empty()
+            && ValueType::parse(&value_type) == Some(existing.value_type)
+            && existing.value_type.has_options();
+        let options = if keeps_options {
+            existing
+                .options
+                .iter()
+                .map(|o| OptionInput {
+                    label: o.label.to_string(),
+                    value: o.value.to_string(),
+                })
+                .collect()
+        } else {
+            self.options
+        };
+        let merged = PropertyInput {
+            name: Some(name),
+            label: self.label.or_else(|| Some(existing.label.to_string())),
+            value_type: Some(value_type),
+            field_type: self
+                .field_type
+                .or_else(|| Some(existing.field_type.to_string())),
+            group_name: self.group_name.or_else(|| Some(existing.group.to_string())),
+            description: self
+                .description
+                .or_else(|| Some(existing.description.to_string())),
+            options,
+            has_unique_value: existing.unique,
+            display_order: self.display_order.or(Some(existing.display_order)),
+            text_display_hint: self
+                .text_display_hint
+                .or_else(|| existing.email.then(|| "email".to_owned())),
+        };
+        let created = existing.created_at.unwrap_or_else(Utc::now);
+        merged.build(None, created)
+    }
+}
+
 /// The options of a new property: required for enumerations, HubSpot's two for a `bool` that
 /// gives none, refused for other types.
 fn options(
@@ -243,6 +299,34 @@ mod tests {
             json!({"type": "bool", "fieldType": "booleancheckbox"}),
         ));
         assert_eq!(flag.ok().map(|p| p.options.len()), Some(2));
+    }
+
+    #[test]
+    fn updates_replace_what_they_give_and_are_checked() {
+        let text = build(base(json!({}))).expect("a property");
+        let update = |body: Value| -> Result<PropertyDef, String> {
+            let input: PropertyInput = serde_json::from_value(body).map_err(|e| e.to_string())?;
+            input.update(&text).map_err(|e| format!("{e:?}"))
+        };
+        let date = update(json!({"type": "date", "fieldType": "date"})).expect("changed");
+        assert_eq!(date.value_type, ValueType::Date);
+        assert_eq!(date.label, "Favourite colour");
+        let choice = update(json!({"type": "enumeration", "fieldType": "select",
+            "options": [{"label": "Red", "value": "red", "displayOrder": 0, "hidden": false}]}))
+        .expect("changed");
+        let relabelled: PropertyInput =
+            serde_json::from_value(json!({"label": "Colour"})).expect("an update");
+        let kept = relabelled.update(&choice).expect("changed");
+        assert_eq!(kept.option_values(), ["red"], "options kept");
+        assert!(update(json!({"type": "enumeration", "fieldType": "select"})).is_err());
+        assert!(
+            update(json!({"type": "date"})).is_err(),
+            "fieldType must fit"
+        );
+        let mut builtin = text.clone();
+        builtin.hubspot_defined = true;
+        let input: PropertyInput = serde_json::from_value(json!({"label": "x"})).expect("input");
+        assert!(input.update(&builtin).is_err());
     }
 
     #[test]

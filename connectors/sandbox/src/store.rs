@@ -87,6 +87,15 @@ impl Store {
         self.registry.get_mut(object).properties.push(property);
     }
 
+    /// Replaces the definition of the property of the same name (a `PropertyUpdate`; unique
+    /// values never change, so the indexes stay as they are).
+    pub(crate) fn replace_property(&mut self, object: ObjectType, property: PropertyDef) {
+        let properties = &mut self.registry.get_mut(object).properties;
+        if let Some(slot) = properties.iter_mut().find(|p| p.name == property.name) {
+            *slot = property;
+        }
+    }
+
     /// The object type a path segment names, if any.
     pub(crate) fn resolve(&self, segment: &str) -> Option<ObjectType> {
         self.registry.resolve(segment)

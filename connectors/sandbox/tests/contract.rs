@@ -1078,6 +1078,7 @@ async fn deals_and_tickets_are_built_in() {
 const SCHEMA_LIST: &str = "/crm-object-schemas/v3/schemas";
 const SCHEMA_ONE: &str = "/crm-object-schemas/v3/schemas/{objectType}";
 const PROPERTY_LIST: &str = "/crm/v3/properties/{objectType}";
+const PROPERTY_ONE: &str = "/crm/v3/properties/{objectType}/{propertyName}";
 
 fn car_schema() -> Value {
     json!({
@@ -1628,4 +1629,77 @@ async fn emails_and_domains_match_whatever_their_case() {
     let companies = sandbox.records("companies").await;
     assert_eq!(companies.len(), 1);
     assert_eq!(companies[0]["properties"]["domain"], "example.com");
+}
+
+#[tokio::test]
+async fn a_created_property_can_change_type_and_options() {
+    let sandbox = Sandbox::default().await;
+    let list = "/crm/v3/properties/contacts";
+    let one = "/crm/v3/properties/contacts/signed_up";
+    let signed_up = json!({"name": "signed_up", "label": "Signed up", "type": "string",
+        "fieldType": "text", "groupName": "contactinformation"});
+    sandbox
+        .api(
+            PROPERTIES,
+            Method::POST,
+            PROPERTY_LIST,
+            list,
+            Some(signed_up),
+        )
+        .await
+        .expect(201);
+    let reply = sandbox
+        .api(
+            PROPERTIES,
+            Method::PATCH,
+            PROPERTY_ONE,
+            one,
+            Some(json!({"type": "date", "fieldType": "date"})),
+        )
+        .await;
+    reply
+        .expect(200)
+        .conforms(PROPERTIES, "PATCH", PROPERTY_ONE);
+    assert_eq!(reply.body["type"], "date");
+    assert_eq!(reply.body["label"], "Signed up");
+    let reply = sandbox
+        .api(PROPERTIES, Method::GET, PROPERTY_ONE, one, None)
+        .await;
+    assert_eq!(reply.body["type"], "date");
+    // Values are now checked as dates.
+    let body = json!({"inputs": [upsert_input("a@example.com", json!({"signed_up": "soon"}))]});
+    let reply = sandbox.post(UPSERT, body).await;
+    reply.expect(207);
+    assert!(
+        reply.body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("signed_up")),
+        "{}",
+        reply.body
+    );
+
+    for (path, change, status) in [
+        (
+            one,
+            json!({"type": "enumeration", "fieldType": "select"}),
+            400,
+        ),
+        (
+            "/crm/v3/properties/contacts/email",
+            json!({"label": "Mail"}),
+            400,
+        ),
+        (
+            "/crm/v3/properties/contacts/nothing_here",
+            json!({"label": "x"}),
+            404,
+        ),
+    ] {
+        let reply = sandbox
+            .api(PROPERTIES, Method::PATCH, PROPERTY_ONE, path, Some(change))
+            .await;
+        reply
+            .expect(status)
+            .conforms(PROPERTIES, "PATCH", PROPERTY_ONE);
+    }
 }

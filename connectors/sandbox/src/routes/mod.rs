@@ -75,7 +75,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/crm/v3/properties/{object_type}/{property}",
-            get(properties::get_one),
+            get(properties::get_one).patch(properties::update),
         )
         .route(
             "/crm-object-schemas/v3/schemas",
@@ -117,6 +117,7 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
         (&Method::GET, ["crm", "v3", "properties", _]) => "properties_list",
         (&Method::GET, ["crm", "v3", "properties", _, _]) => "property_get",
         (&Method::POST, ["crm", "v3", "properties", _]) => "property_create",
+        (&Method::PATCH, ["crm", "v3", "properties", _, _]) => "property_update",
         (&Method::GET, ["crm-object-schemas", "v3", "schemas"]) => "schemas_list",
         (&Method::POST, ["crm-object-schemas", "v3", "schemas"]) => "schema_create",
         (&Method::GET, ["crm-object-schemas", "v3", "schemas", _]) => "schema_get",
@@ -285,6 +286,10 @@ mod tests {
         assert_eq!(
             kind(Method::POST, "/crm/v3/properties/deals"),
             "property_create"
+        );
+        assert_eq!(
+            kind(Method::PATCH, "/crm/v3/properties/deals/amount"),
+            "property_update"
         );
         assert_eq!(
             kind(Method::GET, "/crm-object-schemas/v3/schemas/p_car"),

@@ -1,5 +1,5 @@
-//! The property routes: the registry of an object type, whole or one property, and creating
-//! a property (`PropertyCreate`, see `property_create`).
+//! The property routes: the registry of an object type, whole or one property, creating a
+//! property (`PropertyCreate`, see `property_create`) and changing one (`PropertyUpdate`).
 
 use std::sync::Arc;
 
@@ -92,6 +92,37 @@ pub(super) async fn create(
             response.headers_mut().insert(header::LOCATION, value);
         }
         Ok(response)
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `PATCH /crm/v3/properties/{objectType}/{propertyName}` → 200 `Property`, 400 for a change
+/// HubSpot refuses (a HubSpot-defined property, a type and field type that do not fit), 404
+/// for an unknown property.
+pub(super) async fn update(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: BodyBytes,
+) -> Response {
+    let answer = || -> Result<Response, ApiError> {
+        let Path((segment, name)) = path.map_err(|r| ApiError::validation(r.body_text()))?;
+        let input: PropertyInput = respond::parse_body(body)?;
+        let mut store = lock(&shared.store);
+        let object = object_type(&store, &segment)?;
+        let (index, existing) = store
+            .def(object)
+            .properties
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Property \"{name}\" does not exist"))
+                    .context("propertyName", vec![name.clone()])
+            })?;
+        let changed = input.update(existing)?;
+        let body = changed.to_json(index);
+        store.replace_property(object, changed);
+        Ok(respond::ok(&body))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
 }
