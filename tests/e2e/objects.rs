@@ -693,7 +693,7 @@ fn fallback_sync(mode: &str) -> String {
 
 #[test]
 fn an_ordered_list_of_match_properties_takes_the_first_that_finds_a_record() {
-    for mode in ["upsert", "insert"] {
+    for mode in ["upsert", "insert", "update"] {
         let project = TestProject::new(
             "id,email,first_name,last_name,company,lifecycle\n\
              1,a@acme.example,Ada,L,Acme Corp,lead\n\
@@ -717,14 +717,23 @@ fn an_ordered_list_of_match_properties_takes_the_first_that_finds_a_record() {
             .iter()
             .filter(|c| c.get("name") == Some("Hooli"))
             .collect();
-        assert_eq!(
-            companies.len(),
-            4,
-            "{mode}: one record created: {companies:?}"
-        );
-        assert_eq!(hooli.len(), 1);
-        assert_eq!(hooli[0].get("domain"), Some("hooli.example"));
-        assert_eq!(hooli[0].get("city"), Some("Di"));
+        if mode == "update" {
+            assert_eq!(
+                companies.len(),
+                3,
+                "update mode creates nothing: {companies:?}"
+            );
+            assert!(hooli.is_empty());
+        } else {
+            assert_eq!(
+                companies.len(),
+                4,
+                "{mode}: one record created: {companies:?}"
+            );
+            assert_eq!(hooli.len(), 1);
+            assert_eq!(hooli[0].get("domain"), Some("hooli.example"));
+            assert_eq!(hooli[0].get("city"), Some("Di"));
+        }
         assert_eq!(
             by_id(&other).get("city"),
             Some("Theirs"),
@@ -743,9 +752,12 @@ fn an_ordered_list_of_match_properties_takes_the_first_that_finds_a_record() {
                     "a companies record with name `GLOBEX` exists already (record {globex})"
                 ));
         } else {
-            apply
-                .assert_code(1)
-                .assert_contains("3 created/upserted, 0 updated, 0 removed, 1 failed");
+            let (written, failed) = if mode == "update" { (2, 2) } else { (3, 1) };
+            apply.assert_code(1).assert_contains(&if mode == "update" {
+                "0 created/upserted, 2 updated, 0 removed, 2 failed".to_string()
+            } else {
+                "3 created/upserted, 0 updated, 0 removed, 1 failed".to_string()
+            });
             assert_eq!(by_id(&acme).get("city"), Some("Ada"));
             assert_eq!(by_id(&acme).get("name"), Some("Acme Corp"));
             assert_eq!(by_id(&globex).get("city"), Some("Bob"));
@@ -760,11 +772,21 @@ fn an_ordered_list_of_match_properties_takes_the_first_that_finds_a_record() {
                     "the companies record {other} found by name `Initech` has domain \
                      `initech.other`"
                 ));
-            // The ids are in the state: the next plan changes nothing and holds the refused row.
+            if mode == "update" {
+                project
+                    .engine(&["runs", "show", &run_id(&apply)])
+                    .assert_contains(
+                        "no companies record has domain `hooli.example` or name `Hooli`, and \
+                         `mode: update` creates none",
+                    );
+            }
+            // The ids are in the state: the next plan changes nothing and holds the failed rows.
             project
                 .engine(&["plan"])
                 .assert_code(0)
-                .assert_contains("0 to create, 0 to update, 0 to remove, 3 unchanged, 1 held back");
+                .assert_contains(&format!(
+                    "0 to create, 0 to update, 0 to remove, {written} unchanged, {failed} held back"
+                ));
         }
     }
 }
