@@ -260,10 +260,24 @@ pub fn journal_rows(
     run_id: i64,
     only: Option<RowState>,
 ) -> impl Iterator<Item = Result<JournalRow, StateError>> + '_ {
+    MergeByKey::new(
+        journal_table_rows(state, run_id, only),
+        BatchRows::new(state, run_id, only),
+    )
+}
+
+/// The journal's own rows of a run in ascending key order, a page at a time, without the rows
+/// of batches kept as one row: the rows journaled one by one, those with something to say (a
+/// failure, or a row done with a message such as a skipped create).
+pub fn journal_table_rows(
+    state: &dyn StateStore,
+    run_id: i64,
+    only: Option<RowState>,
+) -> impl Iterator<Item = Result<JournalRow, StateError>> + '_ {
     let mut page: std::vec::IntoIter<JournalRow> = Vec::new().into_iter();
     let mut after: Option<String> = None;
     let mut done = false;
-    let table = std::iter::from_fn(move || {
+    std::iter::from_fn(move || {
         loop {
             if let Some(row) = page.next() {
                 after = Some(row.key.clone());
@@ -283,8 +297,7 @@ pub fn journal_rows(
                 }
             }
         }
-    });
-    MergeByKey::new(table, BatchRows::new(state, run_id, only))
+    })
 }
 
 /// Batches read a page at a time by [`BatchRows`].

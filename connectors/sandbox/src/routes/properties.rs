@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 
 use super::objects::{BodyBytes, object_type, segment};
 use crate::errors::{ApiError, category};
+use crate::properties::PropertyDef;
 use crate::property_create::PropertyInput;
+use crate::registry::ObjectType;
 use crate::respond;
 use crate::state::{Shared, lock};
+use crate::store::Store;
 
 /// `GET /crm/v3/properties/{objectType}` → `CollectionResponsePropertyNoPaging`.
 pub(super) async fn list(
@@ -46,16 +49,7 @@ pub(super) async fn get_one(
         let Path((segment, name)) = path.map_err(|r| ApiError::validation(r.body_text()))?;
         let store = lock(&shared.store);
         let object = object_type(&store, &segment)?;
-        let (index, property) = store
-            .def(object)
-            .properties
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.name == name)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Property \"{name}\" does not exist"))
-                    .context("propertyName", vec![name.clone()])
-            })?;
+        let (index, property) = find(&store, object, &name)?;
         Ok(respond::ok(&property.to_json(index)))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
@@ -109,20 +103,29 @@ pub(super) async fn update(
         let input: PropertyInput = respond::parse_body(body)?;
         let mut store = lock(&shared.store);
         let object = object_type(&store, &segment)?;
-        let (index, existing) = store
-            .def(object)
-            .properties
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.name == name)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Property \"{name}\" does not exist"))
-                    .context("propertyName", vec![name.clone()])
-            })?;
+        let (index, existing) = find(&store, object, &name)?;
         let changed = input.update(existing)?;
         let body = changed.to_json(index);
         store.replace_property(object, changed);
         Ok(respond::ok(&body))
     };
     answer().unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The property `name` of an object type and its position in the registry, or HubSpot's 404.
+fn find<'s>(
+    store: &'s Store,
+    object: ObjectType,
+    name: &str,
+) -> Result<(usize, &'s PropertyDef), ApiError> {
+    store
+        .def(object)
+        .properties
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.name == name)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("Property \"{name}\" does not exist"))
+                .context("propertyName", vec![name.to_owned()])
+        })
 }

@@ -83,48 +83,6 @@ fn not_found(id: i64) -> Diagnostic {
         .hint("`engine runs` lists the runs kept and their ids")
 }
 
-/// The rows of a run written with a message (skipped by the destination), read a page at a
-/// time from the journal's own rows (rows written with nothing to say are kept per batch).
-fn written_with_message(
-    state: &dyn StateStore,
-    run_id: i64,
-) -> impl Iterator<Item = Result<engine_state::JournalRow, engine_state::StateError>> + '_ {
-    const PAGE: usize = 1000;
-    let mut page = Vec::new().into_iter();
-    let mut after: Option<String> = None;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        loop {
-            if let Some(row) = page.next() {
-                let row: engine_state::JournalRow = row;
-                after = Some(row.key.clone());
-                if row.message.is_some() {
-                    return Some(Ok(row));
-                }
-                continue;
-            }
-            if done {
-                return None;
-            }
-            match state.journal_table_page(
-                run_id,
-                Some(RowState::Succeeded),
-                after.as_deref(),
-                PAGE,
-            ) {
-                Ok(rows) => {
-                    done = rows.len() < PAGE;
-                    page = rows.into_iter();
-                }
-                Err(e) => {
-                    done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-    })
-}
-
 /// The run's details and failed rows; `None` when there is no such run.
 fn show(state: &dyn StateStore, id: i64) -> Result<Option<String>, engine_state::StateError> {
     let mut out = String::new();
@@ -183,8 +141,13 @@ fn show(state: &dyn StateStore, id: i64) -> Result<Option<String>, engine_state:
     // done, with why. Only such rows carry a message among those written.
     let mut left = String::new();
     let mut left_count = 0;
-    for row in written_with_message(state, id) {
+    // Rows written with nothing to say are kept per batch, so only the journal's own rows
+    // can carry a message.
+    for row in engine_state::journal_table_rows(state, id, Some(RowState::Succeeded)) {
         let row = row?;
+        if row.message.is_none() {
+            continue;
+        }
         left_count += 1;
         let why = row.message.as_deref().unwrap_or_default();
         let _ = writeln!(left, "  {} {:?}: {}", row.action, row.key, why);
