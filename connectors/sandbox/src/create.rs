@@ -8,7 +8,8 @@
 //! `objectWriteTraceId`, which turns on HubSpot's multi-status mode (FACTS E8): then good inputs
 //! are created and each failing one becomes a `StandardError` naming its trace id in a 207.
 //! Batch-level refusals come first in both modes: more than the batch limit (FACTS B1), a
-//! non-string value, associations (the sandbox keeps none), or two inputs giving one unique
+//! non-string value, inline associations (the sandbox makes associations only through the v4
+//! associations routes), or two inputs giving one unique
 //! property the same value (FACTS U3).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -53,8 +54,8 @@ struct Create {
 fn check_input(input: CreateInput, index: usize) -> Result<Create, ApiError> {
     if !input.associations.is_empty() {
         return Err(ApiError::validation(format!(
-            "inputs[{index}] has associations, which the sandbox does not keep: create the \
-             record without them"
+            "inputs[{index}] has associations, which the sandbox does not make on create: create \
+             the record, then associate it through /crm/v4/associations"
         )));
     }
     Ok(Create {

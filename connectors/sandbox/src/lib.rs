@@ -43,23 +43,47 @@
 //! | POST | `/crm-object-schemas/v3/schemas` | 201 `ObjectSchema`, 400, 409 for a taken name |
 //! | GET | `/crm-object-schemas/v3/schemas/{objectType}` | 200 `ObjectSchema` by type id, fully qualified name, `p_<name>` or name; 404 (built-ins too) |
 //!
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/create` | 201 `BatchResponseLabelsBetweenObjectPair`, 207 (`OBJECT_NOT_FOUND` per missing record), 400 |
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/associate/default` | 200 `BatchResponsePublicDefaultAssociation` (missing records in its `errors`: the contract declares no 207), 400 |
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read` | 200 `BatchResponsePublicAssociationMultiWithLabel`, 207 (missing record, or none associated), 400 |
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/archive` | 204 (unknown records ignored), 400 |
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/labels/archive` | 204, 400 |
+//! | GET | `/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}?after&limit` | 200 `CollectionResponseMultiAssociatedObjectWithLabelForwardPaging` (at most 500), 400, 404 |
+//! | PUT | `/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}` | 201 `LabelsBetweenObjectPair` (body: `[AssociationSpec]`), 400, 404 |
+//! | PUT | `/crm/v4/objects/{objectType}/{objectId}/associations/default/{toObjectType}/{toObjectId}` | 200 `BatchResponsePublicDefaultAssociation`, 400, 404 |
+//! | DELETE | `/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}` | 204 |
+//! | GET | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels` | 200 `CollectionResponseAssociationSpecWithLabelNoPaging` |
+//! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels` | 200 (the new type, then its inverse), 400, 409 for a taken name |
+//! | PUT | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels` | 204, 400 (not a user-defined label), 404 |
+//! | DELETE | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels/{associationTypeId}` | 204, 400 (not a user-defined label), 404 |
+//!
 //! The newer `/crm/v3/schemas` alias is not served: crm-schemas-v3.json does not name it.
+//! Nor are the association `definitions/configurations` routes of
+//! crm-associations-v4-schema-definitions.json, nor its `/crm/associations/v4/…/labels` alias.
 //!
 //! Test-control routes (no auth, no rate limit, no faults, not counted):
 //!
 //! | method | path | does |
 //! | --- | --- | --- |
 //! | GET | `/_sandbox/records/{objectType}` | `{"objectType","total","results":[SimplePublicObject with every property]}` |
+//! | GET | `/_sandbox/associations/{fromObjectType}/{toObjectType}` | `{"fromObjectTypeId","toObjectTypeId","total","results":[{"fromObjectId","toObjectId","associationTypeIds":[n]}]}` in id order (each association appears read either way, with the inverse ids the other way) |
 //! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","rate_limited_by":{"secondly","ten_secondly_rolling","daily","search"},"unauthorized","faults":{"latency","missing_scopes","locked","migration","daily_limit","server_error","dropped"}}` |
 //! | GET | `/_sandbox/faults` | every limit and fault key below with its value (`null` when off) |
 //! | POST | `/_sandbox/faults` | any of the keys below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing; the answer is the new state |
-//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties and counters; limits and faults stay, the fault draws start over from the seed, record and type ids keep increasing |
+//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties, associations and user-defined labels, and counters; limits and faults stay, the fault draws start over from the seed, record, type and association type ids keep increasing |
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
 //! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
-//! `property_get`, `property_create`, `property_update`, `schemas_list`, `schema_get`, `schema_create`, `other`.
-//! `write_requests` numbers the record writes (batch upsert, batch update, create, batch
-//! create, batch archive, delete) that got past auth, the limits and the injected refusals
+//! `property_get`, `property_create`, `property_update`, `schemas_list`, `schema_get`, `schema_create`,
+//! `associations_create`, `associations_create_default`, `associations_read`,
+//! `associations_archive`, `associations_archive_labels`, `associations_list`,
+//! `association_put`, `association_put_default`, `association_delete`,
+//! `association_labels_list`, `association_label_create`, `association_label_update`,
+//! `association_label_delete`, `other`.
+//! `write_requests` numbers the writes (record writes: batch upsert, batch update, create,
+//! batch create, batch archive, delete; association writes: the v4 batch create, default,
+//! archive and labels archive, and the single-record PUTs and DELETE) that got past auth, the
+//! limits and the injected refusals
 //! (403, 477, 423, 5xx), from 1 (since start or the last reset); `rate_limited` counts the
 //! limiter's 429s (`rate_limited_by` splits them; `search` is the search bucket), `faults`
 //! the injected faults by kind (the `daily_limit_reached` 429s count there, not in
@@ -104,6 +128,23 @@
 //!
 //! # Behaviour worth knowing
 //!
+//! - Associations (`association_batch`, `associations`, `association_types`): both records
+//!   must exist (else an `OBJECT_NOT_FOUND` error naming the id in `context.ids`, per input),
+//!   and every type id must be one the pair of object types has, in its category (else a
+//!   400 for the whole batch). An association is stored both ways, the other way with the
+//!   inverse type id, and indexed by record, so reading one record's associations costs only
+//!   those associations. Creating one that exists changes nothing; a labelled one brings the
+//!   pair's unlabelled default with it, and archiving the default archives every label
+//!   between the two records (crm-associations-v4.json). A record's archive removes its
+//!   associations. HubSpot-defined type ids, with their inverses: contact → company 279 / 280
+//!   and `Primary` 1 / 2, contact → deal 4 / 3, contact → ticket 15 / 16, company → deal
+//!   342 / 341 and `Primary` 6 / 5, company → ticket 340 / 339 and `Primary` 25 / 26, deal →
+//!   ticket 27 / 28 (279 is FACTS A1; the others come from HubSpot's published table of
+//!   association type ids, see `association_types`). A custom object's schema gives each of
+//!   its `associatedObjects` an unlabelled `USER_DEFINED` type (the schema's association id)
+//!   and its inverse; user-defined labels get fresh ids per direction. Deleting a label
+//!   removes it from the associations that had it. Batch limits: read 1,000 inputs (B3),
+//!   the writes 2,000 (B4); a read pages at 500 associations per record.
 //! - Records hold only written properties; `hs_object_id`, `createdate`, `lastmodifieddate` are
 //!   derived. `""` clears a property (the key disappears). `lastmodifieddate` moves only when a
 //!   write changes a value, so a rerun that changes nothing leaves records untouched.
@@ -111,7 +152,7 @@
 //!   whole at the first bad input, a unique-value conflict as 409 `CONFLICT`
 //!   (`"<Singular> already exists. Existing ID: N"`, FACTS E4); with one `objectWriteTraceId`
 //!   per input a batch create is multi-status (E8). Two inputs with one unique value are a 400
-//!   (U3). `associations` must be empty: the sandbox keeps none.
+//!   (U3). `associations` must be empty: associations are made through the v4 routes.
 //! - Archived records (batch archive, `DELETE`) vanish from get, list, search, batch read
 //!   (`OBJECT_NOT_FOUND`) and upsert matching, and release their unique values; ids are never
 //!   reused.
@@ -202,13 +243,19 @@
 pub mod contract;
 
 mod args;
+mod association_batch;
+mod association_types;
+mod associations;
 mod batch;
 mod builtin;
 mod create;
 mod errors;
+mod events;
 mod faults;
 #[cfg(test)]
 mod index_tests;
+mod lists;
+mod owners;
 mod properties;
 mod property_create;
 mod property_map;

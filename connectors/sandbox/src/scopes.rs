@@ -4,7 +4,11 @@
 //! HubSpot's granular scopes: `crm.objects.<type>.read|write` for records,
 //! `crm.schemas.<type>.read|write` for properties, `crm.schemas.custom.read|write` for custom
 //! object schemas, where `<type>` is `contacts`, `companies`, `deals` or `custom` (every custom
-//! object); tickets use the single legacy `tickets` scope.
+//! object); tickets use the single legacy `tickets` scope. Associations need the records'
+//! scope of the `from` object type, lists `crm.lists.read|write`, owners
+//! `crm.objects.owners.read`, custom event definitions
+//! `behavioral_events.event_definitions.read_write` and event sends
+//! `analytics.behavioral_events.send` (the scopes the OpenAPI files name).
 
 use axum::http::Method;
 
@@ -50,6 +54,27 @@ pub(crate) fn required_scope(
             Some(granular("schemas", family(&type_id(object)?)?, write))
         }
         ["crm-object-schemas", "v3", "schemas", ..] => Some(granular("schemas", "custom", write)),
+        ["crm", "v4", "associations", object, _, rest @ ..] => {
+            let reads = matches!(rest, ["batch", "read"]);
+            Some(granular(
+                "objects",
+                family(&type_id(object)?)?,
+                write && !reads,
+            ))
+        }
+        ["crm", "v4", "objects", object, ..] => {
+            Some(granular("objects", family(&type_id(object)?)?, write))
+        }
+        ["crm", "v3", "lists", rest @ ..] => {
+            let reads = matches!(rest, ["search"]);
+            let access = if write && !reads { "write" } else { "read" };
+            Some(format!("crm.lists.{access}"))
+        }
+        ["crm", "v3", "owners", ..] => Some("crm.objects.owners.read".to_owned()),
+        ["events", "v3", "send", ..] => Some("analytics.behavioral_events.send".to_owned()),
+        ["events", "v3", "event-definitions", ..] => {
+            Some("behavioral_events.event_definitions.read_write".to_owned())
+        }
         _ => None,
     }
 }
@@ -93,6 +118,18 @@ mod tests {
         assert_eq!(
             scope(Method::POST, "/crm-object-schemas/v3/schemas").as_deref(),
             Some("crm.schemas.custom.write")
+        );
+        assert_eq!(
+            scope(Method::POST, "/crm/v4/associations/contacts/0-2/batch/read").as_deref(),
+            Some("crm.objects.contacts.read")
+        );
+        assert_eq!(
+            scope(Method::PUT, "/crm/v3/lists/7/memberships/add").as_deref(),
+            Some("crm.lists.write")
+        );
+        assert_eq!(
+            scope(Method::POST, "/events/v3/send/batch").as_deref(),
+            Some("analytics.behavioral_events.send")
         );
         assert_eq!(scope(Method::GET, "/crm/v3/objects/bogus"), None);
         assert_eq!(scope(Method::GET, "/nowhere"), None);

@@ -5,13 +5,23 @@
 //! costs more as the store grows. An empty string clears a property (FACTS U4): the key is
 //! removed. The registry lives here, under the same lock as the records, because it changes at
 //! run time and every write is checked against it.
+//!
+//! The rest of the portal lives here too, under the same lock, because its rules read or
+//! follow the records: associations and their types (a record's archive removes its
+//! associations), lists (an archive removes the record from its lists), custom event
+//! definitions and sent events (an event names a contact), and owners.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use crate::association_types::{AssociationTypes, USER_DEFINED};
+use crate::associations::Associations;
 use crate::errors::ApiError;
+use crate::events::Events;
+use crate::lists::Lists;
+use crate::owners::Owners;
 use crate::properties::PropertyDef;
 use crate::record::Record;
 use crate::registry::{ObjectDef, ObjectType, Registry};
@@ -31,9 +41,19 @@ pub(crate) struct Store {
     /// The number of the next custom object type id (`2-<n>`); not reset, like record ids.
     next_custom: u64,
     /// The last association definition id handed out; not reset.
-    next_association: u64,
+    pub(crate) next_association: u64,
     registry: Registry,
     tables: HashMap<ObjectType, Table>,
+    /// The associations between records.
+    pub(crate) associations: Associations,
+    /// The association types (labels) of every pair of object types.
+    pub(crate) association_types: AssociationTypes,
+    /// Lists and their memberships.
+    pub(crate) lists: Lists,
+    /// Custom event definitions and the events sent.
+    pub(crate) events: Events,
+    /// The owners (users records can be assigned to).
+    pub(crate) owners: Owners,
 }
 
 impl Default for Store {
@@ -44,6 +64,11 @@ impl Default for Store {
             next_association: FIRST_ASSOCIATION,
             registry: Registry::default(),
             tables: HashMap::new(),
+            associations: Associations::default(),
+            association_types: AssociationTypes::default(),
+            lists: Lists::default(),
+            events: Events::default(),
+            owners: Owners::default(),
         }
     }
 }
@@ -54,6 +79,11 @@ impl Store {
     pub(crate) fn clear(&mut self) {
         self.tables.clear();
         self.registry = Registry::default();
+        self.associations = Associations::default();
+        self.association_types = AssociationTypes::default();
+        self.lists.clear();
+        self.events.clear();
+        self.owners = Owners::default();
     }
 
     /// The object types.
@@ -74,6 +104,17 @@ impl Store {
             now,
         )?;
         self.next_custom += 1;
+        let from = def.type_id.to_string();
+        for association in def.custom.iter().flat_map(|c| &c.associations) {
+            self.next_association += 1;
+            self.association_types.add_pair(
+                [&from, &association.to_type_id],
+                [association.id, self.next_association],
+                USER_DEFINED,
+                None,
+                None,
+            );
+        }
         Ok(self.registry.add(def))
     }
 
@@ -187,9 +228,15 @@ impl Store {
     }
 
     /// Archives a record (HubSpot's delete): it vanishes from every read and releases its
-    /// unique values. Returns false when there is no such record.
+    /// unique values, its associations and list memberships go. Returns false when there is
+    /// no such record.
     pub(crate) fn archive(&mut self, object: ObjectType, id: u64) -> bool {
-        self.tables.get_mut(&object).is_some_and(|t| t.archive(id))
+        let archived = self.tables.get_mut(&object).is_some_and(|t| t.archive(id));
+        if archived {
+            self.associations.remove_record((object, id));
+            self.lists.forget_record(object, id);
+        }
+        archived
     }
 
     /// Applies values to a record (`""` clears); bumps `updatedAt` only if something changed.

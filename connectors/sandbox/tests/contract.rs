@@ -23,6 +23,7 @@ const UPDATE: &str = "/crm/v3/objects/contacts/batch/update";
 const READ: &str = "/crm/v3/objects/contacts/batch/read";
 const SEARCH: &str = "/crm/v3/objects/contacts/search";
 
+mod associations;
 mod limits;
 
 /// One HTTP answer.

@@ -42,6 +42,39 @@ pub(super) async fn records(
     answer().unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /_sandbox/associations/{fromObjectType}/{toObjectType}`: every association from
+/// records of one type to records of the other, in id order, with its type ids (each
+/// association shows up again, with the inverse ids, when read the other way).
+pub(super) async fn associations(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let answer = || -> Result<Response, ApiError> {
+        let Path((from, to)) = path.map_err(|r| ApiError::validation(r.body_text()))?;
+        let store = lock(&shared.store);
+        let from = object_type(&store, &from)?;
+        let to = object_type(&store, &to)?;
+        let results: Vec<Value> = store
+            .associations
+            .all(from, to)
+            .map(|(a, b, types)| {
+                json!({
+                    "fromObjectId": a.to_string(),
+                    "toObjectId": b.to_string(),
+                    "associationTypeIds": types,
+                })
+            })
+            .collect();
+        Ok(respond::ok(&json!({
+            "fromObjectTypeId": store.def(from).type_id,
+            "toObjectTypeId": store.def(to).type_id,
+            "total": results.len(),
+            "results": results,
+        })))
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
+}
+
 /// `GET /_sandbox/stats`: request counts by route kind, write requests, refusals by policy,
 /// injected faults by kind.
 pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -7,6 +7,7 @@
 //! `/_sandbox/` routes skip all of it. Every response, errors included, carries
 //! `X-HubSpot-Correlation-Id`; the bodies of the refusals are built in `refusals`.
 
+mod associations;
 mod control;
 mod create;
 mod objects;
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use chrono::Utc;
 
 use crate::errors::{ApiError, category};
@@ -85,7 +86,53 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm-object-schemas/v3/schemas/{object_type}",
             get(schemas::get_one),
         )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/create",
+            post(associations::batch_create),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/associate/default",
+            post(associations::batch_default),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/read",
+            post(associations::batch_read),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/archive",
+            post(associations::batch_archive),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/batch/labels/archive",
+            post(associations::batch_archive_labels),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/labels",
+            get(associations::labels_list)
+                .post(associations::labels_create)
+                .put(associations::labels_update),
+        )
+        .route(
+            "/crm/v4/associations/{from_type}/{to_type}/labels/{type_id}",
+            delete(associations::labels_delete),
+        )
+        .route(
+            "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}",
+            get(associations::list_one),
+        )
+        .route(
+            "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}/{to_id}",
+            put(associations::put_one).delete(associations::delete_one),
+        )
+        .route(
+            "/crm/v4/objects/{object_type}/{object_id}/associations/default/{to_type}/{to_id}",
+            put(associations::put_default),
+        )
         .route("/_sandbox/records/{object_type}", get(control::records))
+        .route(
+            "/_sandbox/associations/{from_type}/{to_type}",
+            get(control::associations),
+        )
         .route("/_sandbox/stats", get(control::stats))
         .route(
             "/_sandbox/faults",
@@ -121,6 +168,41 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
         (&Method::GET, ["crm-object-schemas", "v3", "schemas"]) => "schemas_list",
         (&Method::POST, ["crm-object-schemas", "v3", "schemas"]) => "schema_create",
         (&Method::GET, ["crm-object-schemas", "v3", "schemas", _]) => "schema_get",
+        (&Method::POST, ["crm", "v4", "associations", _, _, "batch", rest @ ..]) => match rest {
+            ["create"] => "associations_create",
+            ["associate", "default"] => "associations_create_default",
+            ["read"] => "associations_read",
+            ["archive"] => "associations_archive",
+            ["labels", "archive"] => "associations_archive_labels",
+            _ => "other",
+        },
+        (&Method::GET, ["crm", "v4", "associations", _, _, "labels"]) => "association_labels_list",
+        (&Method::POST, ["crm", "v4", "associations", _, _, "labels"]) => {
+            "association_label_create"
+        }
+        (&Method::PUT, ["crm", "v4", "associations", _, _, "labels"]) => "association_label_update",
+        (&Method::DELETE, ["crm", "v4", "associations", _, _, "labels", _]) => {
+            "association_label_delete"
+        }
+        (&Method::GET, ["crm", "v4", "objects", _, _, "associations", _]) => "associations_list",
+        (
+            &Method::PUT,
+            [
+                "crm",
+                "v4",
+                "objects",
+                _,
+                _,
+                "associations",
+                "default",
+                _,
+                _,
+            ],
+        ) => "association_put_default",
+        (&Method::PUT, ["crm", "v4", "objects", _, _, "associations", _, _]) => "association_put",
+        (&Method::DELETE, ["crm", "v4", "objects", _, _, "associations", _, _]) => {
+            "association_delete"
+        }
         _ => "other",
     }
 }
@@ -146,11 +228,24 @@ fn add_headers(response: &mut Response, headers: Vec<(&'static str, String)>) {
     }
 }
 
-/// Whether a route kind is a record write (the requests `write_requests` numbers).
+/// Whether a route kind is a write (the requests `write_requests` numbers): record writes,
+/// association writes, list membership changes and event sends.
 fn is_write(kind: &str) -> bool {
     matches!(
         kind,
-        "batch_upsert" | "batch_update" | "batch_create" | "batch_archive" | "create" | "archive"
+        "batch_upsert"
+            | "batch_update"
+            | "batch_create"
+            | "batch_archive"
+            | "create"
+            | "archive"
+            | "associations_create"
+            | "associations_create_default"
+            | "associations_archive"
+            | "associations_archive_labels"
+            | "association_put"
+            | "association_put_default"
+            | "association_delete"
     )
 }
 
@@ -296,5 +391,33 @@ mod tests {
             "schema_get"
         );
         assert_eq!(kind(Method::PATCH, "/crm/v3/objects/contacts/12"), "other");
+        let v4 = "/crm/v4/associations/contacts/companies";
+        assert_eq!(
+            kind(Method::POST, &format!("{v4}/batch/create")),
+            "associations_create"
+        );
+        assert_eq!(
+            kind(Method::POST, &format!("{v4}/batch/labels/archive")),
+            "associations_archive_labels"
+        );
+        assert_eq!(
+            kind(Method::DELETE, &format!("{v4}/labels/1001")),
+            "association_label_delete"
+        );
+        let record = "/crm/v4/objects/contacts/1/associations";
+        assert_eq!(
+            kind(Method::PUT, &format!("{record}/default/companies/2")),
+            "association_put_default"
+        );
+        assert_eq!(
+            kind(Method::PUT, &format!("{record}/companies/2")),
+            "association_put"
+        );
+        assert_eq!(
+            kind(Method::GET, &format!("{record}/companies")),
+            "associations_list"
+        );
+        assert!(is_write("association_delete"));
+        assert!(!is_write("associations_read"));
     }
 }

@@ -1,0 +1,5 @@
+//! Owners.
+
+/// The portal's owners.
+#[derive(Debug, Default)]
+pub(crate) struct Owners {}
