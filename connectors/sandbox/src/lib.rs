@@ -56,6 +56,16 @@
 //! | POST | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels` | 200 (the new type, then its inverse), 400, 409 for a taken name |
 //! | PUT | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels` | 204, 400 (not a user-defined label), 404 |
 //! | DELETE | `/crm/v4/associations/{fromObjectType}/{toObjectType}/labels/{associationTypeId}` | 204, 400 (not a user-defined label), 404 |
+//! | POST | `/crm/v3/lists` | 200 `ListCreateResponse`, 400 (unknown object type or processing type, a `DYNAMIC` list without `filterBranch`), 409 for a taken name |
+//! | GET | `/crm/v3/lists?listIds&includeFilters` | 200 `ListsByIdResponse` (unknown ids left out) |
+//! | POST | `/crm/v3/lists/search` | 200 `ListSearchResponse`, 400 for a `count` over 500 |
+//! | GET | `/crm/v3/lists/{listId}?includeFilters` | 200 `ListFetchResponse`, 404 |
+//! | GET | `/crm/v3/lists/object-type-id/{objectTypeId}/name/{listName}` | 200 `ListFetchResponse`, 400, 404 |
+//! | DELETE | `/crm/v3/lists/{listId}` | 204, 404 |
+//! | PUT | `/crm/v3/lists/{listId}/memberships/add`, `/remove` (body: record ids) | 200 `MembershipsUpdateResponse`, 400 (`DYNAMIC` list, over 100,000 ids), 404 |
+//! | PUT | `/crm/v3/lists/{listId}/memberships/add-and-remove` | 200 `MembershipsUpdateResponse`, 400, 404 |
+//! | GET | `/crm/v3/lists/{listId}/memberships?after&before&limit` | 200 `ApiCollectionResponseJoinTimeAndRecordId` (at most 250), 400, 404 |
+//! | DELETE | `/crm/v3/lists/{listId}/memberships` | 204, 400 (`DYNAMIC` list), 404 |
 //!
 //! The newer `/crm/v3/schemas` alias is not served: crm-schemas-v3.json does not name it.
 //! Nor are the association `definitions/configurations` routes of
@@ -67,10 +77,11 @@
 //! | --- | --- | --- |
 //! | GET | `/_sandbox/records/{objectType}` | `{"objectType","total","results":[SimplePublicObject with every property]}` |
 //! | GET | `/_sandbox/associations/{fromObjectType}/{toObjectType}` | `{"fromObjectTypeId","toObjectTypeId","total","results":[{"fromObjectId","toObjectId","associationTypeIds":[n]}]}` in id order (each association appears read either way, with the inverse ids the other way) |
+//! | GET | `/_sandbox/lists` | `{"total","results":[PublicObjectList + "recordIds":[id]]}`: every list in id order with its members |
 //! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","rate_limited_by":{"secondly","ten_secondly_rolling","daily","search"},"unauthorized","faults":{"latency","missing_scopes","locked","migration","daily_limit","server_error","dropped"}}` |
 //! | GET | `/_sandbox/faults` | every limit and fault key below with its value (`null` when off) |
 //! | POST | `/_sandbox/faults` | any of the keys below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing; the answer is the new state |
-//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties, associations and user-defined labels, and counters; limits and faults stay, the fault draws start over from the seed, record, type and association type ids keep increasing |
+//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties, associations and user-defined labels, lists, and counters; limits and faults stay, the fault draws start over from the seed, record, type and association type ids keep increasing |
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
 //! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
@@ -79,10 +90,13 @@
 //! `associations_archive`, `associations_archive_labels`, `associations_list`,
 //! `association_put`, `association_put_default`, `association_delete`,
 //! `association_labels_list`, `association_label_create`, `association_label_update`,
-//! `association_label_delete`, `other`.
+//! `association_label_delete`, `list_create`, `lists_get`, `lists_search`, `list_get`,
+//! `list_delete`, `list_memberships`, `list_memberships_add`, `list_memberships_remove`,
+//! `list_memberships_add_and_remove`, `list_memberships_clear`, `other`.
 //! `write_requests` numbers the writes (record writes: batch upsert, batch update, create,
 //! batch create, batch archive, delete; association writes: the v4 batch create, default,
-//! archive and labels archive, and the single-record PUTs and DELETE) that got past auth, the
+//! archive and labels archive, and the single-record PUTs and DELETE; list membership
+//! changes) that got past auth, the
 //! limits and the injected refusals
 //! (403, 477, 423, 5xx), from 1 (since start or the last reset); `rate_limited` counts the
 //! limiter's 429s (`rate_limited_by` splits them; `search` is the search bucket), `faults`
@@ -145,6 +159,14 @@
 //!   and its inverse; user-defined labels get fresh ids per direction. Deleting a label
 //!   removes it from the associations that had it. Batch limits: read 1,000 inputs (B3),
 //!   the writes 2,000 (B4); a read pages at 500 associations per record.
+//! - Lists (`lists`): `MANUAL` and `SNAPSHOT` lists take membership changes; `DYNAMIC`
+//!   lists refuse them with a 400, as HubSpot does, and stay empty (the sandbox evaluates no
+//!   filters). Names are unique in the portal ignoring case. Membership ids that are no live
+//!   record of the list's object type come back in `recordIdsMissing`; adding a member or
+//!   removing a non-member is ignored (FACTS L1). Memberships read in record id order, the
+//!   cursor being the last record id (`before` reads backwards). A record's archive takes it
+//!   out of its lists. A membership request takes at most 100,000 ids (HubSpot documents no
+//!   figure; B6's 100,000 is used).
 //! - Records hold only written properties; `hs_object_id`, `createdate`, `lastmodifieddate` are
 //!   derived. `""` clears a property (the key disappears). `lastmodifieddate` moves only when a
 //!   write changes a value, so a rerun that changes nothing leaves records untouched.

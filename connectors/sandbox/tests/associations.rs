@@ -12,7 +12,7 @@ const RECORD: &str = "/crm/v4/objects/{objectType}/{objectId}/associations/{toOb
 
 impl Sandbox {
     /// Creates `n` records of a built-in type without properties; returns their ids.
-    async fn make(&self, object: &str, n: usize) -> Vec<String> {
+    pub(crate) async fn make(&self, object: &str, n: usize) -> Vec<String> {
         let inputs: Vec<Value> = (0..n)
             .map(|_| json!({"properties": {}, "associations": []}))
             .collect();

@@ -25,6 +25,7 @@ const SEARCH: &str = "/crm/v3/objects/contacts/search";
 
 mod associations;
 mod limits;
+mod lists;
 
 /// One HTTP answer.
 #[derive(Debug)]

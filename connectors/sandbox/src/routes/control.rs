@@ -75,6 +75,21 @@ pub(super) async fn associations(
     answer().unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /_sandbox/lists`: every list in id order with its members (record ids in id order).
+pub(super) async fn lists(State(shared): State<Arc<Shared>>) -> Response {
+    let store = lock(&shared.store);
+    let results: Vec<Value> = store
+        .lists
+        .all()
+        .map(|list| {
+            let mut body = list.to_json(false);
+            body["recordIds"] = list.members().map(|(id, _)| id.to_string()).collect();
+            body
+        })
+        .collect();
+    respond::ok(&json!({"total": results.len(), "results": results}))
+}
+
 /// `GET /_sandbox/stats`: request counts by route kind, write requests, refusals by policy,
 /// injected faults by kind.
 pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -10,6 +10,7 @@
 mod associations;
 mod control;
 mod create;
+mod lists;
 mod objects;
 mod properties;
 mod refusals;
@@ -128,7 +129,31 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v4/objects/{object_type}/{object_id}/associations/default/{to_type}/{to_id}",
             put(associations::put_default),
         )
+        .route("/crm/v3/lists", get(lists::by_ids).post(lists::create))
+        .route("/crm/v3/lists/search", post(lists::search))
+        .route(
+            "/crm/v3/lists/object-type-id/{object_type}/name/{list_name}",
+            get(lists::by_name),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}",
+            get(lists::get_one).delete(lists::delete),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships",
+            get(lists::memberships).delete(lists::empty),
+        )
+        .route("/crm/v3/lists/{list_id}/memberships/add", put(lists::add))
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/remove",
+            put(lists::remove),
+        )
+        .route(
+            "/crm/v3/lists/{list_id}/memberships/add-and-remove",
+            put(lists::add_and_remove),
+        )
         .route("/_sandbox/records/{object_type}", get(control::records))
+        .route("/_sandbox/lists", get(control::lists))
         .route(
             "/_sandbox/associations/{from_type}/{to_type}",
             get(control::associations),
@@ -185,6 +210,20 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
             "association_label_delete"
         }
         (&Method::GET, ["crm", "v4", "objects", _, _, "associations", _]) => "associations_list",
+        (&Method::POST, ["crm", "v3", "lists"]) => "list_create",
+        (&Method::GET, ["crm", "v3", "lists"]) => "lists_get",
+        (&Method::POST, ["crm", "v3", "lists", "search"]) => "lists_search",
+        (&Method::GET, ["crm", "v3", "lists", "object-type-id", _, "name", _]) => "list_get",
+        (&Method::GET, ["crm", "v3", "lists", _]) => "list_get",
+        (&Method::DELETE, ["crm", "v3", "lists", _]) => "list_delete",
+        (&Method::GET, ["crm", "v3", "lists", _, "memberships"]) => "list_memberships",
+        (&Method::DELETE, ["crm", "v3", "lists", _, "memberships"]) => "list_memberships_clear",
+        (&Method::PUT, ["crm", "v3", "lists", _, "memberships", action]) => match *action {
+            "add" => "list_memberships_add",
+            "remove" => "list_memberships_remove",
+            "add-and-remove" => "list_memberships_add_and_remove",
+            _ => "other",
+        },
         (
             &Method::PUT,
             [
@@ -246,6 +285,10 @@ fn is_write(kind: &str) -> bool {
             | "association_put"
             | "association_put_default"
             | "association_delete"
+            | "list_memberships_clear"
+            | "list_memberships_add"
+            | "list_memberships_remove"
+            | "list_memberships_add_and_remove"
     )
 }
 
@@ -418,6 +461,19 @@ mod tests {
             "associations_list"
         );
         assert!(is_write("association_delete"));
+        assert_eq!(
+            kind(Method::PUT, "/crm/v3/lists/7/memberships/add-and-remove"),
+            "list_memberships_add_and_remove"
+        );
+        assert_eq!(kind(Method::POST, "/crm/v3/lists/search"), "lists_search");
+        assert_eq!(
+            kind(Method::GET, "/crm/v3/lists/object-type-id/0-1/name/VIPs"),
+            "list_get"
+        );
+        assert_eq!(
+            kind(Method::GET, "/crm/v3/lists/7/memberships"),
+            "list_memberships"
+        );
         assert!(!is_write("associations_read"));
     }
 }

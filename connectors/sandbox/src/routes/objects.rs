@@ -64,7 +64,7 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
-    fn list(&self, key: &str) -> Vec<String> {
+    pub(super) fn list(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
