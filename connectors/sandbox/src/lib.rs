@@ -66,6 +66,14 @@
 //! | PUT | `/crm/v3/lists/{listId}/memberships/add-and-remove` | 200 `MembershipsUpdateResponse`, 400, 404 |
 //! | GET | `/crm/v3/lists/{listId}/memberships?after&before&limit` | 200 `ApiCollectionResponseJoinTimeAndRecordId` (at most 250), 400, 404 |
 //! | DELETE | `/crm/v3/lists/{listId}/memberships` | 204, 400 (`DYNAMIC` list), 404 |
+//! | GET | `/events/v3/event-definitions?limit&after&searchString&includeProperties` | 200 `CollectionResponseWithTotalExternalBehavioralEventTypeDefinition` (`after` is an offset) |
+//! | POST | `/events/v3/event-definitions` | 201 `ExternalBehavioralEventTypeDefinition`, 400, 409 for a taken name |
+//! | GET | `/events/v3/event-definitions/{eventName}` | 200 (by internal or fully qualified name, with properties), 404 |
+//! | DELETE | `/events/v3/event-definitions/{eventName}` | 204, 404 |
+//! | POST | `/events/v3/send` | 204, 400 |
+//! | POST | `/events/v3/send/batch` | 204, 400 for the whole batch (at most 500 inputs) |
+//! | GET | `/crm/v3/owners?email&after&limit&archived` | 200 `{"results":[PublicOwner],"paging"?}` (no contract file: HubSpot's documented shape, see `owners`), 400 |
+//! | GET | `/crm/v3/owners/{ownerId}?idProperty=id\|userId` | 200 `PublicOwner`, 400, 404 |
 //!
 //! The newer `/crm/v3/schemas` alias is not served: crm-schemas-v3.json does not name it.
 //! Nor are the association `definitions/configurations` routes of
@@ -78,10 +86,13 @@
 //! | GET | `/_sandbox/records/{objectType}` | `{"objectType","total","results":[SimplePublicObject with every property]}` |
 //! | GET | `/_sandbox/associations/{fromObjectType}/{toObjectType}` | `{"fromObjectTypeId","toObjectTypeId","total","results":[{"fromObjectId","toObjectId","associationTypeIds":[n]}]}` in id order (each association appears read either way, with the inverse ids the other way) |
 //! | GET | `/_sandbox/lists` | `{"total","results":[PublicObjectList + "recordIds":[id]]}`: every list in id order with its members |
+//! | GET | `/_sandbox/events` | `{"total","results":[{"eventName","objectId"?,"email"?,"utk"?,"occurredAt","uuid","properties"}]}`: every custom event occurrence accepted, in the order sent |
+//! | GET | `/_sandbox/owners` | `{"total","results":[PublicOwner]}` in id order |
+//! | POST | `/_sandbox/owners` | `{"email","firstName"?,"lastName"?}` adds an owner (the next id) and answers it; 400 for a taken or malformed email |
 //! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","write_requests","rate_limited","rate_limited_by":{"secondly","ten_secondly_rolling","daily","search"},"unauthorized","faults":{"latency","missing_scopes","locked","migration","daily_limit","server_error","dropped"}}` |
 //! | GET | `/_sandbox/faults` | every limit and fault key below with its value (`null` when off) |
 //! | POST | `/_sandbox/faults` | any of the keys below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing; the answer is the new state |
-//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties, associations and user-defined labels, lists, and counters; limits and faults stay, the fault draws start over from the seed, record, type and association type ids keep increasing |
+//! | POST | `/_sandbox/reset` | a fresh portal: clears records, custom objects, created properties, associations and user-defined labels, lists, event definitions and sent events, added owners (the three seeded ones come back), and counters; limits and faults stay, the fault draws start over from the seed, record, type and association type ids keep increasing |
 //!
 //! Route kinds in the stats: `batch_upsert`, `batch_update`, `batch_read`, `batch_create`,
 //! `batch_archive`, `create`, `archive`, `search`, `list`, `get`, `properties_list`,
@@ -92,11 +103,13 @@
 //! `association_labels_list`, `association_label_create`, `association_label_update`,
 //! `association_label_delete`, `list_create`, `lists_get`, `lists_search`, `list_get`,
 //! `list_delete`, `list_memberships`, `list_memberships_add`, `list_memberships_remove`,
-//! `list_memberships_add_and_remove`, `list_memberships_clear`, `other`.
+//! `list_memberships_add_and_remove`, `list_memberships_clear`, `event_definitions_list`,
+//! `event_definition_create`, `event_definition_get`, `event_definition_delete`,
+//! `event_send`, `event_send_batch`, `owners_list`, `owner_get`, `other`.
 //! `write_requests` numbers the writes (record writes: batch upsert, batch update, create,
 //! batch create, batch archive, delete; association writes: the v4 batch create, default,
 //! archive and labels archive, and the single-record PUTs and DELETE; list membership
-//! changes) that got past auth, the
+//! changes; event sends) that got past auth, the
 //! limits and the injected refusals
 //! (403, 477, 423, 5xx), from 1 (since start or the last reset); `rate_limited` counts the
 //! limiter's 429s (`rate_limited_by` splits them; `search` is the search bucket), `faults`
@@ -167,6 +180,18 @@
 //!   cursor being the last record id (`before` reads backwards). A record's archive takes it
 //!   out of its lists. A membership request takes at most 100,000 ids (HubSpot documents no
 //!   figure; B6's 100,000 is used).
+//! - Custom events (`events`): a definition's name is `^[a-z][a-z0-9_]*$` (made from the
+//!   label if not given, at most 50 characters, FACTS V2), its properties `string`,
+//!   `number`, `enumeration` (with options) or `datetime`, `hs_` names reserved;
+//!   `includeDefaultProperties` adds HubSpot's default event properties (strings). A send
+//!   names the event by `pe<portalId>_<name>` ([`PORTAL_ID`]) and a record by `objectId` (a
+//!   live record of the primary object, contacts by default), `email` (the contact with it,
+//!   else none: HubSpot documents no contact creation) or `utk`; properties must be defined
+//!   and fit their type, at most 50; `occurredAt` defaults to now. A repeated `uuid` of an
+//!   event is dropped silently (HubSpot keeps the first). The contract marks the send routes
+//!   exempt from the daily and ten-second limits; the sandbox counts them like every route.
+//! - Owners (`owners`): three seeded (ids 10001..10003, user ids 20001..20003); pages of
+//!   `limit` (default 100, at most 500) after an `after` owner id.
 //! - Records hold only written properties; `hs_object_id`, `createdate`, `lastmodifieddate` are
 //!   derived. `""` clears a property (the key disappears). `lastmodifieddate` moves only when a
 //!   write changes a value, so a rerun that changes nothing leaves records untouched.

@@ -24,8 +24,10 @@ const READ: &str = "/crm/v3/objects/contacts/batch/read";
 const SEARCH: &str = "/crm/v3/objects/contacts/search";
 
 mod associations;
+mod events;
 mod limits;
 mod lists;
+mod owners;
 
 /// One HTTP answer.
 #[derive(Debug)]

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::objects::object_type;
 use crate::errors::ApiError;
 use crate::faults;
+use crate::owners::NewOwner;
 use crate::rate_limit::Limits;
 use crate::record::Selection;
 use crate::respond;
@@ -88,6 +89,32 @@ pub(super) async fn lists(State(shared): State<Arc<Shared>>) -> Response {
         })
         .collect();
     respond::ok(&json!({"total": results.len(), "results": results}))
+}
+
+/// `GET /_sandbox/events`: every custom event occurrence accepted, in the order sent.
+pub(super) async fn events(State(shared): State<Arc<Shared>>) -> Response {
+    let results = lock(&shared.store).events.sent_json();
+    respond::ok(&json!({"total": results.len(), "results": results}))
+}
+
+/// `GET /_sandbox/owners`: every owner, in id order.
+pub(super) async fn owners(State(shared): State<Arc<Shared>>) -> Response {
+    let (results, _) = lock(&shared.store).owners.page(None, 0, usize::MAX);
+    respond::ok(&json!({"total": results.len(), "results": results}))
+}
+
+/// `POST /_sandbox/owners` `{"email","firstName","lastName"}`: adds an owner (the next id)
+/// and answers it; 400 for a taken or malformed email.
+pub(super) async fn add_owner(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let answer = || -> Result<Response, ApiError> {
+        let new: NewOwner = respond::parse_body(body)?;
+        let owner = lock(&shared.store).owners.add(new, chrono::Utc::now())?;
+        Ok(respond::ok(&owner))
+    };
+    answer().unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /_sandbox/stats`: request counts by route kind, write requests, refusals by policy,

@@ -10,8 +10,10 @@
 mod associations;
 mod control;
 mod create;
+mod events;
 mod lists;
 mod objects;
+mod owners;
 mod properties;
 mod refusals;
 mod schemas;
@@ -152,7 +154,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/crm/v3/lists/{list_id}/memberships/add-and-remove",
             put(lists::add_and_remove),
         )
+        .route(
+            "/events/v3/event-definitions",
+            get(events::list).post(events::create),
+        )
+        .route(
+            "/events/v3/event-definitions/{event_name}",
+            get(events::get_one).delete(events::delete),
+        )
+        .route("/events/v3/send", post(events::send))
+        .route("/events/v3/send/batch", post(events::send_batch))
+        .route("/crm/v3/owners", get(owners::list))
+        .route("/crm/v3/owners/{owner_id}", get(owners::get_one))
         .route("/_sandbox/records/{object_type}", get(control::records))
+        .route("/_sandbox/events", get(control::events))
+        .route(
+            "/_sandbox/owners",
+            get(control::owners).post(control::add_owner),
+        )
         .route("/_sandbox/lists", get(control::lists))
         .route(
             "/_sandbox/associations/{from_type}/{to_type}",
@@ -210,6 +229,14 @@ fn route_kind(method: &Method, path: &str) -> &'static str {
             "association_label_delete"
         }
         (&Method::GET, ["crm", "v4", "objects", _, _, "associations", _]) => "associations_list",
+        (&Method::GET, ["events", "v3", "event-definitions"]) => "event_definitions_list",
+        (&Method::POST, ["events", "v3", "event-definitions"]) => "event_definition_create",
+        (&Method::GET, ["events", "v3", "event-definitions", _]) => "event_definition_get",
+        (&Method::DELETE, ["events", "v3", "event-definitions", _]) => "event_definition_delete",
+        (&Method::POST, ["events", "v3", "send"]) => "event_send",
+        (&Method::POST, ["events", "v3", "send", "batch"]) => "event_send_batch",
+        (&Method::GET, ["crm", "v3", "owners"]) => "owners_list",
+        (&Method::GET, ["crm", "v3", "owners", _]) => "owner_get",
         (&Method::POST, ["crm", "v3", "lists"]) => "list_create",
         (&Method::GET, ["crm", "v3", "lists"]) => "lists_get",
         (&Method::POST, ["crm", "v3", "lists", "search"]) => "lists_search",
@@ -289,6 +316,8 @@ fn is_write(kind: &str) -> bool {
             | "list_memberships_add"
             | "list_memberships_remove"
             | "list_memberships_add_and_remove"
+            | "event_send"
+            | "event_send_batch"
     )
 }
 
@@ -461,6 +490,15 @@ mod tests {
             "associations_list"
         );
         assert!(is_write("association_delete"));
+        assert_eq!(
+            kind(Method::POST, "/events/v3/send/batch"),
+            "event_send_batch"
+        );
+        assert_eq!(
+            kind(Method::GET, "/events/v3/event-definitions/pe1_x"),
+            "event_definition_get"
+        );
+        assert_eq!(kind(Method::GET, "/crm/v3/owners/10001"), "owner_get");
         assert_eq!(
             kind(Method::PUT, "/crm/v3/lists/7/memberships/add-and-remove"),
             "list_memberships_add_and_remove"
