@@ -4,9 +4,13 @@
 //! the YAML.
 //!
 //! The scan is a small lexer over minijinja's default syntax, not a parser: it finds `row.name`,
-//! `row['name']` / `row["name"]`, `| filter` and bare identifiers inside `{{ }}` and `{% %}`,
-//! skipping comments, string literals and `{% raw %}` blocks. When a template rebinds `row`
-//! (`{% for row in … %}`, `{% set row = … %}`) its column references are not checked.
+//! `row['name']` / `row["name"]`, `| filter` (and how many arguments it is given) and bare
+//! identifiers inside `{{ }}` and `{% %}`, skipping comments, string literals and `{% raw %}`
+//! blocks. When a template rebinds `row` (`{% for row in … %}`, `{% set row = … %}`) its column
+//! references are not checked.
+//!
+//! Liquid templates are checked after [`crate::liquid`] has rewritten them, and every position
+//! found in the rewritten source is mapped back to the template the user wrote.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -16,6 +20,7 @@ use engine_spec::{Located, SyncSpec};
 use minijinja::{Environment, ErrorKind};
 
 use crate::filters;
+use crate::liquid::{self, Rewritten};
 
 /// A name found in a template, with its byte range in the template source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,13 +29,20 @@ pub(crate) struct Found {
     pub range: Range<usize>,
 }
 
+/// A filter a template applies, and how many arguments it passes (`| f(a, b)`: 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FilterUse {
+    pub found: Found,
+    pub args: usize,
+}
+
 /// What a template refers to.
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     /// `row.x` / `row['x']` references; the range covers the whole expression.
     pub columns: Vec<Found>,
     /// Filter names after `|` (and in `{% filter %}`).
-    pub filters: Vec<Found>,
+    pub filters: Vec<FilterUse>,
     /// Identifiers not preceded by `.`, first occurrence of each.
     pub names: Vec<Found>,
     /// The template binds a variable called `row` itself.
@@ -41,6 +53,7 @@ pub(crate) struct Scan {
 enum Tok {
     Ident(String),
     Str(String),
+    Num,
     Punct(char),
 }
 
@@ -60,9 +73,15 @@ fn lex_block(src: &str, start: usize, end_delim: &str) -> (Vec<(Tok, Range<usize
             }
             tokens.push((Tok::Ident(src[begin..i].to_owned()), begin..i));
         } else if c.is_ascii_digit() {
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            let begin = i;
+            while i < bytes.len()
+                && (bytes[i].is_ascii_alphanumeric()
+                    || bytes[i] == b'_'
+                    || (bytes[i] == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
                 i += 1;
             }
+            tokens.push((Tok::Num, begin..i));
         } else if c == b'\'' || c == b'"' {
             let begin = i;
             let mut value = String::new();
@@ -108,6 +127,34 @@ fn is_punct(tok: Option<&(Tok, Range<usize>)>, c: char) -> bool {
     matches!(tok, Some((Tok::Punct(p), _)) if *p == c)
 }
 
+/// The number of arguments in a call's parentheses at the start of `tokens` (0 without them).
+fn arguments(tokens: &[(Tok, Range<usize>)]) -> usize {
+    if !is_punct(tokens.first(), '(') {
+        return 0;
+    }
+    let mut depth = 0usize;
+    let mut args = 0;
+    for (i, (tok, _)) in tokens.iter().enumerate() {
+        let starts_argument = depth == 1
+            && (i == 1 || is_punct(tokens.get(i - 1), ','))
+            && !matches!(tok, Tok::Punct(')' | ','));
+        if starts_argument {
+            args += 1;
+        }
+        match tok {
+            Tok::Punct('(' | '[' | '{') => depth += 1,
+            Tok::Punct(')' | ']' | '}') => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    args
+}
+
 impl Scan {
     fn block(&mut self, tokens: &[(Tok, Range<usize>)], statement: bool) {
         if statement {
@@ -126,9 +173,12 @@ impl Scan {
                 });
             }
             if i > 0 && is_punct(tokens.get(i - 1), '|') {
-                self.filters.push(Found {
-                    name: name.clone(),
-                    range: range.clone(),
+                self.filters.push(FilterUse {
+                    found: Found {
+                        name: name.clone(),
+                        range: range.clone(),
+                    },
+                    args: arguments(&tokens[i + 1..]),
                 });
             }
             if name != "row" {
@@ -182,9 +232,12 @@ impl Scan {
             "macro" | "call" => self.row_rebound |= binds_row(&tokens[1..]),
             "filter" => {
                 if let Some((name, range)) = ident(tokens.get(1)) {
-                    self.filters.push(Found {
-                        name: name.to_owned(),
-                        range,
+                    self.filters.push(FilterUse {
+                        found: Found {
+                            name: name.to_owned(),
+                            range,
+                        },
+                        args: arguments(&tokens[2..]),
                     });
                 }
             }
@@ -334,22 +387,25 @@ impl Checker<'_> {
         template: &Located<String>,
     ) {
         let src = template.value.as_str();
-        if let Err(err) = env.add_template_owned(property.to_owned(), src.to_owned()) {
+        let rewritten = liquid::rewrite(src);
+        // A position in the compiled source → its span in the project file.
+        let at =
+            |range: Range<usize>| sub_span(&template.span, src, rewritten.original_range(range));
+        if let Err(err) = env.add_template_owned(property.to_owned(), rewritten.source.clone()) {
             self.diagnostics
-                .push(syntax_diagnostic(property, template, &err));
+                .push(syntax_diagnostic(property, template, &rewritten, &err));
             return;
         }
-        let scan = scan(src);
+        let scan = scan(&rewritten.source);
         if !scan.row_rebound {
             for found in &scan.columns {
                 if !self.has_column(&found.name) {
-                    let span = sub_span(&template.span, src, found.range.clone());
-                    self.unknown_column(&found.name, span, "`row` reads", true);
+                    self.unknown_column(&found.name, at(found.range.clone()), "`row` reads", true);
                 }
             }
         }
         let mut state = env.empty_state();
-        for found in &scan.filters {
+        for FilterUse { found, args } in &scan.filters {
             let unknown = state
                 .apply_filter(&found.name, &[])
                 .is_err_and(|e| e.kind() == ErrorKind::UnknownFilter);
@@ -361,7 +417,7 @@ impl Checker<'_> {
                         found.name
                     ),
                 )
-                .at(sub_span(&template.span, src, found.range.clone()));
+                .at(at(found.range.clone()));
                 let known = filters::LIQUID_FILTERS
                     .iter()
                     .chain(filters::BUILTIN_FILTERS);
@@ -373,6 +429,25 @@ impl Checker<'_> {
                     filters::LIQUID_FILTERS.join(", ")
                 ));
                 self.diagnostics.push(d);
+            } else if let Some((fewest, most, usage)) = filters::arity(&found.name)
+                && !(fewest..=most).contains(args)
+            {
+                let given = match args {
+                    0 => "no arguments".to_owned(),
+                    1 => "one argument".to_owned(),
+                    n => format!("{n} arguments"),
+                };
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        "mapping::filter_arguments",
+                        format!(
+                            "the filter `{}` in the template for `{property}` is given {given}",
+                            found.name,
+                        ),
+                    )
+                    .at(at(found.range.clone()))
+                    .hint(format!("`{}` {usage}", found.name)),
+                );
             }
         }
         drop(state);
@@ -400,7 +475,7 @@ impl Checker<'_> {
                 "mapping::unknown_variable",
                 format!("unknown variable `{name}` in the template for `{property}`"),
             )
-            .at(sub_span(&template.span, src, range));
+            .at(at(range));
             if let Some(column) = self.suggest(&name) {
                 d = d.hint(format!(
                     "model columns are under `row`: did you mean `row.{column}`?"
@@ -415,16 +490,19 @@ impl Checker<'_> {
     }
 }
 
-/// A template syntax error at its position in the YAML file, with a hint for Liquid-isms.
+/// A template syntax error at its position in the YAML file, with a hint for the Liquid forms
+/// that are not rewritten.
 fn syntax_diagnostic(
     property: &str,
     template: &Located<String>,
+    rewritten: &Rewritten,
     err: &minijinja::Error,
 ) -> Diagnostic {
     let src = template.value.as_str();
     let detail = err.detail().unwrap_or("invalid syntax");
     let span = match (err.range(), err.line()) {
-        (Some(range), _) => sub_span(&template.span, src, range),
+        (Some(range), _) => sub_span(&template.span, src, rewritten.original_range(range)),
+        // The rewrite keeps every newline where it was, so line numbers are the template's.
         (None, Some(line)) => {
             let start = src
                 .split_inclusive('\n')
@@ -443,40 +521,63 @@ fn syntax_diagnostic(
         format!("syntax error in the template for `{property}`: {detail}"),
     )
     .at(span);
-    let liquid = [
+    let unsupported = [
         (
-            "unknown statement assign",
-            "minijinja has no `assign`: write `{% set x = … %}`",
+            "unknown statement increment",
+            "Liquid's `increment` is not supported: `{% set n = n + 1 %}`",
         ),
         (
-            "unknown statement unless",
-            "minijinja has no `unless`: write `{% if not (…) %}`",
+            "unknown statement decrement",
+            "Liquid's `decrement` is not supported: `{% set n = n - 1 %}`",
         ),
         (
-            "unknown statement elsif",
-            "write `{% elif … %}` instead of `{% elsif … %}`",
+            "unknown statement cycle",
+            "Liquid's `cycle` is not supported: `{{ loop.cycle(\"odd\", \"even\") }}` inside the loop",
         ),
         (
-            "unknown statement case",
-            "minijinja has no `case`: write `{% if x == … %}…{% elif x == … %}`",
+            "unknown statement tablerow",
+            "Liquid's `tablerow` is not supported: build the text with `{% for %}`",
         ),
         (
-            "unknown statement capture",
-            "write `{% set x %}…{% endset %}` instead of `capture`",
+            "unknown statement liquid",
+            "Liquid's `{% liquid %}` is not supported: write each tag in its own `{% … %}`",
         ),
-        ("unknown statement comment", "write comments as `{# … #}`"),
         (
-            "unexpected `:`",
-            "filters take arguments in parentheses: `| append(\"x\")`, not `| append: \"x\"`",
+            "unknown statement render",
+            "a template cannot include another; write the text in place",
+        ),
+        (
+            "unknown statement include",
+            "a template cannot include another; write the text in place",
+        ),
+        (
+            "unknown statement when",
+            "`when` belongs inside `{% case … %}…{% endcase %}`",
         ),
     ];
-    for (needle, hint) in liquid {
+    for (needle, hint) in unsupported {
         if detail.contains(needle) {
             d = d.hint(hint);
         }
     }
-    if detail.contains("unexpected identifier") && src.contains(" contains ") {
-        d = d.hint("write `\"x\" in value` instead of `value contains \"x\"`");
+    let in_for =
+        |word: &str| src.contains(&format!("{word}:")) || src.contains(&format!("{word} :"));
+    if in_for("limit") || in_for("offset") || src.contains(" reversed") {
+        d = d.hint(
+            "`for` takes no `limit:`, `offset:` or `reversed`: slice or reverse the list, \
+             `{% for x in (row.tags | reverse)[1:3] %}`",
+        );
+    } else if src.contains("..") && detail.contains('.') {
+        d = d.hint("write `range(1, 6)` for Liquid's `(1..5)`");
+    } else if detail.contains("unexpected `:`") {
+        d = d.hint(
+            "a filter's arguments follow a colon right after its name (`| append: \"!\"`) or go \
+             in parentheses (`| append(\"!\")`)",
+        );
     }
-    d.note("templates use minijinja (Jinja) syntax with Liquid-named filters")
+    if rewritten.is_rewritten() {
+        d.note("the template is read as Liquid (its tags and filter arguments are rewritten to minijinja's Jinja before it is compiled)")
+    } else {
+        d.note("templates are minijinja (Jinja) or Liquid syntax, with Liquid's filters")
+    }
 }

@@ -1,14 +1,18 @@
-//! Liquid-named filters for minijinja, so Hightouch-style templates work with call syntax
-//! (`{{ row.name | append("!") }}` for Liquid's `{{ row.name | append: "!" }}`).
+//! Liquid's filters for minijinja, with Liquid's semantics, plus `to_unix` (Hightouch's),
+//! `email_domain` and `is_free_email`. Liquid's argument syntax (`| append: "!"`) is rewritten
+//! to the call syntax these are registered for (`| append("!")`) by [`crate::liquid`].
 //!
 //! Null handling follows SQL more than Liquid where that keeps a null a null: string and
 //! number filters given `none` return `none` (so the property stays null and its `on_null`
 //! applies), except `append`/`prepend` (Liquid: nil is `""`), `size` (0), `split` (empty
 //! list), `default` (the fallback) and `to_unix` (an error, as Hightouch documents).
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
-use minijinja::value::ValueKind;
+use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 use crate::format::write_f64;
@@ -32,7 +36,47 @@ pub(crate) const LIQUID_FILTERS: &[&str] = &[
     "split",
     "date",
     "default",
+    "truncate",
+    "replace",
+    "email_domain",
+    "is_free_email",
 ];
+
+/// How many arguments a filter of [`LIQUID_FILTERS`] takes (fewest, most), and how it is
+/// written, for the compile-time check of filter calls.
+pub(crate) fn arity(name: &str) -> Option<(usize, usize, &'static str)> {
+    Some(match name {
+        "to_unix" | "upcase" | "downcase" | "size" | "strip" | "lstrip" | "rstrip"
+        | "email_domain" | "is_free_email" => (0, 0, "takes no arguments"),
+        "append" => (1, 1, "takes one argument: `| append: \"!\"`"),
+        "prepend" => (1, 1, "takes one argument: `| prepend: \"Dr. \"`"),
+        "plus" | "minus" | "times" | "divided_by" | "modulo" => {
+            (1, 1, "takes one argument, a number: `| plus: 1`")
+        }
+        "split" => (1, 1, "takes one argument, the separator: `| split: \",\"`"),
+        "date" => (
+            1,
+            1,
+            "takes one argument, the format: `| date: \"%Y-%m-%d\"`",
+        ),
+        "default" => (
+            0,
+            2,
+            "takes the fallback and `allow_false`: `| default: \"n/a\"`, `| default: \"n/a\", allow_false: true`",
+        ),
+        "truncate" => (
+            0,
+            2,
+            "takes the length and the ellipsis: `| truncate: 20`, `| truncate: 20, \"\"`",
+        ),
+        "replace" => (
+            1,
+            2,
+            "takes the text to find and its replacement: `| replace: \"-\", \" \"`",
+        ),
+        _ => return None,
+    })
+}
 
 /// minijinja's own filters (default features), for "did you mean" hints.
 pub(crate) const BUILTIN_FILTERS: &[&str] = &[
@@ -66,7 +110,6 @@ pub(crate) const BUILTIN_FILTERS: &[&str] = &[
     "pprint",
     "reject",
     "rejectattr",
-    "replace",
     "reverse",
     "round",
     "safe",
@@ -105,6 +148,11 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("split", split);
     env.add_filter("date", date);
     env.add_filter("default", default);
+    env.add_filter("truncate", truncate);
+    // Replaces minijinja's own `replace`: the same for strings, but `none` stays `none`.
+    env.add_filter("replace", replace);
+    env.add_filter("email_domain", email_domain);
+    env.add_filter("is_free_email", is_free_email);
 }
 
 fn invalid(message: String) -> Error {
@@ -289,20 +337,99 @@ fn split(value: Value, separator: &str) -> Result<Value, Error> {
     ))
 }
 
-/// Liquid's `default`: the fallback when the value is `none`, undefined, `false`, an empty
-/// string or an empty list; otherwise the value.
-fn default(value: Value, fallback: Option<Value>) -> Value {
+/// Liquid's `default`: the fallback when the value is `none`, undefined, `false` (unless
+/// `allow_false` is true), an empty string or an empty list; otherwise the value.
+fn default(value: Value, fallback: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let allow_false = kwargs.get::<Option<bool>>("allow_false")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
     let empty = match value.kind() {
         ValueKind::Undefined | ValueKind::None => true,
-        ValueKind::Bool => !value.is_true(),
+        ValueKind::Bool => !allow_false && !value.is_true(),
         ValueKind::String | ValueKind::Seq | ValueKind::Map => value.len() == Some(0),
         _ => false,
     };
-    if empty {
+    Ok(if empty {
         fallback.unwrap_or_else(|| Value::from(""))
     } else {
         value
+    })
+}
+
+/// Liquid's `truncate(length = 50, ellipsis = "...")`: text longer than `length` characters
+/// is cut so that it and the ellipsis make `length` characters (just the ellipsis when that is
+/// longer than `length`); shorter text is unchanged.
+fn truncate(value: Value, length: Option<i64>, ellipsis: Option<Value>) -> Result<Value, Error> {
+    let Some(text) = text_of("truncate", &value)? else {
+        return Ok(Value::from(()));
+    };
+    let ellipsis = match ellipsis {
+        Some(ellipsis) => text_of("truncate", &ellipsis)?.unwrap_or_default(),
+        None => "...".to_owned(),
+    };
+    let length = length.unwrap_or(50);
+    let chars = text.chars().count();
+    if i64::try_from(chars).is_ok_and(|chars| chars <= length) {
+        return Ok(Value::from(text));
     }
+    let keep = usize::try_from(length)
+        .unwrap_or(0)
+        .saturating_sub(ellipsis.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(&ellipsis);
+    Ok(Value::from(out))
+}
+
+/// Liquid's `replace(find, with = "")`: every occurrence.
+fn replace(value: Value, find: Value, with: Option<Value>) -> Result<Value, Error> {
+    let find = text_of("replace", &find)?.unwrap_or_default();
+    let with = match with {
+        Some(with) => text_of("replace", &with)?.unwrap_or_default(),
+        None => String::new(),
+    };
+    map_text("replace", &value, |text| text.replace(&find, &with))
+}
+
+/// The domain of an e-mail address, lower-cased: the text after its last `@` (surrounding
+/// white space and a trailing `.` dropped); `None` when there is no `@` or nothing after it.
+fn domain_of(email: &str) -> Option<String> {
+    let (_, domain) = email.trim().rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('.');
+    (!domain.is_empty()).then(|| domain.to_lowercase())
+}
+
+/// `email_domain`: the part after the last `@`, lower-cased; `none` for a value without one.
+fn email_domain(value: Value) -> Result<Value, Error> {
+    Ok(match text_of("email_domain", &value)? {
+        Some(text) => domain_of(&text).map_or_else(|| Value::from(()), Value::from),
+        None => Value::from(()),
+    })
+}
+
+/// The free-mail and disposable domains of `data/free_email_domains.txt` (its header names
+/// the source, version and licence), as a set built on first use.
+static FREE_EMAIL_DOMAINS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/free_email_domains.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+});
+
+/// `is_free_email`: whether an e-mail address's domain, or a bare domain, is a free-mail (or
+/// disposable) provider's, such as `gmail.com` or `yahoo.co.jp`; `none` stays `none`.
+fn is_free_email(value: Value) -> Result<Value, Error> {
+    let Some(text) = text_of("is_free_email", &value)? else {
+        return Ok(Value::from(()));
+    };
+    let domain = if text.contains('@') {
+        domain_of(&text)
+    } else {
+        let domain = text.trim().trim_end_matches('.');
+        (!domain.is_empty()).then(|| domain.to_lowercase())
+    };
+    Ok(Value::from(domain.is_some_and(|domain| {
+        FREE_EMAIL_DOMAINS.contains(domain.as_str())
+    })))
 }
 
 /// A number for the arithmetic filters.

@@ -41,7 +41,7 @@
 //!
 //! # Templates
 //!
-//! `template:` entries are [minijinja] templates (Jinja syntax), compiled once per sync in one
+//! `template:` entries are [minijinja] templates (Jinja syntax, or Liquid: below), compiled once per sync in one
 //! `Environment`. A template sees `row`, a map of column name → value: strings, numbers as
 //! numbers (decimals with a fraction as the nearest `f64`), booleans, null as `none`, dates and
 //! timestamps as the strings above, lists as lists and structs as maps. `null` and `nil` are
@@ -55,30 +55,58 @@
 //! The formatter sets a thread-local flag when it prints `none`; no sentinel text is involved,
 //! so no data value can be mistaken for null.
 //!
-//! Liquid-named filters (minijinja call syntax, `| append("!")`, not `| append: "!"`):
+//! **Liquid:** templates copied from Hightouch or Census work unchanged. Before compiling, a
+//! template that uses a Liquid-only form (`| f: arg`, `assign`, `capture`, `unless`, `elsif`,
+//! `case` / `when`, `comment`, `contains`, `blank` / `empty`, `forloop`, …) is rewritten to the
+//! Jinja that means the same (the `liquid` module lists each form). The rewrite is
+//! string-literal aware and keeps every newline in place, and each byte of its output knows
+//! the byte of the template it came from, so diagnostics and render errors point at the text
+//! the user wrote. In such a template conditions use **Liquid truthiness** (only nil and
+//! `false` are false; `""`, `0` and empty lists are true) and `and` / `or` group from the right;
+//! a template without Liquid-only forms keeps Jinja's rules (`""` and `0` false), so existing
+//! Jinja mappings render as before. The Hightouch templates `{{ row['col'] | to_unix }}` and
+//! `{%- if row['col'] == null -%}{{ null }}{%- else -%}{{ row['col'] | to_unix }}{%- endif -%}`
+//! are Jinja as they stand.
+//!
+//! **Filters**, named and behaving as Liquid's (arguments after a colon or in parentheses):
 //! `to_unix` (ISO date or date-time → epoch milliseconds, dates at midnight UTC; an error on
-//! null, as Hightouch documents), `date(format)` (chrono strftime on an ISO date or
+//! null, as Hightouch documents), `date: format` (chrono strftime on an ISO date or
 //! date-time), `upcase`, `downcase`, `strip`, `lstrip`, `rstrip`, `size`, `append`, `prepend`,
-//! `split`, `plus`, `minus`, `times`, `divided_by` (integer division rounds down), `modulo`,
-//! `default` (Liquid's: the fallback for none, false, `""` and empty lists). String and number
-//! filters return `none` for a `none` input (so the property stays null). All of
-//! minijinja's own filters (`lower`, `join`, `replace`, `round`, …) work too.
+//! `replace: find, with` (every occurrence), `truncate: n, ellipsis` (at most `n` characters
+//! including the ellipsis, `"..."` by default), `split`, `plus`, `minus`, `times`,
+//! `divided_by` (integer division rounds down), `modulo`, `default` (Liquid's: the fallback
+//! for none, false, `""` and empty lists; `allow_false: true` keeps false), and two of ours:
+//! `email_domain` (the part after the last `@`, lower-cased; none without an `@`) and
+//! `is_free_email` (whether an address's domain, or a bare domain, is a free-mail or
+//! disposable provider's). String and number filters return `none` for a `none` input (so the
+//! property stays null). All of minijinja's own filters (`lower`, `join`, `round`, …) work
+//! too.
+//!
+//! `is_free_email` looks domains up in `data/free_email_domains.txt`, embedded in the binary
+//! and read into a set on first use: 13,405 domains from the
+//! [free-email-domains](https://github.com/Kikobeats/free-email-domains) list (version
+//! 1.9.107, MIT licence, reproduced in the file's header with its source and date).
 //!
 //! Undefined values are semi-strict: printing `row.missing` is an error, `{% if row.missing %}`
 //! is false. Each render may use [`TEMPLATE_FUEL`] units of work; a runaway loop fails the row
 //! instead of hanging the sync. A failing render is a [`MappingError`] naming the row's key and
-//! the property.
+//! the property (and, as a diagnostic, the sync), with the template line for a multi-line
+//! template.
 //!
 //! `compile` checks templates statically: syntax errors, `row.x` / `row['x']` naming no
-//! column, unknown filters and bare variables (`{{ email }}` for `{{ row.email }}`), each at its
-//! line and column in the YAML file, with a "did you mean" hint.
+//! column, unknown filters, Liquid filters given the wrong number of arguments and bare
+//! variables (`{{ email }}` for `{{ row.email }}`), each at its line and column in the YAML
+//! file, with a "did you mean" hint.
 //!
 //! # Limitations
 //!
-//! - Templates are Jinja syntax. Liquid *tags* (`assign`, `unless`, `case`, `capture`,
-//!   `elsif`, `contains`) and Liquid filter-argument syntax (`| f: a`) are not rewritten; they
-//!   are syntax errors whose `hint:` gives the Jinja form.
-//! - Truthiness is Jinja's: `""` and `0` are false (in Liquid only nil and false are).
+//! - Liquid forms that are not rewritten are syntax errors whose hint gives the Jinja form:
+//!   `for` parameters (`limit:`, `offset:`, `reversed`), ranges `(1..5)`, `increment`,
+//!   `decrement`, `cycle`, `tablerow`, `{% liquid %}`, `render` / `include`, and `.size` /
+//!   `.first` / `.last` as properties. Liquid's `case` renders the first matching `when` only;
+//!   its `map: "key"` filter is minijinja's `map` (which applies a filter), not Liquid's.
+//! - A template in the syntax Jinja and Liquid share (only `{{ }}`, `if` / `else` / `for` and
+//!   filters without arguments) is Jinja, truthiness included.
 //! - Lists and maps printed directly use minijinja's notation (`[True, None]`); use
 //!   `| join(";")` or `| tojson` for a destination format.
 //! - The `date` filter needs an ISO date or date-time (no `"now"`, which would break
@@ -98,6 +126,7 @@ mod check;
 mod convert;
 mod filters;
 mod format;
+mod liquid;
 mod template;
 
 #[cfg(test)]

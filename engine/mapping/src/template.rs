@@ -14,8 +14,8 @@ use minijinja::{
     escape_formatter,
 };
 
-use crate::filters;
 use crate::format::{cell_value, normalize, write_f64};
+use crate::{filters, liquid};
 
 /// The fuel one render may burn: about this many template instructions (or 64 times as many
 /// bytes of data). Mapping templates need a few hundred; a runaway loop stops here with an
@@ -41,6 +41,7 @@ pub(crate) fn environment() -> Environment<'static> {
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_formatter(format_value);
     filters::register(&mut env);
+    liquid::register(&mut env);
     env
 }
 

@@ -824,6 +824,350 @@ fn mapping_is_deterministic_across_batch_splits() {
     "#);
 }
 
+// ---------------------------------------------------------------- Liquid templates
+
+/// Renders each template over every row of `rows`: the template, then one line per row.
+fn render_all(cases: &[&str], rows: &RecordBatch) -> String {
+    let mut out = String::new();
+    for case in cases {
+        let values = match render(case, rows) {
+            Ok(values) => values
+                .iter()
+                .map(|v| {
+                    v.as_ref()
+                        .map_or_else(|| "<null>".to_owned(), |s| format!("{s:?}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" | "),
+            Err(e) => format!("error: {e}"),
+        };
+        let _ = writeln!(out, "{case}\n  → {values}");
+    }
+    out
+}
+
+/// Rows for the Liquid tests: a full row, a row of nulls, a row of empty strings and zeros.
+fn liquid_rows() -> RecordBatch {
+    model(vec![
+        ("name", strings(&[Some("  Ada Lovelace "), None, Some("")])),
+        (
+            "at",
+            strings(&[Some("2024-01-15T10:30:00Z"), None, Some("2024-03-05")]),
+        ),
+        ("tier", strings(&[Some("gold"), None, Some("tin")])),
+        (
+            "mail",
+            strings(&[Some("Ada.L@Gmail.COM"), None, Some("ops@acme-corp.io")]),
+        ),
+        (
+            "count",
+            Arc::new(Int64Array::from(vec![Some(3), None, Some(0)])) as ArrayRef,
+        ),
+        (
+            "bio",
+            strings(&[
+                Some("Mathematician and writer, known for the Analytical Engine"),
+                None,
+                Some("short"),
+            ]),
+        ),
+    ])
+}
+
+#[test]
+fn liquid_filter_arguments() {
+    let cases = [
+        r#"{{ row.at | date: "%Y-%m-%d" }}"#,
+        r#"{{ row.name | default: "n/a" }}"#,
+        r#"{{ row.name | strip | default: "n/a" }}"#,
+        r#"{{ row.tier | split: "i" | join: "," }}"#,
+        r#"{{ row.bio | truncate: 20 }}"#,
+        r#"{{ row.bio | truncate: 20, "" }} {{ row.bio | truncate: 8, "…" }}"#,
+        r#"{{ row.bio | truncate }}"#,
+        r#"{{ row.name | replace: "a", "4" }} {{ row.name | replace: " " }}"#,
+        r#"{{ row.tier | append: "!" }} {{ row.tier | prepend: "tier: " }}"#,
+        r#"{{ row.name | strip | downcase | replace: " ", "." | append: "@example.com" | truncate: 18 }}"#,
+        r#"{{row.count|plus:1|times:2}}"#,
+        r#"{{ false | default: "no" }} {{ false | default: "no", allow_false: true }}"#,
+        r#"{{ row.name | upcase | strip }}"#,
+    ];
+    insta::assert_snapshot!(render_all(&cases, &liquid_rows()), @r#"
+    {{ row.at | date: "%Y-%m-%d" }}
+      → "2024-01-15" | <null> | "2024-03-05"
+    {{ row.name | default: "n/a" }}
+      → "  Ada Lovelace " | "n/a" | "n/a"
+    {{ row.name | strip | default: "n/a" }}
+      → "Ada Lovelace" | "n/a" | "n/a"
+    {{ row.tier | split: "i" | join: "," }}
+      → "gold" | "" | "t,n"
+    {{ row.bio | truncate: 20 }}
+      → "Mathematician and..." | <null> | "short"
+    {{ row.bio | truncate: 20, "" }} {{ row.bio | truncate: 8, "…" }}
+      → "Mathematician and wr Mathema…" | <null> | "short short"
+    {{ row.bio | truncate }}
+      → "Mathematician and writer, known for the Analyti..." | <null> | "short"
+    {{ row.name | replace: "a", "4" }} {{ row.name | replace: " " }}
+      → "  Ad4 Lovel4ce  AdaLovelace" | <null> | " "
+    {{ row.tier | append: "!" }} {{ row.tier | prepend: "tier: " }}
+      → "gold! tier: gold" | "! tier: " | "tin! tier: tin"
+    {{ row.name | strip | downcase | replace: " ", "." | append: "@example.com" | truncate: 18 }}
+      → "ada.lovelace@ex..." | "@example.com" | "@example.com"
+    {{row.count|plus:1|times:2}}
+      → "8" | <null> | "2"
+    {{ false | default: "no" }} {{ false | default: "no", allow_false: true }}
+      → "no false" | "no false" | "no false"
+    {{ row.name | upcase | strip }}
+      → "ADA LOVELACE" | <null> | ""
+    "#);
+}
+
+#[test]
+fn liquid_tags() {
+    let cases = [
+        r#"{% assign n = row.name | strip %}{{ n | upcase }}"#,
+        r#"{% unless row.tier == "gold" %}regular{% else %}gold{% endunless %}"#,
+        r#"{% if row.tier == "gold" %}G{% elsif row.tier == "tin" %}T{% else %}?{% endif %}"#,
+        r#"{% if row.mail contains "@" %}email{% else %}no email{% endif %}"#,
+        r#"{% if row.bio contains "Engine" and row.count > 1 %}yes{% endif %}"#,
+        "{% case row.tier %}\n  {% when \"gold\" %}G\n  {% when \"silver\", \"tin\" %}S/T\n  {% else %}other\n{% endcase %}",
+        "{% case row.count %}{% when 0 %}none{% when 3 %}three{% endcase %}",
+        r#"{% capture label %}{{ row.tier | upcase }}-{{ row.count }}{% endcapture %}{{ label | downcase }}"#,
+        "{% comment %}ignored {{ row.nope }}{% endcomment %}{{ row.tier }}",
+        "{%- comment -%} ignored {%- endcomment -%}\n{{ row.tier | default: 'none' }}",
+        r#"{% if row.name == blank %}blank{% else %}set{% endif %}"#,
+        r#"{% if row.name == empty %}empty{% else %}not empty{% endif %}"#,
+        r#"{% if row.name != nil %}present{% else %}nil{% endif %}"#,
+        r#"{% if row.name == null %}{{ null }}{% else %}{{ row.name | strip }}{% endif %}"#,
+        "{% for p in row.bio | split: ' ' %}{% if forloop.index <= 2 %}{{ p }}.{% endif %}{% endfor %}",
+        "{% echo row.tier | upcase %}",
+        "{{ row.tier | append: \"!\" -}}\n {%- assign c = 'nope' %}{% if row[c] %}defined{% endif %}",
+    ];
+    insta::assert_snapshot!(render_all(&cases, &liquid_rows()), @r#"
+    {% assign n = row.name | strip %}{{ n | upcase }}
+      → "ADA LOVELACE" | <null> | ""
+    {% unless row.tier == "gold" %}regular{% else %}gold{% endunless %}
+      → "gold" | "regular" | "regular"
+    {% if row.tier == "gold" %}G{% elsif row.tier == "tin" %}T{% else %}?{% endif %}
+      → "G" | "?" | "T"
+    {% if row.mail contains "@" %}email{% else %}no email{% endif %}
+      → "email" | "no email" | "email"
+    {% if row.bio contains "Engine" and row.count > 1 %}yes{% endif %}
+      → "yes" | "" | ""
+    {% case row.tier %}
+      {% when "gold" %}G
+      {% when "silver", "tin" %}S/T
+      {% else %}other
+    {% endcase %}
+      → "G\n  " | "other\n" | "S/T\n  "
+    {% case row.count %}{% when 0 %}none{% when 3 %}three{% endcase %}
+      → "three" | "" | "none"
+    {% capture label %}{{ row.tier | upcase }}-{{ row.count }}{% endcapture %}{{ label | downcase }}
+      → "gold-3" | "-" | "tin-0"
+    {% comment %}ignored {{ row.nope }}{% endcomment %}{{ row.tier }}
+      → "gold" | <null> | "tin"
+    {%- comment -%} ignored {%- endcomment -%}
+    {{ row.tier | default: 'none' }}
+      → "gold" | "none" | "tin"
+    {% if row.name == blank %}blank{% else %}set{% endif %}
+      → "set" | "blank" | "blank"
+    {% if row.name == empty %}empty{% else %}not empty{% endif %}
+      → "not empty" | "not empty" | "empty"
+    {% if row.name != nil %}present{% else %}nil{% endif %}
+      → "present" | "nil" | "present"
+    {% if row.name == null %}{{ null }}{% else %}{{ row.name | strip }}{% endif %}
+      → "Ada Lovelace" | <null> | ""
+    {% for p in row.bio | split: ' ' %}{% if forloop.index <= 2 %}{{ p }}.{% endif %}{% endfor %}
+      → "Mathematician.and." | "" | "short."
+    {% echo row.tier | upcase %}
+      → "GOLD" | <null> | "TIN"
+    {{ row.tier | append: "!" -}}
+     {%- assign c = 'nope' %}{% if row[c] %}defined{% endif %}
+      → "gold!" | "!" | "tin!"
+    "#);
+}
+
+/// In a Liquid template only nil and false are false; a Jinja template keeps Jinja's rule.
+#[test]
+fn liquid_truthiness() {
+    let cases = [
+        // Liquid (the template uses `assign`): "" and 0 are true.
+        "{% assign liquid = true %}{% if row.name %}T{% else %}F{% endif %}",
+        "{% assign liquid = true %}{% if row.count %}T{% else %}F{% endif %}",
+        "{% unless row.count %}F{% else %}T{% endunless %}",
+        "{% if row.count or row.name %}T{% else %}F{% endif %}{% assign liquid = true %}",
+        // Liquid's `and` / `or` group from the right: false and (false or true) is false.
+        "{% if false and false or true %}T{% else %}F{% endif %}{% assign liquid = true %}",
+        // Jinja (nothing Liquid-only): "" and 0 are false, `and` binds first.
+        "{% if row.name %}T{% else %}F{% endif %}",
+        "{% if row.count %}T{% else %}F{% endif %}",
+        "{% if false and false or true %}T{% else %}F{% endif %}",
+    ];
+    insta::assert_snapshot!(render_all(&cases, &liquid_rows()), @r#"
+    {% assign liquid = true %}{% if row.name %}T{% else %}F{% endif %}
+      → "T" | "F" | "T"
+    {% assign liquid = true %}{% if row.count %}T{% else %}F{% endif %}
+      → "T" | "F" | "T"
+    {% unless row.count %}F{% else %}T{% endunless %}
+      → "T" | "F" | "T"
+    {% if row.count or row.name %}T{% else %}F{% endif %}{% assign liquid = true %}
+      → "T" | "F" | "T"
+    {% if false and false or true %}T{% else %}F{% endif %}{% assign liquid = true %}
+      → "F" | "F" | "F"
+    {% if row.name %}T{% else %}F{% endif %}
+      → "T" | "F" | "F"
+    {% if row.count %}T{% else %}F{% endif %}
+      → "T" | "F" | "F"
+    {% if false and false or true %}T{% else %}F{% endif %}
+      → "T" | "T" | "T"
+    "#);
+}
+
+#[test]
+fn email_filters() {
+    let rows = model(vec![(
+        "mail",
+        strings(&[
+            Some("Ada.L@Gmail.COM"),
+            Some(" ops@acme-corp.io "),
+            Some("user@yahoo.co.jp"),
+            Some("weird@name@ProtonMail.com"),
+            Some("no-at-sign"),
+            Some("trailing@"),
+            None,
+        ]),
+    )]);
+    let cases = [
+        "{{ row.mail | email_domain }}",
+        "{{ row.mail | is_free_email }}",
+        "{{ row.mail | email_domain | is_free_email }}",
+        r#"{% if row.mail | is_free_email %}personal{% else %}work{% endif %}{% assign liquid = 1 %}"#,
+        "{{ row.mail | email_domain | default: 'unknown' }}",
+    ];
+    insta::assert_snapshot!(render_all(&cases, &rows), @r#"
+    {{ row.mail | email_domain }}
+      → "gmail.com" | "acme-corp.io" | "yahoo.co.jp" | "protonmail.com" | <null> | <null> | <null>
+    {{ row.mail | is_free_email }}
+      → "true" | "false" | "true" | "true" | "false" | "false" | <null>
+    {{ row.mail | email_domain | is_free_email }}
+      → "true" | "false" | "true" | "true" | <null> | <null> | <null>
+    {% if row.mail | is_free_email %}personal{% else %}work{% endif %}{% assign liquid = 1 %}
+      → "personal" | "work" | "personal" | "personal" | "work" | "work" | "work"
+    {{ row.mail | email_domain | default: 'unknown' }}
+      → "gmail.com" | "acme-corp.io" | "yahoo.co.jp" | "protonmail.com" | "unknown" | "unknown" | "unknown"
+    "#);
+    // Bare domains, any case, and a trailing dot.
+    assert_eq!(
+        render_one("{{ 'Hotmail.com.' | is_free_email }}", &rows).as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        render_one("{{ 'example-corp.com' | is_free_email }}", &rows).as_deref(),
+        Some("false")
+    );
+}
+
+/// The guide's templates, with and without the null guard, verbatim and in Liquid filter
+/// syntax (Census writes `date:`), over a null.
+#[test]
+fn hightouch_and_census_templates_in_liquid() {
+    let rows = model(vec![(
+        "col",
+        strings(&[Some("2024-01-15T10:30:00Z"), None]),
+    )]);
+    let cases = [
+        "{{ row['col'] | to_unix }}",
+        "{%- if row['col'] == null -%}{{ null }}{%- else -%}{{ row['col'] | to_unix }}{%- endif -%}",
+        "{%- if row['col'] == nil -%}{{ nil }}{%- else -%}{{ row['col'] | date: '%s' | times: 1000 }}{%- endif -%}",
+        "{% if row.col != blank %}{{ row.col | date: \"%B %-d, %Y\" }}{% endif %}",
+    ];
+    insta::assert_snapshot!(render_all(&cases, &rows), @r#"
+    {{ row['col'] | to_unix }}
+      → error: cannot map property `out` of row `2`: to_unix: input is null
+    {%- if row['col'] == null -%}{{ null }}{%- else -%}{{ row['col'] | to_unix }}{%- endif -%}
+      → "1705314600000" | <null>
+    {%- if row['col'] == nil -%}{{ nil }}{%- else -%}{{ row['col'] | date: '%s' | times: 1000 }}{%- endif -%}
+      → "1705314600000" | <null>
+    {% if row.col != blank %}{{ row.col | date: "%B %-d, %Y" }}{% endif %}
+      → "January 15, 2024" | ""
+    "#);
+}
+
+#[test]
+fn liquid_errors_point_at_the_users_text() {
+    let rows = model(vec![("at", strings(&[Some("2024-01-15")]))]);
+    // A Liquid-style call of an unknown filter, after rewrites that shift columns
+    // (`unless` → `if not (`, `contains`), on the second line of a block scalar at 21:9.
+    let block = MappingSpec {
+        property: loc("note", 20, 7),
+        source: MappingSource::Template(loc(
+            "{% unless row.at contains '-' %}\n  {{ row.at | truncat: 5 }}{{ row.at | upcase: 'x' }}\n{% endunless %}",
+            21,
+            9,
+        )),
+        on_null: OnNull::Keep,
+    };
+    insta::assert_snapshot!(compile_err(vec![block], &["id"], &rows), @r#"
+    error[mapping::unknown_filter]: unknown filter `truncat` in the template for `note`
+      --> syncs/contacts.yaml:22:23
+      note: Liquid-compatible filters: to_unix, upcase, downcase, size, append, prepend, strip, lstrip, rstrip, plus, minus, times, divided_by, modulo, split, date, default, truncate, replace, email_domain, is_free_email; and minijinja's own filters
+      hint: did you mean `truncate`?
+    error[mapping::filter_arguments]: the filter `upcase` in the template for `note` is given one argument
+      --> syncs/contacts.yaml:22:48
+      hint: `upcase` takes no arguments
+    "#);
+    // A syntax error after a rewrite, and a Liquid form that is not supported.
+    let out = compile_err(
+        vec![
+            template(
+                "a",
+                "{% if row.at contains '-' %}{{ row.at | append: }}{% endif %}",
+                10,
+            ),
+            template("b", "{% assign n = 0 %}\n{% increment n %}", 12),
+            template(
+                "c",
+                "{% for t in row.at | split: '-' limit: 2 %}{{ t }}{% endfor %}",
+                14,
+            ),
+            template("d", "{{ row.at | date: '%Y' }}{{ row.nope | upcase }}", 16),
+        ],
+        &["id"],
+        &rows,
+    );
+    insta::assert_snapshot!(out, @r#"
+    error[mapping::filter_arguments]: the filter `append` in the template for `a` is given no arguments
+      --> syncs/contacts.yaml:11:56
+      hint: `append` takes one argument: `| append: "!"`
+    error[mapping::template_syntax]: syntax error in the template for `b`: unknown statement increment
+      --> syncs/contacts.yaml:14:19
+      note: the template is read as Liquid (its tags and filter arguments are rewritten to minijinja's Jinja before it is compiled)
+      hint: Liquid's `increment` is not supported: `{% set n = n + 1 %}`
+    error[mapping::template_syntax]: syntax error in the template for `c`: unexpected identifier, expected `,`
+      --> syncs/contacts.yaml:15:48
+      note: the template is read as Liquid (its tags and filter arguments are rewritten to minijinja's Jinja before it is compiled)
+      hint: `for` takes no `limit:`, `offset:` or `reversed`: slice or reverse the list, `{% for x in (row.tags | reverse)[1:3] %}`
+    error[mapping::unknown_column]: `row` reads `nope` is not a column of the model `customers`
+      --> syncs/contacts.yaml:17:44
+      note: the model `customers` has the columns `id`, `email`, `at`
+    "#);
+}
+
+/// A render error of a Liquid template names the sync, the property and the row, and its
+/// line in the template is the user's line.
+#[test]
+fn liquid_render_errors_name_the_row_and_property() {
+    let rows = model(vec![("at", strings(&[Some("2024-01-15"), Some("soon")]))]);
+    let err = render(
+        "{% assign d = row.at %}\n{% unless d == blank %}\n{{ d | date: '%Y' }}\n{% endunless %}",
+        &rows,
+    )
+    .expect_err("`soon` is no date");
+    insta::assert_snapshot!(show_diagnostics(&[err.to_diagnostic("contacts")]), @r#"
+    error[mapping::render_failed]: cannot map property `out`: date: `soon` is not an ISO 8601 date or date-time (e.g. `2024-01-15` or `2024-01-15T10:30:00Z`) (template line 3)
+      --> sync `contacts`, row `2`, field `out`
+    "#);
+}
+
 // ---------------------------------------------------------------- compile diagnostics
 
 #[test]
@@ -882,38 +1226,43 @@ fn template_syntax_error_points_into_the_file() {
         &["id"],
         &rows,
     );
-    insta::assert_snapshot!(one_line, @r"
+    insta::assert_snapshot!(one_line, @r#"
     error[mapping::template_syntax]: syntax error in the template for `score`: unexpected end of variable block
       --> syncs/contacts.yaml:11:28
-      note: templates use minijinja (Jinja) syntax with Liquid-named filters
-    ");
+      note: templates are minijinja (Jinja) or Liquid syntax, with Liquid's filters
+    "#);
     // A block scalar starting at line 21, column 9: the error on its third line.
     let block = MappingSpec {
         property: loc("note", 20, 7),
         source: MappingSource::Template(loc(
-            "{% if row.id %}\n  {{ row.email }}\n{% assign x = 1 %}\n{% endif %}",
+            "{% if row.id %}\n  {{ row.email }}\n{% cycle 'a', 'b' %}\n{% endif %}",
             21,
             9,
         )),
         on_null: OnNull::Keep,
     };
-    insta::assert_snapshot!(compile_err(vec![block], &["id"], &rows), @r"
-    error[mapping::template_syntax]: syntax error in the template for `note`: unknown statement assign
+    insta::assert_snapshot!(compile_err(vec![block], &["id"], &rows), @r#"
+    error[mapping::template_syntax]: syntax error in the template for `note`: unknown statement cycle
       --> syncs/contacts.yaml:23:12
-      note: templates use minijinja (Jinja) syntax with Liquid-named filters
-      hint: minijinja has no `assign`: write `{% set x = … %}`
-    ");
-    let liquid_filter = compile_err(
-        vec![template("x", "{{ row.email | append: '!' }}", 10)],
+      note: templates are minijinja (Jinja) or Liquid syntax, with Liquid's filters
+      hint: Liquid's `cycle` is not supported: `{{ loop.cycle("odd", "even") }}` inside the loop
+    "#);
+    let colon = compile_err(
+        vec![template("x", "{{ row.email : '!' }}", 10)],
         &["id"],
         &rows,
     );
-    insta::assert_snapshot!(liquid_filter, @r#"
+    insta::assert_snapshot!(colon, @r#"
     error[mapping::template_syntax]: syntax error in the template for `x`: unexpected `:`, expected end of variable block
-      --> syncs/contacts.yaml:11:37
-      note: templates use minijinja (Jinja) syntax with Liquid-named filters
-      hint: filters take arguments in parentheses: `| append("x")`, not `| append: "x"`
+      --> syncs/contacts.yaml:11:29
+      note: templates are minijinja (Jinja) or Liquid syntax, with Liquid's filters
+      hint: a filter's arguments follow a colon right after its name (`| append: "!"`) or go in parentheses (`| append("!")`)
     "#);
+    // Liquid's filter arguments are not a syntax error any more.
+    assert_eq!(
+        render_one("{{ row.email | append: '!' }}", &rows).as_deref(),
+        Some("u1@example.com!")
+    );
 }
 
 #[test]
@@ -935,7 +1284,7 @@ fn unknown_filters_and_variables() {
     insta::assert_snapshot!(out, @r"
     error[mapping::unknown_filter]: unknown filter `upcse` in the template for `a`
       --> syncs/contacts.yaml:11:31
-      note: Liquid-compatible filters: to_unix, upcase, downcase, size, append, prepend, strip, lstrip, rstrip, plus, minus, times, divided_by, modulo, split, date, default; and minijinja's own filters
+      note: Liquid-compatible filters: to_unix, upcase, downcase, size, append, prepend, strip, lstrip, rstrip, plus, minus, times, divided_by, modulo, split, date, default, truncate, replace, email_domain, is_free_email; and minijinja's own filters
       hint: did you mean `upcase`?
     error[mapping::unknown_variable]: unknown variable `email` in the template for `b`
       --> syncs/contacts.yaml:13:19
@@ -1005,7 +1354,11 @@ fn the_spec_documents_every_filter() {
         .iter()
         .chain(crate::filters::BUILTIN_FILTERS)
         .copied()
-        .filter(|name| !spec.contains(&format!("`{name}`")) && !spec.contains(&format!("`{name}(")))
+        .filter(|name| {
+            ["`", "(", ":"]
+                .iter()
+                .all(|after| !spec.contains(&format!("`{name}{after}")))
+        })
         .collect();
     assert!(
         missing.is_empty(),
