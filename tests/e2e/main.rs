@@ -18,6 +18,7 @@
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
 
+mod associations;
 mod corpus;
 mod crash;
 mod disk_full;

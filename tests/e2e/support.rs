@@ -764,6 +764,30 @@ impl Sandbox {
             .collect()
     }
 
+    /// The associations from `from` to `to` records: `(from id, to id)` → their type ids.
+    pub fn associations(&self, from: &str, to: &str) -> BTreeMap<(String, String), Vec<u64>> {
+        let body = self.get(&format!("/_sandbox/associations/{from}/{to}"));
+        body["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let id = |k: &str| match &a[k] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let mut types: Vec<u64> = a["associationTypeIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_u64)
+                    .collect();
+                types.sort_unstable();
+                ((id("fromObjectId"), id("toObjectId")), types)
+            })
+            .collect()
+    }
+
     /// `/_sandbox/stats`.
     pub fn stats(&self) -> Value {
         self.get("/_sandbox/stats")

@@ -12,6 +12,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod association;
+
+pub use association::{AssociationChange, AssociationTarget, is_association};
 pub use engine_diag::{Diagnostic, SecretString};
 
 /// What to do with one row in the destination.
@@ -46,7 +49,8 @@ pub struct Operation {
     pub destination_id: Option<String>,
     /// The unique match property's value, for upserts.
     pub match_value: Option<String>,
-    /// Properties to write, in mapping order; an empty string clears a property.
+    /// Properties to write, in mapping order; an empty string clears a property. Names that
+    /// start with `@` are associations, valued with an [`AssociationChange`].
     pub properties: Vec<(String, String)>,
 }
 

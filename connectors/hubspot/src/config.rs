@@ -41,6 +41,8 @@ pub struct HubspotConfig {
     /// first hit wins); only with `search_match`. Their values are read from each row's
     /// properties.
     pub fallback_properties: Vec<String>,
+    /// The sync's associations: operations carry their changes under `@name` properties.
+    pub associations: Vec<crate::AssociationConfig>,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
 }
@@ -54,6 +56,7 @@ impl fmt::Debug for HubspotConfig {
             .field("match_property", &self.match_property)
             .field("search_match", &self.search_match)
             .field("fallback_properties", &self.fallback_properties)
+            .field("associations", &self.associations)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -73,6 +76,7 @@ impl HubspotConfig {
             match_property: match_property.into(),
             search_match: false,
             fallback_properties: Vec::new(),
+            associations: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
     }

@@ -38,9 +38,11 @@
     reason = "Diagnostic is the workspace-wide error type"
 )]
 
+mod associations;
 mod client;
 mod config;
 mod encode;
+mod linking;
 mod lookup;
 mod objects;
 mod read;
@@ -59,9 +61,11 @@ use connector_core::{
     BatchResult, Capabilities, Destination, Operation, OperationKind, RowOutcome,
 };
 
+pub use associations::AssociationConfig;
 pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
 pub use connector_core::{Record, RecordRef};
+pub use linking::AssociationField;
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
 use client::{Client, TransportError};
@@ -82,6 +86,8 @@ pub struct HubspotDestination {
     object_path: OnceLock<String>,
     /// The account's search rate limit, shared with every destination writing to it.
     search_budget: search_budget::SearchBudget,
+    /// What links need, read on first use: object paths and label definitions.
+    link_cache: linking::Cache,
 }
 
 impl HubspotDestination {
@@ -91,6 +97,7 @@ impl HubspotDestination {
         match checked {
             Ok(client) => Ok(Self {
                 search_budget: search_budget::for_account(&config.account_key()),
+                link_cache: linking::Cache::default(),
                 config,
                 client,
                 object_path: OnceLock::new(),
@@ -111,23 +118,26 @@ impl HubspotDestination {
         if let Some(path) = self.object_path.get() {
             return Ok(path);
         }
-        let resolved = match objects::built_in(&self.config.object) {
-            Some(plural) => plural.to_string(),
-            None => {
-                let response = self
-                    .client
-                    .get(objects::SCHEMAS_PATH)
-                    .await
-                    .map_err(|error| schema::transport_diagnostic(&self.config, &error))
-                    .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
-                let custom = objects::parse_schemas(&self.config.object, &response)
-                    .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
-                objects::find(&self.config.object, &custom)?
-                    .object_type_id
-                    .clone()
-            }
-        };
+        let resolved = self.resolve_object(&self.config.object).await?;
         Ok(self.object_path.get_or_init(|| resolved))
+    }
+
+    /// The path segment of an object type: a built-in type's plural name, or a custom object's
+    /// type id found through the schemas API (`hubspot::unknown_object` lists the portal's
+    /// objects).
+    pub(crate) async fn resolve_object(&self, name: &str) -> Result<String, Diagnostic> {
+        if let Some(plural) = objects::built_in(name) {
+            return Ok(plural.to_string());
+        }
+        let response = self
+            .client
+            .get(objects::SCHEMAS_PATH)
+            .await
+            .map_err(|error| schema::transport_diagnostic(&self.config, &error))
+            .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
+        let custom = objects::parse_schemas(name, &response)
+            .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
+        Ok(objects::find(name, &custom)?.object_type_id.clone())
     }
 
     /// Reads the object's property definitions (read-only; `engine plan` may call it).
@@ -211,6 +221,15 @@ impl HubspotDestination {
             }
             Err(diagnostic) => return BatchResult::Fatal(diagnostic),
         };
+        if !self.config.associations.is_empty() && operations[0].kind != OperationKind::Archive {
+            return self.send_linked(object, operations).await;
+        }
+        self.send_records(object, operations).await
+    }
+
+    /// Writes a batch of records (no associations in their properties): searched first when
+    /// matching through look-ups, created around existing records after a whole-batch 409.
+    pub(crate) async fn send_records(&self, object: &str, operations: &[Operation]) -> BatchResult {
         let new_rows = matches!(
             operations[0].kind,
             OperationKind::Upsert | OperationKind::Create | OperationKind::UpdateMatched
@@ -641,7 +660,7 @@ pub fn match_is_case_insensitive(property: &str) -> bool {
 /// A request that never got an HTTP answer: the executor sends the batch again later and
 /// turns repeated failures into a fatal error. No connection at all is `Unreachable`, which
 /// the executor retries for a bounded time only.
-fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResult {
+pub(crate) fn transport_retry(config: &HubspotConfig, error: &TransportError) -> BatchResult {
     let url = config.display_url();
     let reason = match error {
         TransportError::Timeout => format!(

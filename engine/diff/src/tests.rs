@@ -58,6 +58,7 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
             max_change_ratio: None,
         },
         batch_size: 100,
+        associations: Vec::new(),
     }
 }
 

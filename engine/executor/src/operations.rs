@@ -3,7 +3,7 @@
 //! An update sends only the properties that changed; a null sends `""` (clear) only where the
 //! mapping says `on_null: clear`, and is otherwise left out so the destination keeps its value.
 
-use connector_core::{Operation, OperationKind};
+use connector_core::{AssociationChange, Operation, OperationKind, is_association};
 use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
 use engine_state::RunCounts;
 
@@ -51,6 +51,19 @@ pub fn action_name(action: Action) -> &'static str {
         Action::Update => "update",
         Action::Remove => "remove",
     }
+}
+
+/// An association's entry in an operation: the links to add and remove between the targets
+/// `before` and `after` (removals only with `remove_stale`, which `clear_on_null` marks);
+/// `None` when there is nothing to send.
+fn association(
+    property: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    remove_stale: bool,
+) -> Option<(String, String)> {
+    let change = AssociationChange::between(before, after, remove_stale);
+    (!change.is_empty()).then(|| (property.to_string(), change.encode()))
 }
 
 /// Builds the operations for a sync plan, reading its changes a chunk at a time.
@@ -106,8 +119,9 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                 .iter()
                 .zip(values)
                 .filter_map(|(p, v)| match v {
+                    Some(v) if is_association(p) => association(p, None, Some(&v), false),
                     Some(v) => Some((p.clone(), v)),
-                    None if clears(p) => Some((p.clone(), String::new())),
+                    None if clears(p) && !is_association(p) => Some((p.clone(), String::new())),
                     None => None,
                 })
                 .collect();
@@ -136,6 +150,12 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
             let properties: Vec<(String, String)> = fields
                 .into_iter()
                 .filter_map(|f| match f.after {
+                    _ if is_association(&f.property) => association(
+                        &f.property,
+                        f.before.as_deref(),
+                        f.after.as_deref(),
+                        clears(&f.property),
+                    ),
                     Some(v) => Some((f.property, v)),
                     None if clears(&f.property) => Some((f.property, String::new())),
                     None => None,
@@ -163,7 +183,13 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
             out.counts.planned_remove += 1;
             let properties: Vec<(String, String)> = fields
                 .into_iter()
-                .map(|f| (f.property, String::new()))
+                .filter_map(|f| {
+                    if is_association(&f.property) {
+                        association(&f.property, f.before.as_deref(), None, clears(&f.property))
+                    } else {
+                        Some((f.property, String::new()))
+                    }
+                })
                 .collect();
             match (plan.on_remove, destination_id) {
                 (RemoveBehaviour::ClearFields, Some(id)) if !properties.is_empty() => {

@@ -122,6 +122,7 @@
 //! column is passed through without copying); nothing is allocated per row. Templates are
 //! rendered row by row only when the sync has any, and a row's columns are read lazily.
 
+mod association;
 mod check;
 mod convert;
 mod filters;
@@ -171,6 +172,9 @@ enum Source {
     Value(String),
     /// The template registered in the environment under this name (the property's name).
     Template(String),
+    /// An association's model column, read into its set of targets (see `association`), and
+    /// its static label.
+    Association(String, Option<String>),
 }
 
 /// A sync's mapping compiled once: templates parsed, column references resolved.
@@ -396,6 +400,23 @@ impl SyncMapping {
             });
             sources.push(source);
         }
+        for association in &sync.associations {
+            checker.check_column(&association.column, "association `column`");
+            properties.push(PropertyInfo {
+                name: connector_core::association::association_property(&association.name.value),
+                // Removing stale links is what a null (no target any more) asks for.
+                on_null: if association.remove_stale {
+                    OnNull::Clear
+                } else {
+                    OnNull::Keep
+                },
+                is_match: false,
+            });
+            sources.push(Source::Association(
+                association.column.value.clone(),
+                association.label.as_ref().map(|l| l.value.clone()),
+            ));
+        }
         if !checker.diagnostics.is_empty() {
             return Err(checker.diagnostics);
         }
@@ -532,6 +553,24 @@ impl SyncMapping {
                         out.append_value(value);
                     }
                     Arc::new(out.finish())
+                }
+                Source::Association(column, label) => {
+                    let index = schema.index_of(column).map_err(|_| {
+                        MappingError::internal(
+                            &property.name,
+                            format_args!("the batch has no column `{column}`"),
+                        )
+                    })?;
+                    association::targets_column(batch.column(index), label.as_deref()).map_err(
+                        |(row, message)| MappingError {
+                            key: key
+                                .as_string::<i32>()
+                                .is_valid(row)
+                                .then(|| key.as_string::<i32>().value(row).to_owned()),
+                            property: property.name.clone(),
+                            message,
+                        },
+                    )?
                 }
                 Source::Template(name) => {
                     let template = self.env.get_template(name).map_err(|e| {

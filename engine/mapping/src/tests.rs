@@ -84,6 +84,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
         on_remove: OnRemove::Nothing,
         guards: Guards::default(),
         batch_size: 100,
+        associations: Vec::new(),
     }
 }
 

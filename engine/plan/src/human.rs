@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use crate::{Action, Plan, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
+use connector_core::{AssociationChange, is_association};
+
+use crate::{Action, FieldChange, Plan, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
 
 /// Knobs for the human view.
 #[derive(Debug, Clone, Copy)]
@@ -191,6 +193,10 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         .max()
         .unwrap_or(0);
     for field in &change.fields {
+        if is_association(&field.property) {
+            render_links(out, sync, change.action, field);
+            continue;
+        }
         let name = format!("{}:", field.property);
         let value = match change.action {
             Action::Create => show(field.after.as_deref()),
@@ -210,6 +216,41 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
             Action::Remove => format!("{} → \"\"", show(field.before.as_deref())),
         };
         let _ = writeln!(out, "      {name:<w$} {value}", w = width + 1);
+    }
+}
+
+/// An association's change as links made and removed: `+ associate companies 901 (label:
+/// Primary)`. Links are removed only with `remove_stale` (which marks the association as
+/// cleared on null); otherwise old links are kept and the plan says so.
+fn render_links(out: &mut String, sync: &SyncPlan, action: Action, field: &FieldChange) {
+    let name = field
+        .property
+        .trim_start_matches(connector_core::association::ASSOCIATION_PREFIX);
+    let remove_stale = sync.clear_on_null.contains(&field.property);
+    let after = match action {
+        Action::Remove => None,
+        _ => field.after.as_deref(),
+    };
+    let change = AssociationChange::between(field.before.as_deref(), after, remove_stale);
+    for to in &change.unlink {
+        let _ = writeln!(out, "      - unassociate {name} {to}");
+    }
+    for target in &change.remove {
+        let _ = writeln!(out, "      - unassociate {name} {}", target.describe());
+    }
+    for target in &change.add {
+        let _ = writeln!(out, "      + associate {name} {}", target.describe());
+    }
+    if !remove_stale {
+        let kept = AssociationChange::between(after, field.before.as_deref(), true).add;
+        if !kept.is_empty() {
+            let shown: Vec<String> = kept.iter().map(|t| t.describe()).collect();
+            let _ = writeln!(
+                out,
+                "      (links kept: {name} {}; set `remove_stale: true` to remove them)",
+                shown.join(", ")
+            );
+        }
     }
 }
 

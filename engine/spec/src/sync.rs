@@ -5,8 +5,8 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    Guards, Located, MappingSource, MappingSpec, MatchLookup, MatchSpec, OnInvalidMatch, OnNull,
-    OnRemove, SyncMode, SyncSpec,
+    AssociationSpec, AssociationWhen, Guards, Located, MappingSource, MappingSpec, MatchLookup,
+    MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -21,11 +21,21 @@ const SYNC_KEYS: &[&str] = &[
     "on_remove",
     "guards",
     "batch_size",
+    "associations",
 ];
 const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
+const ASSOCIATION_KEYS: &[&str] = &[
+    "name",
+    "to",
+    "column",
+    "by",
+    "label",
+    "when",
+    "remove_stale",
+];
 
 /// The largest `batch_size` (HubSpot's batch endpoints take at most 100 records).
 pub const MAX_BATCH_SIZE: usize = 100;
@@ -127,6 +137,10 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
                 .and_then(|n| usize::try_from(n).ok())
         }
     };
+    let associations = match fields.get("associations") {
+        None => Some(Vec::new()),
+        Some(node) => associations(cx, node, fields.key("associations")),
+    };
     if let (
         Some(name),
         Some(model),
@@ -138,6 +152,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(on_remove),
         Some(guards),
         Some(batch_size),
+        Some(associations),
     ) = (
         out.name.clone(),
         out.model.clone(),
@@ -149,6 +164,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         on_remove,
         guards,
         batch_size,
+        associations,
     ) {
         out.spec = Some(SyncSpec {
             name,
@@ -162,6 +178,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
             on_remove,
             guards,
             batch_size,
+            associations,
         });
     }
     out
@@ -465,6 +482,114 @@ fn source(cx: &mut Cx<'_>, key: &str, node: &Node) -> Option<MappingSource> {
             }
         },
     }
+}
+
+/// `associations:` a list of links, each with a name no other has.
+fn associations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Vec<AssociationSpec>> {
+    let Value::Seq(items) = &node.value else {
+        cx.wrong_type_in(node, key, "associations", "a list of `- to: …` entries");
+        return None;
+    };
+    let mut out: Vec<AssociationSpec> = Vec::new();
+    let mut ok = true;
+    for item in items {
+        let Some(association) = association(cx, item) else {
+            ok = false;
+            continue;
+        };
+        if let Some(first) = out.iter().find(|a| a.name.value == association.name.value) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::duplicate_association",
+                    format!("two associations are named `{}`", association.name.value),
+                )
+                .at(association.name.span.clone())
+                .note(format!("the first is at {}", first.name.span))
+                .hint("give each association to one object its own `name:`"),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(association);
+    }
+    ok.then_some(out)
+}
+
+fn association(cx: &mut Cx<'_>, node: &Node) -> Option<AssociationSpec> {
+    let fields = cx.mapping(
+        node,
+        None,
+        "associations",
+        "an `associations` entry",
+        ASSOCIATION_KEYS,
+    )?;
+    let to = cx
+        .required(&fields, "to")
+        .and_then(|n| cx.non_empty_string(n, "to"));
+    let column = cx
+        .required(&fields, "column")
+        .and_then(|n| cx.non_empty_string(n, "column"));
+    let name = match fields.get("name") {
+        Some(n) => cx.name(n, "name", "association"),
+        None => to.clone(),
+    };
+    let by = match fields.get("by") {
+        None => Some(None),
+        Some(n) => cx
+            .non_empty_string(n, "by")
+            .map(|by| (by.value != "id").then_some(by)),
+    };
+    let label = match fields.get("label") {
+        None => Some(None),
+        Some(n) => match n.scalar_text(cx.source) {
+            Some(text) if !text.trim().is_empty() => Some(Some(Located {
+                value: text,
+                span: n.span.clone(),
+            })),
+            _ => {
+                cx.wrong_type(n, "label", "a label's name or an association type id");
+                None
+            }
+        },
+    };
+    let when = match fields.get("when") {
+        None => Some(AssociationWhen::Always),
+        Some(n) => match cx.choice(n, "when", &["always", "created"], &[]) {
+            Some("created") => Some(AssociationWhen::Created),
+            Some(_) => Some(AssociationWhen::Always),
+            None => None,
+        },
+    };
+    let remove_stale = match fields.get("remove_stale") {
+        None => Some(false),
+        Some(n) => cx.boolean(n, "remove_stale"),
+    };
+    if remove_stale == Some(true) && when == Some(AssociationWhen::Created) {
+        if let Some(key) = fields.key("remove_stale") {
+            cx.push(
+                Diagnostic::error(
+                    "spec::association_remove_when_created",
+                    "`remove_stale: true` cannot go with `when: created`",
+                )
+                .at(key.span.clone())
+                .note(
+                    "links made only when a record is created are never revisited, so there is \
+                     nothing to compare later runs with",
+                )
+                .hint("remove one of the two"),
+            );
+        }
+        return None;
+    }
+    Some(AssociationSpec {
+        name: name?,
+        to: to?,
+        column: column?,
+        by: by?,
+        label: label?,
+        when: when?,
+        remove_stale: remove_stale?,
+    })
 }
 
 fn guards(cx: &mut Cx<'_>, node: &Node, parent: &Fields<'_>) -> Option<Guards> {

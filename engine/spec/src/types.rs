@@ -257,6 +257,40 @@ pub enum OnInvalidMatch {
     Skip,
 }
 
+/// `associations:` one link from each record a sync writes to records of another object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssociationSpec {
+    /// `name:` how the plan and the state call it (default: `to`); unique within the sync.
+    pub name: Located<String>,
+    /// `to:` the object type linked to (`companies`, `deals`, a custom object).
+    pub to: Located<String>,
+    /// `column:` the model column naming the records to link: one value, a comma-separated
+    /// string, a list, or `{"value": …, "label": …}` objects (a JSON text, a list or a struct).
+    pub column: Located<String>,
+    /// `by:` what the values are: record ids (`None`, the default, no look-up), or values of
+    /// this unique property of the `to` object (looked up in batches).
+    pub by: Option<Located<String>>,
+    /// `label:` the association label for values that name none (a label's name, or a type
+    /// id); `None` is HubSpot's unlabelled default association.
+    pub label: Option<Located<String>>,
+    /// `when:` which records get the link.
+    pub when: AssociationWhen,
+    /// `remove_stale:` unlink records that are no longer in the model (default: links are only
+    /// ever added).
+    pub remove_stale: bool,
+}
+
+/// Which written records an association links.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AssociationWhen {
+    /// Every record the sync writes (default).
+    #[default]
+    Always,
+    /// Only records this run created (TimeRex: a contact is linked to its company only when
+    /// the contact is new).
+    Created,
+}
+
 /// Safety limits checked before anything is sent.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Guards {
@@ -292,4 +326,6 @@ pub struct SyncSpec {
     pub guards: Guards,
     /// `batch_size:` (default 100, at most 100 for HubSpot).
     pub batch_size: usize,
+    /// `associations:` in the order written.
+    pub associations: Vec<AssociationSpec>,
 }

@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, RecordRef};
-use connector_hubspot::{HubspotConfig, HubspotDestination, check_properties};
+use connector_hubspot::{
+    AssociationConfig, AssociationField, HubspotConfig, HubspotDestination, check_properties,
+};
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
 use engine_mapping::{EnumOption, SyncMapping, ValueKind};
-use engine_spec::{DestinationKind, DestinationSpec, MatchLookup, Project, SyncMode, SyncSpec};
+use engine_spec::{
+    AssociationWhen, DestinationKind, DestinationSpec, MatchLookup, Project, SyncMode, SyncSpec,
+};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
@@ -53,6 +57,16 @@ impl Connector for HubspotConnector {
                 .fallback
                 .iter()
                 .map(|p| p.value.clone())
+                .collect(),
+            associations: sync
+                .associations
+                .iter()
+                .map(|a| AssociationConfig {
+                    property: connector_core::association::association_property(&a.name.value),
+                    to: a.to.value.clone(),
+                    by: a.by.as_ref().map(|b| b.value.clone()),
+                    created_only: a.when == AssociationWhen::Created,
+                })
                 .collect(),
             timeout: Duration::from_secs(30),
         };
@@ -161,6 +175,36 @@ impl Connection for HubspotConnection {
                             problems.push(d.at(entry.property.span.clone()));
                         }
                     }
+                }
+            }
+            for association in &sync.associations {
+                let checked = read_with_backoff(|| async {
+                    self.options.budget.ready().await;
+                    self.client
+                        .check_association(
+                            &association.to.value,
+                            association.label.as_ref().map(|l| l.value.as_str()),
+                            association.by.as_ref().map(|b| b.value.as_str()),
+                        )
+                        .await
+                        .map_err(|(field, d)| {
+                            let span = match field {
+                                AssociationField::To => &association.to.span,
+                                AssociationField::Label => association
+                                    .label
+                                    .as_ref()
+                                    .map_or(&association.to.span, |l| &l.span),
+                                AssociationField::By => association
+                                    .by
+                                    .as_ref()
+                                    .map_or(&association.to.span, |b| &b.span),
+                            };
+                            d.at(span.clone())
+                        })
+                })
+                .await;
+                if let Err(diagnostic) = checked {
+                    problems.push(diagnostic);
                 }
             }
             if problems.is_empty() {

@@ -1,0 +1,187 @@
+//! Associations: each record a sync writes is linked to records of another object, found by
+//! record id or by a unique property, with labels, one-to-many, only for created records, and
+//! with stale links removed when the sync asks. Every test reads the sandbox's associations.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::support::*;
+
+const MODEL: &str = "\
+name: users
+primary_key: [user_id]
+sql: |
+  SELECT id AS user_id, email, first_name, domains, deals FROM users
+";
+
+/// Contacts matched on email, linked to companies by domain (labels from the column, stale
+/// links removed) and to deals by id (links only added).
+fn sync_file() -> String {
+    format!(
+        "name: {SYNC}\nmodel: users\ndestination: hubspot\nobject: contacts\nmatch:\n  \
+         property: email\n  column: email\nmapping:\n  - {{ property: firstname, column: first_name }}\n\
+         associations:\n  - to: companies\n    column: domains\n    by: domain\n    \
+         remove_stale: true\n  - to: deals\n    column: deals\n"
+    )
+}
+
+/// `(contact id, target id)` → type ids, for the contacts of `emails`.
+fn links(project: &TestProject, to: &str) -> BTreeMap<(String, String), Vec<u64>> {
+    project.sandbox.associations("contacts", to)
+}
+
+#[test]
+fn records_are_linked_by_id_and_by_property_and_stale_links_are_removed() {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
+    project.write("models/users.yaml", MODEL);
+    project.write(&format!("syncs/{SYNC}.yaml"), &sync_file());
+    let create = |object: &str, properties: serde_json::Value| {
+        project.sandbox.create_record(object, &properties)
+    };
+    let acme = create(
+        "companies",
+        json!({"domain": "acme.example", "name": "Acme"}),
+    );
+    let globex = create(
+        "companies",
+        json!({"domain": "globex.example", "name": "Globex"}),
+    );
+    let d1 = create("deals", json!({"dealname": "Renewal"}));
+    let d2 = create("deals", json!({"dealname": "Upsell"}));
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,\"[{{\"\"value\"\":\"\"acme.example\"\",\"\"label\"\":\"\"Primary\"\"}},{{\"\"value\"\":\"\"globex.example\"\"}}]\",\"{d1},{d2}\"\n\
+         2,bob@example.com,Bob,globex.example,{d2}\n"
+    ));
+
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("+ associate companies acme.example (label: Primary)")
+        .assert_contains("+ associate companies globex.example")
+        .assert_contains(&format!("+ associate deals {d1}"));
+    project.engine(&["apply"]).assert_code(0);
+    let contacts = project.contacts();
+    let id_of = |email: &str| {
+        contacts
+            .iter()
+            .find(|c| c.get("email") == Some(email))
+            .map(|c| c.id.clone())
+            .expect("a contact")
+    };
+    let (ada, bob) = (id_of("ada@example.com"), id_of("bob@example.com"));
+    let companies = links(&project, "companies");
+    let types = |from: &str, to: &str, all: &BTreeMap<(String, String), Vec<u64>>| {
+        all.get(&(from.to_string(), to.to_string())).cloned()
+    };
+    assert_eq!(
+        types(&ada, &acme, &companies),
+        Some(vec![1, 279]),
+        "{companies:?}"
+    );
+    assert_eq!(types(&ada, &globex, &companies), Some(vec![279]));
+    assert_eq!(types(&bob, &globex, &companies), Some(vec![279]));
+    assert_eq!(types(&bob, &acme, &companies), None);
+    let deals = links(&project, "deals");
+    assert_eq!(types(&ada, &d1, &deals), Some(vec![4]), "{deals:?}");
+    assert_eq!(types(&ada, &d2, &deals), Some(vec![4]));
+    assert_eq!(types(&bob, &d2, &deals), Some(vec![4]));
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // Ada leaves Acme (removed: `remove_stale`); Bob moves to deal 1 (deal 2 stays linked).
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,globex.example,\"{d1},{d2}\"\n\
+         2,bob@example.com,Bob,globex.example,{d1}\n"
+    ));
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("- unassociate companies acme.example")
+        .assert_contains(&format!("+ associate deals {d1}"))
+        .assert_contains(&format!(
+            "(links kept: deals {d2}; set `remove_stale: true`"
+        ));
+    project.engine(&["apply"]).assert_code(0);
+    let companies = links(&project, "companies");
+    assert_eq!(types(&ada, &acme, &companies), None, "{companies:?}");
+    assert_eq!(types(&ada, &globex, &companies), Some(vec![279]));
+    let deals = links(&project, "deals");
+    assert_eq!(types(&bob, &d1, &deals), Some(vec![4]), "{deals:?}");
+    assert_eq!(types(&bob, &d2, &deals), Some(vec![4]), "kept");
+    let writes = project.sandbox.write_requests();
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(
+        project.sandbox.write_requests(),
+        writes,
+        "nothing more to send"
+    );
+}
+
+#[test]
+fn a_missing_target_or_an_unknown_label_is_named() {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
+    project.write("models/users.yaml", MODEL);
+    project.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &sync_file().replace("    remove_stale: true\n", "    label: Primray\n"),
+    );
+    project
+        .sandbox
+        .create_record("companies", &json!({"domain": "acme.example"}));
+    project.write_csv(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,acme.example,\n\
+         2,bob@example.com,Bob,nowhere.example,\n",
+    );
+    project
+        .engine(&["plan"])
+        .assert_code(1)
+        .assert_stderr_contains("hubspot::unknown_association_label")
+        .assert_stderr_contains("did you mean `Primary`?");
+    project.edit(&format!("syncs/{SYNC}.yaml"), "Primray", "Primary");
+    let apply = project.engine(&["apply"]);
+    apply.assert_code(1).assert_contains("1 failed");
+    project
+        .engine(&["runs", "show", &run_id(&apply)])
+        .assert_contains(
+            "no companies record has domain `nowhere.example`, so the row's record cannot be linked to it",
+        );
+    // Both records are written; the row whose link failed is held until its data changes.
+    assert_eq!(project.contacts().len(), 2);
+    assert_eq!(links(&project, "companies").len(), 1);
+}
+
+#[test]
+fn a_link_made_only_for_created_records_skips_records_that_existed() {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
+    project.write("models/users.yaml", MODEL);
+    project.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &sync_file().replace("    remove_stale: true\n", "    when: created\n"),
+    );
+    let acme = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "acme.example"}));
+    let theirs = project
+        .sandbox
+        .create_record("contacts", &json!({"email": "bob@example.com"}));
+    project.write_csv(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,acme.example,\n\
+         2,bob@example.com,Bob,acme.example,\n",
+    );
+    project.engine(&["apply"]).assert_code(0);
+    let companies = links(&project, "companies");
+    assert_eq!(
+        companies.len(),
+        1,
+        "only the new contact is linked: {companies:?}"
+    );
+    let ((from, to), _) = companies.iter().next().expect("a link");
+    assert_ne!(from, &theirs);
+    assert_eq!(to, &acme);
+}
