@@ -23,6 +23,7 @@ mod corpus;
 mod crash;
 mod disk_full;
 mod errors;
+mod events;
 mod identity;
 mod objects;
 mod plan_apply;

@@ -788,6 +788,14 @@ impl Sandbox {
             .collect()
     }
 
+    /// The custom events the sandbox accepted, in the order sent.
+    pub fn events(&self) -> Vec<Value> {
+        self.get("/_sandbox/events")["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `/_sandbox/stats`.
     pub fn stats(&self) -> Value {
         self.get("/_sandbox/stats")

@@ -14,6 +14,13 @@ use std::time::Duration;
 
 pub mod association;
 
+/// The property an event sync's per-row event name travels under (`event.name_column`): a
+/// name no destination property can have.
+pub const EVENT_NAME_PROPERTY: &str = "#event_name";
+
+/// The property an event sync's event time travels under (`event.occurred_at`).
+pub const OCCURRED_AT_PROPERTY: &str = "#occurred_at";
+
 pub use association::{AssociationChange, AssociationTarget, is_association};
 pub use engine_diag::{Diagnostic, SecretString};
 

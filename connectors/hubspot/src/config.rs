@@ -43,6 +43,8 @@ pub struct HubspotConfig {
     pub fallback_properties: Vec<String>,
     /// The sync's associations: operations carry their changes under `@name` properties.
     pub associations: Vec<crate::AssociationConfig>,
+    /// For `object: events`: the sync sends events instead of writing records.
+    pub event: Option<crate::EventConfig>,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
 }
@@ -57,6 +59,7 @@ impl fmt::Debug for HubspotConfig {
             .field("search_match", &self.search_match)
             .field("fallback_properties", &self.fallback_properties)
             .field("associations", &self.associations)
+            .field("event", &self.event)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -77,6 +80,7 @@ impl HubspotConfig {
             search_match: false,
             fallback_properties: Vec::new(),
             associations: Vec::new(),
+            event: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }

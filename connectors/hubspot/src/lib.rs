@@ -42,6 +42,7 @@ mod associations;
 mod client;
 mod config;
 mod encode;
+mod events;
 mod linking;
 mod lookup;
 mod objects;
@@ -65,6 +66,7 @@ pub use associations::AssociationConfig;
 pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, HubspotConfig};
 pub use connector_core::{Diagnostic, SecretString};
 pub use connector_core::{Record, RecordRef};
+pub use events::{EVENT_NAME_PROPERTY, EventConfig, EventDefinition, OCCURRED_AT_PROPERTY};
 pub use linking::AssociationField;
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
@@ -205,6 +207,9 @@ impl HubspotDestination {
     }
 
     async fn send(&self, operations: &[Operation]) -> BatchResult {
+        if let Some(event) = &self.config.event {
+            return self.send_events(event, operations).await;
+        }
         let object = match self.object_path().await {
             Ok(object) => object,
             // No answer about the object yet: the batch waits like any unanswered request.
@@ -225,6 +230,113 @@ impl HubspotDestination {
             return self.send_linked(object, operations).await;
         }
         self.send_records(object, operations).await
+    }
+
+    /// Sends one event per operation (`object: events`) in one batch request: HubSpot answers
+    /// 204 for all, or refuses the batch as a whole (a 400 names the bad input).
+    async fn send_events(&self, config: &EventConfig, operations: &[Operation]) -> BatchResult {
+        let definitions = match self.cached_event_definitions().await {
+            Ok(definitions) => definitions,
+            Err(diagnostic) if diagnostic.code == "hubspot::unavailable" => {
+                return BatchResult::RetryAll {
+                    reason: diagnostic.message,
+                    after: None,
+                };
+            }
+            Err(diagnostic) => return BatchResult::Fatal(diagnostic),
+        };
+        // Rows whose event HubSpot does not know fail alone; the others go in one request.
+        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
+        let mut sendable: Vec<(usize, serde_json::Value)> = Vec::new();
+        for (index, op) in operations.iter().enumerate() {
+            let name = events::event_name(config, op).unwrap_or_default();
+            match definitions.iter().find(|d| events::names(d, name)) {
+                Some(definition) => {
+                    let name = if definition.fully_qualified_name.is_empty() {
+                        definition.name.as_str()
+                    } else {
+                        definition.fully_qualified_name.as_str()
+                    };
+                    sendable.push((
+                        index,
+                        events::event_input(config, &self.config.match_property, name, op),
+                    ));
+                }
+                None => {
+                    outcomes[index] = Some(RowOutcome::Rejected {
+                        message: events::unknown_event(name, &definitions).message,
+                    });
+                }
+            }
+        }
+        for chunk in sendable.chunks(events::MAX_BATCH) {
+            let ops: Vec<Operation> = chunk.iter().map(|(i, _)| operations[*i].clone()).collect();
+            let inputs: Vec<&serde_json::Value> = chunk.iter().map(|(_, input)| input).collect();
+            let body = serde_json::json!({ "inputs": inputs });
+            let answer = match self.client.post_json("/events/v3/send/batch", &body).await {
+                Ok(answer) => answer,
+                Err(error) => return transport_retry(&self.config, &error),
+            };
+            let rows: Vec<RowOutcome> = if (200..=299).contains(&answer.status) {
+                inputs
+                    .iter()
+                    .map(|input| RowOutcome::Succeeded {
+                        destination_id: input["uuid"].as_str().unwrap_or_default().to_string(),
+                        created: true,
+                    })
+                    .collect()
+            } else {
+                let ctx = response::Context {
+                    endpoint: encode::Endpoint::Update,
+                    object: &self.config.object,
+                    match_property: &self.config.match_property,
+                };
+                match response::classify(&ctx, &ops, &answer) {
+                    BatchResult::PerRow(rows) if rows.len() == ops.len() => rows,
+                    BatchResult::PerRow(_) => retry_rows(
+                        ops.len(),
+                        "HubSpot's answer did not cover the batch".into(),
+                        None,
+                    ),
+                    other => return other,
+                }
+            };
+            for ((index, _), row) in chunk.iter().zip(rows) {
+                outcomes[*index] = Some(row);
+            }
+        }
+        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The portal's event definitions, read once.
+    async fn cached_event_definitions(&self) -> Result<Vec<EventDefinition>, Diagnostic> {
+        if let Some(all) = linking::lock(&self.link_cache.events).as_ref() {
+            return Ok(all.clone());
+        }
+        let all = self.event_definitions().await?;
+        *linking::lock(&self.link_cache.events) = Some(all.clone());
+        Ok(all)
+    }
+
+    /// Reads the event definitions (read-only; `engine plan` checks event syncs with them).
+    pub async fn event_definitions(&self) -> Result<Vec<EventDefinition>, Diagnostic> {
+        let answer = self
+            .client
+            .get("/events/v3/event-definitions?includeProperties=true")
+            .await
+            .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
+        events::parse_definitions(&answer)
+            .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))
+    }
+
+    /// The definition of event `name` (internal or fully qualified), or `hubspot::unknown_event`
+    /// listing the portal's events.
+    pub async fn event_definition(&self, name: &str) -> Result<EventDefinition, Diagnostic> {
+        let all = self.event_definitions().await?;
+        all.iter()
+            .find(|d| events::names(d, name))
+            .cloned()
+            .ok_or_else(|| events::unknown_event(name, &all))
     }
 
     /// Writes a batch of records (no associations in their properties): searched first when

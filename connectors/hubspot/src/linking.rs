@@ -30,6 +30,8 @@ use crate::{HubspotDestination, encode, read, response, schema, transport_retry}
 pub(crate) struct Cache {
     paths: Mutex<HashMap<String, String>>,
     labels: Mutex<HashMap<(String, String), Vec<LabelDef>>>,
+    /// The portal's event definitions, for event syncs.
+    pub(crate) events: Mutex<Option<Vec<crate::EventDefinition>>>,
 }
 
 /// One row's links to write: the record's id and, per association, the change.
@@ -451,7 +453,7 @@ fn lookup_failure(diagnostic: Diagnostic) -> BatchResult {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -83,7 +83,7 @@ impl Property {
     }
 
     /// Parses one entry of the response's `results`; `None` without a `name`.
-    fn parse(value: &Value) -> Option<Self> {
+    pub(crate) fn parse(value: &Value) -> Option<Self> {
         let text = |key: &str| str_field(value, key).unwrap_or_default().to_string();
         let flag =
             |value: &Value, key: &str| value.get(key).and_then(Value::as_bool).unwrap_or(false);

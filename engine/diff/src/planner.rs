@@ -290,7 +290,13 @@ async fn diff_registered(
     .map_err(|e| internal(&e))?;
 
     // 5. Which record each changed row writes (see `ownership`).
-    let normalize = |value: Option<&str>| value.map(|v| match_key(v, input.match_case_insensitive));
+    // Events have no record to own: every added row is a new event, whatever its contact.
+    let identity = !input.sync.sends_events();
+    let normalize = |value: Option<&str>| {
+        value
+            .filter(|_| identity)
+            .map(|v| match_key(v, input.match_case_insensitive))
+    };
     let old_records: BTreeMap<String, OldRecord> = old_rows
         .iter()
         .map(|(key, row)| {
@@ -747,6 +753,8 @@ struct MatchColumn<'a> {
     case_insensitive: bool,
     /// Every row needs a value (the first match property); a fallback may be null.
     required: bool,
+    /// Rows may share a value: an event sync sends one event per row, many to one contact.
+    shared_allowed: bool,
 }
 
 /// [`check_match_values`] for the match property and then each `match.fallback` property
@@ -765,6 +773,7 @@ async fn check_all_match_values(
         column: &match_on.column.value,
         case_insensitive: input.match_case_insensitive,
         required: true,
+        shared_allowed: input.sync.sends_events(),
     }];
     for fallback in &match_on.fallback {
         columns.push(MatchColumn {
@@ -773,6 +782,7 @@ async fn check_all_match_values(
             column: &fallback.value,
             case_insensitive: true,
             required: false,
+            shared_allowed: false,
         });
     }
     let mut skipped: Vec<SkippedRow> = Vec::new();
@@ -835,17 +845,18 @@ async fn check_match_values(
     };
     // Shared match values are rare: find whether any exist with one aggregate (it spills
     // under the memory pool) before joining rows to them.
-    let any_shared = query(
-        ctx,
-        &format!(
-            "SELECT {normalized} AS m FROM {rows_table} \
+    let any_shared = !match_column.shared_allowed
+        && query(
+            ctx,
+            &format!(
+                "SELECT {normalized} AS m FROM {rows_table} \
              WHERE ({column} IS NOT NULL AND trim({column}) <> '') \
              GROUP BY {normalized} HAVING count(*) > 1 LIMIT 1"
-        ),
-    )
-    .await?
-    .iter()
-    .any(|b| b.num_rows() > 0);
+            ),
+        )
+        .await?
+        .iter()
+        .any(|b| b.num_rows() > 0);
     let shared = if !any_shared {
         Vec::new()
     } else {

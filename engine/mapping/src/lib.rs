@@ -149,6 +149,8 @@ use minijinja::{Environment, ErrorKind};
 pub use convert::{EnumOption, InvalidValue, ValueKind};
 pub use template::TEMPLATE_FUEL;
 
+pub use connector_core::{EVENT_NAME_PROPERTY, OCCURRED_AT_PROPERTY};
+
 /// The name of the key column in [`SyncMapping::map_batch`]'s output.
 pub const KEY_COLUMN: &str = "__key";
 
@@ -399,6 +401,23 @@ impl SyncMapping {
                 is_match: false,
             });
             sources.push(source);
+        }
+        // An event sync's per-row name and time travel as properties no destination has.
+        if let Some(event) = &sync.event {
+            for (column, property) in [
+                (&event.name_column, EVENT_NAME_PROPERTY),
+                (&event.occurred_at, OCCURRED_AT_PROPERTY),
+            ] {
+                if let Some(column) = column {
+                    checker.check_column(column, "event column");
+                    properties.push(PropertyInfo {
+                        name: property.to_owned(),
+                        on_null: OnNull::Keep,
+                        is_match: false,
+                    });
+                    sources.push(Source::Column(column.value.clone()));
+                }
+            }
         }
         for association in &sync.associations {
             checker.check_column(&association.column, "association `column`");

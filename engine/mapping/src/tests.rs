@@ -85,6 +85,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
         guards: Guards::default(),
         batch_size: 100,
         associations: Vec::new(),
+        event: None,
     }
 }
 

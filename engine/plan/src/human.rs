@@ -157,7 +157,14 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         Action::Update => ('~', "update"),
         Action::Remove => ('-', "remove"),
     };
+    let events = sync.object == "events";
+    let (sign, verb) = match change.action {
+        Action::Create if events => ('+', "send event for"),
+        _ => (sign, verb),
+    };
     let tail = match (change.action, sync.on_remove, sync.mode) {
+        _ if events && change.action != Action::Create => ": nothing sent (an event is sent once)",
+        (Action::Create, _, _) if events => "",
         (Action::Create, _, WriteMode::Update) => {
             ": update the record matched on its match value (never created)"
         }

@@ -5,8 +5,8 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    AssociationSpec, AssociationWhen, Guards, Located, MappingSource, MappingSpec, MatchLookup,
-    MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
+    AssociationSpec, AssociationWhen, EventSpec, Guards, Located, MappingSource, MappingSpec,
+    MatchLookup, MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -22,11 +22,13 @@ const SYNC_KEYS: &[&str] = &[
     "guards",
     "batch_size",
     "associations",
+    "event",
 ];
 const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
+const EVENT_KEYS: &[&str] = &["name", "name_column", "occurred_at"];
 const ASSOCIATION_KEYS: &[&str] = &[
     "name",
     "to",
@@ -75,7 +77,9 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
     let object = cx
         .required(&fields, "object")
         .and_then(|n| cx.non_empty_string(n, "object"));
+    let sends_events = object.as_ref().is_some_and(|o| o.value == "events");
     let mode = match fields.get("mode") {
+        None if sends_events => Some(SyncMode::Insert),
         None => Some(SyncMode::Upsert),
         Some(mode) => match cx.choice(mode, "mode", &["upsert", "insert", "update"], &[]) {
             Some("insert") => Some(SyncMode::Insert),
@@ -141,6 +145,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         None => Some(Vec::new()),
         Some(node) => associations(cx, node, fields.key("associations")),
     };
+    let event = event_sync(cx, &fields, object.as_ref(), mode, on_remove);
     if let (
         Some(name),
         Some(model),
@@ -153,6 +158,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(guards),
         Some(batch_size),
         Some(associations),
+        Some(event),
     ) = (
         out.name.clone(),
         out.model.clone(),
@@ -165,6 +171,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         guards,
         batch_size,
         associations,
+        event,
     ) {
         out.spec = Some(SyncSpec {
             name,
@@ -179,6 +186,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
             guards,
             batch_size,
             associations,
+            event,
         });
     }
     out
@@ -482,6 +490,101 @@ fn source(cx: &mut Cx<'_>, key: &str, node: &Node) -> Option<MappingSource> {
             }
         },
     }
+}
+
+/// `event:` with `object: events` (and only there): the event's name, static or per row,
+/// and when it happened. An event sync only adds (`mode: insert`, `on_remove: nothing`), so
+/// other modes are refused with why. `Some(None)` for a sync that writes records.
+fn event_sync(
+    cx: &mut Cx<'_>,
+    fields: &Fields<'_>,
+    object: Option<&Located<String>>,
+    mode: Option<SyncMode>,
+    on_remove: Option<OnRemove>,
+) -> Option<Option<EventSpec>> {
+    let is_events = object.is_some_and(|o| o.value == "events");
+    let node = fields.get("event");
+    let (node, object) = match (node, object) {
+        (None, Some(object)) if is_events => {
+            cx.push(
+                Diagnostic::error("spec::missing_event", "`object: events` needs an `event:`")
+                    .at(object.span.clone())
+                    .hint("add `event: { name: <event name> }` (the event's internal name)"),
+            );
+            return None;
+        }
+        (None, _) => return Some(None),
+        (Some(node), _) if !is_events => {
+            let key = fields.key("event").unwrap_or(node);
+            cx.push(
+                Diagnostic::error(
+                    "spec::event_without_events_object",
+                    "`event:` is only for a sync with `object: events`",
+                )
+                .at(key.span.clone())
+                .hint("set `object: events` to send events, or remove `event:`"),
+            );
+            return None;
+        }
+        (Some(node), Some(object)) => (node, object),
+        (Some(_), None) => return None,
+    };
+    let event = cx.mapping(node, fields.key("event"), "event", "`event`", EVENT_KEYS)?;
+    let name = event
+        .get("name")
+        .and_then(|n| cx.non_empty_string(n, "name"));
+    let name_column = event
+        .get("name_column")
+        .and_then(|n| cx.non_empty_string(n, "name_column"));
+    let occurred_at = event
+        .get("occurred_at")
+        .and_then(|n| cx.non_empty_string(n, "occurred_at"));
+    let mut ok = true;
+    if name.is_some() == name_column.is_some() {
+        cx.push(
+            Diagnostic::error(
+                "spec::event_name",
+                "an event sync needs exactly one of `event.name` and `event.name_column`",
+            )
+            .at(node.span.clone())
+            .hint("write `name: <event name>`, or `name_column: <column>` when rows name it"),
+        );
+        ok = false;
+    }
+    if matches!(mode, Some(SyncMode::Upsert | SyncMode::Update)) && fields.get("mode").is_some() {
+        let at = fields
+            .get("mode")
+            .map_or(object.span.clone(), |m| m.span.clone());
+        cx.push(
+            Diagnostic::error(
+                "spec::event_mode",
+                "an event sync can only add: events cannot be updated",
+            )
+            .at(at)
+            .note("each row added to the model sends one event, once; changed rows send nothing")
+            .hint("remove `mode:` (event syncs are `mode: insert`)"),
+        );
+        ok = false;
+    }
+    if matches!(on_remove, Some(OnRemove::ClearFields | OnRemove::Delete)) {
+        let at = fields
+            .get("on_remove")
+            .map_or(object.span.clone(), |m| m.span.clone());
+        cx.push(
+            Diagnostic::error(
+                "spec::event_on_remove",
+                "an event sync cannot undo events when rows leave the model",
+            )
+            .at(at)
+            .hint("remove `on_remove:` (event syncs leave sent events as they are)"),
+        );
+        ok = false;
+    }
+    ok.then_some(Some(EventSpec {
+        name,
+        name_column,
+        occurred_at,
+    }))
 }
 
 /// `associations:` a list of links, each with a name no other has.

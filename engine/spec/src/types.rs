@@ -280,6 +280,19 @@ pub struct AssociationSpec {
     pub remove_stale: bool,
 }
 
+/// `event:` a sync that sends one custom behavioural event per row added to its model
+/// (`object: events`), instead of writing records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSpec {
+    /// `name:` the event's name (its internal name or fully qualified `pe<portal>_<name>`),
+    /// or `None` when `name_column` gives it per row.
+    pub name: Option<Located<String>>,
+    /// `name_column:` the model column holding each row's event name.
+    pub name_column: Option<Located<String>>,
+    /// `occurred_at:` the model column holding when the event happened (else: when sent).
+    pub occurred_at: Option<Located<String>>,
+}
+
 /// Which written records an association links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AssociationWhen {
@@ -328,4 +341,14 @@ pub struct SyncSpec {
     pub batch_size: usize,
     /// `associations:` in the order written.
     pub associations: Vec<AssociationSpec>,
+    /// `event:` for `object: events`: the sync sends events instead of writing records.
+    pub event: Option<EventSpec>,
+}
+
+impl SyncSpec {
+    /// True when the sync sends events (`object: events`) rather than writing records: every
+    /// added row is one event, sent once; changed and removed rows send nothing.
+    pub fn sends_events(&self) -> bool {
+        self.event.is_some()
+    }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, RecordRef};
 use connector_hubspot::{
-    AssociationConfig, AssociationField, HubspotConfig, HubspotDestination, check_properties,
+    AssociationConfig, AssociationField, EventConfig, HubspotConfig, HubspotDestination,
+    check_properties,
 };
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
@@ -68,6 +69,10 @@ impl Connector for HubspotConnector {
                     created_only: a.when == AssociationWhen::Created,
                 })
                 .collect(),
+            event: sync.event.as_ref().map(|event| EventConfig {
+                sync: sync.name.value.clone(),
+                name: event.name.as_ref().map(|n| n.value.clone()),
+            }),
             timeout: Duration::from_secs(30),
         };
         let client =
@@ -125,6 +130,9 @@ impl Connection for HubspotConnection {
         mapping: &'a SyncMapping,
     ) -> BoxFuture<'a, Result<Vec<Option<ValueKind>>, Failure>> {
         Box::pin(async move {
+            if sync.sends_events() {
+                return self.check_event_mapping(sync, mapping).await;
+            }
             let properties = read_with_backoff(|| async {
                 self.options.budget.ready().await;
                 self.client.describe().await
@@ -230,6 +238,11 @@ impl Connection for HubspotConnection {
         properties: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Record>, Diagnostic>> {
         Box::pin(async move {
+            // Sent events cannot be read back: an unanswered batch is sent again, and its
+            // events' uuids make HubSpot keep one of each.
+            if self.client.config().event.is_some() {
+                return Ok(Vec::new());
+            }
             let mut records = Vec::new();
             for chunk in values.chunks(connector_hubspot::MAX_BATCH_SIZE) {
                 // Reads (recovery, rebuild) draw on the account's request budget like
@@ -239,6 +252,82 @@ impl Connection for HubspotConnection {
             }
             Ok(records)
         })
+    }
+}
+
+impl HubspotConnection {
+    /// Checks an event sync before anything is sent: the event exists (else
+    /// `hubspot::unknown_event`, listing the portal's events), the contact is named by
+    /// `email`, `hs_object_id` or `utk`, and every mapped property is one of the event's
+    /// (with did-you-mean). Values are typed by the event's property definitions.
+    async fn check_event_mapping(
+        &self,
+        sync: &SyncSpec,
+        mapping: &SyncMapping,
+    ) -> Result<Vec<Option<ValueKind>>, Failure> {
+        let match_property = &sync.match_on.property;
+        if !matches!(
+            match_property.value.as_str(),
+            "email" | "hs_object_id" | "utk"
+        ) {
+            return Err(vec![
+                Diagnostic::error(
+                    "hubspot::event_contact",
+                    format!(
+                        "an event names its contact by `email`, `hs_object_id` or `utk`, not `{}`",
+                        match_property.value
+                    ),
+                )
+                .at(match_property.span.clone())
+                .hint("set `match.property` to `email` (or `hs_object_id` for record ids)"),
+            ]);
+        }
+        let Some(event) = &sync.event else {
+            return Ok(Vec::new());
+        };
+        let Some(name) = &event.name else {
+            // Rows name their events: HubSpot checks each at send time.
+            return Ok(vec![None; mapping.properties().len()]);
+        };
+        let definition = read_with_backoff(|| async {
+            self.options.budget.ready().await;
+            self.client.event_definition(&name.value).await
+        })
+        .await
+        .map_err(|d| vec![d.at(name.span.clone())])?;
+        let mut problems = Vec::new();
+        for entry in &sync.mapping {
+            let wanted = &entry.property.value;
+            if !definition.properties.iter().any(|p| &p.name == wanted) {
+                let mut d = Diagnostic::error(
+                    "hubspot::unknown_event_property",
+                    format!("the event `{}` has no property `{wanted}`", definition.name),
+                )
+                .at(entry.property.span.clone())
+                .hint("map only the event's properties (HubSpot lists them on the event's definition)");
+                if let Some(near) = engine_diag::did_you_mean(
+                    wanted,
+                    definition.properties.iter().map(|p| p.name.as_str()),
+                ) {
+                    d = d.note(format!("did you mean `{near}`?"));
+                }
+                problems.push(d);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(mapping
+            .properties()
+            .iter()
+            .map(|p| {
+                definition
+                    .properties
+                    .iter()
+                    .find(|d| d.name == p.name)
+                    .and_then(value_kind)
+            })
+            .collect())
     }
 }
 
