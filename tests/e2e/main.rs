@@ -25,6 +25,7 @@ mod disk_full;
 mod errors;
 mod events;
 mod identity;
+mod lists;
 mod objects;
 mod plan_apply;
 mod retention;

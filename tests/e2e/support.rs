@@ -788,6 +788,28 @@ impl Sandbox {
             .collect()
     }
 
+    /// Every list, by name, with its members' record ids (sorted).
+    pub fn lists(&self) -> BTreeMap<String, Vec<String>> {
+        self.get("/_sandbox/lists")["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let mut ids: Vec<String> = l["recordIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                ids.sort();
+                (l["name"].as_str().unwrap_or_default().to_string(), ids)
+            })
+            .collect()
+    }
+
     /// The custom events the sandbox accepted, in the order sent.
     pub fn events(&self) -> Vec<Value> {
         self.get("/_sandbox/events")["results"]

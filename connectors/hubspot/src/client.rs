@@ -116,6 +116,16 @@ impl Client {
         Self::execute(request).await
     }
 
+    /// `PUT {base}{path}` with a JSON body (list memberships).
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<RawResponse, TransportError> {
+        let request = self.http.put(format!("{}{path}", self.base)).json(body);
+        Self::execute(request).await
+    }
+
     /// `GET {base}{path}`.
     pub async fn get(&self, path: &str) -> Result<RawResponse, TransportError> {
         Self::execute(self.http.get(format!("{}{path}", self.base))).await

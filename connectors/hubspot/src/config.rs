@@ -45,6 +45,8 @@ pub struct HubspotConfig {
     pub associations: Vec<crate::AssociationConfig>,
     /// For `object: events`: the sync sends events instead of writing records.
     pub event: Option<crate::EventConfig>,
+    /// For `object: lists`: the sync keeps a list's members instead of writing records.
+    pub list: Option<crate::ListConfig>,
     /// The timeout of one request, connection included.
     pub timeout: Duration,
 }
@@ -60,6 +62,7 @@ impl fmt::Debug for HubspotConfig {
             .field("fallback_properties", &self.fallback_properties)
             .field("associations", &self.associations)
             .field("event", &self.event)
+            .field("list", &self.list)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -81,6 +84,7 @@ impl HubspotConfig {
             fallback_properties: Vec::new(),
             associations: Vec::new(),
             event: None,
+            list: None,
             timeout: DEFAULT_TIMEOUT,
         }
     }

@@ -44,6 +44,7 @@ mod config;
 mod encode;
 mod events;
 mod linking;
+mod lists;
 mod lookup;
 mod objects;
 mod read;
@@ -68,6 +69,7 @@ pub use connector_core::{Diagnostic, SecretString};
 pub use connector_core::{Record, RecordRef};
 pub use events::{EVENT_NAME_PROPERTY, EventConfig, EventDefinition, OCCURRED_AT_PROPERTY};
 pub use linking::AssociationField;
+pub use lists::{ListConfig, ListInfo};
 pub use schema::{Properties, Property, PropertyOption, check_properties};
 
 use client::{Client, TransportError};
@@ -90,6 +92,8 @@ pub struct HubspotDestination {
     search_budget: search_budget::SearchBudget,
     /// What links need, read on first use: object paths and label definitions.
     link_cache: linking::Cache,
+    /// A list sync's list id, found (or the list created) on first use.
+    list_id: tokio::sync::OnceCell<String>,
 }
 
 impl HubspotDestination {
@@ -100,6 +104,7 @@ impl HubspotDestination {
             Ok(client) => Ok(Self {
                 search_budget: search_budget::for_account(&config.account_key()),
                 link_cache: linking::Cache::default(),
+                list_id: tokio::sync::OnceCell::new(),
                 config,
                 client,
                 object_path: OnceLock::new(),
@@ -210,6 +215,9 @@ impl HubspotDestination {
         if let Some(event) = &self.config.event {
             return self.send_events(event, operations).await;
         }
+        if let Some(list) = &self.config.list {
+            return self.send_memberships(list, operations).await;
+        }
         let object = match self.object_path().await {
             Ok(object) => object,
             // No answer about the object yet: the batch waits like any unanswered request.
@@ -303,6 +311,177 @@ impl HubspotDestination {
             };
             for ((index, _), row) in chunk.iter().zip(rows) {
                 outcomes[*index] = Some(row);
+            }
+        }
+        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The list a list sync keeps (read-only; `engine plan` calls it): by id, or by name;
+    /// `None` when no list has the name yet (the first apply creates it). An active list,
+    /// whose members HubSpot computes, is `hubspot::dynamic_list`.
+    pub async fn find_list(&self, list: &ListConfig) -> Result<Option<ListInfo>, Diagnostic> {
+        let path = match &list.id {
+            Some(id) => format!("/crm/v3/lists/{id}"),
+            None => lists::by_name_path(&list.name),
+        };
+        let answer = self
+            .client
+            .get(&path)
+            .await
+            .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
+        let found = lists::parse_list(&answer)?;
+        match (&found, &list.id) {
+            (Some(info), _) if info.processing_type == "DYNAMIC" => Err(lists::dynamic(info)),
+            (None, Some(id)) => Err(Diagnostic::error(
+                "hubspot::unknown_list",
+                format!("HubSpot has no list {id}"),
+            )
+            .hint("check `list.id`, or name the list with `list.name` (created on the first run)")),
+            _ => Ok(found),
+        }
+    }
+
+    /// The list's id: found, or the list created with its name (once per destination).
+    async fn list_id(&self, list: &ListConfig) -> Result<String, Diagnostic> {
+        self.list_id
+            .get_or_try_init(|| async {
+                if let Some(found) = self.find_list(list).await? {
+                    return Ok(found.id);
+                }
+                let answer = self
+                    .client
+                    .post_json("/crm/v3/lists", &lists::create_body(&list.name))
+                    .await
+                    .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
+                lists::parse_list(&answer)?.map(|l| l.id).ok_or_else(|| {
+                    Diagnostic::error("hubspot::list", "HubSpot did not create the list")
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    /// Adds the contacts of added rows to the list, and removes those of removed rows.
+    async fn send_memberships(&self, list: &ListConfig, operations: &[Operation]) -> BatchResult {
+        let list_id = match self.list_id(list).await {
+            Ok(id) => id,
+            Err(d)
+                if matches!(
+                    d.code.as_str(),
+                    "hubspot::unavailable" | "hubspot::unreachable"
+                ) =>
+            {
+                return BatchResult::RetryAll {
+                    reason: d.message,
+                    after: None,
+                };
+            }
+            Err(d) => return BatchResult::Fatal(d),
+        };
+        let removing = operations[0].kind == OperationKind::Archive;
+        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
+        // The contact of each row: its record id, or the contact holding its email.
+        let ids: Vec<Option<String>> = if removing || self.config.match_property == "hs_object_id" {
+            operations
+                .iter()
+                .map(|op| {
+                    if removing {
+                        op.destination_id.clone()
+                    } else {
+                        op.match_value.clone()
+                    }
+                })
+                .collect()
+        } else {
+            let values: Vec<String> = operations
+                .iter()
+                .filter_map(|op| op.match_value.clone())
+                .collect();
+            let body = read::encode(
+                RecordRef::MatchValue,
+                &self.config.match_property,
+                &values,
+                std::slice::from_ref(&self.config.match_property),
+            );
+            let answer = match self
+                .client
+                .post_json("/crm/v3/objects/contacts/batch/read", &body)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => return transport_retry(&self.config, &error),
+            };
+            let found = match read::parse("contacts", &answer) {
+                Ok(found) => found,
+                Err(d) if d.code == "hubspot::unavailable" => {
+                    return BatchResult::RetryAll {
+                        reason: d.message,
+                        after: None,
+                    };
+                }
+                Err(d) => return BatchResult::Fatal(d),
+            };
+            operations
+                .iter()
+                .map(|op| {
+                    let wanted = op.match_value.as_deref().unwrap_or_default();
+                    found
+                        .iter()
+                        .find(|r| {
+                            r.properties
+                                .get(&self.config.match_property)
+                                .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+                        })
+                        .map(|r| r.id.clone())
+                })
+                .collect()
+        };
+        for (index, (op, id)) in operations.iter().zip(&ids).enumerate() {
+            if id.is_none() {
+                outcomes[index] = Some(RowOutcome::Rejected {
+                    message: format!(
+                        "no contact has {} `{}`, so it cannot join the list",
+                        self.config.match_property,
+                        op.match_value.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        let members: Vec<&str> = ids.iter().flatten().map(String::as_str).collect();
+        if !members.is_empty() {
+            let path = format!(
+                "/crm/v3/lists/{list_id}/memberships/{}",
+                if removing { "remove" } else { "add" }
+            );
+            let answer = match self
+                .client
+                .put_json(&path, &serde_json::json!(members))
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => return transport_retry(&self.config, &error),
+            };
+            if !(200..=299).contains(&answer.status) {
+                let ctx = response::Context {
+                    endpoint: encode::Endpoint::Update,
+                    object: "lists",
+                    match_property: &self.config.match_property,
+                };
+                return response::classify(&ctx, operations, &answer);
+            }
+            let missing = lists::missing_ids(&answer);
+            for (index, id) in ids.iter().enumerate() {
+                let Some(id) = id else { continue };
+                outcomes[index] = Some(if missing.contains(id) && !removing {
+                    RowOutcome::Rejected {
+                        message: format!("contact {id} does not exist, so it cannot join the list"),
+                    }
+                } else {
+                    RowOutcome::Succeeded {
+                        destination_id: id.clone(),
+                        created: !removing,
+                    }
+                });
             }
         }
         BatchResult::PerRow(outcomes.into_iter().flatten().collect())

@@ -60,6 +60,7 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
         batch_size: 100,
         associations: Vec::new(),
         event: None,
+        list: None,
     }
 }
 

@@ -86,6 +86,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
         batch_size: 100,
         associations: Vec::new(),
         event: None,
+        list: None,
     }
 }
 

@@ -158,13 +158,21 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         Action::Remove => ('-', "remove"),
     };
     let events = sync.object == "events";
+    let list = sync.object == "lists";
     let (sign, verb) = match change.action {
         Action::Create if events => ('+', "send event for"),
+        Action::Create if list => ('+', "add to the list"),
+        Action::Remove if list && sync.on_remove == RemoveBehaviour::Delete => {
+            ('-', "remove from the list")
+        }
         _ => (sign, verb),
     };
     let tail = match (change.action, sync.on_remove, sync.mode) {
         _ if events && change.action != Action::Create => ": nothing sent (an event is sent once)",
-        (Action::Create, _, _) if events => "",
+        (Action::Create, _, _) if events || list => "",
+        (Action::Update, _, _) if list => ": nothing sent (the contact stays in the list)",
+        (Action::Remove, RemoveBehaviour::Delete, _) if list => "",
+        (Action::Remove, _, _) if list => ": the contact stays in the list",
         (Action::Create, _, WriteMode::Update) => {
             ": update the record matched on its match value (never created)"
         }

@@ -5,8 +5,8 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    AssociationSpec, AssociationWhen, EventSpec, Guards, Located, MappingSource, MappingSpec,
-    MatchLookup, MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
+    AssociationSpec, AssociationWhen, EventSpec, Guards, ListSpec, Located, MappingSource,
+    MappingSpec, MatchLookup, MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -23,12 +23,14 @@ const SYNC_KEYS: &[&str] = &[
     "batch_size",
     "associations",
     "event",
+    "list",
 ];
 const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
 const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
 const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
 const EVENT_KEYS: &[&str] = &["name", "name_column", "occurred_at"];
+const LIST_KEYS: &[&str] = &["name", "id"];
 const ASSOCIATION_KEYS: &[&str] = &[
     "name",
     "to",
@@ -78,8 +80,9 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         .required(&fields, "object")
         .and_then(|n| cx.non_empty_string(n, "object"));
     let sends_events = object.as_ref().is_some_and(|o| o.value == "events");
+    let keeps_list = object.as_ref().is_some_and(|o| o.value == "lists");
     let mode = match fields.get("mode") {
-        None if sends_events => Some(SyncMode::Insert),
+        None if sends_events || keeps_list => Some(SyncMode::Insert),
         None => Some(SyncMode::Upsert),
         Some(mode) => match cx.choice(mode, "mode", &["upsert", "insert", "update"], &[]) {
             Some("insert") => Some(SyncMode::Insert),
@@ -100,6 +103,8 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         (match_on, _) => match_on,
     };
     let on_remove = match fields.get("on_remove") {
+        // A contact whose row leaves a list sync's model leaves the list.
+        None if keeps_list => Some(OnRemove::Delete),
         None => Some(OnRemove::Nothing),
         Some(node) => match cx.choice(
             node,
@@ -146,6 +151,15 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(node) => associations(cx, node, fields.key("associations")),
     };
     let event = event_sync(cx, &fields, object.as_ref(), mode, on_remove);
+    let list = list_sync(
+        cx,
+        &fields,
+        object.as_ref(),
+        out.model.as_ref(),
+        mode,
+        on_remove,
+        mapping.as_ref(),
+    );
     if let (
         Some(name),
         Some(model),
@@ -159,6 +173,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(batch_size),
         Some(associations),
         Some(event),
+        Some(list),
     ) = (
         out.name.clone(),
         out.model.clone(),
@@ -172,6 +187,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         batch_size,
         associations,
         event,
+        list,
     ) {
         out.spec = Some(SyncSpec {
             name,
@@ -187,6 +203,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
             batch_size,
             associations,
             event,
+            list,
         });
     }
     out
@@ -585,6 +602,106 @@ fn event_sync(
         name_column,
         occurred_at,
     }))
+}
+
+/// `list:` with `object: lists`: the list by name (default: the model's name) or id. A list
+/// sync only adds and removes members: `mode: insert`, `on_remove: delete` (leave the list) or
+/// `nothing`, and no `mapping` (a list writes no property). `Some(None)` for other syncs.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one check over the parts of a sync file"
+)]
+fn list_sync(
+    cx: &mut Cx<'_>,
+    fields: &Fields<'_>,
+    object: Option<&Located<String>>,
+    model: Option<&Located<String>>,
+    mode: Option<SyncMode>,
+    on_remove: Option<OnRemove>,
+    mapping: Option<&Vec<MappingSpec>>,
+) -> Option<Option<ListSpec>> {
+    let keeps_list = object.is_some_and(|o| o.value == "lists");
+    let node = fields.get("list");
+    if !keeps_list {
+        if let Some(node) = node {
+            let key = fields.key("list").unwrap_or(node);
+            cx.push(
+                Diagnostic::error(
+                    "spec::list_without_lists_object",
+                    "`list:` is only for a sync with `object: lists`",
+                )
+                .at(key.span.clone())
+                .hint("set `object: lists` to keep a list's members, or remove `list:`"),
+            );
+            return None;
+        }
+        return Some(None);
+    }
+    let object = object?;
+    let mut ok = true;
+    let (name, id) = match node {
+        None => (None, None),
+        Some(node) => {
+            let list = cx.mapping(node, fields.key("list"), "list", "`list`", LIST_KEYS)?;
+            let name = list
+                .get("name")
+                .and_then(|n| cx.non_empty_string(n, "name"));
+            let id = list.get("id").and_then(|n| match n.scalar_text(cx.source) {
+                Some(text) if !text.trim().is_empty() => Some(Located {
+                    value: text,
+                    span: n.span.clone(),
+                }),
+                _ => {
+                    cx.wrong_type(n, "id", "a list id");
+                    None
+                }
+            });
+            (name, id)
+        }
+    };
+    let name = name.or_else(|| model.cloned())?;
+    if matches!(mode, Some(SyncMode::Upsert | SyncMode::Update)) && fields.get("mode").is_some() {
+        let at = fields
+            .get("mode")
+            .map_or(object.span.clone(), |m| m.span.clone());
+        cx.push(
+            Diagnostic::error(
+                "spec::list_mode",
+                "a list sync only adds and removes members",
+            )
+            .at(at)
+            .hint("remove `mode:` (list syncs are `mode: insert`)"),
+        );
+        ok = false;
+    }
+    if on_remove == Some(OnRemove::ClearFields) {
+        let at = fields
+            .get("on_remove")
+            .map_or(object.span.clone(), |m| m.span.clone());
+        cx.push(
+            Diagnostic::error(
+                "spec::list_on_remove",
+                "`on_remove: clear_fields` has no meaning for a list: a list has no fields",
+            )
+            .at(at)
+            .hint(
+                "use `on_remove: delete` (the contact leaves the list, the default) or `nothing`",
+            ),
+        );
+        ok = false;
+    }
+    if let Some(first) = mapping.and_then(|m| m.first()) {
+        cx.push(
+            Diagnostic::error(
+                "spec::list_mapping",
+                "a list sync writes no property, so it has no `mapping`",
+            )
+            .at(first.property.span.clone())
+            .hint("write the contacts' properties with a contacts sync, and keep this one for the list"),
+        );
+        ok = false;
+    }
+    ok.then_some(Some(ListSpec { name, id }))
 }
 
 /// `associations:` a list of links, each with a name no other has.

@@ -293,6 +293,17 @@ pub struct EventSpec {
     pub occurred_at: Option<Located<String>>,
 }
 
+/// `list:` a sync that keeps the members of a static list of contacts (`object: lists`): a
+/// row added to the model adds its contact, a row that leaves removes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListSpec {
+    /// `name:` the list's name: found by it, or created with it on the first run (default: the
+    /// model's name).
+    pub name: Located<String>,
+    /// `id:` the list's id, when the sync names an existing list by id.
+    pub id: Option<Located<String>>,
+}
+
 /// Which written records an association links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AssociationWhen {
@@ -343,6 +354,9 @@ pub struct SyncSpec {
     pub associations: Vec<AssociationSpec>,
     /// `event:` for `object: events`: the sync sends events instead of writing records.
     pub event: Option<EventSpec>,
+    /// `list:` for `object: lists`: the sync keeps a list's members instead of writing
+    /// records.
+    pub list: Option<ListSpec>,
 }
 
 impl SyncSpec {
@@ -350,5 +364,10 @@ impl SyncSpec {
     /// added row is one event, sent once; changed and removed rows send nothing.
     pub fn sends_events(&self) -> bool {
         self.event.is_some()
+    }
+
+    /// True when the sync keeps a list's members (`object: lists`).
+    pub fn keeps_list(&self) -> bool {
+        self.list.is_some()
     }
 }

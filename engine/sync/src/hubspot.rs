@@ -6,7 +6,7 @@ use std::time::Duration;
 use connector_core::{BatchResult, Capabilities, Destination, Operation, Record, RecordRef};
 use connector_hubspot::{
     AssociationConfig, AssociationField, EventConfig, HubspotConfig, HubspotDestination,
-    check_properties,
+    ListConfig, check_properties,
 };
 use engine_diag::Diagnostic;
 use engine_executor::{AccountBudgets, ExecutorOptions};
@@ -69,6 +69,10 @@ impl Connector for HubspotConnector {
                     created_only: a.when == AssociationWhen::Created,
                 })
                 .collect(),
+            list: sync.list.as_ref().map(|list| ListConfig {
+                id: list.id.as_ref().map(|i| i.value.clone()),
+                name: list.name.value.clone(),
+            }),
             event: sync.event.as_ref().map(|event| EventConfig {
                 sync: sync.name.value.clone(),
                 name: event.name.as_ref().map(|n| n.value.clone()),
@@ -132,6 +136,9 @@ impl Connection for HubspotConnection {
         Box::pin(async move {
             if sync.sends_events() {
                 return self.check_event_mapping(sync, mapping).await;
+            }
+            if sync.keeps_list() {
+                return self.check_list(sync, mapping).await;
             }
             let properties = read_with_backoff(|| async {
                 self.options.budget.ready().await;
@@ -243,6 +250,20 @@ impl Connection for HubspotConnection {
             if self.client.config().event.is_some() {
                 return Ok(Vec::new());
             }
+            // A list's members cannot be told from the contacts: an unanswered add is sent
+            // again, and an unanswered removal (its contact is there) too; both are harmless.
+            if self.client.config().list.is_some() {
+                return Ok(match by {
+                    RecordRef::Id => values
+                        .iter()
+                        .map(|id| Record {
+                            id: id.clone(),
+                            properties: Default::default(),
+                        })
+                        .collect(),
+                    RecordRef::MatchValue => Vec::new(),
+                });
+            }
             let mut records = Vec::new();
             for chunk in values.chunks(connector_hubspot::MAX_BATCH_SIZE) {
                 // Reads (recovery, rebuild) draw on the account's request budget like
@@ -256,6 +277,54 @@ impl Connection for HubspotConnection {
 }
 
 impl HubspotConnection {
+    /// Checks a list sync before anything is sent: contacts are named by `email` or
+    /// `hs_object_id`, and the list, when it exists, is a static one (`hubspot::dynamic_list`
+    /// otherwise). A list that does not exist yet is created by the first apply.
+    async fn check_list(
+        &self,
+        sync: &SyncSpec,
+        mapping: &SyncMapping,
+    ) -> Result<Vec<Option<ValueKind>>, Failure> {
+        let match_property = &sync.match_on.property;
+        if !matches!(match_property.value.as_str(), "email" | "hs_object_id") {
+            return Err(vec![
+                Diagnostic::error(
+                    "hubspot::list_contact",
+                    format!(
+                        "a list's members are contacts named by `email` or `hs_object_id`, not `{}`",
+                        match_property.value
+                    ),
+                )
+                .at(match_property.span.clone())
+                .hint("set `match.property` to `email` (or `hs_object_id` for record ids)"),
+            ]);
+        }
+        let Some(config) = &self.client.config().list else {
+            return Ok(Vec::new());
+        };
+        let found = read_with_backoff(|| async {
+            self.options.budget.ready().await;
+            self.client.find_list(config).await
+        })
+        .await;
+        match (found, &sync.list) {
+            (Err(d), Some(list)) => {
+                let at = list.id.as_ref().map_or(&list.name.span, |i| &i.span);
+                Err(vec![d.at(at.clone())])
+            }
+            (Err(d), None) => Err(vec![d]),
+            (Ok(None), _) => {
+                tracing::warn!(
+                    sync = %sync.name.value,
+                    list = %config.name,
+                    "The list does not exist yet: the first apply creates it as a static list."
+                );
+                Ok(vec![None; mapping.properties().len()])
+            }
+            (Ok(Some(_)), _) => Ok(vec![None; mapping.properties().len()]),
+        }
+    }
+
     /// Checks an event sync before anything is sent: the event exists (else
     /// `hubspot::unknown_event`, listing the portal's events), the contact is named by
     /// `email`, `hs_object_id` or `utk`, and every mapped property is one of the event's
