@@ -185,3 +185,43 @@ fn a_link_made_only_for_created_records_skips_records_that_existed() {
     assert_ne!(from, &theirs);
     assert_eq!(to, &acme);
 }
+
+/// A kill after the records were written but before their links went out: the rerun must
+/// make every link, once.
+#[test]
+fn a_crash_between_the_records_and_their_links_loses_no_link() {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
+    project.write("models/users.yaml", MODEL);
+    project.write(&format!("syncs/{SYNC}.yaml"), &sync_file());
+    let acme = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "acme.example"}));
+    project.write_csv(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,acme.example,\n\
+         2,bob@example.com,Bob,acme.example,\n",
+    );
+    // Write 1 is the records' upsert: applied, never answered.
+    let writes = project.sandbox.write_requests();
+    project
+        .sandbox
+        .set_faults(json!({"hang_after_write": writes + 1}));
+    let mut apply = project.spawn_engine_with(&["apply"], &[("ENGINE_MAX_IN_FLIGHT", Some("1"))]);
+    project.sandbox.wait_for_writes(writes + 1, &mut apply);
+    apply.kill();
+    assert_eq!(project.contacts().len(), 2, "the records were written");
+    assert!(links(&project, "companies").is_empty(), "no link yet");
+
+    project.sandbox.clear_faults();
+    project
+        .engine(&["apply"])
+        .assert_code(0)
+        .assert_stderr_contains("Recovered run 1");
+    let companies = links(&project, "companies");
+    assert_eq!(companies.len(), 2, "{companies:?}");
+    assert!(companies.keys().all(|(_, to)| to == &acme));
+    assert_eq!(project.contacts().len(), 2, "no duplicate record");
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

@@ -14,6 +14,9 @@
 //! | `disk_full` | a full disk during plan and apply at several points, then the repairing run |
 //! | `state` | damaged state named (`state::corrupt`), `engine state check` and `rebuild` |
 //! | `errors` | inputs refused before any request, with the state left untouched |
+//! | `associations` | links by id and by property, labels, one-to-many, `when: created`, stale links removed, missing targets and unknown labels named |
+//! | `events` | one event per added row, nothing for changed or removed rows, plan-time checks, exactly once across a crash |
+//! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
