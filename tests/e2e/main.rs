@@ -17,6 +17,7 @@
 //! | `associations` | links by id and by property, labels, one-to-many, `when: created`, stale links removed, missing targets and unknown labels named |
 //! | `events` | one event per added row, nothing for changed or removed rows, plan-time checks, exactly once across a crash |
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
+//! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
@@ -27,6 +28,7 @@ mod crash;
 mod disk_full;
 mod errors;
 mod events;
+mod example_hightouch;
 mod identity;
 mod lists;
 mod objects;

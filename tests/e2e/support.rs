@@ -307,6 +307,35 @@ impl TestProject {
         project
     }
 
+    /// A copy of the repository's `examples/NAME` (all of it but `run.sh` and a `.engine/`)
+    /// in place of the fixture project, with its own sandbox.
+    pub fn example(name: &str) -> TestProject {
+        fn copy(from: &Path, to: &Path) {
+            fs_err::create_dir_all(to).expect("create a directory of the example's copy");
+            for entry in fs_err::read_dir(from).expect("read the example") {
+                let entry = entry.expect("an entry of the example");
+                let file_name = entry.file_name();
+                if file_name == "run.sh" || file_name == ".engine" {
+                    continue;
+                }
+                let (source, target) = (entry.path(), to.join(&file_name));
+                if source.is_dir() {
+                    copy(&source, &target);
+                } else {
+                    fs_err::copy(&source, &target).expect("copy a file of the example");
+                }
+            }
+        }
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name);
+        assert!(source.is_dir(), "no example {}", source.display());
+        let project = TestProject::new("");
+        fs_err::remove_dir_all(project.path()).expect("remove the fixture project");
+        copy(&source, &project.path());
+        project
+    }
+
     /// The project directory.
     pub fn path(&self) -> PathBuf {
         self.root.path().join("project")

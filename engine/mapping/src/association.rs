@@ -29,13 +29,47 @@ pub(crate) fn targets_column(
 ) -> Result<ArrayRef, (usize, String)> {
     let mut out = StringBuilder::with_capacity(column.len(), column.len() * 16);
     for row in 0..column.len() {
-        let value = cell_value(column, row);
-        let json = serde_json::to_value(&value).map_err(|e| (row, e.to_string()))?;
+        let json = to_json(&cell_value(column, row));
         let mut targets = Vec::new();
         read(&json, label, true, &mut targets).map_err(|message| (row, message))?;
         out.append_option(encode_targets(targets));
     }
     Ok(std::sync::Arc::new(out.finish()) as ArrayRef)
+}
+
+/// A cell's value as JSON: structs as objects, lists as arrays.
+fn to_json(value: &minijinja::Value) -> Json {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Json::Null,
+        ValueKind::Bool => Json::Bool(value.is_true()),
+        ValueKind::Number => value
+            .as_i64()
+            .map(Json::from)
+            .or_else(|| f64::try_from(value.clone()).ok().map(Json::from))
+            .unwrap_or(Json::Null),
+        ValueKind::Seq | ValueKind::Iterable => Json::Array(
+            value
+                .try_iter()
+                .map(|items| items.map(|item| to_json(&item)).collect())
+                .unwrap_or_default(),
+        ),
+        ValueKind::Map => {
+            let mut object = serde_json::Map::new();
+            if let Ok(keys) = value.try_iter() {
+                for key in keys {
+                    if let Ok(item) = value.get_item(&key) {
+                        object.insert(key.to_string(), to_json(&item));
+                    }
+                }
+            }
+            Json::Object(object)
+        }
+        _ => value.as_str().map_or_else(
+            || Json::String(value.to_string()),
+            |s| Json::String(s.to_string()),
+        ),
+    }
 }
 
 /// Adds the targets `value` holds to `out`. `top` allows the forms only a whole cell may

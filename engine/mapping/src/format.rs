@@ -453,12 +453,18 @@ pub(crate) fn cell_value(array: &dyn Array, row: usize) -> Value {
         DataType::FixedSizeList(_, _) => list_value(&array.as_fixed_size_list().value(row)),
         DataType::Struct(fields) => {
             let s = array.as_struct();
-            Value::from_iter(fields.iter().zip(s.columns()).map(|(field, column)| {
-                (
-                    field.name().clone(),
-                    cell_value(normalize(column).as_ref(), row),
-                )
-            }))
+            // A map (not a list of pairs), so templates read `row.s.field` and `row.s['field']`.
+            let fields: std::collections::BTreeMap<String, Value> = fields
+                .iter()
+                .zip(s.columns())
+                .map(|(field, column)| {
+                    (
+                        field.name().clone(),
+                        cell_value(normalize(column).as_ref(), row),
+                    )
+                })
+                .collect();
+            Value::from(fields)
         }
         _ => {
             let options = FormatOptions::default();
