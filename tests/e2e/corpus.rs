@@ -480,13 +480,13 @@ fn cases_sync() -> Vec<Case> {
             at: At::File(SYNC_FILE),
         },
         Case {
-            name: "Liquid tag in a template",
+            name: "Liquid tag the engine does not support in a template",
             breaks: |p| {
                 edit(
                     p,
                     SYNC_FILE,
                     "{{ row['company'] | upcase }}",
-                    "{% assign x = 1 %}{{ x }}",
+                    "{% cycle 'a', 'b' %}",
                 )
             },
             args: &[],
