@@ -18,6 +18,7 @@
 //! | `events` | one event per added row, nothing for changed or removed rows, plan-time checks, exactly once across a crash |
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
+//! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
@@ -29,6 +30,7 @@ mod disk_full;
 mod errors;
 mod events;
 mod example_hightouch;
+mod examples;
 mod identity;
 mod lists;
 mod objects;

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Thnks → HubSpot, end to end and offline, against the bundled HubSpot sandbox:
+#
+#   1. as a HubSpot admin would: create the `thnks` custom object, a unique `deal_ref`
+#      property on deals, and the CRM's contacts and deals (setup/*.json);
+#   2. the historical backfill: every transaction in data/thnks.csv becomes a `thnks` record,
+#      linked to the recipient's contact and to their open deals;
+#   3. an hourly run later: data/thnks_v2.csv moves three statuses along and adds a gift, and
+#      data/deals_v2.csv closes a deal (its gifts keep their links); the plan shows exactly
+#      that, and the apply sends it.
+#
+#   ./examples/thnks/run.sh
+#
+# The first run builds the engine (about 10 minutes on 2 cores); later runs take seconds.
+# Set CARGO_TARGET_DIR to reuse a build directory elsewhere.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+say "Building the engine (cargo build --bin engine)"
+cargo build --quiet --manifest-path "$repo/Cargo.toml" --bin engine
+engine="${CARGO_TARGET_DIR:-$repo/target}/debug/engine"
+
+# Work on a copy, so the example in git stays as it is.
+work=$(mktemp -d)
+cp -r "$repo/examples/thnks/." "$work/"
+rm -rf "$work/.engine" "$work/run.sh"
+cd "$work"
+
+say "Starting the HubSpot sandbox on a free port"
+"$engine" sandbox hubspot --port 0 --token sandbox-token 2> sandbox.log &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  grep -q "listening on" sandbox.log 2>/dev/null && break
+  sleep 0.1
+done
+url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' sandbox.log)
+[ -n "$url" ] || { cat sandbox.log; echo "the sandbox did not start" >&2; exit 1; }
+export HUBSPOT_BASE_URL="$url" HUBSPOT_TOKEN=sandbox-token
+echo "sandbox: $url"
+
+# An API call as the portal's admin; prints HubSpot's answer, fails on an error status.
+admin() {
+  curl -sS --fail-with-body -X POST "$url$1" \
+    -H "Authorization: Bearer $HUBSPOT_TOKEN" -H 'Content-Type: application/json' \
+    --data-binary "@$2"
+  echo
+}
+# A sandbox test route's answer, cut to its first N characters.
+show() {
+  local body
+  body=$(curl -sS "$url$1")
+  printf '%.*s\n' "$2" "$body"
+}
+
+say "Admin setup: the thnks custom object (associated with contacts and deals)"
+schema=$(admin /crm-object-schemas/v3/schemas setup/thnks_schema.json)
+printf '%.300s…\n' "$schema"
+
+say "Admin setup: a unique deal_ref property on deals, then the CRM's contacts and deals"
+admin /crm/v3/properties/deals setup/deal_ref_property.json >/dev/null
+admin /crm/v3/objects/contacts/batch/create setup/contacts.json >/dev/null
+admin /crm/v3/objects/deals/batch/create setup/deals.json >/dev/null
+echo "4 contacts, 6 deals (2 of them closed)"
+
+say "engine validate"
+"$engine" validate
+
+say "engine plan (the historical backfill: every transaction is a new thnks record)"
+"$engine" plan
+
+say "engine apply"
+"$engine" apply
+
+say "engine plan (nothing changed)"
+"$engine" plan
+
+say "An hour later: three statuses move on, a new gift is sent, and the Northwind renewal (NW-1) is won"
+cp data/thnks_v2.csv data/thnks.csv
+cp data/deals_v2.csv data/deals.csv
+
+say "engine plan --out plan.json (exactly that change)"
+"$engine" plan --out plan.json
+
+say "engine apply plan.json"
+"$engine" apply plan.json
+
+say "engine plan --detailed-exitcode (0: nothing left to do)"
+"$engine" plan --detailed-exitcode
+
+say "What the sandbox holds now: thnks records, and their links to contacts and deals"
+show /_sandbox/records/p_thnks 2000
+show /_sandbox/associations/p_thnks/contacts 1000
+show /_sandbox/associations/p_thnks/deals 1000
+
+say "Done. The project copy and its state (.engine/) are in $work"
