@@ -337,8 +337,13 @@ fn clientsuccess_status_in_the_wrong_case_is_named_with_the_right_value() {
             "property `clientsuccess_status`: `Active` is not one of the property's options; \
              options are case-sensitive: use `ACTIVE`",
         )
-        .assert_contains("`at_risk` is not one of the property's options; options are case-sensitive: use `AT_RISK`");
-    project.engine(&["apply"]).assert_code(0);
+        .assert_contains("`at_risk` is not one of the property's options; options are case-sensitive: use `AT_RISK`")
+        .assert_contains("4 row(s) are left out for values that do not fit their properties");
+    // Rows left out are not a success: the destination does not hold them.
+    project
+        .engine(&["apply"])
+        .assert_code(1)
+        .assert_contains("4 row(s) left out: a value does not fit its property");
     assert!(
         project.contacts().is_empty(),
         "no contact is written with a value HubSpot would refuse"

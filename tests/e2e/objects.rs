@@ -342,7 +342,11 @@ fn values_are_converted_to_the_property_types_and_bad_ones_are_listed_per_row() 
         .assert_contains("property `hs_lead_status`: `Open` is not one of the property's options; options are case-sensitive: use `OPEN`")
         .assert_contains("! skip \"3\"")
         .assert_contains("property `num_orders`: `twelve` is not a number");
-    project.engine(&["apply"]).assert_code(0);
+    // The good row is written; the apply fails, naming the rows left out.
+    project
+        .engine(&["apply"])
+        .assert_code(1)
+        .assert_contains("2 row(s) left out: a value does not fit its property");
     let contacts = project.contacts();
     assert_eq!(
         contacts.len(),

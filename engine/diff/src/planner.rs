@@ -107,6 +107,7 @@ impl InvalidValues {
                     reason: failure.reason(),
                     key: failure.key,
                     match_value: failure.match_value,
+                    invalid_value: true,
                 });
         }
     }
@@ -894,6 +895,7 @@ async fn check_match_values(
                 key: keys.value(i).to_string(),
                 match_value: None,
                 reason: format!("the match property `{match_property}` is null or empty"),
+                invalid_value: false,
             });
         }
     }
@@ -920,6 +922,7 @@ async fn check_match_values(
                         ""
                     }
                 ),
+                invalid_value: false,
             });
         }
         skipped.sort_by(|a, b| a.key.cmp(&b.key));

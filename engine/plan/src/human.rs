@@ -33,17 +33,35 @@ pub fn render_human(plan: &Plan, options: HumanOptions) -> String {
         )
     });
     let held: u64 = plan.syncs.iter().map(|s| s.summary.held).sum();
-    if create + update + remove == 0 && held > 0 {
+    let left_out = plan.left_out();
+    if create + update + remove == 0 && held + left_out > 0 {
+        let mut why = Vec::new();
+        if held > 0 {
+            why.push(format!("{held} row(s) are held back"));
+        }
+        if left_out > 0 {
+            why.push(format!(
+                "{left_out} row(s) are left out for values that do not fit their properties"
+            ));
+        }
         let _ = writeln!(
             out,
-            "No changes to send, but {held} row(s) are held back: the destination does not hold them as the model says."
+            "No changes to send, but {}: the destination does not hold them as the model says.",
+            why.join(" and ")
         );
     } else if create + update + remove == 0 {
         let _ = writeln!(out, "No changes. Every destination matches its model.");
     } else {
         let _ = writeln!(
             out,
-            "Plan: {create} to create, {update} to update, {remove} to remove."
+            "Plan: {create} to create, {update} to update, {remove} to remove.{}",
+            if left_out > 0 {
+                format!(
+                    " {left_out} row(s) are left out for values that do not fit their properties."
+                )
+            } else {
+                String::new()
+            }
         );
     }
     out

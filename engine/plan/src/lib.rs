@@ -171,6 +171,16 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.syncs.iter().all(|s| s.changes.is_empty())
     }
+
+    /// Rows left out because a value does not fit its property (per-row errors the data must
+    /// fix), over every sync.
+    pub fn left_out(&self) -> u64 {
+        self.syncs
+            .iter()
+            .flat_map(|s| &s.skipped)
+            .filter(|row| row.invalid_value)
+            .count() as u64
+    }
 }
 
 /// A reader that copies what it reads into a writer (the seal's hasher).

@@ -110,8 +110,13 @@ pub struct SkippedRow {
     pub key: String,
     /// The row's match value (None when null).
     pub match_value: Option<String>,
-    /// Why it was skipped (a null, empty or shared match value).
+    /// Why it was skipped (a null, empty or shared match value, or a value that does not fit).
     pub reason: String,
+    /// True when a value does not fit its property: a per-row error the data must fix, so an
+    /// apply that leaves the row out does not succeed. False for rows left out by
+    /// `match.on_invalid: skip`, as the sync asks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invalid_value: bool,
 }
 
 /// A row that failed with data the destination rejected and that is not resent unchanged.

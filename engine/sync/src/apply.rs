@@ -60,16 +60,19 @@ pub struct ApplyOutcome {
     pub nothing_to_apply: bool,
     /// Syncs with rows held back (rejected before with the same data), and how many.
     pub held: Vec<(String, usize)>,
+    /// Syncs with rows left out for values that do not fit their properties, and how many.
+    pub left_out: Vec<(String, usize)>,
 }
 
 impl ApplyOutcome {
     /// True when every row is in the destination as the model says: nothing failed, nothing
-    /// stopped, nothing held back.
+    /// stopped, nothing held back, nothing left out for a value that does not fit.
     pub fn is_success(&self) -> bool {
         self.applied
             .iter()
             .all(|s| s.failed == 0 && s.fatal.is_none())
             && self.held.is_empty()
+            && self.left_out.is_empty()
     }
 }
 
@@ -226,6 +229,17 @@ async fn apply_here(
         .iter()
         .filter(|p| !p.held.is_empty())
         .map(|p| (p.sync.clone(), p.held.len()))
+        .collect();
+    // So is a row left out because a value does not fit: the data must change.
+    outcome.left_out = plans
+        .iter()
+        .map(|p| {
+            (
+                p.sync.clone(),
+                p.skipped.iter().filter(|r| r.invalid_value).count(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
         .collect();
     drop(locks);
     Ok(outcome)

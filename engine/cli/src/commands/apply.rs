@@ -53,6 +53,11 @@ pub async fn run(
                     "sync `{sync}`: {held} row(s) held back: the destination rejected their data and it has not changed; fix the data, or resend with `engine apply --retry-failed`.\n"
                 ));
             }
+            for (sync, left_out) in &outcome.left_out {
+                views::out(&format!(
+                    "sync `{sync}`: {left_out} row(s) left out: a value does not fit its property (the plan lists each with the fix); they are planned again once their data is fixed.\n"
+                ));
+            }
             if outcome.is_success() { 0 } else { 1 }
         }
     }
