@@ -15,31 +15,7 @@
 # Set CARGO_TARGET_DIR to reuse a build directory elsewhere.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-say "Building the engine (cargo build --bin engine)"
-cargo build --quiet --manifest-path "$repo/Cargo.toml" --bin engine
-engine="${CARGO_TARGET_DIR:-$repo/target}/debug/engine"
-
-# Work on a copy, so the example in git stays as it is.
-work=$(mktemp -d)
-cp -r "$repo/examples/timerex/." "$work/"
-rm -rf "$work/.engine" "$work/run.sh"
-cd "$work"
-
-say "Starting the HubSpot sandbox on a free port"
-"$engine" sandbox hubspot --port 0 --token sandbox-token 2> sandbox.log &
-sandbox=$!
-trap 'kill $sandbox 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" sandbox.log 2>/dev/null && break
-  sleep 0.1
-done
-url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' sandbox.log)
-[ -n "$url" ] || { cat sandbox.log; echo "the sandbox did not start" >&2; exit 1; }
-export HUBSPOT_BASE_URL="$url" HUBSPOT_TOKEN=sandbox-token
-echo "sandbox: $url"
+source "$(dirname "$0")/../start.sh"
 
 # An API call as the portal's admin; prints HubSpot's answer, fails on an error status.
 admin() {
