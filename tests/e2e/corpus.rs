@@ -480,6 +480,46 @@ fn cases_sync() -> Vec<Case> {
             at: At::File(SYNC_FILE),
         },
         Case {
+            name: "association label the pair does not have",
+            breaks: |p| {
+                append(
+                    p,
+                    SYNC_FILE,
+                    "associations:\n  - to: companies\n    column: company\n    label: Primry\n",
+                )
+            },
+            args: &["plan"],
+            env: &[],
+            code: "hubspot::unknown_association_label",
+            at: At::File(SYNC_FILE),
+        },
+        Case {
+            name: "association to an object that does not exist",
+            breaks: |p| {
+                append(
+                    p,
+                    SYNC_FILE,
+                    "associations:\n  - to: planets\n    column: company\n",
+                )
+            },
+            args: &["plan"],
+            env: &[],
+            code: "hubspot::unknown_object",
+            at: At::File(SYNC_FILE),
+        },
+        Case {
+            name: "event the portal does not have",
+            breaks: |p| {
+                edit(p, SYNC_FILE, "object: contacts", "object: events");
+                edit(p, SYNC_FILE, "mode: upsert\n", "event:\n  name: purchse\n");
+                edit(p, SYNC_FILE, "on_remove: clear_fields\n", "");
+            },
+            args: &["plan"],
+            env: &[],
+            code: "hubspot::unknown_event",
+            at: At::File(SYNC_FILE),
+        },
+        Case {
             name: "Liquid tag the engine does not support in a template",
             breaks: |p| {
                 edit(
