@@ -16,6 +16,7 @@
 //! force. The journal records each batch before it is sent and each outcome after, so a
 //! crashed run can be folded into the next generation without sending anything twice.
 
+mod batch_codec;
 pub mod disk;
 mod local;
 mod lock;

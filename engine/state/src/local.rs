@@ -48,9 +48,9 @@ CREATE TABLE IF NOT EXISTS journal (
     message TEXT,
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
--- A batch sent: one row per request, not per row (rows: JSON [[key, action], …]). Its rows
--- count as `sent` until their outcomes are journaled. When every row was written, the batch
--- stays, with `written` (JSON: the record id of each row, in order) and its rows read as
+-- A batch sent: one row per request, not per row (rows: each row's action and key, see
+-- batch_codec.rs). Its rows count as `sent` until their outcomes are journaled. When every row
+-- was written, the batch stays, with `written` (the record id of each row, in order) and its rows read as
 -- `succeeded`; otherwise its rows go to `journal` and the batch goes, in one transaction.
 -- Written batches go when their run commits (their rows are then in the snapshot).
 CREATE TABLE IF NOT EXISTS sent_batches (
@@ -382,8 +382,7 @@ fn write_sent(conn: &Connection, run_id: i64, rows: &[(String, String)]) -> Resu
     let Some((first_key, _)) = rows.first() else {
         return Ok(());
     };
-    // Pairs of strings: serializing cannot fail.
-    let encoded = serde_json::to_string(rows).unwrap_or_default();
+    let encoded = crate::batch_codec::encode_rows(rows);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO sent_batches (run_id, first_key, row_count, rows) VALUES (?1, ?2, ?3, ?4)",
     )?
@@ -405,8 +404,7 @@ fn write_outcomes(conn: &Connection, run_id: i64, rows: &[JournalRow]) -> Result
             .iter()
             .map(|row| row.destination_id.as_deref())
             .collect();
-        // Strings and nulls: serializing cannot fail.
-        let written = serde_json::to_string(&ids).unwrap_or_default();
+        let written = crate::batch_codec::encode_ids(&ids);
         let updated = conn
             .prepare_cached(
                 "UPDATE sent_batches SET written = ?3
@@ -483,7 +481,7 @@ fn for_each_batch_row(
 /// The columns [`batch_from_row`] reads.
 const BATCH_COLUMNS: &str = "first_key, rows, written";
 
-/// A `sent_batches` row as stored: first key, rows JSON, written JSON.
+/// A `sent_batches` row as stored: first key, rows and written ids (see `batch_codec`).
 type StoredBatch = (String, String, Option<String>);
 
 fn batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredBatch> {
@@ -500,11 +498,11 @@ fn decode_batch(
         file: PathBuf::from(conn.path().unwrap_or("state.db")),
         message: format!("a batch in the journal of run {run_id} {message}"),
     };
-    let unparsed = |e: serde_json::Error| corrupt(format!("does not parse: {e}"));
-    let rows: Vec<(String, String)> = serde_json::from_str(&rows).map_err(unparsed)?;
+    let unparsed = |e: String| corrupt(format!("does not parse: {e}"));
+    let rows: Vec<(String, String)> = crate::batch_codec::decode_rows(&rows).map_err(unparsed)?;
     let written: Option<Vec<Option<String>>> = written
         .as_deref()
-        .map(serde_json::from_str)
+        .map(crate::batch_codec::decode_ids)
         .transpose()
         .map_err(unparsed)?;
     if let Some(ids) = &written
