@@ -24,6 +24,19 @@ pub use connector_core::{EVENT_NAME_PROPERTY, OCCURRED_AT_PROPERTY};
 /// The most events one batch send takes.
 pub(crate) const MAX_BATCH: usize = 500;
 
+/// The most pages of event definitions read (100 a page).
+pub(crate) const MAX_DEFINITION_PAGES: usize = 50;
+
+/// The cursor of the next page of a list answer (`paging.next.after`), if any.
+pub(crate) fn next_page(answer: &RawResponse) -> Option<String> {
+    let body = response::parse_body(&answer.body)?;
+    let after = body.pointer("/paging/next/after")?;
+    after
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| after.as_u64().map(|n| n.to_string()))
+}
+
 /// What a sync says about the events it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventConfig {
@@ -188,6 +201,21 @@ mod tests {
     use connector_core::OperationKind;
 
     use super::*;
+
+    #[test]
+    fn definitions_are_read_page_by_page() {
+        let answer = |body: Value| RawResponse {
+            status: 200,
+            retry_after: None,
+            body: body.to_string().into_bytes(),
+        };
+        let page = answer(json!({"results": [{"name": "purchase",
+            "fullyQualifiedName": "pe1_purchase", "properties": []}],
+            "paging": {"next": {"after": "100"}}}));
+        assert_eq!(next_page(&page).as_deref(), Some("100"));
+        assert_eq!(parse_definitions(&page).map(|d| d.len()), Ok(1));
+        assert_eq!(next_page(&answer(json!({"results": []}))), None);
+    }
 
     #[test]
     fn an_event_input_names_the_contact_the_time_and_a_stable_uuid() {

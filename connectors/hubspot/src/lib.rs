@@ -499,13 +499,30 @@ impl HubspotDestination {
 
     /// Reads the event definitions (read-only; `engine plan` checks event syncs with them).
     pub async fn event_definitions(&self) -> Result<Vec<EventDefinition>, Diagnostic> {
-        let answer = self
-            .client
-            .get("/events/v3/event-definitions?includeProperties=true")
-            .await
-            .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
-        events::parse_definitions(&answer)
-            .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        // A page at a time, as HubSpot pages them; a portal has a few hundred at most.
+        for _ in 0..events::MAX_DEFINITION_PAGES {
+            let path = match &after {
+                Some(after) => format!(
+                    "/events/v3/event-definitions?includeProperties=true&limit=100&after={after}"
+                ),
+                None => "/events/v3/event-definitions?includeProperties=true&limit=100".into(),
+            };
+            let answer = self
+                .client
+                .get(&path)
+                .await
+                .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
+            let page = events::parse_definitions(&answer)
+                .map_err(|d| redact_diagnostic_all(d, &self.config.secrets()))?;
+            all.extend(page);
+            after = events::next_page(&answer);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// The definition of event `name` (internal or fully qualified), or `hubspot::unknown_event`
