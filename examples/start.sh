@@ -2,7 +2,8 @@
 # copies the example into a temporary directory (so the example in git stays as it is), and
 # starts the bundled HubSpot sandbox there on a free port, stopped when the script exits.
 #
-# Sets `repo`, `engine`, `work`, `url` and `say`; exports HUBSPOT_BASE_URL and HUBSPOT_TOKEN.
+# Sets `repo`, `engine`, `work`, `url`, and the functions `say`, `admin` and `show`; exports
+# HUBSPOT_BASE_URL and HUBSPOT_TOKEN.
 # The first run builds the engine (about 10 minutes on 2 cores); set CARGO_TARGET_DIR to reuse
 # a build directory elsewhere.
 
@@ -31,3 +32,19 @@ url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' sandbox.log)
 [ -n "$url" ] || { cat sandbox.log; echo "the sandbox did not start" >&2; exit 1; }
 export HUBSPOT_BASE_URL="$url" HUBSPOT_TOKEN=sandbox-token
 echo "sandbox: $url"
+
+# An API call as the portal's admin (`admin PATH FILE`): posts the JSON file, prints HubSpot's
+# answer, fails on an error status.
+admin() {
+  curl -sS --fail-with-body -X POST "$url$1" \
+    -H "Authorization: Bearer $HUBSPOT_TOKEN" -H 'Content-Type: application/json' \
+    --data-binary "@$2"
+  echo
+}
+
+# A sandbox test route's answer, cut to its first N characters (`show PATH N`).
+show() {
+  local body
+  body=$(curl -sS "$url$1")
+  printf '%.*s\n' "$2" "$body"
+}

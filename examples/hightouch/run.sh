@@ -18,17 +18,11 @@ set -euo pipefail
 
 source "$(dirname "$0")/../start.sh"
 
-admin() {
-  curl -sS --fail-with-body -X POST "$url$1" \
-    -H "Authorization: Bearer $HUBSPOT_TOKEN" -H 'Content-Type: application/json' \
-    --data-binary "@$2" >/dev/null
-}
-
 say "Setting up the portal as its admin would"
-for file in setup/properties/*.json; do admin /crm/v3/properties/contacts "$file"; done
-admin /crm/v4/associations/contacts/companies/labels setup/billing_label.json
-admin /events/v3/event-definitions setup/viewed_pricing.json
-admin /crm/v3/objects/contacts setup/someone_else.json
+for file in setup/properties/*.json; do admin /crm/v3/properties/contacts "$file" >/dev/null; done
+admin /crm/v4/associations/contacts/companies/labels setup/billing_label.json >/dev/null
+admin /events/v3/event-definitions setup/viewed_pricing.json >/dev/null
+admin /crm/v3/objects/contacts setup/someone_else.json >/dev/null
 
 say "The portal gets busy: 3 requests a second (as \`engine sandbox hubspot --rate-limit 3\` would)"
 curl -sS -X POST "$url/_sandbox/faults" -H 'Content-Type: application/json' \

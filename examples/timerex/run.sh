@@ -17,19 +17,6 @@ set -euo pipefail
 
 source "$(dirname "$0")/../start.sh"
 
-# An API call as the portal's admin; prints HubSpot's answer, fails on an error status.
-admin() {
-  curl -sS --fail-with-body -X POST "$url$1" \
-    -H "Authorization: Bearer $HUBSPOT_TOKEN" -H 'Content-Type: application/json' \
-    --data-binary "@$2"
-  echo
-}
-# A sandbox test route's answer, cut to its first N characters.
-show() {
-  local body
-  body=$(curl -sS "$url$1")
-  printf '%.*s\n' "$2" "$body"
-}
 
 say "Before: the portal's own records (someone created them by hand)"
 admin /crm/v3/objects/companies/batch/create setup/existing_companies.json >/dev/null

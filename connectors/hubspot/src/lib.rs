@@ -170,12 +170,36 @@ impl HubspotDestination {
         if by == RecordRef::MatchValue && self.config.search_match {
             return self.search_records(object, values, properties).await;
         }
+        let id_property = match by {
+            RecordRef::MatchValue => self.config.match_property.as_str(),
+            RecordRef::Id => "hs_object_id",
+        };
+        self.batch_read(object, id_property, values, properties)
+            .await
+    }
+
+    /// Records of `object` (a path segment) by `id_property` (`hs_object_id` for record ids,
+    /// else a unique property), [`MAX_BATCH_SIZE`] per `batch/read` request. Missing records
+    /// are left out of the answer. Shared by recovery, association targets and list members.
+    pub(crate) async fn batch_read(
+        &self,
+        object: &str,
+        id_property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<Record>, Diagnostic> {
         let path = format!("/crm/v3/objects/{object}/batch/read");
+        // Messages name the sync's own object as the sync does (`thnks`, not `2-1234`).
+        let shown = if self.object_path.get().map(String::as_str) == Some(object) {
+            self.config.object.as_str()
+        } else {
+            object
+        };
         let mut records = Vec::new();
         for chunk in values.chunks(MAX_BATCH_SIZE) {
-            let body = read::encode(by, &self.config.match_property, chunk, properties);
+            let body = read::encode(RecordRef::MatchValue, id_property, chunk, properties);
             let result = match self.client.post_json(&path, &body).await {
-                Ok(response) => read::parse(&self.config.object, &response),
+                Ok(response) => read::parse(shown, &response),
                 Err(error) => Err(schema::transport_diagnostic(&self.config, &error)),
             };
             records.extend(
@@ -397,23 +421,18 @@ impl HubspotDestination {
                 .iter()
                 .filter_map(|op| op.match_value.clone())
                 .collect();
-            let body = read::encode(
-                RecordRef::MatchValue,
-                &self.config.match_property,
-                &values,
-                std::slice::from_ref(&self.config.match_property),
-            );
-            let answer = match self
-                .client
-                .post_json("/crm/v3/objects/contacts/batch/read", &body)
+            let wanted = std::slice::from_ref(&self.config.match_property);
+            let found = match self
+                .batch_read("contacts", &self.config.match_property, &values, wanted)
                 .await
             {
-                Ok(answer) => answer,
-                Err(error) => return transport_retry(&self.config, &error),
-            };
-            let found = match read::parse("contacts", &answer) {
                 Ok(found) => found,
-                Err(d) if d.code == "hubspot::unavailable" => {
+                Err(d)
+                    if matches!(
+                        d.code.as_str(),
+                        "hubspot::unavailable" | "hubspot::unreachable"
+                    ) =>
+                {
                     return BatchResult::RetryAll {
                         reason: d.message,
                         after: None,

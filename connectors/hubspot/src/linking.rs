@@ -18,12 +18,12 @@ use std::sync::Mutex;
 
 use connector_core::association::AssociationTarget;
 use connector_core::{
-    AssociationChange, BatchResult, Diagnostic, Operation, OperationKind, RecordRef, RowOutcome,
+    AssociationChange, BatchResult, Diagnostic, Operation, OperationKind, RowOutcome,
     is_association,
 };
 
 use crate::associations::{self, LabelDef};
-use crate::{HubspotDestination, encode, read, response, schema, transport_retry};
+use crate::{HubspotDestination, encode, response, schema, transport_retry};
 
 /// Object paths and label definitions, read once per destination.
 #[derive(Debug, Default)]
@@ -392,22 +392,16 @@ impl HubspotDestination {
         by: &str,
         values: &[String],
     ) -> Result<HashMap<String, String>, Diagnostic> {
-        let path = format!("/crm/v3/objects/{to}/batch/read");
         let mut wanted: Vec<String> = values.to_vec();
         wanted.sort();
         wanted.dedup();
+        let records = self
+            .batch_read(to, by, &wanted, std::slice::from_ref(&by.to_string()))
+            .await?;
         let mut ids = HashMap::new();
-        for chunk in wanted.chunks(crate::MAX_BATCH_SIZE) {
-            let body = read::encode(RecordRef::MatchValue, by, chunk, &[by.to_string()]);
-            let answer = self
-                .client
-                .post_json(&path, &body)
-                .await
-                .map_err(|error| schema::transport_diagnostic(&self.config, &error))?;
-            for record in read::parse(to, &answer)? {
-                if let Some(value) = record.properties.get(by) {
-                    ids.insert(value.to_lowercase(), record.id);
-                }
+        for record in records {
+            if let Some(value) = record.properties.get(by) {
+                ids.insert(value.to_lowercase(), record.id);
             }
         }
         Ok(ids)

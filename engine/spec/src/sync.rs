@@ -532,15 +532,7 @@ fn event_sync(
         }
         (None, _) => return Some(None),
         (Some(node), _) if !is_events => {
-            let key = fields.key("event").unwrap_or(node);
-            cx.push(
-                Diagnostic::error(
-                    "spec::event_without_events_object",
-                    "`event:` is only for a sync with `object: events`",
-                )
-                .at(key.span.clone())
-                .hint("set `object: events` to send events, or remove `event:`"),
-            );
+            misplaced_block(cx, fields, node, "event", "events");
             return None;
         }
         (Some(node), Some(object)) => (node, object),
@@ -569,30 +561,30 @@ fn event_sync(
         ok = false;
     }
     if matches!(mode, Some(SyncMode::Upsert | SyncMode::Update)) && fields.get("mode").is_some() {
-        let at = fields
-            .get("mode")
-            .map_or(object.span.clone(), |m| m.span.clone());
-        cx.push(
+        refuse_at(
+            cx,
+            fields,
+            "mode",
+            object,
             Diagnostic::error(
                 "spec::event_mode",
                 "an event sync can only add: events cannot be updated",
             )
-            .at(at)
             .note("each row added to the model sends one event, once; changed rows send nothing")
             .hint("remove `mode:` (event syncs are `mode: insert`)"),
         );
         ok = false;
     }
     if matches!(on_remove, Some(OnRemove::ClearFields | OnRemove::Delete)) {
-        let at = fields
-            .get("on_remove")
-            .map_or(object.span.clone(), |m| m.span.clone());
-        cx.push(
+        refuse_at(
+            cx,
+            fields,
+            "on_remove",
+            object,
             Diagnostic::error(
                 "spec::event_on_remove",
                 "an event sync cannot undo events when rows leave the model",
             )
-            .at(at)
             .hint("remove `on_remove:` (event syncs leave sent events as they are)"),
         );
         ok = false;
@@ -624,15 +616,7 @@ fn list_sync(
     let node = fields.get("list");
     if !keeps_list {
         if let Some(node) = node {
-            let key = fields.key("list").unwrap_or(node);
-            cx.push(
-                Diagnostic::error(
-                    "spec::list_without_lists_object",
-                    "`list:` is only for a sync with `object: lists`",
-                )
-                .at(key.span.clone())
-                .hint("set `object: lists` to keep a list's members, or remove `list:`"),
-            );
+            misplaced_block(cx, fields, node, "list", "lists");
             return None;
         }
         return Some(None);
@@ -661,29 +645,29 @@ fn list_sync(
     };
     let name = name.or_else(|| model.cloned())?;
     if matches!(mode, Some(SyncMode::Upsert | SyncMode::Update)) && fields.get("mode").is_some() {
-        let at = fields
-            .get("mode")
-            .map_or(object.span.clone(), |m| m.span.clone());
-        cx.push(
+        refuse_at(
+            cx,
+            fields,
+            "mode",
+            object,
             Diagnostic::error(
                 "spec::list_mode",
                 "a list sync only adds and removes members",
             )
-            .at(at)
             .hint("remove `mode:` (list syncs are `mode: insert`)"),
         );
         ok = false;
     }
     if on_remove == Some(OnRemove::ClearFields) {
-        let at = fields
-            .get("on_remove")
-            .map_or(object.span.clone(), |m| m.span.clone());
-        cx.push(
+        refuse_at(
+            cx,
+            fields,
+            "on_remove",
+            object,
             Diagnostic::error(
                 "spec::list_on_remove",
                 "`on_remove: clear_fields` has no meaning for a list: a list has no fields",
             )
-            .at(at)
             .hint(
                 "use `on_remove: delete` (the contact leaves the list, the default) or `nothing`",
             ),
@@ -702,6 +686,35 @@ fn list_sync(
         ok = false;
     }
     ok.then_some(Some(ListSpec { name, id }))
+}
+
+/// `KEY:` written in a sync whose `object:` is not `OBJECT` (`event:` without
+/// `object: events`): `spec::KEY_without_OBJECT_object`, at the key.
+fn misplaced_block(cx: &mut Cx<'_>, fields: &Fields<'_>, node: &Node, key: &str, object: &str) {
+    let at = fields.key(key).unwrap_or(node);
+    cx.push(
+        Diagnostic::error(
+            format!("spec::{key}_without_{object}_object"),
+            format!("`{key}:` is only for a sync with `object: {object}`"),
+        )
+        .at(at.span.clone())
+        .hint(format!("set `object: {object}`, or remove `{key}:`")),
+    );
+}
+
+/// A `KEY:` value a sync of this kind cannot take: `diagnostic`, at the value (or at
+/// `object:` when the value is the kind's default).
+fn refuse_at(
+    cx: &mut Cx<'_>,
+    fields: &Fields<'_>,
+    key: &str,
+    object: &Located<String>,
+    diagnostic: Diagnostic,
+) {
+    let at = fields
+        .get(key)
+        .map_or(object.span.clone(), |n| n.span.clone());
+    cx.push(diagnostic.at(at));
 }
 
 /// `associations:` a list of links, each with a name no other has.

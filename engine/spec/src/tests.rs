@@ -1099,3 +1099,42 @@ fn fallback_match_properties() {
            = hint: add `- property: mobile` with a `column:` or `template:` under `mapping`
         ");
 }
+
+#[test]
+fn event_and_list_syncs_refuse_what_they_cannot_do() {
+    let code_of = |sync: &str| -> Vec<String> {
+        let dir = project(&[("syncs/contacts_to_hubspot.yaml", sync)]);
+        match load_project(dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(diagnostics) => diagnostics.into_iter().map(|d| d.code).collect(),
+        }
+    };
+    let events = SYNC
+        .replace(
+            "object: contacts",
+            "object: events\nevent:\n  name: purchase",
+        )
+        .replace("mode: upsert\n", "")
+        .replace("on_remove: clear_fields\n", "");
+    assert!(code_of(&events).is_empty(), "{:?}", code_of(&events));
+    assert!(
+        code_of(&events.replace("event:", "mode: update\nevent:"))
+            .contains(&"spec::event_mode".to_string())
+    );
+    let misplaced = SYNC.replace("object: contacts", "object: contacts\nevent:\n  name: x");
+    assert!(code_of(&misplaced).contains(&"spec::event_without_events_object".to_string()));
+    let lists = SYNC
+        .replace("object: contacts", "object: lists")
+        .replace("mode: upsert\n", "");
+    let codes = code_of(&lists);
+    assert!(
+        codes.contains(&"spec::list_on_remove".to_string()),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&"spec::list_mapping".to_string()),
+        "{codes:?}"
+    );
+    let misplaced = SYNC.replace("object: contacts", "object: contacts\nlist:\n  name: VIP");
+    assert!(code_of(&misplaced).contains(&"spec::list_without_lists_object".to_string()));
+}
