@@ -90,3 +90,52 @@ fn a_row_without_a_contact_is_named_and_an_active_list_is_refused() {
         .assert_code(1)
         .assert_stderr_contains("hubspot::dynamic_list");
 }
+
+#[test]
+fn a_changed_email_moves_the_membership_to_the_new_contact() {
+    let rows = users(3);
+    let project = TestProject::new(&csv(&rows));
+    project.write(&format!("syncs/{SYNC}.yaml"), &sync_file());
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|u| {
+            project
+                .sandbox
+                .create_record("contacts", &json!({"email": u.email}))
+        })
+        .collect();
+    let moved = project
+        .sandbox
+        .create_record("contacts", &json!({"email": "moved@example.com"}));
+    project.engine(&["apply"]).assert_code(0);
+
+    // Row 1 names another contact; rows 2 and 3 trade emails, so their contacts stay.
+    let mut changed = rows.clone();
+    changed[0].email = "moved@example.com".into();
+    changed[1].email = rows[2].email.clone();
+    changed[2].email = rows[1].email.clone();
+    project.write_csv(&csv(&changed));
+    project
+        .engine(&["plan"])
+        .assert_code(0)
+        .assert_contains("the new contact joins the list, the old one leaves")
+        .assert_contains("0 to create, 3 to update, 0 to remove");
+    project.engine(&["apply"]).assert_code(0);
+    let mut members = vec![moved.clone(), ids[1].clone(), ids[2].clone()];
+    members.sort();
+    assert_eq!(project.sandbox.lists().get("VIP customers"), Some(&members));
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+
+    // With `on_remove: nothing` a contact stays a member when its row moves on.
+    project.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &format!("{}on_remove: nothing\n", sync_file()),
+    );
+    project.write_csv(&csv(&rows));
+    project.engine(&["apply"]).assert_code(0);
+    let mut members = vec![moved, ids[0].clone(), ids[1].clone(), ids[2].clone()];
+    members.sort();
+    assert_eq!(project.sandbox.lists().get("VIP customers"), Some(&members));
+}

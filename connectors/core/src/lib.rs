@@ -142,6 +142,15 @@ pub trait Destination {
     /// Sends one batch (at most `max_batch_size` operations, all of one kind) and classifies
     /// the response per row.
     fn send_batch(&self, operations: &[Operation]) -> impl Future<Output = BatchResult> + Send;
+
+    /// How many requests this destination has sent so far, when a batch may take more than
+    /// one (associations, look-ups, list members). The executor takes one token of the
+    /// account's budget before each batch and charges the requests beyond those to the budget
+    /// too, so a sync that links records stays within the account's rate. `0` (the default)
+    /// means one request per batch.
+    fn requests_sent(&self) -> u64 {
+        0
+    }
 }
 
 /// How the values passed to a record read identify records.

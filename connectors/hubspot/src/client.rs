@@ -2,6 +2,7 @@
 //! agent and the bearer token. It sends one request and reports what came back; it never
 //! retries, sleeps or interprets a status (that is `response.rs`'s job).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use connector_core::Diagnostic;
@@ -41,6 +42,8 @@ pub(crate) enum TransportError {
 pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
+    /// Requests sent, for the executor's accounting of the account's budget.
+    sent: AtomicU64,
 }
 
 impl std::fmt::Debug for Client {
@@ -89,6 +92,7 @@ impl Client {
         Ok(Self {
             http,
             base: config.base().to_string(),
+            sent: AtomicU64::new(0),
         })
     }
 
@@ -99,7 +103,7 @@ impl Client {
         body: &serde_json::Value,
     ) -> Result<RawResponse, TransportError> {
         let request = self.http.post(format!("{}{path}", self.base)).json(body);
-        Self::execute(request).await
+        self.execute(request).await
     }
 
     /// `POST {base}{path}` with a body already serialized as JSON.
@@ -113,7 +117,7 @@ impl Client {
             .post(format!("{}{path}", self.base))
             .header(header::CONTENT_TYPE, "application/json")
             .body(body);
-        Self::execute(request).await
+        self.execute(request).await
     }
 
     /// `PUT {base}{path}` with a JSON body (list memberships).
@@ -123,15 +127,25 @@ impl Client {
         body: &serde_json::Value,
     ) -> Result<RawResponse, TransportError> {
         let request = self.http.put(format!("{}{path}", self.base)).json(body);
-        Self::execute(request).await
+        self.execute(request).await
     }
 
     /// `GET {base}{path}`.
     pub async fn get(&self, path: &str) -> Result<RawResponse, TransportError> {
-        Self::execute(self.http.get(format!("{}{path}", self.base))).await
+        self.execute(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
-    async fn execute(request: reqwest::RequestBuilder) -> Result<RawResponse, TransportError> {
+    /// How many requests this client has sent (answered or not).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<RawResponse, TransportError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = response

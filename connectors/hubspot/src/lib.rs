@@ -385,125 +385,137 @@ impl HubspotDestination {
             .cloned()
     }
 
-    /// Adds the contacts of added rows to the list, and removes those of removed rows.
+    /// Keeps the list's members in step with the rows: a new row's contact joins the list, a
+    /// removed row's contact leaves it, and a row whose email (or record id) changed moves its
+    /// membership from the contact it had to the contact it names now. One
+    /// `memberships/add-and-remove` request per batch; a contact one row leaves and another
+    /// joins stays a member.
     async fn send_memberships(&self, list: &ListConfig, operations: &[Operation]) -> BatchResult {
         let list_id = match self.list_id(list).await {
             Ok(id) => id,
-            Err(d)
-                if matches!(
-                    d.code.as_str(),
-                    "hubspot::unavailable" | "hubspot::unreachable"
-                ) =>
-            {
-                return BatchResult::RetryAll {
-                    reason: d.message,
-                    after: None,
-                };
-            }
-            Err(d) => return BatchResult::Fatal(d),
+            Err(d) => return passing_or_fatal(d),
         };
-        let removing = operations[0].kind == OperationKind::Archive;
-        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
-        // The contact of each row: its record id, or the contact holding its email.
-        let ids: Vec<Option<String>> = if removing || self.config.match_property == "hs_object_id" {
-            operations
-                .iter()
-                .map(|op| {
-                    if removing {
-                        op.destination_id.clone()
-                    } else {
-                        op.match_value.clone()
-                    }
-                })
-                .collect()
-        } else {
-            let values: Vec<String> = operations
-                .iter()
-                .filter_map(|op| op.match_value.clone())
-                .collect();
-            let wanted = std::slice::from_ref(&self.config.match_property);
-            let found = match self
-                .batch_read("contacts", &self.config.match_property, &values, wanted)
-                .await
-            {
-                Ok(found) => found,
-                Err(d)
-                    if matches!(
-                        d.code.as_str(),
-                        "hubspot::unavailable" | "hubspot::unreachable"
-                    ) =>
-                {
-                    return BatchResult::RetryAll {
-                        reason: d.message,
-                        after: None,
-                    };
+        // The contact each row names now: none for a removal; a changed row names one only
+        // when its match value changed.
+        let named: Vec<Option<String>> = operations
+            .iter()
+            .map(|op| match op.kind {
+                OperationKind::Archive => None,
+                OperationKind::Update | OperationKind::Clear => op
+                    .properties
+                    .iter()
+                    .find(|(p, _)| *p == self.config.match_property)
+                    .map(|(_, v)| v.clone())
+                    .filter(|v| !v.is_empty()),
+                _ => op.match_value.clone(),
+            })
+            .collect();
+        let found = match self.contacts_named(&named).await {
+            Ok(found) => found,
+            Err(result) => return result,
+        };
+        let mut outcomes: Vec<RowOutcome> = Vec::with_capacity(operations.len());
+        let mut joins: Vec<String> = Vec::new();
+        let mut leaves: Vec<String> = Vec::new();
+        for ((op, named), found) in operations.iter().zip(&named).zip(found) {
+            let (joining, leaving) = match (&op.kind, named, found) {
+                (OperationKind::Archive, _, _) => (None, op.destination_id.clone()),
+                (_, Some(value), None) => {
+                    outcomes.push(RowOutcome::Rejected {
+                        message: format!(
+                            "no contact has {} `{value}`, so it cannot join the list",
+                            self.config.match_property
+                        ),
+                    });
+                    continue;
                 }
-                Err(d) => return BatchResult::Fatal(d),
+                (_, Some(_), Some(id)) => {
+                    let left = op
+                        .destination_id
+                        .clone()
+                        .filter(|old| list.remove_leavers && *old != id);
+                    (Some(id), left)
+                }
+                // A change that leaves the match value alone keeps the membership.
+                (_, None, _) => (op.destination_id.clone(), None),
             };
-            operations
-                .iter()
-                .map(|op| {
-                    let wanted = op.match_value.as_deref().unwrap_or_default();
-                    found
-                        .iter()
-                        .find(|r| {
-                            r.properties
-                                .get(&self.config.match_property)
-                                .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
-                        })
-                        .map(|r| r.id.clone())
-                })
-                .collect()
+            joins.extend(joining.clone());
+            leaves.extend(leaving.clone());
+            outcomes.push(RowOutcome::Succeeded {
+                destination_id: joining.or(leaving).unwrap_or_default(),
+                created: op.kind != OperationKind::Archive,
+            });
+        }
+        joins.sort();
+        joins.dedup();
+        leaves.sort();
+        leaves.dedup();
+        leaves.retain(|id| joins.binary_search(id).is_err());
+        if joins.is_empty() && leaves.is_empty() {
+            return BatchResult::PerRow(outcomes);
+        }
+        let path = format!("/crm/v3/lists/{list_id}/memberships/add-and-remove");
+        let body = lists::change_body(&joins, &leaves);
+        let answer = match self.client.put_json(&path, &body).await {
+            Ok(answer) => answer,
+            Err(error) => return transport_retry(&self.config, &error),
         };
-        for (index, (op, id)) in operations.iter().zip(&ids).enumerate() {
-            if id.is_none() {
-                outcomes[index] = Some(RowOutcome::Rejected {
-                    message: format!(
-                        "no contact has {} `{}`, so it cannot join the list",
-                        self.config.match_property,
-                        op.match_value.as_deref().unwrap_or_default()
-                    ),
-                });
-            }
-        }
-        let members: Vec<&str> = ids.iter().flatten().map(String::as_str).collect();
-        if !members.is_empty() {
-            let path = format!(
-                "/crm/v3/lists/{list_id}/memberships/{}",
-                if removing { "remove" } else { "add" }
-            );
-            let answer = match self
-                .client
-                .put_json(&path, &serde_json::json!(members))
-                .await
-            {
-                Ok(answer) => answer,
-                Err(error) => return transport_retry(&self.config, &error),
+        if !(200..=299).contains(&answer.status) {
+            let ctx = response::Context {
+                endpoint: encode::Endpoint::Update,
+                object: "lists",
+                match_property: &self.config.match_property,
             };
-            if !(200..=299).contains(&answer.status) {
-                let ctx = response::Context {
-                    endpoint: encode::Endpoint::Update,
-                    object: "lists",
-                    match_property: &self.config.match_property,
+            return response::classify(&ctx, operations, &answer);
+        }
+        let missing = lists::missing_ids(&answer);
+        for (op, outcome) in operations.iter().zip(outcomes.iter_mut()) {
+            if let RowOutcome::Succeeded { destination_id, .. } = outcome
+                && op.kind != OperationKind::Archive
+                && missing.contains(destination_id)
+            {
+                *outcome = RowOutcome::Rejected {
+                    message: format!(
+                        "contact {destination_id} does not exist, so it cannot join the list"
+                    ),
                 };
-                return response::classify(&ctx, operations, &answer);
-            }
-            let missing = lists::missing_ids(&answer);
-            for (index, id) in ids.iter().enumerate() {
-                let Some(id) = id else { continue };
-                outcomes[index] = Some(if missing.contains(id) && !removing {
-                    RowOutcome::Rejected {
-                        message: format!("contact {id} does not exist, so it cannot join the list"),
-                    }
-                } else {
-                    RowOutcome::Succeeded {
-                        destination_id: id.clone(),
-                        created: !removing,
-                    }
-                });
             }
         }
-        BatchResult::PerRow(outcomes.into_iter().flatten().collect())
+        BatchResult::PerRow(outcomes)
+    }
+
+    /// The contact ids of the named match values (`None` where a row names none or no contact
+    /// holds the value): record ids as they are, emails read in one batch.
+    async fn contacts_named(
+        &self,
+        named: &[Option<String>],
+    ) -> Result<Vec<Option<String>>, BatchResult> {
+        if self.config.match_property == "hs_object_id" {
+            return Ok(named.to_vec());
+        }
+        let values: Vec<String> = named.iter().flatten().cloned().collect();
+        if values.is_empty() {
+            return Ok(vec![None; named.len()]);
+        }
+        let wanted = std::slice::from_ref(&self.config.match_property);
+        let found = self
+            .batch_read("contacts", &self.config.match_property, &values, wanted)
+            .await
+            .map_err(passing_or_fatal)?;
+        let by_value: HashMap<String, String> = found
+            .into_iter()
+            .filter_map(|r| {
+                let value = r.properties.get(&self.config.match_property)?;
+                Some((value.to_lowercase(), r.id))
+            })
+            .collect();
+        Ok(named
+            .iter()
+            .map(|v| {
+                v.as_ref()
+                    .and_then(|v| by_value.get(&v.to_lowercase()).cloned())
+            })
+            .collect())
     }
 
     /// The portal's event definitions, read once.
@@ -821,6 +833,10 @@ impl Destination for HubspotDestination {
         let result = self.send(operations).await;
         redact_result_all(result, &self.config.secrets())
     }
+
+    fn requests_sent(&self) -> u64 {
+        self.client.requests_sent()
+    }
 }
 
 /// A search made to read records failed: a passing failure is `hubspot::unavailable` (the
@@ -982,6 +998,22 @@ fn unmatched_reason(config: &HubspotConfig, op: &Operation) -> String {
 /// are one record.
 pub fn match_is_case_insensitive(property: &str) -> bool {
     matches!(property, "email" | "domain")
+}
+
+/// A read the batch needed failed: a passing failure (HubSpot busy, unreachable) asks for the
+/// batch again, anything else stops the run with its diagnostic.
+pub(crate) fn passing_or_fatal(diagnostic: Diagnostic) -> BatchResult {
+    if matches!(
+        diagnostic.code.as_str(),
+        "hubspot::unavailable" | "hubspot::unreachable"
+    ) {
+        BatchResult::RetryAll {
+            reason: diagnostic.message,
+            after: None,
+        }
+    } else {
+        BatchResult::Fatal(diagnostic)
+    }
 }
 
 /// A request that never got an HTTP answer: the executor sends the batch again later and

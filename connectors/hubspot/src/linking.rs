@@ -165,11 +165,11 @@ impl HubspotDestination {
         let mut failed: Vec<(usize, RowOutcome)> = Vec::new();
         let to = match self.cached_path(&config.to).await {
             Ok(to) => to,
-            Err(diagnostic) => return Err(lookup_failure(diagnostic)),
+            Err(diagnostic) => return Err(crate::passing_or_fatal(diagnostic)),
         };
         let labels = match self.cached_labels(object, &to).await {
             Ok(labels) => labels,
-            Err(diagnostic) => return Err(lookup_failure(diagnostic)),
+            Err(diagnostic) => return Err(crate::passing_or_fatal(diagnostic)),
         };
         // The targets' record ids: the values themselves, or found by the unique property.
         let ids: HashMap<String, String> = match &config.by {
@@ -187,7 +187,7 @@ impl HubspotDestination {
                     .collect();
                 self.find_targets(&to, by, &values)
                     .await
-                    .map_err(lookup_failure)?
+                    .map_err(crate::passing_or_fatal)?
             }
         };
         let id_of = |to: &str| -> Option<String> {
@@ -429,22 +429,6 @@ fn each(rows: &[usize], result: &BatchResult) -> Vec<(usize, RowOutcome)> {
         },
     };
     rows.iter().map(|row| (*row, outcome.clone())).collect()
-}
-
-/// A look-up needed for links failed: a passing failure asks for the batch again, anything
-/// else stops the run with its diagnostic.
-fn lookup_failure(diagnostic: Diagnostic) -> BatchResult {
-    if matches!(
-        diagnostic.code.as_str(),
-        "hubspot::unavailable" | "hubspot::unreachable"
-    ) {
-        BatchResult::RetryAll {
-            reason: diagnostic.message,
-            after: None,
-        }
-    } else {
-        BatchResult::Fatal(diagnostic)
-    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -7,7 +7,7 @@
 //! | find the list by name | `GET /crm/v3/lists/object-type-id/0-1/name/{listName}` → `{"list": …}`, 404 |
 //! | create it (first run) | `POST /crm/v3/lists` `{"name","objectTypeId":"0-1","processingType":"MANUAL"}` |
 //! | contacts by email | `POST /crm/v3/objects/contacts/batch/read` with `idProperty: email` |
-//! | add / remove members | `PUT /crm/v3/lists/{listId}/memberships/add` / `remove`, a JSON array of record ids |
+//! | add and remove members | `PUT /crm/v3/lists/{listId}/memberships/add-and-remove` `{"recordIdsToAdd","recordIdsToRemove"}` |
 //!
 //! Adding a member twice or removing one that is not there changes nothing, so a replay after
 //! a crash is harmless.
@@ -28,6 +28,9 @@ pub struct ListConfig {
     pub id: Option<String>,
     /// The list's name: found by it, or created with it on the first run.
     pub name: String,
+    /// A contact whose row leaves the model, or moves to another contact, leaves the list
+    /// (`on_remove: delete`); otherwise it stays a member.
+    pub remove_leavers: bool,
 }
 
 /// A list as HubSpot describes it.
@@ -118,6 +121,11 @@ pub(crate) fn dynamic(list: &ListInfo) -> Diagnostic {
         ),
     )
     .hint("name a static list, or a new name (the engine creates a static list on the first run)")
+}
+
+/// The body of `memberships/add-and-remove` (`MembershipChangeRequest`).
+pub(crate) fn change_body(add: &[String], remove: &[String]) -> Value {
+    json!({"recordIdsToAdd": add, "recordIdsToRemove": remove})
 }
 
 /// The record ids an add or remove answer says do not exist.

@@ -37,12 +37,14 @@ pub(crate) async fn run<D: Destination>(
     let mut progress = crate::progress::Progress::new(expected_operations, options.progress);
     let (stop, _) = watch::channel(false);
     let unreachable_warned = AtomicBool::new(false);
+    let charged = Mutex::new(destination.requests_sent());
     let pacing = Pacing {
         budget: &options.budget,
         controller,
         policy: &options.retry,
         stop: &stop,
         unreachable_warned: &unreachable_warned,
+        charged: &charged,
     };
     let limit = || {
         controller

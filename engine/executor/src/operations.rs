@@ -140,8 +140,9 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                 properties,
             }));
         }
-        // Insert mode never changes a record: the state takes the row's new values.
-        Action::Update if plan.mode == WriteMode::Insert => {
+        // Insert mode never changes a record: the state takes the row's new values. A list
+        // sync's rows are memberships: a changed match value moves the membership.
+        Action::Update if plan.mode == WriteMode::Insert && plan.object != "lists" => {
             out.counts.planned_update += 1;
             out.no_request.push((key, action));
         }

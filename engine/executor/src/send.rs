@@ -25,6 +25,9 @@ pub(crate) struct Pacing<'a> {
     pub(crate) stop: &'a watch::Sender<bool>,
     /// The "not answering" status line was logged for the current outage.
     pub(crate) unreachable_warned: &'a AtomicBool,
+    /// Requests charged to the budget so far: one per batch sent, plus those the destination
+    /// sent beyond one for a batch (see [`Destination::requests_sent`]).
+    pub(crate) charged: &'a Mutex<u64>,
 }
 
 /// The final fate of one operation after retries.
@@ -40,6 +43,21 @@ pub(crate) enum Final {
 pub(crate) enum Sent {
     Rows(Vec<Final>),
     Stopped(Diagnostic),
+}
+
+/// Charges the budget for the requests the destination sent beyond one per batch (links,
+/// look-ups, list members), so the account's rate holds for the whole apply: the tokens are
+/// taken after the fact, which delays this batch's next request and everyone else's.
+async fn charge_extra_requests<D: Destination>(destination: &D, pacing: &Pacing<'_>) {
+    let extra = {
+        let mut charged = lock(pacing.charged);
+        let extra = destination.requests_sent().saturating_sub(*charged);
+        *charged += extra;
+        extra
+    };
+    for _ in 0..extra {
+        pacing.budget.ready().await;
+    }
 }
 
 /// The message of rows never sent because the run stopped early.
@@ -75,10 +93,12 @@ pub(crate) async fn send_with_retries<D: Destination>(
             subset = todo.iter().map(|i| batch[*i].clone()).collect();
             &subset
         };
+        *lock(pacing.charged) += 1;
         let ticket = lock(pacing.controller).start();
         let started = Instant::now();
         let result = destination.send_batch(ops).await;
         lock(pacing.controller).observe(ticket, started.elapsed(), signal(&result));
+        charge_extra_requests(destination, pacing).await;
         let (retry_rows, wait, reason) = match result {
             BatchResult::Fatal(diagnostic) => return Sent::Stopped(diagnostic),
             BatchResult::Unreachable { target, reason } => {
@@ -232,8 +252,8 @@ fn signal(result: &BatchResult) -> Signal {
     }
 }
 
-fn lock(controller: &Mutex<Controller>) -> std::sync::MutexGuard<'_, Controller> {
-    controller.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The diagnostic for a destination that could not be reached within the retry bound.

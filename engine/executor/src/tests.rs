@@ -185,6 +185,77 @@ async fn rejected_rows_stay_pending_and_the_rest_goes_through() {
     );
 }
 
+/// A destination that sends `per_batch` requests for each batch (a record write plus links).
+struct Chatty {
+    per_batch: u64,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl Destination for Chatty {
+    fn name(&self) -> &'static str {
+        "chatty"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_batch_size: 2,
+            default_requests_per_second: 1000.0,
+        }
+    }
+    fn send_batch(
+        &self,
+        operations: &[Operation],
+    ) -> impl std::future::Future<Output = BatchResult> + Send {
+        self.sent
+            .fetch_add(self.per_batch, std::sync::atomic::Ordering::Relaxed);
+        let outcomes = operations
+            .iter()
+            .map(|o| RowOutcome::Succeeded {
+                destination_id: format!("id-{}", o.key),
+                created: true,
+            })
+            .collect();
+        async move { BatchResult::PerRow(outcomes) }
+    }
+    fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The requests a destination sends beyond one per batch are charged to the account's budget:
+/// 10 batches of 4 requests at 20 requests per second (a burst of 20) cannot finish in less
+/// than a second; charged one token per batch, they would finish at once. (A lower bound on
+/// time: a slow machine only makes it longer.)
+#[tokio::test]
+async fn requests_beyond_one_per_batch_are_charged_to_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = LocalState::open(dir.path()).unwrap();
+    let run = state
+        .begin_run("s", "p", 0, b"{}", RunCounts::default())
+        .unwrap();
+    let dest = Chatty {
+        per_batch: 4,
+        sent: std::sync::atomic::AtomicU64::new(0),
+    };
+    let rows: Vec<RowChange> = (0..20)
+        .map(|i| create(&i.to_string(), Some(&format!("{i}@x.io"))))
+        .collect();
+    let options = ExecutorOptions {
+        budget: Arc::new(AccountBudget::new(20.0)),
+        ..options()
+    };
+    let started = std::time::Instant::now();
+    let report = execute(&dest, &state, run, &plan(rows), &options)
+        .await
+        .unwrap();
+    assert_eq!(report.counts.succeeded, 20);
+    assert_eq!(dest.requests_sent(), 40);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "40 requests at 20 per second with a burst of 20 took {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn retry_all_is_retried_then_succeeds() {
     let dir = tempfile::tempdir().unwrap();

@@ -188,7 +188,10 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
     let tail = match (change.action, sync.on_remove, sync.mode) {
         _ if events && change.action != Action::Create => ": nothing sent (an event is sent once)",
         (Action::Create, _, _) if events || list => "",
-        (Action::Update, _, _) if list => ": nothing sent (the contact stays in the list)",
+        (Action::Update, RemoveBehaviour::Delete, _) if list => {
+            ": the new contact joins the list, the old one leaves"
+        }
+        (Action::Update, _, _) if list => ": the new contact joins the list, the old one stays",
         (Action::Remove, RemoveBehaviour::Delete, _) if list => "",
         (Action::Remove, _, _) if list => ": the contact stays in the list",
         (Action::Create, _, WriteMode::Update) => {

@@ -72,6 +72,7 @@ impl Connector for HubspotConnector {
             list: sync.list.as_ref().map(|list| ListConfig {
                 id: list.id.as_ref().map(|i| i.value.clone()),
                 name: list.name.value.clone(),
+                remove_leavers: sync.on_remove == engine_spec::OnRemove::Delete,
             }),
             event: sync.event.as_ref().map(|event| EventConfig {
                 sync: sync.name.value.clone(),
@@ -236,6 +237,10 @@ impl Connection for HubspotConnection {
 
     fn send_batch<'a>(&'a self, operations: &'a [Operation]) -> BoxFuture<'a, BatchResult> {
         Box::pin(self.client.send_batch(operations))
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.client.requests_sent()
     }
 
     fn read_records<'a>(

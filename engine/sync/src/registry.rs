@@ -57,6 +57,11 @@ pub trait Connection: Send + Sync {
     /// Sends one batch of operations (the executor's only write).
     fn send_batch<'a>(&'a self, operations: &'a [Operation]) -> BoxFuture<'a, BatchResult>;
 
+    /// Requests sent so far (see [`Destination::requests_sent`]).
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
     /// Reads records by id or match value (read-only), with `properties`; missing records
     /// are left out.
     fn read_records<'a>(
@@ -173,5 +178,9 @@ impl Destination for Dispatch {
 
     async fn send_batch(&self, operations: &[Operation]) -> BatchResult {
         self.0.send_batch(operations).await
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.0.requests_sent()
     }
 }
