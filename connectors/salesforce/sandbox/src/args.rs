@@ -24,7 +24,7 @@ pub struct SandboxArgs {
     /// The refresh token the token endpoint accepts [default: sandbox-refresh-token].
     #[arg(long, value_name = "TOKEN")]
     pub refresh_token: Option<String>,
-    /// The API user's username, the `sub` a JWT assertion must name [default: sandbox@example.com].
+    /// The API user's username, the `sub` a JWT assertion must name (default: `sandbox@example.com`).
     #[arg(long, value_name = "USERNAME")]
     pub username: Option<String>,
     /// The daily API allocation; past it, 403 `REQUEST_LIMIT_EXCEEDED` [default: 100000].

@@ -1,4 +1,116 @@
-//! A local Salesforce-compatible API server (DOC PLACEHOLDER).
+//! A local Salesforce-compatible API server for tests, the end-to-end suite and examples.
+//!
+//! The engine's Salesforce connector and its tests talk to this server instead of an org. It
+//! is faithful to the public contract material in `shared/contracts/salesforce`: `FACTS.md`
+//! (error bodies, ids, limits, Collections, upsert, describe, query, OAuth, Bulk 2.0; rows are
+//! cited as `FACTS <row>` throughout) and the Postman collection's requests, which the
+//! contract tests replay. It keeps the org in memory for its lifetime and lets a test inject
+//! faults. It depends on no connector crate, so it tests the connector rather than mirroring
+//! it.
+//!
+//! ```text
+//!  request ─► URI length (414) ─► bearer token (401 INVALID_SESSION_ID) ─► latency
+//!     ─► API_DISABLED_FOR_ORG (403) ─► daily allocation (403 REQUEST_LIMIT_EXCEEDED)
+//!     ─► version (404) ─► injected 503 / 403 ─► route ─► store / SOQL / Bulk worker
+//!     ─► dropped connection? ─► Sforce-Limit-Info: api-usage=used/max
+//! ```
+//!
+//! # Routes
+//!
+//! `vXX.X` is any version from 20.0 to 66.0 (another is 404 `NOT_FOUND`). Every
+//! `/services/data/vXX.X/…` route needs `Authorization: Bearer <token>`; object names and
+//! field names ignore case, ids may be given in 15- or 18-character form.
+//!
+//! | method | path | answers |
+//! | --- | --- | --- |
+//! | POST | `/services/oauth2/token` (form; `grant_type=refresh_token` or `urn:ietf:params:oauth:grant-type:jwt-bearer`) | 200 `{access_token, instance_url, id, token_type, issued_at, signature, scope}` (O2); 400 `{error, error_description}` (O3) |
+//! | POST | `/services/oauth2/revoke` (form `token=`) | 200 empty; 400 `unsupported_token_type` |
+//! | GET | `/services/data/` | 200 `[{label, url, version}]`, no auth, no limit header (L3) |
+//! | GET | `/services/data/vXX.X/` | 200 the version's resources |
+//! | GET | `/limits` | 200 `{"DailyApiRequests":{"Max","Remaining"}, …}` (L3) |
+//! | GET | `/sobjects` | 200 `{encoding, maxBatchSize, sobjects:[…]}` without hidden objects (D1) |
+//! | GET | `/sobjects/{SObject}` | 200 `{objectDescribe, recentItems}`; 404 |
+//! | GET | `/sobjects/{SObject}/describe` | 200 DescribeSObjectResult (D1); 404 `NOT_FOUND` |
+//! | POST | `/sobjects/{SObject}` (and `/sobjects/{SObject}/Id`, U2) | 201 `{id, success, errors}` (+`created` for `/Id`); 400 error array; 404 |
+//! | GET | `/sobjects/{SObject}/{id}?fields=` | 200 record; 404 `NOT_FOUND` / `ENTITY_IS_DELETED` |
+//! | PATCH | `/sobjects/{SObject}/{id}` | 204; 400; 404 |
+//! | DELETE | `/sobjects/{SObject}/{id}` | 204; 404 `ENTITY_IS_DELETED` the second time |
+//! | PATCH | `/sobjects/{SObject}/{field}/{value}?updateOnly=` | 201 `created:true`; 200 `created:false` (204 before v46.0); 300 `[url, …]` on several matches, nothing written (U1); 400; 404 unknown field |
+//! | GET, DELETE | `/sobjects/{SObject}/{field}/{value}` | 200 record / 204; 300; 404 |
+//! | POST | `/composite/sobjects` | 200 `[SaveResult]` in request order (C1, C2, E3); 400 for a request that cannot be read or > 200 records |
+//! | PATCH | `/composite/sobjects` (also `/composite/sobjects/{SObject}`) | 200 `[SaveResult]` (update by `id`) |
+//! | DELETE | `/composite/sobjects?ids=&allOrNone=` (also with `/{SObject}`) | 200 `[SaveResult]` |
+//! | PATCH | `/composite/sobjects/{SObject}/{ExternalIdField}` | 200 `[UpsertResult]` with `created` (C4) |
+//! | GET, POST | `/composite/sobjects/{SObject}` (`?ids&fields`, or body `{ids, fields}`) | 200 `[record or null]` |
+//! | GET | `/query?q=` and `/queryAll?q=` | 200 `{totalSize, done, records, nextRecordsUrl?}` (Q1, L4); 400 `MALFORMED_QUERY`, `INVALID_FIELD`, `INVALID_TYPE`, `INVALID_QUERY_FILTER_OPERATOR` |
+//! | GET | `/query/{locator}-{offset}` | 200 the next page; 400 `INVALID_QUERY_LOCATOR` |
+//! | POST | `/jobs/ingest` | 200 JobInfo, state `Open`, id `750…` (B1); 400 `INVALIDENTITY`, `INVALIDJOB` |
+//! | GET | `/jobs/ingest` | 200 `{done, records:[JobInfo], nextRecordsUrl}` |
+//! | PUT | `/jobs/ingest/{id}/batches` (`text/csv`) | 201 (B2); 409 `INVALIDJOBSTATE` unless Open; 400 `BULK_API_ERROR` for a second upload |
+//! | PATCH | `/jobs/ingest/{id}` `{"state":"UploadComplete"\|"Aborted"}` | 200 JobInfo (B3); 409 `INVALIDJOBSTATE` |
+//! | GET | `/jobs/ingest/{id}` | 200 JobInfo with `numberRecordsProcessed`, `numberRecordsFailed`, `errorMessage`, `retries`, `totalProcessingTime` (B3) |
+//! | GET | `/jobs/ingest/{id}/successfulResults/`, `/failedResults/`, `/unprocessedrecords/` | 200 `text/csv`: `"sf__Id","sf__Created",<columns>` / `"sf__Id","sf__Error",<columns>` / `<columns>` (B4), rows shuffled |
+//! | DELETE | `/jobs/ingest/{id}` | 204 (UploadComplete or terminal); 409 |
+//!
+//! Every error is Salesforce's array `[{"message","errorCode","fields"?}]` with
+//! `content-type: application/json;charset=UTF-8` (E1); 401s add `www-authenticate: Token`.
+//! A wrong method is 405 `METHOD_NOT_ALLOWED`, a URI over 16,384 characters 414.
+//!
+//! Test-control routes (no auth, no allocation, no faults, not counted):
+//!
+//! | method | path | does |
+//! | --- | --- | --- |
+//! | GET | `/_sandbox/records/{SObject}` | `{"object","total","records":[every field]}` in creation order (hidden objects too) |
+//! | POST | `/_sandbox/objects` | defines custom objects or adds custom fields ([`CustomObject`], or a list); 201 with their describes; 400 `INVALID_INPUT` |
+//! | GET | `/_sandbox/stats` | `{"requests":{kind: n},"total_requests","unauthorized","limit_refused","faults":{kind: n},"token_grants","api_usage","api_allocation"}` |
+//! | GET | `/_sandbox/faults` | every knob below with its value |
+//! | POST | `/_sandbox/faults` | any knob below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing |
+//! | POST | `/_sandbox/expire-sessions` | every access token expires now; `{"expired": n}` |
+//! | POST | `/_sandbox/reset` | a fresh org: the configured custom objects again, no records, cursors or jobs, usage 0; sessions, limits and faults stay |
+//!
+//! # Knobs
+//!
+//! | key | flag ([`SandboxArgs`]) | value | effect |
+//! | --- | --- | --- | --- |
+//! | — | `--client-id`, `--client-secret`, `--refresh-token`, `--username` | text | the credentials the token endpoint takes |
+//! | `api_allocation` | `--api-allocation` | n | daily allocation (default 100,000, L2); past it 403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit exceeded." |
+//! | `api_usage` | — | n | sets the requests used so far |
+//! | `token_ttl_requests`, `token_ttl_seconds` | same names | n | access tokens expire after n requests / seconds, then 401 `INVALID_SESSION_ID` |
+//! | `refresh_token_revoked` | — | bool | the refresh grant answers 400 `invalid_grant` "expired access/refresh token" |
+//! | `bulk_processing_ms` | `--bulk-processing-ms` | ms | time a Bulk job spends in UploadComplete and again in InProgress (default 200) |
+//! | — | `--objects` | file | custom objects to load at start (JSON, or YAML by extension) |
+//! | `latency_ms` | `--latency-ms` | ms | every API request waits first |
+//! | `unavailable_requests` | `--unavailable-requests` | N | the next N API requests: 503 `SERVER_UNAVAILABLE`, unapplied |
+//! | `limit_exceeded_requests` | `--limit-exceeded-requests` | N | the next N: 403 `REQUEST_LIMIT_EXCEEDED` "ConcurrentPerOrgLongTxn Limit exceeded.", unapplied |
+//! | `dropped_requests` | `--dropped-requests` | N | the next N are applied, then the connection closes with no answer |
+//! | `api_disabled` | `--api-disabled` | bool | 403 `API_DISABLED_FOR_ORG` "The REST API is not enabled for this Organization." |
+//! | `inaccessible_objects` | `--inaccessible-objects` | `[name]` | those objects vanish from describe global; 404 on their routes, `INVALID_TYPE` in SOQL and Collections, `INVALIDENTITY` for Bulk |
+//!
+//! # Behaviour, and where FACTS is silent
+//!
+//! - Objects: Account (`001`), Asset (`02i`, the Postman Bulk example's object), Contact
+//!   (`003`, `LastName` required, `Email` an `idLookup`, `AccountId` → Account), Lead (`00Q`,
+//!   `LastName` and `Company` required, restricted `Status` defaulting to "Open - Not
+//!   Contacted"), User (`005`, the API user). Custom objects get `a00`, `a01`, … and the
+//!   standard fields; custom fields may be external ids, unique or not (a non-unique
+//!   external id is what lets an upsert answer 300), and lookups to any object.
+//! - Write rules and their codes are in `write`; deserialization errors (unknown field,
+//!   wrong JSON type) refuse the whole request, save errors are per record. Lookups: a
+//!   malformed id or one of another object is `MALFORMED_ID` "`Contact ID: id value of
+//!   incorrect type: 001…`" (E4), a missing record `INVALID_CROSS_REFERENCE_KEY` "invalid cross reference
+//!   id". `FIELD_INTEGRITY_EXCEPTION` is not produced: FACTS gives it no case.
+//! - The allocation counts every API request that gets past auth (refused ones are not
+//!   counted); its header is on every answer after auth, refusals included, not on 401s.
+//! - OAuth, Collections, Bulk and SOQL choices are documented in their route modules.
+//!
+//! # Store and speed
+//!
+//! Records live in memory, one table per object, found by id through a hash map and by each
+//! indexed field (external ids, unique fields, `idLookup` fields such as `Email`) through a
+//! hash map keyed by the lower-cased value, so writes, upserts, id lookups and SOQL filters on
+//! `Id` or an indexed field cost the same whatever the org holds; other SOQL filters scan
+//! the object. Each part of the state has its own mutex, never held across an `.await`; a
+//! Bulk worker takes the store's lock for 2,000 rows at a time.
 
 mod args;
 mod auth;

@@ -15,11 +15,11 @@
 //! Per-record codes where FACTS gives none: an update without `id` is `MISSING_ARGUMENT`
 //! "Id not specified in an update call"; an update or delete of a record that never existed
 //! is `INVALID_CROSS_REFERENCE_KEY` "invalid cross reference id" (deleted: `ENTITY_IS_DELETED`);
-//! an upsert record without the external-id value is `MISSING_ARGUMENT` "<field> not
-//! specified"; two records with one external-id value are both `DUPLICATE_EXTERNAL_ID`
-//! "Duplicate external id specified: <value>"; a value matching several records is
-//! `DUPLICATE_EXTERNAL_ID` "<field>: more than one record found for external id field:
-//! [<ids>]" (the Collections form of the single-record 300).
+//! an upsert record without the external-id value is `MISSING_ARGUMENT` "`Ext__c not
+//! specified`"; two records with one external-id value are both `DUPLICATE_EXTERNAL_ID`
+//! "`Duplicate external id specified: C-1`"; a value matching several records is
+//! `DUPLICATE_EXTERNAL_ID` "`Ext__c: more than one record found for external id field: [id,
+//! id]`" (the Collections form of the single-record 300).
 
 use std::collections::HashMap;
 
