@@ -225,3 +225,98 @@ fn a_crash_between_the_records_and_their_links_loses_no_link() {
         .engine(&["plan", "--detailed-exitcode"])
         .assert_code(0);
 }
+
+/// The sync of `a_link_made_only_for_created_records_skips_records_that_existed`, in `mode`.
+fn created_only_sync(mode: &str) -> String {
+    sync_file().replace("    remove_stale: true\n", "    when: created\n")
+        + &format!("mode: {mode}\n")
+}
+
+/// Ada is new; Bob's contact existed before the sync (with no first name).
+fn ada_and_bob(project: &TestProject) -> (String, String) {
+    project.write("models/users.yaml", MODEL);
+    let acme = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "acme.example"}));
+    let bob = project
+        .sandbox
+        .create_record("contacts", &json!({"email": "bob@example.com"}));
+    project.write_csv(
+        "id,email,first_name,domains,deals\n\
+         1,ada@example.com,Ada,acme.example,\n\
+         2,bob@example.com,Bob,acme.example,\n",
+    );
+    (acme, bob)
+}
+
+/// A portal that answers the links 429 just after the records were written: the row is sent
+/// again, finds its record existing, and still gets its `when: created` link.
+#[test]
+fn a_link_for_a_created_record_survives_a_busy_portal() {
+    for mode in ["insert", "upsert"] {
+        let project = TestProject::new("id,email,first_name,domains,deals\n");
+        project.write(&format!("syncs/{SYNC}.yaml"), &created_only_sync(mode));
+        let (acme, bob) = ada_and_bob(&project);
+        project.sandbox.set_faults(json!({"busy_link_writes": 1}));
+        project.engine(&["apply"]).assert_code(0);
+        assert!(
+            project.sandbox.stats()["rate_limited"].as_u64() >= Some(1),
+            "{mode}: the links were refused once"
+        );
+        let companies = links(&project, "companies");
+        assert_eq!(companies.len(), 1, "{mode}: {companies:?}");
+        let ((from, to), _) = companies.iter().next().expect("a link");
+        assert_ne!(from, &bob, "{mode}: the contact that existed is not linked");
+        assert_eq!(to, &acme);
+        project
+            .engine(&["plan", "--detailed-exitcode"])
+            .assert_code(0);
+    }
+}
+
+/// A kill after the records were written but before their `when: created` links: the rerun
+/// tells the record the crashed apply created (made after it started, holding what it sent)
+/// from the one that existed, and links only the first.
+#[test]
+fn a_crash_before_the_links_of_created_records_loses_none() {
+    for mode in ["insert", "upsert"] {
+        let project = TestProject::new("id,email,first_name,domains,deals\n");
+        project.write(&format!("syncs/{SYNC}.yaml"), &created_only_sync(mode));
+        let (acme, bob) = ada_and_bob(&project);
+        // In upsert mode Bob's record holds what the apply sent, so only its age tells it
+        // from a record the apply created.
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        let writes = project.sandbox.write_requests();
+        project
+            .sandbox
+            .set_faults(json!({"hang_after_write": writes + 1}));
+        let mut apply =
+            project.spawn_engine_with(&["apply"], &[("ENGINE_MAX_IN_FLIGHT", Some("1"))]);
+        project.sandbox.wait_for_writes(writes + 1, &mut apply);
+        apply.kill();
+        assert_eq!(
+            project.contacts().len(),
+            2,
+            "{mode}: the records were written"
+        );
+        assert!(
+            links(&project, "companies").is_empty(),
+            "{mode}: no link yet"
+        );
+
+        project.sandbox.clear_faults();
+        project
+            .engine(&["apply"])
+            .assert_code(0)
+            .assert_stderr_contains("Recovered run 1");
+        let companies = links(&project, "companies");
+        assert_eq!(companies.len(), 1, "{mode}: {companies:?}");
+        let ((from, to), _) = companies.iter().next().expect("a link");
+        assert_ne!(from, &bob, "{mode}: the contact that existed is not linked");
+        assert_eq!(to, &acme);
+        assert_eq!(project.contacts().len(), 2, "{mode}: no duplicate record");
+        project
+            .engine(&["plan", "--detailed-exitcode"])
+            .assert_code(0);
+    }
+}

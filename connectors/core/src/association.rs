@@ -65,6 +65,12 @@ pub fn decode_targets(value: Option<&str>) -> Vec<AssociationTarget> {
         .unwrap_or_default()
 }
 
+/// The state value of a `when: created` association whose links are owed: the sync created
+/// the record, but the apply stopped before the links were made (crash recovery records it).
+/// It is no canonical value (those are JSON arrays), so the next plan sees a change and sends
+/// the links as for a record just created.
+pub const LINKS_OWED: &str = "owed";
+
 /// What an operation asks of one association: links to add, links to remove.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssociationChange {
@@ -78,12 +84,17 @@ pub struct AssociationChange {
     /// new set names them any more.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unlink: Vec<String>,
+    /// The links are owed to a record the sync created ([`LINKS_OWED`]): they are made even
+    /// for an association linked only for created records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owed: bool,
 }
 
 impl AssociationChange {
     /// The change from the targets `before` to those `after` (canonical values); removals only
     /// when `remove_stale`.
     pub fn between(before: Option<&str>, after: Option<&str>, remove_stale: bool) -> Self {
+        let owed = before == Some(LINKS_OWED);
         let before = decode_targets(before);
         let after = decode_targets(after);
         let add = after
@@ -106,6 +117,7 @@ impl AssociationChange {
             add,
             remove,
             unlink,
+            owed,
         }
     }
 
@@ -174,5 +186,21 @@ mod tests {
             target("9", Some("Primary")).describe(),
             "9 (label: Primary)"
         );
+    }
+
+    #[test]
+    fn owed_links_are_added_whole_and_say_so() {
+        let after = encode_targets(vec![target("1", None), target("2", None)]);
+        let change = AssociationChange::between(Some(LINKS_OWED), after.as_deref(), true);
+        assert!(change.owed);
+        assert_eq!(change.add, [target("1", None), target("2", None)]);
+        assert!(
+            change.unlink.is_empty(),
+            "nothing was linked, nothing to unlink"
+        );
+        assert_eq!(AssociationChange::decode(&change.encode()), Some(change));
+        let normal = AssociationChange::between(None, after.as_deref(), true);
+        assert!(!normal.owed);
+        assert!(!normal.encode().contains("owed"), "{}", normal.encode());
     }
 }

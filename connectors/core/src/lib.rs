@@ -170,4 +170,7 @@ pub struct Record {
     pub id: String,
     /// Property values as strings; unset ones are left out.
     pub properties: std::collections::BTreeMap<String, String>,
+    /// When the destination created the record (RFC 3339), when it says: crash recovery
+    /// tells a record the crashed apply created from one that existed before it.
+    pub created_at: Option<String>,
 }

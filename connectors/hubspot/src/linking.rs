@@ -32,6 +32,8 @@ pub(crate) struct Cache {
     labels: Mutex<HashMap<(String, String), Vec<LabelDef>>>,
     /// The portal's event definitions, for event syncs.
     pub(crate) events: Mutex<Option<Vec<crate::EventDefinition>>>,
+    /// The records this destination created (for `when: created` links sent again).
+    pub(crate) created: Mutex<std::collections::HashSet<String>>,
 }
 
 /// One row's links to write: the record's id and, per association, the change.
@@ -104,6 +106,7 @@ impl HubspotDestination {
                 },
             })
             .collect();
+        self.remember_created(operations, &mut outcomes);
         let mut pending: Vec<RowLinks> = Vec::new();
         for (row, (outcome, changes)) in outcomes.iter().zip(changes).enumerate() {
             let RowOutcome::Succeeded {
@@ -115,7 +118,9 @@ impl HubspotDestination {
             };
             let changes: Vec<(usize, AssociationChange)> = changes
                 .into_iter()
-                .filter(|(index, _)| *created || !self.config.associations[*index].created_only)
+                .filter(|(index, change)| {
+                    *created || change.owed || !self.config.associations[*index].created_only
+                })
                 .collect();
             if !changes.is_empty() && !destination_id.is_empty() {
                 pending.push(RowLinks {
@@ -138,6 +143,37 @@ impl HubspotDestination {
             }
         }
         BatchResult::PerRow(outcomes)
+    }
+
+    /// Keeps the ids of the records this batch created, and takes a record this destination
+    /// created earlier as created again: a row sent again after its links were answered 429
+    /// finds its record existing (an insert is skipped, an upsert is not new), yet its
+    /// `when: created` links are still to be made.
+    fn remember_created(&self, operations: &[Operation], outcomes: &mut [RowOutcome]) {
+        let mut created = lock(&self.link_cache.created);
+        for (op, outcome) in operations.iter().zip(outcomes.iter_mut()) {
+            match outcome {
+                RowOutcome::Succeeded {
+                    destination_id,
+                    created: true,
+                } => {
+                    created.insert(destination_id.clone());
+                }
+                RowOutcome::Succeeded {
+                    destination_id,
+                    created: was_created,
+                } if created.contains(destination_id) => *was_created = true,
+                RowOutcome::Skipped { reason } if op.kind == OperationKind::Create => {
+                    if let Some(id) = existing_id(reason).filter(|id| created.contains(*id)) {
+                        *outcome = RowOutcome::Succeeded {
+                            destination_id: id.to_string(),
+                            created: true,
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Writes association `index` for the rows in `pending`: removals first, then links.
@@ -408,6 +444,19 @@ impl HubspotDestination {
     }
 }
 
+/// The record id a skipped create names: HubSpot's `Existing ID: N`, or the `record N` a
+/// look-up found.
+fn existing_id(reason: &str) -> Option<&str> {
+    let start = ["Existing ID: ", "(record "]
+        .iter()
+        .find_map(|marker| reason.find(marker).map(|at| at + marker.len()))?;
+    let rest = &reason[start..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
 /// The same outcome for each of `rows`, from a result about all of them.
 fn each(rows: &[usize], result: &BatchResult) -> Vec<(usize, RowOutcome)> {
     let outcome = match result {
@@ -520,5 +569,23 @@ impl HubspotDestination {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::existing_id;
+
+    #[test]
+    fn a_skipped_create_names_its_record() {
+        assert_eq!(
+            existing_id(
+                "… exists already (HubSpot said: Contact already exists. Existing ID: 401); …"
+            ),
+            Some("401")
+        );
+        assert_eq!(existing_id("… exists already (record 77); …"), Some("77"));
+        assert_eq!(existing_id("Existing ID: none"), None);
+        assert_eq!(existing_id("no id here"), None);
     }
 }

@@ -150,6 +150,7 @@ mod tests {
         let record = |id: &str, name: &str| Record {
             id: id.into(),
             properties: [("name".to_string(), name.to_string())].into(),
+            created_at: None,
         };
         let records = group(
             vec![

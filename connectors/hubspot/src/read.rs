@@ -76,5 +76,13 @@ pub(crate) fn record(value: &Value) -> Option<Record> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(Record { id, properties })
+    let created_at = value
+        .get("createdAt")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(Record {
+        id,
+        properties,
+        created_at,
+    })
 }

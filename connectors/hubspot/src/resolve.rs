@@ -174,6 +174,7 @@ mod tests {
                     .filter(|(_, v)| !v.is_empty())
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                created_at: None,
             })
             .collect();
         lookup::group(found, property)
@@ -207,7 +208,8 @@ mod tests {
             one(
                 &Record {
                     id: "1".into(),
-                    properties: Default::default()
+                    properties: Default::default(),
+                    created_at: None,
                 },
                 "domain",
                 "acme.com"
@@ -218,7 +220,8 @@ mod tests {
             one(
                 &Record {
                     id: "2".into(),
-                    properties: Default::default()
+                    properties: Default::default(),
+                    created_at: None,
                 },
                 "name",
                 "Globex"

@@ -60,10 +60,13 @@ pub struct Faults {
     /// record), even when every input carries its own `objectWriteTraceId`: the answer
     /// HubSpot gives without multi-status (FACTS E4).
     pub whole_batch_conflicts: bool,
+    /// The next N association writes get HubSpot's 429 secondly refusal, unapplied: a portal
+    /// that turns busy just as a batch's links go out, after its records were written.
+    pub busy_link_writes: Option<u64>,
 }
 
 /// The keys `POST /_sandbox/faults` accepts for [`Faults`] (the limits are handled beside).
-pub(crate) const KEYS: [&str; 14] = [
+pub(crate) const KEYS: [&str; 15] = [
     "hang_before_write",
     "hang_after_write",
     "error_rate",
@@ -78,6 +81,7 @@ pub(crate) const KEYS: [&str; 14] = [
     "migration_retry_after",
     "daily_limit_reached",
     "whole_batch_conflicts",
+    "busy_link_writes",
 ];
 
 /// A count, or `null` for off.
@@ -141,6 +145,7 @@ impl Faults {
             "latency_jitter_ms" => self.latency_jitter_ms = count(key, value)?,
             "missing_scopes" => self.missing_scopes = scopes(value)?,
             "locked_writes" => self.locked_writes = count(key, value)?.filter(|n| *n > 0),
+            "busy_link_writes" => self.busy_link_writes = count(key, value)?.filter(|n| *n > 0),
             "migration_requests" => {
                 self.migration_requests = count(key, value)?.filter(|n| *n > 0);
             }
@@ -181,6 +186,7 @@ impl Faults {
             ("migration_retry_after", json!(self.migration_retry_after)),
             ("daily_limit_reached", json!(self.daily_limit_reached)),
             ("whole_batch_conflicts", json!(self.whole_batch_conflicts)),
+            ("busy_link_writes", json!(self.busy_link_writes)),
         ];
         for (key, value) in entries {
             into.insert(key.to_owned(), value);
@@ -299,6 +305,15 @@ impl FaultState {
             return false;
         };
         self.settings.locked_writes = left.checked_sub(1).filter(|n| *n > 0);
+        true
+    }
+
+    /// Whether this association write gets a 429 (counts the knob down).
+    pub(crate) fn take_busy_link(&mut self) -> bool {
+        let Some(left) = self.settings.busy_link_writes else {
+            return false;
+        };
+        self.settings.busy_link_writes = left.checked_sub(1).filter(|n| *n > 0);
         true
     }
 

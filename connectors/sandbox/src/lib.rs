@@ -137,6 +137,7 @@
 //! | `missing_scopes` | `--missing-scopes` | `[scope]` | requests needing one of them | 403 `MISSING_SCOPES` |
 //! | `migration_requests`, `migration_retry_after` | `--migration-requests`, `--migration-retry-after` | N, s | the next N API requests | 477 with `Retry-After` (default 1 s) |
 //! | `locked_writes` | `--locked-writes` | N | the next N writes | 423, unapplied |
+//! | `busy_link_writes` | — | N | the next N association writes | 429 `SECONDLY`, unapplied (checked before `locked_writes`) |
 //! | `error_rate`, `error_status` | `--error-rate`, `--error-status` | 0..=1, 500..=599 | writes | that share of writes get the 5xx (default 500), unapplied |
 //! | `drop_rate` | `--drop-rate` | 0..=1 | writes | that share of writes are applied, then the connection closes with no answer |
 //! | `seed` | `--seed` | n | | seeds the draws of the three random knobs (default 0) |

@@ -3,6 +3,7 @@
 //! An update sends only the properties that changed; a null sends `""` (clear) only where the
 //! mapping says `on_null: clear`, and is otherwise left out so the destination keeps its value.
 
+use connector_core::association::LINKS_OWED;
 use connector_core::{AssociationChange, Operation, OperationKind, is_association};
 use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
 use engine_state::RunCounts;
@@ -140,11 +141,28 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
                 properties,
             }));
         }
-        // Insert mode never changes a record: the state takes the row's new values. A list
-        // sync's rows are memberships: a changed match value moves the membership.
+        // Insert mode never changes a record: the state takes the row's new values, except
+        // for links owed to a record the sync created (a crash came between the record and
+        // its links). A list sync's rows are memberships: a changed match value moves one.
         Action::Update if plan.mode == WriteMode::Insert && plan.object != "lists" => {
             out.counts.planned_update += 1;
-            out.no_request.push((key, action));
+            let owed: Vec<(String, String)> = fields
+                .into_iter()
+                .filter(|f| is_association(&f.property) && f.before.as_deref() == Some(LINKS_OWED))
+                .filter_map(|f| {
+                    association(&f.property, f.before.as_deref(), f.after.as_deref(), false)
+                })
+                .collect();
+            match destination_id {
+                Some(id) if !owed.is_empty() => out.operations.push(planned(Operation {
+                    key,
+                    kind: OperationKind::Update,
+                    destination_id: Some(id),
+                    match_value: None,
+                    properties: owed,
+                })),
+                _ => out.no_request.push((key, action)),
+            }
         }
         Action::Update => {
             out.counts.planned_update += 1;

@@ -274,8 +274,13 @@ fn render_links(out: &mut String, sync: &SyncPlan, action: Action, field: &Field
     for target in &change.remove {
         let _ = writeln!(out, "      - unassociate {name} {}", target.describe());
     }
+    let owed = if change.owed {
+        " (owed: an apply that stopped created the record but not its links)"
+    } else {
+        ""
+    };
     for target in &change.add {
-        let _ = writeln!(out, "      + associate {name} {}", target.describe());
+        let _ = writeln!(out, "      + associate {name} {}{owed}", target.describe());
     }
     if !remove_stale {
         let kept = AssociationChange::between(after, field.before.as_deref(), true).add;

@@ -264,6 +264,7 @@ impl Connection for HubspotConnection {
                         .map(|id| Record {
                             id: id.clone(),
                             properties: Default::default(),
+                            created_at: None,
                         })
                         .collect(),
                     RecordRef::MatchValue => Vec::new(),

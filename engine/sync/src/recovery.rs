@@ -17,7 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use connector_core::{Record, RecordRef};
+use connector_core::association::LINKS_OWED;
+use connector_core::{Record, RecordRef, is_association};
 use engine_diag::Diagnostic;
 use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode, match_key};
 use engine_spec::Project;
@@ -90,7 +91,10 @@ pub(crate) async fn recover(
         if !unanswered.is_empty() && generation.generation == run.base_generation {
             let connection = registry.connect(project, sync)?;
             let keys: Vec<String> = unanswered.iter().map(|r| r.key.clone()).collect();
-            found = unanswered_rows(connection.as_ref(), &plan, &keys)
+            let started = chrono::DateTime::parse_from_rfc3339(&run.started_at)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc));
+            found = unanswered_rows(connection.as_ref(), &plan, &keys, started)
                 .await
                 .map_err(|d| {
                     vec![d.note(format!(
@@ -174,7 +178,9 @@ pub(crate) async fn unanswered_rows(
     destination: &dyn Connection,
     plan: &SyncPlan,
     unanswered: &[String],
+    run_started: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Reconciled, Diagnostic> {
+    let reader = Found { plan, run_started };
     let wanted: std::collections::HashSet<&str> = unanswered.iter().map(String::as_str).collect();
     let mut unanswered_changes: Vec<RowChange> = Vec::new();
     plan.changes
@@ -224,7 +230,7 @@ pub(crate) async fn unanswered_rows(
                     out.written += 1;
                 }
                 None => {}
-                Some(record) => classify(plan, change, record, &mut out),
+                Some(record) => reader.classify(change, record, &mut out),
             }
         }
     }
@@ -240,7 +246,7 @@ pub(crate) async fn unanswered_rows(
         .await?;
         for (value, change) in &by_match {
             if let Some(record) = found.get(&match_key(value, plan.match_case_insensitive)) {
-                classify(plan, change, record, &mut out);
+                reader.classify(change, record, &mut out);
             }
         }
     }
@@ -273,64 +279,115 @@ fn is_delete(plan: &SyncPlan, change: &RowChange) -> bool {
     change.action == Action::Remove && plan.on_remove == RemoveBehaviour::Delete
 }
 
-/// Decides what one found record says about its row.
-fn classify(plan: &SyncPlan, change: &RowChange, record: &Record, out: &mut Reconciled) {
-    let holds = |property: &str, wanted: Option<&str>| -> bool {
-        let actual = record.properties.get(property).map(String::as_str);
-        match wanted {
-            Some(wanted) if property == plan.match_property && plan.match_case_insensitive => {
-                actual.is_some_and(|a| a.eq_ignore_ascii_case(wanted))
-            }
-            Some(wanted) => actual == Some(wanted),
-            // A null is sent as a clear only where the mapping says so.
-            None if plan.clear_on_null.iter().any(|p| p == property) => actual.is_none(),
-            None => true,
-        }
-    };
-    match change.action {
-        // The record is still there: the delete did not happen and is planned again.
-        Action::Remove if is_delete(plan, change) => {}
-        // In insert mode a found record may be one that existed before the create was sent:
-        // the row is done, but the record is not taken as the sync's (a later delete must
-        // never reach a record the sync did not create).
-        Action::Create if plan.mode == WriteMode::Insert => {
-            out.succeeded.insert(change.key.clone(), None);
-            out.written += 1;
-        }
-        Action::Remove => {
-            // A clear happened when every field it empties is empty; `nothing` sends none.
-            if change
+/// How far before a run's start a record may say it was created and still be the run's: the
+/// engine's clock and the destination's may differ by this much.
+const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// What recovery knows when it reads a record back.
+struct Found<'a> {
+    plan: &'a SyncPlan,
+    /// When the crashed run started.
+    run_started: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Found<'_> {
+    /// True when the crashed run created `record` for `change`: the destination created it
+    /// after the run started, and it holds every value the plan sent. A record that existed
+    /// before (an insert skips it, an upsert updates it) fails the first test; one made at the
+    /// same moment by someone else, the second.
+    fn created_by_run(&self, change: &RowChange, record: &Record) -> bool {
+        let created = record
+            .created_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let (Some(created), Some(started)) = (created, self.run_started) else {
+            return false;
+        };
+        created >= started - CLOCK_SKEW
+            && change
                 .fields
                 .iter()
-                .all(|f| !record.properties.contains_key(&f.property))
-            {
+                .filter(|f| !is_association(&f.property))
+                .all(|f| holds(self.plan, record, &f.property, f.after.as_deref()))
+    }
+
+    /// Decides what one found record says about its row.
+    fn classify(&self, change: &RowChange, record: &Record, out: &mut Reconciled) {
+        let plan = self.plan;
+        let created_by_run = change.action == Action::Create && self.created_by_run(change, record);
+        match change.action {
+            // The record is still there: the delete did not happen and is planned again.
+            Action::Remove if is_delete(plan, change) => {}
+            // In insert mode a found record may be one that existed before the create was
+            // sent: the row is done, but the record is not taken as the sync's (a later delete
+            // must never reach a record the sync did not create).
+            Action::Create if plan.mode == WriteMode::Insert && !created_by_run => {
+                out.succeeded.insert(change.key.clone(), None);
+                out.written += 1;
+            }
+            Action::Remove => {
+                // A clear happened when every field it empties is empty; `nothing` sends none.
+                if change
+                    .fields
+                    .iter()
+                    .all(|f| !record.properties.contains_key(&f.property))
+                {
+                    out.succeeded
+                        .insert(change.key.clone(), Some(record.id.clone()));
+                    out.written += 1;
+                }
+            }
+            Action::Create | Action::Update => {
+                let all_held = change
+                    .fields
+                    .iter()
+                    .all(|f| holds(plan, record, &f.property, f.after.as_deref()));
                 out.succeeded
                     .insert(change.key.clone(), Some(record.id.clone()));
-                out.written += 1;
-            }
-        }
-        Action::Create | Action::Update => {
-            let all_held = change
-                .fields
-                .iter()
-                .all(|f| holds(&f.property, f.after.as_deref()));
-            out.succeeded
-                .insert(change.key.clone(), Some(record.id.clone()));
-            if all_held {
-                out.written += 1;
-            } else {
+                if all_held {
+                    out.written += 1;
+                    return;
+                }
                 let actual: BTreeMap<&str, &str> = record
                     .properties
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
+                let planned: HashMap<&str, Option<&str>> = change
+                    .fields
+                    .iter()
+                    .map(|f| (f.property.as_str(), f.after.as_deref()))
+                    .collect();
+                // Links are not properties a read returns: those of a record the run created
+                // are owed (made by the next apply, `when: created` ones too); others are taken
+                // as not made, and sent again (making a link twice changes nothing).
                 let observed = plan
                     .properties
                     .iter()
-                    .map(|p| actual.get(p.as_str()).map(|v| v.to_string()))
+                    .map(|p| match planned.get(p.as_str()) {
+                        Some(Some(_)) if is_association(p) && created_by_run => {
+                            Some(LINKS_OWED.to_string())
+                        }
+                        _ if is_association(p) => None,
+                        _ => actual.get(p.as_str()).map(|v| v.to_string()),
+                    })
                     .collect();
                 out.observed.insert(change.key.clone(), observed);
             }
         }
+    }
+}
+
+/// True when `record` holds what the plan wanted for `property`.
+fn holds(plan: &SyncPlan, record: &Record, property: &str, wanted: Option<&str>) -> bool {
+    let actual = record.properties.get(property).map(String::as_str);
+    match wanted {
+        Some(wanted) if property == plan.match_property && plan.match_case_insensitive => {
+            actual.is_some_and(|a| a.eq_ignore_ascii_case(wanted))
+        }
+        Some(wanted) => actual == Some(wanted),
+        // A null is sent as a clear only where the mapping says so.
+        None if plan.clear_on_null.iter().any(|p| p == property) => actual.is_none(),
+        None => true,
     }
 }

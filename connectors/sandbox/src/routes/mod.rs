@@ -321,6 +321,11 @@ fn is_write(kind: &str) -> bool {
     )
 }
 
+/// Whether a route kind writes associations (the requests `busy_link_writes` refuses).
+fn is_link_write(kind: &str) -> bool {
+    kind.starts_with("association") && is_write(kind)
+}
+
 /// The scope a request needs if the `missing_scopes` fault takes it away.
 fn missing_scope(shared: &Shared, request: &Request) -> Option<String> {
     let missing = lock(&shared.faults).settings().missing_scopes.clone();
@@ -373,6 +378,13 @@ async fn admit_and_run(
     } else if let Some(retry_after) = lock(&shared.faults).take_migration() {
         shared.count_fault(Injected::Migration);
         refusals::migration(retry_after)
+    } else if is_link_write(kind) && lock(&shared.faults).take_busy_link() {
+        let refusal = Refusal {
+            policy: Policy::Secondly,
+            search: false,
+        };
+        shared.count_rate_limited(refusal);
+        refusals::rate_limited(refusal)
     } else if write && lock(&shared.faults).take_locked() {
         shared.count_fault(Injected::Locked);
         refusals::locked()
@@ -513,5 +525,8 @@ mod tests {
             "list_memberships"
         );
         assert!(!is_write("associations_read"));
+        assert!(is_link_write("associations_create"));
+        assert!(!is_link_write("associations_read"));
+        assert!(!is_link_write("batch_upsert"));
     }
 }
