@@ -320,3 +320,88 @@ fn a_crash_before_the_links_of_created_records_loses_none() {
             .assert_code(0);
     }
 }
+
+/// Batch reads so far (every look-up of records by a property is one).
+fn batch_reads(project: &TestProject) -> u64 {
+    project.sandbox.stats()["requests"]["batch_read"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Targets found by domain are remembered in the state: a later run links to them with no
+/// look-up, removes a link exactly after the company's domain changed in HubSpot, and looks a
+/// remembered company up again when HubSpot says it is gone.
+#[test]
+fn targets_found_by_a_property_are_remembered_between_runs() {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
+    project.write("models/users.yaml", MODEL);
+    project.write(&format!("syncs/{SYNC}.yaml"), &sync_file());
+    let acme = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "acme.example"}));
+    let globex = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "globex.example"}));
+    let ada = "1,ada@example.com,Ada";
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n{ada},acme.example,\n"
+    ));
+    project.engine(&["apply"]).assert_code(0);
+
+    // Bob joins Acme: its id is remembered, so nothing is looked up.
+    let reads = batch_reads(&project);
+    let bob = "2,bob@example.com,Bob,acme.example,";
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n{ada},acme.example,\n{bob}\n"
+    ));
+    project.engine(&["apply"]).assert_code(0);
+    assert_eq!(
+        batch_reads(&project),
+        reads,
+        "no look-up for a remembered target"
+    );
+    assert_eq!(links(&project, "companies").len(), 2);
+
+    // Acme's domain changes in HubSpot, and Ada moves to Globex: her link to Acme is removed
+    // by its remembered id (a look-up by the old domain would find nothing).
+    project.sandbox.admin(
+        "/crm/v3/objects/companies/batch/update",
+        &json!({"inputs": [{"id": acme, "properties": {"domain": "acme.com"}}]}),
+    );
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n{ada},globex.example,\n{bob}\n"
+    ));
+    project.engine(&["apply"]).assert_code(0);
+    let companies: Vec<String> = links(&project, "companies")
+        .into_keys()
+        .map(|(_, to)| to)
+        .collect();
+    let mut expected = vec![acme.clone(), globex.clone()];
+    expected.sort();
+    let mut got = companies.clone();
+    got.sort();
+    assert_eq!(got, expected, "Ada → Globex, Bob → Acme: {companies:?}");
+
+    // Globex is deleted and created again: the remembered id is refused, looked up afresh.
+    project.sandbox.admin(
+        "/crm/v3/objects/companies/batch/archive",
+        &json!({"inputs": [{"id": globex}]}),
+    );
+    let new_globex = project
+        .sandbox
+        .create_record("companies", &json!({"domain": "globex.example"}));
+    project.write_csv(&format!(
+        "id,email,first_name,domains,deals\n{ada},globex.example,\n{bob}\n\
+         3,cy@example.com,Cy,globex.example,\n"
+    ));
+    project.engine(&["apply"]).assert_code(0);
+    assert!(
+        links(&project, "companies")
+            .keys()
+            .any(|(_, to)| to == &new_globex),
+        "Cy is linked to the new Globex"
+    );
+    project
+        .engine(&["plan", "--detailed-exitcode"])
+        .assert_code(0);
+}

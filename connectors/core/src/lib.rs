@@ -153,6 +153,24 @@ pub trait Destination {
     }
 }
 
+/// Record ids found by the value of a unique property (an association's targets by
+/// `domain`, …), kept between runs in the engine's state: a later run links the same records
+/// without looking them up again, and removes a link exactly even after the target's value
+/// changed in the destination.
+///
+/// A `scope` names what the values are values of (the connector's account, object and
+/// property); values are compared as the connector passes them (lower-cased for HubSpot's
+/// case-insensitive properties). Entries older than the store's time to live are not
+/// returned.
+pub trait LookupCache: Send + Sync + std::fmt::Debug {
+    /// The cached record ids of those of `values` that have one, keyed by value.
+    fn get(&self, scope: &str, values: &[String]) -> std::collections::HashMap<String, String>;
+    /// Remembers found `(value, record id)` pairs.
+    fn put(&self, scope: &str, found: &[(String, String)]);
+    /// Forgets `values` (their records turned out missing).
+    fn forget(&self, scope: &str, values: &[String]);
+}
+
 /// How the values passed to a record read identify records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordRef {

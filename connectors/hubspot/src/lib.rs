@@ -94,6 +94,8 @@ pub struct HubspotDestination {
     link_cache: linking::Cache,
     /// A list sync's list id, found (or the list created) on first use.
     list_id: tokio::sync::OnceCell<String>,
+    /// Association targets found by a unique property, kept between runs (set by the engine).
+    lookups: OnceLock<std::sync::Arc<dyn connector_core::LookupCache>>,
 }
 
 impl HubspotDestination {
@@ -108,9 +110,16 @@ impl HubspotDestination {
                 config,
                 client,
                 object_path: OnceLock::new(),
+                lookups: OnceLock::new(),
             }),
             Err(diagnostic) => Err(redact_diagnostic_all(diagnostic, &config.secrets())),
         }
+    }
+
+    /// Keeps association targets found by a unique property in `cache` between runs; without
+    /// one they are looked up in every run. Set once, before the first batch.
+    pub fn use_lookup_cache(&self, cache: std::sync::Arc<dyn connector_core::LookupCache>) {
+        let _ = self.lookups.set(cache);
     }
 
     /// The configuration this destination was built from.

@@ -207,9 +207,10 @@ impl HubspotDestination {
             Ok(labels) => labels,
             Err(diagnostic) => return Err(crate::passing_or_fatal(diagnostic)),
         };
-        // The targets' record ids: the values themselves, or found by the unique property.
-        let ids: HashMap<String, String> = match &config.by {
-            None => HashMap::new(),
+        // The targets' record ids: the values themselves, or found by the unique property
+        // (kept between runs; `cached` are the values whose ids came from there).
+        let (ids, cached): (HashMap<String, String>, Vec<String>) = match &config.by {
+            None => (HashMap::new(), Vec::new()),
             Some(by) => {
                 let values: Vec<String> = rows
                     .iter()
@@ -217,13 +218,11 @@ impl HubspotDestination {
                         c.add
                             .iter()
                             .chain(&c.remove)
-                            .map(|t| t.to.clone())
-                            .chain(c.unlink.iter().cloned())
+                            .map(|t| t.to.to_lowercase())
+                            .chain(c.unlink.iter().map(|t| t.to_lowercase()))
                     })
                     .collect();
-                self.find_targets(&to, by, &values)
-                    .await
-                    .map_err(crate::passing_or_fatal)?
+                self.target_ids(&to, by, values).await?
             }
         };
         let id_of = |to: &str| -> Option<String> {
@@ -310,7 +309,93 @@ impl HubspotDestination {
                 failed.extend(outcome);
             }
         }
+        self.forget_stale(&to, config, &rows, &cached, &mut failed);
         Ok(failed)
+    }
+
+    /// The record ids of `to` records whose unique property `by` holds one of `values` (lower
+    /// case): from the look-up cache where it has them, the others read in batches and
+    /// cached. Also returns the values whose ids came from the cache.
+    async fn target_ids(
+        &self,
+        to: &str,
+        by: &str,
+        mut values: Vec<String>,
+    ) -> Result<(HashMap<String, String>, Vec<String>), BatchResult> {
+        values.sort();
+        values.dedup();
+        let scope = self.lookup_scope(to, by);
+        let mut ids = match self.lookups.get() {
+            Some(cache) => cache.get(&scope, &values),
+            None => HashMap::new(),
+        };
+        let cached: Vec<String> = ids.keys().cloned().collect();
+        let missing: Vec<String> = values
+            .into_iter()
+            .filter(|v| !ids.contains_key(v))
+            .collect();
+        if !missing.is_empty() {
+            let found = self
+                .find_targets(to, by, &missing)
+                .await
+                .map_err(crate::passing_or_fatal)?;
+            if let Some(cache) = self.lookups.get() {
+                let pairs: Vec<(String, String)> = found
+                    .iter()
+                    .map(|(v, id)| (v.clone(), id.clone()))
+                    .collect();
+                cache.put(&scope, &pairs);
+            }
+            ids.extend(found);
+        }
+        Ok((ids, cached))
+    }
+
+    /// What the look-up cache files the values of `to`.`by` under: the account, so that a
+    /// sandbox's ids never answer for a production portal.
+    fn lookup_scope(&self, to: &str, by: &str) -> String {
+        format!("{} {to} {by}", self.config.account_key())
+    }
+
+    /// A row refused while linking to a target whose id came from the look-up cache may have
+    /// met a record deleted (or merged) since: its cached values are forgotten and the row is
+    /// sent again, so the targets are looked up afresh.
+    fn forget_stale(
+        &self,
+        to: &str,
+        config: &associations::AssociationConfig,
+        rows: &[(&RowLinks, &AssociationChange)],
+        cached: &[String],
+        failed: &mut [(usize, RowOutcome)],
+    ) {
+        let (Some(cache), Some(by)) = (self.lookups.get(), &config.by) else {
+            return;
+        };
+        if cached.is_empty() {
+            return;
+        }
+        for (row, outcome) in failed.iter_mut() {
+            let RowOutcome::Rejected { message } = outcome else {
+                continue;
+            };
+            let Some((_, change)) = rows.iter().find(|(links, _)| links.row == *row) else {
+                continue;
+            };
+            let stale: Vec<String> = change
+                .add
+                .iter()
+                .map(|t| t.to.to_lowercase())
+                .filter(|v| cached.contains(v))
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            cache.forget(&self.lookup_scope(to, by), &stale);
+            *outcome = RowOutcome::Retry {
+                reason: format!("{message} (a remembered target was looked up again)"),
+                after: None,
+            };
+        }
     }
 
     /// Sends one link request (`body` holds one input per entry of `rows`, in order); returns

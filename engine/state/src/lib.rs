@@ -20,10 +20,12 @@ mod batch_codec;
 pub mod disk;
 mod local;
 mod lock;
+mod lookups;
 mod prune;
 
 pub use local::LocalState;
 pub use lock::SyncLock;
+pub use lookups::LookupStore;
 pub use prune::{Keep, Pruned, StateSizes};
 
 use std::path::PathBuf;

@@ -282,6 +282,11 @@ async fn apply_sync(
 ) -> Result<SyncApplied, Failure> {
     let fail = |e: engine_state::StateError| vec![state_error(e)];
     let destination = Dispatch(registry.connect(project, &plan.sync)?);
+    let lookups = engine_state::LookupStore::open(&project.state_dir, crate::lookups::LOOKUP_TTL)
+        .map_err(|e| vec![state_error(e)])?;
+    destination
+        .0
+        .use_lookup_cache(std::sync::Arc::new(crate::lookups::StateLookups(lookups)));
     let options = engine_executor::ExecutorOptions {
         progress: apply_options.progress,
         ..destination.0.executor_options()

@@ -243,6 +243,10 @@ impl Connection for HubspotConnection {
         self.client.requests_sent()
     }
 
+    fn use_lookup_cache(&self, cache: std::sync::Arc<dyn connector_core::LookupCache>) {
+        self.client.use_lookup_cache(cache);
+    }
+
     fn read_records<'a>(
         &'a self,
         by: RecordRef,

@@ -20,6 +20,7 @@ mod events;
 mod gc;
 mod guards;
 mod hubspot;
+mod lookups;
 mod planning;
 mod project;
 mod rebuild;

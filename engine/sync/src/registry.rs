@@ -62,6 +62,10 @@ pub trait Connection: Send + Sync {
         0
     }
 
+    /// Gives the connection the state's look-up cache (see [`connector_core::LookupCache`]);
+    /// connectors that look nothing up ignore it.
+    fn use_lookup_cache(&self, _cache: std::sync::Arc<dyn connector_core::LookupCache>) {}
+
     /// Reads records by id or match value (read-only), with `properties`; missing records
     /// are left out.
     fn read_records<'a>(
