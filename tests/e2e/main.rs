@@ -19,6 +19,7 @@
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
 //! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
+//! | `sandboxes` | `engine sandbox salesforce` started as a user starts it: OAuth, describe, SOQL |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
@@ -36,5 +37,6 @@ mod lists;
 mod objects;
 mod plan_apply;
 mod retention;
+mod sandboxes;
 mod state;
 mod support;

@@ -26,7 +26,7 @@ pub const TOKEN: &str = "pat-secret-e2e-123";
 pub const SYNC: &str = "users_to_hubspot";
 
 /// The binary under test, always freshly built by cargo.
-const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
+pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
 
 /// How long one `engine` command may run before the test gives up on it (a hang is a failure,
 /// not a slow machine: the slowest command here finishes in seconds).

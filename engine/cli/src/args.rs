@@ -150,4 +150,22 @@ pub enum SandboxKind {
         #[command(flatten)]
         limits: engine_sandbox::SandboxArgs,
     },
+    /// A Salesforce-compatible API (OAuth token endpoint, describe, SOQL, sObject Collections,
+    /// Bulk API 2.0 ingest), with the org's daily allocation and injectable faults.
+    Salesforce {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 4020)]
+        port: u16,
+        /// An access token it accepts without the OAuth flow.
+        #[arg(
+            long,
+            env = "SANDBOX_TOKEN",
+            default_value = "sandbox-token",
+            hide_env_values = true
+        )]
+        token: String,
+        /// Credentials, allocation, token expiry and injected faults.
+        #[command(flatten)]
+        settings: salesforce_sandbox::SandboxArgs,
+    },
 }
