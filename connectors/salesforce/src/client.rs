@@ -60,6 +60,8 @@ pub(crate) enum Body {
     Empty,
     /// A JSON document, already serialized.
     Json(Vec<u8>),
+    /// A CSV upload (Bulk API 2.0).
+    Csv(Vec<u8>),
 }
 
 /// The org's daily API usage, from the last `Sforce-Limit-Info: api-usage=used/max`.
@@ -247,6 +249,7 @@ impl Client {
             Body::Json(bytes) => request
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(bytes),
+            Body::Csv(bytes) => request.header(header::CONTENT_TYPE, "text/csv").body(bytes),
         };
         self.sent.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(transport_error)?;

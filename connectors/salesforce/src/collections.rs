@@ -331,7 +331,7 @@ impl SalesforceDestination {
     /// For `mode: update` by a match value: each row's record id, or why there is none. With
     /// `Id` as the match field the value is the id; otherwise one SOQL query per URL-sized
     /// chunk of values finds the records.
-    async fn ids_by_match_value(
+    pub(crate) async fn ids_by_match_value(
         &self,
         operations: &[Operation],
     ) -> Result<Vec<Result<String, String>>, BatchResult> {

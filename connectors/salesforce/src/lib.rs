@@ -16,6 +16,7 @@
 //!             │            a bad value rejects          │ one token refresh on 401        │
 //!             │            its row only                 ▼                                  ▼
 //!             │                                  Sforce-Limit-Info ─► stop past the share  BatchResult
+//!             └─► bulk: create job ─► upload CSV ─► UploadComplete ─► poll ─► result CSVs
 //!   cascade:  record id ─► Contact by email ─► Lead by email ─► unmatched (batched SOQL IN)
 //! ```
 //!
@@ -50,6 +51,7 @@
 )]
 
 mod auth;
+mod bulk;
 mod cascade;
 mod client;
 mod collections;
