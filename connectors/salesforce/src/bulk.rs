@@ -94,8 +94,18 @@ impl SalesforceDestination {
     /// Creates an ingest job for `operations` (state Open; nothing is uploaded, so a crash
     /// here writes nothing) and returns its id (`750…`), for the engine to journal.
     pub async fn create_bulk_job(&self, operations: &[Operation]) -> Result<String, BatchResult> {
+        match self.create_job(operations).await {
+            Ok(id) => Ok(id),
+            Err(result) => Err(self.redact_result(result).await),
+        }
+    }
+
+    async fn create_job(&self, operations: &[Operation]) -> Result<String, BatchResult> {
+        if operations.is_empty() {
+            return Err(BatchResult::PerRow(Vec::new()));
+        }
         if let Some(diagnostic) = self.past_allocation_share() {
-            return Err(BatchResult::Fatal(self.redact(diagnostic)));
+            return Err(BatchResult::Fatal(diagnostic));
         }
         let loaded = self.loaded().await.map_err(passing_or_fatal)?;
         let operation = bulk_operation(&operations[0].kind);

@@ -36,6 +36,17 @@
 //! the run once the configured share, default 80%, is used); throttling is a 403
 //! `REQUEST_LIMIT_EXCEEDED`, never a 429, and there is no `Retry-After`.
 //!
+//! What the engine wires:
+//! - connect: [`SalesforceDestination::new`] from a [`SalesforceConfig`] (offline checks only);
+//! - plan: [`SalesforceDestination::check_mapping`] (describe; a [`FieldKind`] per mapped
+//!   field, or every problem as a [`Diagnostic`]) and [`SalesforceDestination::resolve_cascade`]
+//!   to fill `Contact__c` / `Lead__c` before operations are built;
+//! - apply: [`Destination::send_batch`] (≤ 200 rows) below [`SalesforceConfig::bulk_threshold`],
+//!   else [`SalesforceDestination::create_bulk_job`], journal the id, then
+//!   [`SalesforceDestination::resume_bulk`] (also after a crash); [`Destination::requests_sent`]
+//!   counts every HTTP request;
+//! - recovery: [`SalesforceDestination::read_records`] by id or external id.
+//!
 //! How answers map to outcomes is tabled in `src/response.rs`; values by field type in
 //! `src/convert.rs`; ids in `src/ids.rs`.
 //!

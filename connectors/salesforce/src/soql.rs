@@ -55,8 +55,8 @@ pub fn encode_component(value: &str) -> String {
 }
 
 /// `{select} WHERE {field} IN (…)` queries covering `values` (each once), as many as needed
-/// for every request path (`path_len` characters before `?q=`) to stay under
-/// [`MAX_URL_CHARS`] with `base_len` characters of host.
+/// for every request URL to stay under [`MAX_URL_CHARS`], given `fixed_len` characters of
+/// URL before the encoded query (instance, path, `?q=`).
 pub fn in_queries(select: &str, field: &str, values: &[&str], fixed_len: usize) -> Vec<String> {
     let mut unique: Vec<&str> = values.to_vec();
     unique.sort_unstable();
