@@ -7,7 +7,8 @@ use engine_diag::{Diagnostic, did_you_mean};
 use crate::check::{Cx, Fields, list};
 use crate::env::{self, Piece};
 use crate::types::{
-    DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, Retention, TableSpec,
+    DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, Retention,
+    SalesforceAuthSpec, TableSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -15,8 +16,20 @@ const ROOT_KEYS: &[&str] = &["version", "project", "state", "tables", "destinati
 const STATE_KEYS: &[&str] = &["path", "retention"];
 const RETENTION_KEYS: &[&str] = &["runs", "days"];
 const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
-const DESTINATION_KEYS: &[&str] = &["type", "base_url", "token", "rate_limit"];
-const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second"];
+const DESTINATION_KEYS: &[&str] = &[
+    "type",
+    "base_url",
+    "token",
+    "rate_limit",
+    "login",
+    "auth",
+    "api_version",
+];
+const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "daily_share"];
+const AUTH_KEYS: &[&str] = &["consumer_key", "consumer_secret", "refresh_token"];
+/// Keys only a HubSpot destination takes, and only a Salesforce one.
+const HUBSPOT_ONLY: &[&str] = &["base_url", "token"];
+const SALESFORCE_ONLY: &[&str] = &["login", "auth", "api_version"];
 const FORMATS: &[&str] = &["csv", "parquet", "ndjson"];
 const DESTINATION_TYPES: &[&str] = &["hubspot", "salesforce"];
 
@@ -373,11 +386,20 @@ fn check_destination(
             _ => Some(DestinationKind::Salesforce),
         }
     });
+    // Misplaced keys are reported; the destination is still kept, for the syncs' checks.
+    if let Some(kind) = kind {
+        other_kinds_keys(cx, &fields, kind, &name.value);
+    }
     let base_url = fields.get("base_url").map(|n| base_url(cx, n));
     let token = fields.get("token").map(|n| token(cx, n, &name.value));
     let rate = fields
         .get("rate_limit")
-        .map(|n| rate_limit(cx, n, fields.key("rate_limit")));
+        .map(|n| rate_limit(cx, n, fields.key("rate_limit"), kind));
+    let login = fields.get("login").map(|n| login(cx, n));
+    let auth = fields
+        .get("auth")
+        .map(|n| auth(cx, n, fields.key("auth"), &name.value));
+    let api_version = fields.get("api_version").map(|n| api_version(cx, n));
     let base_url = match base_url {
         Some(None) => return None,
         Some(Some(t)) => Some(t),
@@ -388,9 +410,24 @@ fn check_destination(
         Some(Some(t)) => Some(t),
         None => None,
     };
-    let requests_per_second = match rate {
+    let (requests_per_second, daily_share) = match rate {
         Some(None) => return None,
         Some(Some(r)) => r,
+        None => (None, None),
+    };
+    let login = match login {
+        Some(None) => return None,
+        Some(Some(l)) => Some(l),
+        None => None,
+    };
+    let auth = match auth {
+        Some(None) => return None,
+        Some(Some(a)) => Some(a),
+        None => None,
+    };
+    let api_version = match api_version {
+        Some(None) => return None,
+        Some(Some(v)) => Some(v),
         None => None,
     };
     Some(DestinationSpec {
@@ -399,7 +436,172 @@ fn check_destination(
         base_url,
         token,
         requests_per_second,
+        login,
+        auth,
+        api_version,
+        daily_share,
     })
+}
+
+/// Refuses keys that belong to the other destination type (`token:` on a Salesforce
+/// destination, `auth:` on a HubSpot one).
+fn other_kinds_keys(
+    cx: &mut Cx<'_>,
+    fields: &Fields<'_>,
+    kind: DestinationKind,
+    destination: &str,
+) {
+    let (foreign, this, other, instead) = match kind {
+        DestinationKind::Hubspot => (
+            SALESFORCE_ONLY,
+            "hubspot",
+            "Salesforce",
+            "a HubSpot destination signs in with `token:` (and `base_url:` for the sandbox)",
+        ),
+        DestinationKind::Salesforce => (
+            HUBSPOT_ONLY,
+            "salesforce",
+            "HubSpot",
+            "a Salesforce destination signs in with `login:` and `auth: { consumer_key, consumer_secret, refresh_token }`",
+        ),
+    };
+    for key in foreign {
+        if let Some(at) = fields.key(key) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::option_for_other_type",
+                    format!(
+                        "`{key}` is a {other} setting, and destination `{destination}` is `type: {this}`"
+                    ),
+                )
+                .at(at.span.clone())
+                .note(instead)
+                .hint(format!("remove `{key}`, or change `type:`")),
+            );
+        }
+    }
+}
+
+/// `login:` `login` (production), `test` (sandbox orgs), or an http(s) URL (My Domain, the
+/// bundled sandbox), possibly from `${env:NAME}`.
+fn login(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
+    let s = cx.non_empty_string(node, "login")?;
+    let pieces = match env::parse(&s.value) {
+        Err(error) => {
+            cx.push(
+                Diagnostic::error("spec::invalid_env_reference", error.message("login"))
+                    .at(node.sub_span(cx.source, error.start, error.len))
+                    .hint(error.hint(false)),
+            );
+            return None;
+        }
+        Ok(pieces) => pieces,
+    };
+    let starts_with_var = matches!(pieces.first(), Some(Piece::Var(_)));
+    let lower = s.value.to_ascii_lowercase();
+    let named = matches!(lower.as_str(), "login" | "test");
+    if !starts_with_var && !named && !lower.starts_with("http://") && !lower.starts_with("https://")
+    {
+        let mut diagnostic = Diagnostic::error(
+            "spec::invalid_login",
+            format!(
+                "`login` must be `login`, `test` or an http(s) URL, found `{}`",
+                s.value
+            ),
+        )
+        .at(node.span.clone())
+        .hint("use `login` for production and Developer Edition orgs, `test` for sandbox orgs, or your My Domain URL such as `https://acme.my.salesforce.com`");
+        if let Some(near) = did_you_mean(&lower, ["login", "test"]) {
+            diagnostic = diagnostic.hint(format!("did you mean `{near}`?"));
+        }
+        cx.push(diagnostic);
+        return None;
+    }
+    if has_literal_password(&s.value) {
+        cx.push(
+            Diagnostic::error(
+                "spec::literal_secret",
+                "a password is written in `login`; secrets must come from the environment",
+            )
+            .at(node.span.clone())
+            .note("a password committed to git is leaked: change it")
+            .hint("write the URL without credentials"),
+        );
+        return None;
+    }
+    Some(EnvTemplate {
+        raw: s.value,
+        span: node.span.clone(),
+    })
+}
+
+/// `auth:` the refresh-token flow's three values, each a `${env:NAME}` reference.
+fn auth(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    destination: &str,
+) -> Option<SalesforceAuthSpec> {
+    let fields = cx.mapping(node, key, "auth", "`auth`", AUTH_KEYS)?;
+    let prefix = env_prefix(destination);
+    let read = |cx: &mut Cx<'_>, key: &str, noun: &str| {
+        let node = cx.required(&fields, key)?;
+        let suggested = format!("{prefix}_{}", key.to_ascii_uppercase());
+        secret(cx, node, key, noun, &suggested)
+    };
+    let consumer_key = read(cx, "consumer_key", "consumer key");
+    let consumer_secret = read(cx, "consumer_secret", "consumer secret");
+    let refresh_token = read(cx, "refresh_token", "refresh token");
+    Some(SalesforceAuthSpec {
+        consumer_key: consumer_key?,
+        consumer_secret: consumer_secret?,
+        refresh_token: refresh_token?,
+    })
+}
+
+/// `api_version:` `vXX.X` or `XX.X`.
+fn api_version(cx: &mut Cx<'_>, node: &Node) -> Option<Located<String>> {
+    let text = node.scalar_text(cx.source).unwrap_or_default();
+    let bare = text.trim().trim_start_matches(['v', 'V']);
+    let valid = bare.split_once('.').is_some_and(|(major, minor)| {
+        !major.is_empty()
+            && major.chars().all(|c| c.is_ascii_digit())
+            && minor.len() == 1
+            && minor.chars().all(|c| c.is_ascii_digit())
+    });
+    if !valid {
+        cx.push(
+            Diagnostic::error(
+                "spec::invalid_api_version",
+                format!("`api_version` must look like `v62.0`, found `{text}`"),
+            )
+            .at(node.span.clone())
+            .hint("write the REST API version as `vXX.X` (quote it: `api_version: \"v62.0\"`), or leave it out for the connector's default"),
+        );
+        return None;
+    }
+    Some(Located {
+        value: format!("v{bare}"),
+        span: node.span.clone(),
+    })
+}
+
+/// `ACME_CRM` for destination `acme-crm`: the prefix of suggested variable names.
+fn env_prefix(destination: &str) -> String {
+    let mut prefix: String = destination
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !env::is_var_name(&format!("{prefix}_X")) {
+        prefix.insert(0, '_');
+    }
+    prefix
 }
 
 fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
@@ -463,25 +665,23 @@ fn has_literal_password(url: &str) -> bool {
     }
 }
 
-/// A token must be exactly one `${env:NAME}`. Every problem with it is a
-/// `spec::literal_secret` (whose snippet the renderer masks), and no message quotes it: what
-/// was written may be a pasted token.
+/// A token must be exactly one `${env:NAME}` (see [`secret`]).
 fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate> {
-    let mut suggested: String = destination
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        + "_TOKEN";
-    if !env::is_var_name(&suggested) {
-        suggested.insert(0, '_');
-    }
-    let example = format!("token: \"${{env:{suggested}}}\"");
+    let suggested = format!("{}_TOKEN", env_prefix(destination));
+    secret(cx, node, "token", "token", &suggested)
+}
+
+/// A secret (`token`, `consumer_secret`, …) must be exactly one `${env:NAME}`. Every problem
+/// with it is a `spec::literal_secret` (whose snippet the renderer masks), and no message
+/// quotes it: what was written may be a pasted secret.
+fn secret(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: &str,
+    noun: &str,
+    suggested: &str,
+) -> Option<EnvTemplate> {
+    let example = format!("{key}: \"${{env:{suggested}}}\"");
     let refuse = |cx: &mut Cx<'_>, message: String, hint: String| {
         cx.push(
             Diagnostic::error("spec::literal_secret", message)
@@ -494,14 +694,14 @@ fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate>
         return refuse(
             cx,
             format!(
-                "`token` must be a `${{env:NAME}}` reference, found {}",
+                "`{key}` must be a `${{env:NAME}}` reference, found {}",
                 node.value.kind()
             ),
-            format!("export the token as `{suggested}` and write `{example}`"),
+            format!("export the {noun} as `{suggested}` and write `{example}`"),
         );
     };
     match env::parse(raw) {
-        Err(error) => refuse(cx, error.message("token"), error.hint(true)),
+        Err(error) => refuse(cx, error.message(key), error.hint(true)),
         Ok(pieces) => {
             match pieces.as_slice() {
                 [Piece::Var(_)] => Some(EnvTemplate {
@@ -512,30 +712,67 @@ fn token(cx: &mut Cx<'_>, node: &Node, destination: &str) -> Option<EnvTemplate>
                     cx.push(
                     Diagnostic::error(
                         "spec::literal_secret",
-                        "`token` is written in the file; secrets must come from the environment",
+                        format!("`{key}` is written in the file; secrets must come from the environment"),
                     )
                     .at(node.span.clone())
-                    .note("a token committed to git is leaked: revoke it and create a new one")
-                    .hint(format!("export the token as `{suggested}` and write `{example}`")),
+                    .note(format!("a {noun} committed to git is leaked: revoke it and create a new one"))
+                    .hint(format!("export the {noun} as `{suggested}` and write `{example}`")),
                 );
                     None
                 }
                 _ => refuse(
                     cx,
-                    "`token` must be exactly one `${env:NAME}` reference, with nothing around it"
-                        .to_string(),
-                    format!("write `{example}` and put the whole token in the variable"),
+                    format!(
+                        "`{key}` must be exactly one `${{env:NAME}}` reference, with nothing around it"
+                    ),
+                    format!("write `{example}` and put the whole {noun} in the variable"),
                 ),
             }
         }
     }
 }
 
-/// `None` on error, `Some(None)` without `requests_per_second`, `Some(Some(rps))` otherwise.
-fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option<f64>> {
+/// `None` on error, else `requests_per_second` and (Salesforce) `daily_share`, each when
+/// given.
+fn rate_limit(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    kind: Option<DestinationKind>,
+) -> Option<(Option<f64>, Option<f64>)> {
     let fields = cx.mapping(node, key, "rate_limit", "`rate_limit`", RATE_LIMIT_KEYS)?;
+    let mut ok = true;
+    let mut share = None;
+    if let Some(node) = fields.get("daily_share") {
+        if kind == Some(DestinationKind::Hubspot) {
+            cx.push(
+                Diagnostic::error(
+                    "spec::option_for_other_type",
+                    "`daily_share` is a Salesforce setting (the share of the org's daily API allocation a run may use)",
+                )
+                .at(fields.key("daily_share").unwrap_or(node).span.clone())
+                .hint("remove `daily_share`"),
+            );
+        } else {
+            match cx.number(node, "daily_share") {
+                Some(n) if n > 0.0 && n <= 1.0 => share = Some(n),
+                Some(n) => {
+                    cx.push(
+                        Diagnostic::error(
+                            "spec::out_of_range",
+                            format!("`daily_share` must be greater than 0 and at most 1, found {n}"),
+                        )
+                        .at(node.span.clone())
+                        .hint("write a fraction such as `0.8` (stop at 80% of the org's daily API requests)"),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+    }
     let Some(rps) = fields.get("requests_per_second") else {
-        return Some(None);
+        return ok.then_some((None, share));
     };
     let n = cx.number(rps, "requests_per_second")?;
     if n <= 0.0 {
@@ -551,7 +788,7 @@ fn rate_limit(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<Option
         );
         return None;
     }
-    Some(Some(n))
+    ok.then_some((Some(n), share))
 }
 
 /// The key's text as a name, for checking an entry whose name was refused.

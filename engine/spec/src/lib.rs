@@ -28,6 +28,8 @@ mod yaml;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_salesforce;
 
 pub use check::MAX_NAME_LENGTH;
 pub use project::load_project;

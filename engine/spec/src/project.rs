@@ -9,7 +9,7 @@ use crate::check::Cx;
 use crate::engine_file::{self, EngineFile, names_list, suggest};
 use crate::model::{self, ModelFile};
 use crate::sync::{self, SyncFile};
-use crate::types::{Located, Project};
+use crate::types::{DestinationKind, Located, Project};
 use crate::yaml::{self, Node, Value};
 
 /// Loads and checks the project in `dir`: `engine.yaml` (or `engine.yml`), `models/*.yaml`
@@ -53,6 +53,8 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
                 model: None,
                 destination: None,
                 spec: None,
+                salesforce: None,
+                salesforce_keys: Vec::new(),
             })
         })
         .collect();
@@ -76,6 +78,9 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
             check_reference(model, "model", names, &mut diagnostics, |name| {
                 format!("create `models/{name}.yaml` with `name: {name}`")
             });
+        }
+        if let (Some(destination), Some(engine)) = (&sync.destination, &engine) {
+            salesforce_only(sync, destination, engine, &mut diagnostics);
         }
         if let (Some(destination), Some(names)) = (&sync.destination, &destination_names) {
             check_reference(
@@ -123,6 +128,7 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         ));
         return Err(diagnostics);
     };
+    let salesforce_syncs: Vec<_> = syncs.iter().filter_map(|s| s.salesforce.clone()).collect();
     let mut models: Vec<_> = models.into_iter().filter_map(|m| m.spec).collect();
     models.sort_by(|a, b| a.name.value.cmp(&b.name.value));
     let mut syncs: Vec<_> = syncs.into_iter().filter_map(|s| s.spec).collect();
@@ -136,8 +142,46 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         destinations,
         models,
         syncs,
+        salesforce_syncs,
     };
     Ok((project, diagnostics))
+}
+
+/// Refuses a sync's Salesforce-only keys (`match_records:`, `bulk_threshold:`) when its
+/// destination is not a Salesforce one.
+fn salesforce_only(
+    sync: &SyncFile,
+    destination: &Located<String>,
+    engine: &EngineFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(kind) = engine
+        .destinations
+        .iter()
+        .find(|d| d.name.value == destination.value)
+        .map(|d| d.kind)
+    else {
+        return;
+    };
+    if kind == DestinationKind::Salesforce {
+        return;
+    }
+    for key in &sync.salesforce_keys {
+        diagnostics.push(
+            Diagnostic::error(
+                "spec::option_for_other_type",
+                format!(
+                    "`{}` is a Salesforce setting, and destination `{}` is `type: hubspot`",
+                    key.value, destination.value
+                ),
+            )
+            .at(key.span.clone())
+            .hint(format!(
+                "remove `{}`, or send this sync to a Salesforce destination",
+                key.value
+            )),
+        );
+    }
 }
 
 /// `engine.yaml`, else `engine.yml` (relative to the root).

@@ -5,8 +5,10 @@ use engine_diag::Diagnostic;
 
 use crate::check::{Cx, Fields};
 use crate::types::{
-    AssociationSpec, AssociationWhen, EventSpec, Guards, ListSpec, Located, MappingSource,
-    MappingSpec, MatchLookup, MatchSpec, OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec,
+    AssociationSpec, AssociationWhen, EventSpec, Guards, ListSpec, Located,
+    MATCH_RECORDS_EMAIL_PROPERTY, MATCH_RECORDS_ID_PROPERTY, MappingSource, MappingSpec,
+    MatchLookup, MatchRecordsSpec, MatchSpec, OnDuplicate, OnInvalidMatch, OnNull, OnRemove,
+    SalesforceSyncSpec, SyncMode, SyncSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -24,6 +26,15 @@ const SYNC_KEYS: &[&str] = &[
     "associations",
     "event",
     "list",
+    "match_records",
+    "bulk_threshold",
+];
+const MATCH_RECORDS_KEYS: &[&str] = &[
+    "id_column",
+    "email_column",
+    "contact_field",
+    "lead_field",
+    "on_duplicate",
 ];
 const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
 const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
@@ -54,6 +65,11 @@ pub(crate) struct SyncFile {
     pub destination: Option<Located<String>>,
     /// The sync, when the file had no error.
     pub spec: Option<SyncSpec>,
+    /// Its Salesforce-only settings, when it has any and they checked out.
+    pub salesforce: Option<SalesforceSyncSpec>,
+    /// The keys of Salesforce-only settings written (for the check against the destination's
+    /// type).
+    pub salesforce_keys: Vec<Located<String>>,
 }
 
 /// Checks the root node of a sync file.
@@ -63,6 +79,8 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         model: None,
         destination: None,
         spec: None,
+        salesforce: None,
+        salesforce_keys: Vec::new(),
     };
     let Some(fields) = cx.mapping(node, None, "sync", "the sync", SYNC_KEYS) else {
         return out;
@@ -101,6 +119,55 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
     let match_on = match (match_on, &mapping) {
         (Some(match_on), Some(mapping)) => fallbacks_mapped(cx, match_on, mapping),
         (match_on, _) => match_on,
+    };
+    for key in ["match_records", "bulk_threshold"] {
+        if let Some(k) = fields.key(key) {
+            out.salesforce_keys.push(Located {
+                value: key.to_string(),
+                span: k.span.clone(),
+            });
+        }
+    }
+    let match_records = match fields.get("match_records") {
+        None => Some(None),
+        Some(node) => {
+            match_records(cx, node, fields.key("match_records"), mapping.as_ref()).map(Some)
+        }
+    };
+    let bulk_threshold = match fields.get("bulk_threshold") {
+        None => Some(None),
+        Some(node) => cx
+            .integer_in(node, "bulk_threshold", 1, Some(100_000_000))
+            .and_then(|n| usize::try_from(n).ok())
+            .map(|n| {
+                Some(Located {
+                    value: n,
+                    span: node.span.clone(),
+                })
+            }),
+    };
+    // The cascade's columns travel with each row under names no Salesforce field has, so the
+    // connector can match the rows it sends (and a changed email is a changed row).
+    let mapping = match (mapping, &match_records) {
+        (Some(mut mapping), Some(Some(records))) => {
+            for (column, property) in [
+                (&records.id_column, MATCH_RECORDS_ID_PROPERTY),
+                (&records.email_column, MATCH_RECORDS_EMAIL_PROPERTY),
+            ] {
+                if let Some(column) = column {
+                    mapping.push(MappingSpec {
+                        property: Located {
+                            value: property.to_string(),
+                            span: column.span.clone(),
+                        },
+                        source: MappingSource::Column(column.clone()),
+                        on_null: OnNull::Clear,
+                    });
+                }
+            }
+            Some(mapping)
+        }
+        (mapping, _) => mapping,
     };
     let on_remove = match fields.get("on_remove") {
         // A contact whose row leaves a list sync's model leaves the list.
@@ -189,6 +256,15 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         event,
         list,
     ) {
+        if let (Some(match_records), Some(bulk_threshold)) = (match_records, bulk_threshold)
+            && (match_records.is_some() || bulk_threshold.is_some())
+        {
+            out.salesforce = Some(SalesforceSyncSpec {
+                sync: name.value.clone(),
+                match_records,
+                bulk_threshold,
+            });
+        }
         out.spec = Some(SyncSpec {
             name,
             file: cx.file.to_path_buf(),
@@ -207,6 +283,114 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         });
     }
     out
+}
+
+/// `match_records:` (Salesforce): the cascade's columns, the lookup fields it fills, and what
+/// several records with one email do. A lookup field the cascade fills cannot also be mapped.
+fn match_records(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    mapping: Option<&Vec<MappingSpec>>,
+) -> Option<MatchRecordsSpec> {
+    let fields = cx.mapping(
+        node,
+        key,
+        "match_records",
+        "`match_records`",
+        MATCH_RECORDS_KEYS,
+    )?;
+    let id_column = fields
+        .get("id_column")
+        .map(|n| cx.non_empty_string(n, "id_column"));
+    let email_column = fields
+        .get("email_column")
+        .map(|n| cx.non_empty_string(n, "email_column"));
+    let contact_field = cx
+        .required(&fields, "contact_field")
+        .and_then(|n| cx.non_empty_string(n, "contact_field"));
+    let lead_field = fields
+        .get("lead_field")
+        .map(|n| cx.non_empty_string(n, "lead_field"));
+    let on_duplicate = match fields.get("on_duplicate") {
+        None => Some(OnDuplicate::Fail),
+        Some(n) => match cx.choice(n, "on_duplicate", &["fail", "most_recent"], &[]) {
+            Some("most_recent") => Some(OnDuplicate::MostRecent),
+            Some(_) => Some(OnDuplicate::Fail),
+            None => None,
+        },
+    };
+    let mut ok = true;
+    if id_column.is_none() && email_column.is_none() {
+        cx.push(
+            Diagnostic::error(
+                "spec::match_records_columns",
+                "`match_records` needs an `id_column`, an `email_column`, or both",
+            )
+            .at(key.unwrap_or(node).span.clone())
+            .hint("add `email_column: <column>` (records are found by email) and, when rows hold Contact ids, `id_column: <column>`"),
+        );
+        ok = false;
+    }
+    if let (Some(contact), Some(Some(lead))) = (&contact_field, &lead_field)
+        && contact.value == lead.value
+    {
+        cx.push(
+            Diagnostic::error(
+                "spec::match_records_fields",
+                format!("`contact_field` and `lead_field` are both `{}`", lead.value),
+            )
+            .at(lead.span.clone())
+            .hint(
+                "a Contact and a Lead go in two lookup fields, such as `Contact__c` and `Lead__c`",
+            ),
+        );
+        ok = false;
+    }
+    let contact_field = contact_field?;
+    let lead_field = match lead_field {
+        None => None,
+        Some(None) => return None,
+        Some(Some(f)) => Some(f),
+    };
+    for field in std::iter::once(&contact_field).chain(lead_field.as_ref()) {
+        if let Some(entry) =
+            mapping.and_then(|m| m.iter().find(|e| e.property.value == field.value))
+        {
+            cx.push(
+                Diagnostic::error(
+                    "spec::match_records_field_mapped",
+                    format!(
+                        "`{}` is filled by `match_records` and cannot also be mapped",
+                        field.value
+                    ),
+                )
+                .at(entry.property.span.clone())
+                .note(format!("`match_records` sets it at {}", field.span))
+                .hint("remove this mapping"),
+            );
+            ok = false;
+        }
+    }
+    let id_column = match id_column {
+        None => None,
+        Some(None) => return None,
+        Some(Some(c)) => Some(c),
+    };
+    let email_column = match email_column {
+        None => None,
+        Some(None) => return None,
+        Some(Some(c)) => Some(c),
+    };
+    let on_duplicate = on_duplicate?;
+    ok.then(|| MatchRecordsSpec {
+        id_column,
+        email_column,
+        contact_field,
+        lead_field,
+        on_duplicate,
+        span: key.unwrap_or(node).span.clone(),
+    })
 }
 
 fn match_spec(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Option<MatchSpec> {

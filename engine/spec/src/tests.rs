@@ -64,7 +64,7 @@ batch_size: 50
 "#;
 
 /// A project holding the base files, with `files` added or replacing them (by path).
-fn project(files: &[(&str, &str)]) -> TempDir {
+pub(crate) fn project(files: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory can be created");
     let base = [
         ("engine.yaml", ENGINE),
@@ -93,7 +93,7 @@ fn project(files: &[(&str, &str)]) -> TempDir {
 }
 
 /// Loads a project expected to fail and renders its diagnostics as a user sees them.
-fn errors(files: &[(&str, &str)]) -> String {
+pub(crate) fn errors(files: &[(&str, &str)]) -> String {
     let dir = project(files);
     match load_project(dir.path()) {
         Ok(_) => panic!("the project loaded, but errors were expected"),
@@ -102,7 +102,7 @@ fn errors(files: &[(&str, &str)]) -> String {
 }
 
 /// Loads a project expected to succeed.
-fn load(files: &[(&str, &str)]) -> (TempDir, Project, Vec<Diagnostic>) {
+pub(crate) fn load(files: &[(&str, &str)]) -> (TempDir, Project, Vec<Diagnostic>) {
     let dir = project(files);
     match load_project(dir.path()) {
         Ok((project, warnings)) => (dir, project, warnings),
@@ -412,7 +412,7 @@ destinations:
 
 #[test]
 fn token_mixed_with_text_or_malformed_is_refused_without_echo() {
-    let engine = "version: 1\nproject: p\ndestinations:\n  a:\n    type: hubspot\n    token: \"Bearer ${env:A_TOKEN}\"\n  b:\n    type: salesforce\n    token: \"${env:pat-na1-secret}\"\n";
+    let engine = "version: 1\nproject: p\ndestinations:\n  a:\n    type: hubspot\n    token: \"Bearer ${env:A_TOKEN}\"\n  b:\n    type: hubspot\n    token: \"${env:pat-na1-secret}\"\n";
     let out = errors(&[("engine.yaml", engine)]);
     assert!(!out.contains("Bearer") && !out.contains("pat-na1"), "{out}");
     assert_snapshot!(out, @r#"
@@ -906,7 +906,7 @@ destinations:
   crm:
     type: salesforce
   2nd:
-    type: salesforce
+    type: hubspot
     token: 12345
 "#;
     assert_snapshot!(errors(&[("engine.yaml", engine)]), @r#"

@@ -61,6 +61,8 @@ pub struct Project {
     pub models: Vec<ModelSpec>,
     /// Syncs, sorted by name.
     pub syncs: Vec<SyncSpec>,
+    /// The Salesforce-only settings of syncs that have any, by sync name.
+    pub salesforce_syncs: Vec<SalesforceSyncSpec>,
 }
 
 impl Project {
@@ -77,6 +79,11 @@ impl Project {
     /// The sync with this name.
     pub fn sync(&self, name: &str) -> Option<&SyncSpec> {
         self.syncs.iter().find(|s| s.name.value == name)
+    }
+
+    /// The Salesforce-only settings of the sync with this name, when it has any.
+    pub fn salesforce_sync(&self, name: &str) -> Option<&SalesforceSyncSpec> {
+        self.salesforce_syncs.iter().find(|s| s.sync == name)
     }
 }
 
@@ -113,7 +120,7 @@ pub struct TableSpec {
 pub enum DestinationKind {
     /// HubSpot CRM (or the bundled sandbox).
     Hubspot,
-    /// Salesforce (not yet implemented: validate accepts it, plan says so).
+    /// Salesforce (an org, or the bundled sandbox).
     Salesforce,
 }
 
@@ -140,6 +147,77 @@ pub struct DestinationSpec {
     pub token: Option<EnvTemplate>,
     /// `rate_limit.requests_per_second:`.
     pub requests_per_second: Option<f64>,
+    /// Salesforce only: `login:` where tokens come from: `login` (production), `test`
+    /// (sandbox orgs), or a URL (My Domain, the bundled sandbox); `${env:NAME}` allowed.
+    pub login: Option<EnvTemplate>,
+    /// Salesforce only: `auth:` the connected app's credentials.
+    pub auth: Option<SalesforceAuthSpec>,
+    /// Salesforce only: `api_version:` such as `v62.0`.
+    pub api_version: Option<Located<String>>,
+    /// Salesforce only: `rate_limit.daily_share:` the share (0–1] of the org's daily API
+    /// allocation after which a run stops.
+    pub daily_share: Option<f64>,
+}
+
+/// `auth:` of a Salesforce destination: the OAuth 2.0 refresh-token flow. Every value is a
+/// `${env:NAME}` reference, resolved only by the command that connects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesforceAuthSpec {
+    /// `consumer_key:` the connected app's consumer key.
+    pub consumer_key: EnvTemplate,
+    /// `consumer_secret:` the connected app's consumer secret.
+    pub consumer_secret: EnvTemplate,
+    /// `refresh_token:` the refresh token a user's authorization gave.
+    pub refresh_token: EnvTemplate,
+}
+
+/// What the record-matching cascade does when several records share one email.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnDuplicate {
+    /// The row is rejected with the records' ids (default).
+    #[default]
+    Fail,
+    /// The most recently modified record is taken.
+    MostRecent,
+}
+
+/// `match_records:` of a Salesforce sync: the cascade that fills lookup fields (ThankView's
+/// "How Contact Matching Works"): a Contact by the row's id column, else a Contact by email,
+/// else a Lead by email, else the row is reported and not synced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchRecordsSpec {
+    /// `id_column:` a model column that may hold a Contact id (15 or 18 characters).
+    pub id_column: Option<Located<String>>,
+    /// `email_column:` a model column holding the recipient's email.
+    pub email_column: Option<Located<String>>,
+    /// `contact_field:` the lookup field that receives a matched Contact's id.
+    pub contact_field: Located<String>,
+    /// `lead_field:` the lookup field that receives a matched Lead's id; without it the
+    /// cascade stops at Contacts.
+    pub lead_field: Option<Located<String>>,
+    /// `on_duplicate:`.
+    pub on_duplicate: OnDuplicate,
+    /// Where the block was written.
+    pub span: SourceSpan,
+}
+
+/// The property under which the cascade's id column travels to the connector (never sent to
+/// Salesforce: no field's API name holds a `.`).
+pub const MATCH_RECORDS_ID_PROPERTY: &str = "match_records.id";
+
+/// The property under which the cascade's email column travels to the connector.
+pub const MATCH_RECORDS_EMAIL_PROPERTY: &str = "match_records.email";
+
+/// The Salesforce-only settings of one sync (`match_records:`, `bulk_threshold:`), kept
+/// beside the [`SyncSpec`] they belong to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesforceSyncSpec {
+    /// The sync's name.
+    pub sync: String,
+    /// `match_records:`.
+    pub match_records: Option<MatchRecordsSpec>,
+    /// `bulk_threshold:` rows of one kind in one apply above which Bulk API 2.0 is used.
+    pub bulk_threshold: Option<Located<usize>>,
 }
 
 /// A model: SQL whose rows are what a sync keeps in a destination.
