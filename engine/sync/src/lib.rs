@@ -28,6 +28,7 @@ mod recovery;
 mod registry;
 mod retry;
 mod run_plan;
+mod salesforce;
 mod state;
 mod validate;
 

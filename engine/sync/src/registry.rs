@@ -82,9 +82,11 @@ pub struct Registry {
 }
 
 impl Default for Registry {
-    /// The connectors this engine ships: HubSpot.
+    /// The connectors this engine ships: HubSpot and Salesforce.
     fn default() -> Self {
-        Registry::empty().with(crate::hubspot::HubspotConnector)
+        Registry::empty()
+            .with(crate::hubspot::HubspotConnector)
+            .with(crate::salesforce::SalesforceConnector)
     }
 }
 
