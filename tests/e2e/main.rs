@@ -18,6 +18,7 @@
 //! | `events` | one event per added row, nothing for changed or removed rows, plan-time checks, exactly once across a crash |
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
+//! | `example_thankview` | `examples/thankview-salesforce`: one `ThankView__c` per send, the Contact/Lead cascade, an unmatched row reported, updates in place, plan-time describe errors |
 //! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
 //! | `sandboxes` | `engine sandbox salesforce` started as a user starts it: OAuth, describe, SOQL |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
@@ -31,6 +32,7 @@ mod disk_full;
 mod errors;
 mod events;
 mod example_hightouch;
+mod example_thankview;
 mod examples;
 mod identity;
 mod lists;

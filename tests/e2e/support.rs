@@ -946,3 +946,121 @@ pub fn run_id(output: &Output) -> String {
         .take_while(char::is_ascii_digit)
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Salesforce sandbox
+
+/// The Salesforce sandbox's connected app, as its defaults accept it.
+pub const SALESFORCE_CONSUMER_KEY: &str = "sandbox-client-id";
+/// The consumer secret the Salesforce sandbox accepts by default.
+pub const SALESFORCE_CONSUMER_SECRET: &str = "sandbox-client-secret";
+/// The refresh token the Salesforce sandbox accepts by default.
+pub const SALESFORCE_REFRESH_TOKEN: &str = "sandbox-refresh-token";
+/// The access token the Salesforce sandbox accepts from the start (admin calls use it).
+const SALESFORCE_ADMIN_TOKEN: &str = "sandbox-token";
+
+/// A Salesforce sandbox served by a runtime this struct owns.
+pub struct SalesforceSandbox {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<salesforce_sandbox::SandboxHandle>,
+    client: reqwest::Client,
+    /// `http://127.0.0.1:PORT`: the login URL and the instance URL.
+    pub base_url: String,
+}
+
+impl SalesforceSandbox {
+    /// Starts a sandbox with `config`'s knobs (its credentials should stay the defaults).
+    pub fn start(config: salesforce_sandbox::SandboxConfig) -> SalesforceSandbox {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let handle = runtime
+            .block_on(salesforce_sandbox::spawn(config))
+            .expect("the Salesforce sandbox starts");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        SalesforceSandbox {
+            base_url: handle.base_url.clone(),
+            runtime,
+            handle: Some(handle),
+            client,
+        }
+    }
+
+    /// The environment a Salesforce destination of the examples reads.
+    pub fn env(&self) -> Vec<(&'static str, Option<&str>)> {
+        vec![
+            ("SALESFORCE_LOGIN_URL", Some(self.base_url.as_str())),
+            ("SALESFORCE_CONSUMER_KEY", Some(SALESFORCE_CONSUMER_KEY)),
+            (
+                "SALESFORCE_CONSUMER_SECRET",
+                Some(SALESFORCE_CONSUMER_SECRET),
+            ),
+            ("SALESFORCE_REFRESH_TOKEN", Some(SALESFORCE_REFRESH_TOKEN)),
+        ]
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Value {
+        let url = format!("{}{path}", self.base_url);
+        self.runtime.block_on(async {
+            let mut request = self
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(SALESFORCE_ADMIN_TOKEN);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.expect("the sandbox answers");
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(status.is_success(), "{method} {path}: {status} {text}");
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        })
+    }
+
+    /// Defines custom objects (`POST /_sandbox/objects`: one object or a list).
+    pub fn define_objects(&self, definitions: &Value) {
+        self.send(
+            reqwest::Method::POST,
+            "/_sandbox/objects",
+            Some(definitions),
+        );
+    }
+
+    /// Creates one record as the org's admin and returns its id.
+    pub fn create(&self, object: &str, fields: &Value) -> String {
+        let answer = self.send(
+            reqwest::Method::POST,
+            &format!("/services/data/v62.0/sobjects/{object}"),
+            Some(fields),
+        );
+        answer["id"]
+            .as_str()
+            .expect("a created record has an id")
+            .to_string()
+    }
+
+    /// Every record of an object, in creation order, with every field.
+    pub fn records(&self, object: &str) -> Vec<Value> {
+        let body = self.send(
+            reqwest::Method::GET,
+            &format!("/_sandbox/records/{object}"),
+            None,
+        );
+        body["records"]
+            .as_array()
+            .cloned()
+            .expect("records have `records`")
+    }
+}
+
+impl Drop for SalesforceSandbox {
+    fn drop(&mut self) {
+        // Stopping releases held requests; the runtime then drops whatever is left.
+        drop(self.handle.take());
+    }
+}
