@@ -88,8 +88,9 @@ pub enum Command {
     },
     /// Run a local API sandbox (no account, no network).
     Sandbox {
+        /// Boxed: a sandbox's settings are larger than every other command's arguments.
         #[command(subcommand)]
-        kind: SandboxKind,
+        kind: Box<SandboxKind>,
     },
 }
 

@@ -51,6 +51,6 @@ pub async fn run(cli: Cli) -> u8 {
             limit,
             command,
         } => runs::run(&project.project, limit, command),
-        Command::Sandbox { kind } => sandbox::run(kind).await,
+        Command::Sandbox { kind } => sandbox::run(*kind).await,
     }
 }
