@@ -14,7 +14,7 @@ use crate::support::*;
 const SYNC: &str = "thankviews_to_salesforce";
 
 /// `ThankView__c` records by send id.
-fn thankviews(sandbox: &SalesforceSandbox) -> BTreeMap<String, Value> {
+pub(crate) fn thankviews(sandbox: &SalesforceSandbox) -> BTreeMap<String, Value> {
     sandbox
         .records("ThankView__c")
         .into_iter()
@@ -25,7 +25,15 @@ fn thankviews(sandbox: &SalesforceSandbox) -> BTreeMap<String, Value> {
 /// The example's sandbox: its object definitions, and the org's people as its run.sh makes
 /// them. Returns the sandbox and the ids of Ada, Bob, Cy (a Lead) and Dee.
 fn org(project: &TestProject) -> (SalesforceSandbox, [String; 4]) {
-    let sandbox = SalesforceSandbox::start(salesforce_sandbox::SandboxConfig::default());
+    org_with(project, salesforce_sandbox::SandboxConfig::default())
+}
+
+/// [`org`] on a sandbox with `config`'s knobs.
+pub(crate) fn org_with(
+    project: &TestProject,
+    config: salesforce_sandbox::SandboxConfig,
+) -> (SalesforceSandbox, [String; 4]) {
+    let sandbox = SalesforceSandbox::start(config);
     let objects: Value = serde_json::from_str(&project.read("setup/thankview_object.json"))
         .expect("the object definitions are JSON");
     // The file wraps the list (`{"objects": [...]}`), as `--objects` reads it.

@@ -19,6 +19,7 @@
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
 //! | `example_thankview` | `examples/thankview-salesforce`: one `ThankView__c` per send, the Contact/Lead cascade, an unmatched row reported, updates in place, plan-time describe errors |
+//! | `salesforce_bulk` | Salesforce syncs above `bulk_threshold`: one Bulk API 2.0 job, failed rows reported and sent again once fixed, a kill while the job runs resumed by polling it; an ignored test measuring rows per second |
 //! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
 //! | `sandboxes` | `engine sandbox salesforce` started as a user starts it: OAuth, describe, SOQL |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
@@ -39,6 +40,7 @@ mod lists;
 mod objects;
 mod plan_apply;
 mod retention;
+mod salesforce_bulk;
 mod sandboxes;
 mod state;
 mod support;

@@ -1044,6 +1044,39 @@ impl SalesforceSandbox {
             .to_string()
     }
 
+    /// The sandbox's request counts (`GET /_sandbox/stats`).
+    pub fn stats(&self) -> Value {
+        self.send(reqwest::Method::GET, "/_sandbox/stats", None)
+    }
+
+    /// Requests of one kind the sandbox has served (`collections_upsert`, `bulk`, …).
+    pub fn requests(&self, kind: &str) -> u64 {
+        self.stats()["requests"][kind].as_u64().unwrap_or(0)
+    }
+
+    /// Every Bulk API 2.0 ingest job, each with its processing counts.
+    pub fn bulk_jobs(&self) -> Vec<Value> {
+        let list = self.send(
+            reqwest::Method::GET,
+            "/services/data/v62.0/jobs/ingest",
+            None,
+        );
+        list["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|job| {
+                let id = job["id"].as_str().unwrap_or_default();
+                self.send(
+                    reqwest::Method::GET,
+                    &format!("/services/data/v62.0/jobs/ingest/{id}"),
+                    None,
+                )
+            })
+            .collect()
+    }
+
     /// Every record of an object, in creation order, with every field.
     pub fn records(&self, object: &str) -> Vec<Value> {
         let body = self.send(

@@ -17,12 +17,14 @@
 //! crashed run can be folded into the next generation without sending anything twice.
 
 mod batch_codec;
+mod bulk_jobs;
 pub mod disk;
 mod local;
 mod lock;
 mod lookups;
 mod prune;
 
+pub use bulk_jobs::{BulkJob, BulkJobStore};
 pub use local::LocalState;
 pub use lock::SyncLock;
 pub use lookups::LookupStore;

@@ -287,10 +287,6 @@ async fn apply_sync(
     destination
         .0
         .use_lookup_cache(std::sync::Arc::new(crate::lookups::StateLookups(lookups)));
-    let options = engine_executor::ExecutorOptions {
-        progress: apply_options.progress,
-        ..destination.0.executor_options()
-    };
     let counts = RunCounts {
         planned_create: plan.summary.create,
         planned_update: plan.summary.update,
@@ -312,6 +308,23 @@ async fn apply_sync(
             counts,
         )
         .map_err(fail)?;
+    // The connection sees the plan before its batch size is read: a Salesforce sync above its
+    // `bulk_threshold` sends through Bulk API jobs, journaled under the run's id.
+    if let Err(diagnostic) = destination
+        .0
+        .begin_apply(plan, run_id, &project.state_dir)
+        .await
+    {
+        let message = diagnostic.message.clone();
+        state
+            .finish_run_without_commit(run_id, RunStatus::Failed, counts, Some(&message))
+            .map_err(fail)?;
+        return Err(vec![diagnostic]);
+    }
+    let options = engine_executor::ExecutorOptions {
+        progress: apply_options.progress,
+        ..destination.0.executor_options()
+    };
     let report =
         execute(&destination, state, run_id, plan, &options)
             .await
@@ -351,8 +364,9 @@ async fn apply_sync(
         .await?;
     }
 
-    // Committed: nothing needs the run's change files any more.
+    // Committed: nothing needs the run's change files (or its Bulk jobs' ids) any more.
     crate::run_plan::discard(plan);
+    destination.0.end_apply();
     // What the run wrote is in the snapshot, and its journal rows can go.
     crate::gc::prune_after_commit(project, state, &plan.sync);
     let written = report.written;

@@ -83,10 +83,34 @@ pub(crate) async fn recover(
             })]);
         }
         // Only rows of batches in flight when the run died are unanswered: few.
-        let unanswered: Vec<JournalRow> = journal_rows(state, run.id, Some(RowState::Sent))
+        let mut unanswered: Vec<JournalRow> = journal_rows(state, run.id, Some(RowState::Sent))
             .collect::<Result<_, _>>()
             .map_err(fail)?;
         let generation = state.generation(sync).map_err(fail)?;
+        // Rows of a job the destination runs on its own (a Salesforce Bulk job journaled
+        // before its upload) are answered by finishing that job, never by sending them again:
+        // their outcomes go into the journal as if the answer had come.
+        let mut resumed = false;
+        if !unanswered.is_empty() && generation.generation == run.base_generation {
+            let connection = registry.connect(project, sync)?;
+            let keys: Vec<String> = unanswered.iter().map(|r| r.key.clone()).collect();
+            let answered = connection
+                .resume_unanswered(&plan, run.id, &project.state_dir, &keys)
+                .await
+                .map_err(|d| {
+                    vec![d.note(format!(
+                        "run {} of sync `{sync}` stopped while a Bulk job was running; run `engine apply` again to finish it",
+                        run.id
+                    ))]
+                })?;
+            if !answered.is_empty() {
+                resumed = true;
+                state.journal_outcomes(run.id, &answered).map_err(fail)?;
+                unanswered = journal_rows(state, run.id, Some(RowState::Sent))
+                    .collect::<Result<_, _>>()
+                    .map_err(fail)?;
+            }
+        }
         let mut found = Reconciled::default();
         if !unanswered.is_empty() && generation.generation == run.base_generation {
             let connection = registry.connect(project, sync)?;
@@ -149,6 +173,12 @@ pub(crate) async fn recover(
         )
         .await?;
         crate::run_plan::discard(&plan);
+        if resumed {
+            // The resumed jobs' outcomes are committed: their ids can go.
+            if let Ok(jobs) = engine_state::BulkJobStore::open(&project.state_dir) {
+                let _ = jobs.forget_run(run.id);
+            }
+        }
         reporter.report(Event::Recovered(&Recovered {
             sync,
             run_id: run.id,

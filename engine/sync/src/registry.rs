@@ -66,6 +66,38 @@ pub trait Connection: Send + Sync {
     /// connectors that look nothing up ignore it.
     fn use_lookup_cache(&self, _cache: std::sync::Arc<dyn connector_core::LookupCache>) {}
 
+    /// Readies the connection for run `run_id` of `plan` before anything is sent: a
+    /// connector that sends large plans differently (Salesforce's Bulk API jobs) looks at the
+    /// plan's size here and keeps what it must journal under `state_dir`. Called before
+    /// [`Connection::capabilities`] and [`Connection::executor_options`] are read for the
+    /// run. Connectors that send every plan alike ignore it.
+    fn begin_apply<'a>(
+        &'a self,
+        _plan: &'a engine_plan::SyncPlan,
+        _run_id: i64,
+        _state_dir: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), Diagnostic>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The run [`Connection::begin_apply`] readied is committed: what the connector kept
+    /// for its recovery can go.
+    fn end_apply(&self) {}
+
+    /// After a crash: answers the unanswered rows (`keys`) of run `run_id` of `plan` that the
+    /// connector can finish without sending them again (a Bulk job journaled before its
+    /// upload is polled to its end), one final journal row each. Rows left out are read back
+    /// as usual. Connectors without such jobs answer none.
+    fn resume_unanswered<'a>(
+        &'a self,
+        _plan: &'a engine_plan::SyncPlan,
+        _run_id: i64,
+        _state_dir: &'a std::path::Path,
+        _keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<engine_state::JournalRow>, Diagnostic>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Reads records by id or match value (read-only), with `properties`; missing records
     /// are left out.
     fn read_records<'a>(

@@ -14,8 +14,18 @@
 //! The cascade's columns travel with each row under names no Salesforce field has (see
 //! [`MATCH_RECORDS_EMAIL_PROPERTY`]), so a changed email is a changed row and the cascade
 //! runs again for it; the connector removes them before anything is sent.
+//!
+//! Above the sync's `bulk_threshold` (rows of one kind in the apply's plan, read at
+//! [`Connection::begin_apply`]) the executor is asked for batches of [`BULK_BATCH_ROWS`] and
+//! each batch above the threshold is written through Bulk API 2.0 jobs (see [`BulkRun`]):
+//!
+//! ```text
+//!  create_bulk_job ─► state `bulk_jobs` (run, keys, job id) ─► resume_bulk: upload, close, poll
+//!        crash ─► next apply's recovery ─► resume_jobs: same job polled ─► journal per row
+//! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use connector_core::{
@@ -29,10 +39,12 @@ use connector_salesforce::{
 use engine_diag::{Diagnostic, SourceSpan};
 use engine_executor::{AccountBudgets, ExecutorOptions};
 use engine_mapping::{SyncMapping, ValueKind};
+use engine_plan::SyncPlan;
 use engine_spec::{
     DestinationKind, DestinationSpec, MATCH_RECORDS_EMAIL_PROPERTY, MATCH_RECORDS_ID_PROPERTY,
     MatchRecordsSpec, OnDuplicate, Project, SyncMode, SyncSpec,
 };
+use engine_state::{BulkJob, BulkJobStore, JournalRow, RowState};
 use futures_util::future::BoxFuture;
 
 use crate::registry::{Connection, Connector};
@@ -127,6 +139,8 @@ impl Connector for SalesforceConnector {
             cascade,
             scope: format!("{account} match_records"),
             cache: Mutex::new(None),
+            sync: sync.name.value.clone(),
+            bulk: Mutex::new(None),
         }))
     }
 }
@@ -173,7 +187,35 @@ struct SalesforceConnection {
     /// The look-up cache's scope: the org's login and the connected app.
     scope: String,
     cache: Mutex<Option<Arc<dyn LookupCache>>>,
+    /// The sync's name (the Bulk jobs' journal names it).
+    sync: String,
+    /// Set by [`Connection::begin_apply`] when the run sends through Bulk API jobs.
+    bulk: Mutex<Option<BulkRun>>,
 }
+
+/// A run that sends its large batches through Bulk API 2.0 jobs.
+///
+/// Why the executor's batches and not a path beside it: the executor already journals a
+/// batch `sent` before its request and its per-row outcomes after, retries what is worth
+/// retrying and folds rejected rows into the state as pending with their message. So a run
+/// above the threshold only asks it for much larger batches ([`BULK_BATCH_ROWS`]) and sends
+/// each one as a job: the journal stays exactly as for Collections. What the executor does
+/// not know is the job: its id is written to the state's `bulk_jobs` table between
+/// [`SalesforceDestination::create_bulk_job`] (nothing uploaded yet) and
+/// [`SalesforceDestination::resume_bulk`], so a retried batch or a recovering apply finishes
+/// that job instead of uploading its rows again.
+struct BulkRun {
+    run_id: i64,
+    jobs: Arc<BulkJobStore>,
+}
+
+/// Rows per executor batch when a run uses Bulk API jobs. Bulk API 2.0 counts no rows per job,
+/// only bytes ([`BULK_JOB_BYTES`]); a batch this size keeps the journal's in-flight rows and
+/// the memory of one batch bounded, and a batch too large in bytes is split into several jobs.
+pub(crate) const BULK_BATCH_ROWS: usize = 10_000;
+
+/// The most CSV bytes one job takes: 100 MB raw (FACTS L5: 150 MB once base64-encoded).
+const BULK_JOB_BYTES: usize = 100_000_000;
 
 impl Connection for SalesforceConnection {
     fn name(&self) -> &'static str {
@@ -181,11 +223,64 @@ impl Connection for SalesforceConnection {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.client.capabilities()
+        let mut capabilities = self.client.capabilities();
+        if self.bulk_run().is_some() {
+            capabilities.max_batch_size = BULK_BATCH_ROWS;
+        }
+        capabilities
     }
 
     fn executor_options(&self) -> ExecutorOptions {
-        self.options.clone()
+        let mut options = self.options.clone();
+        if self.bulk_run().is_some() {
+            options.batch_size = BULK_BATCH_ROWS;
+        }
+        options
+    }
+
+    fn begin_apply<'a>(
+        &'a self,
+        plan: &'a SyncPlan,
+        run_id: i64,
+        state_dir: &'a Path,
+    ) -> BoxFuture<'a, Result<(), Diagnostic>> {
+        Box::pin(async move {
+            let threshold = self.client.config().bulk_threshold;
+            let outline = plan.changes.outline().map_err(|e| {
+                Diagnostic::error("state::io", format!("cannot read the plan's changes: {e}"))
+            })?;
+            // Rows of one kind: creates (upserts), updates, removes.
+            let largest = outline.create.max(outline.update).max(outline.remove) as usize;
+            if largest <= threshold {
+                return Ok(());
+            }
+            let jobs = BulkJobStore::open(state_dir).map_err(crate::state_error)?;
+            *self.bulk.lock().unwrap_or_else(PoisonError::into_inner) = Some(BulkRun {
+                run_id,
+                jobs: Arc::new(jobs),
+            });
+            Ok(())
+        })
+    }
+
+    fn end_apply(&self) {
+        // The journal holds every job's outcomes now; a failed delete only leaves rows of a
+        // finished run, which recovery never reads.
+        if let Some((run_id, jobs)) = self.bulk_run()
+            && let Err(e) = jobs.forget_run(run_id)
+        {
+            tracing::debug!(run_id, error = %e, "The run's Bulk jobs could not be forgotten.");
+        }
+    }
+
+    fn resume_unanswered<'a>(
+        &'a self,
+        plan: &'a SyncPlan,
+        run_id: i64,
+        state_dir: &'a Path,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<JournalRow>, Diagnostic>> {
+        Box::pin(self.resume_jobs(plan, run_id, state_dir, keys))
     }
 
     fn match_is_case_insensitive(&self) -> bool {
@@ -362,8 +457,205 @@ impl SalesforceConnection {
 
     /// Runs the cascade on the rows that carry its columns, then sends the rest.
     async fn send(&self, operations: &[Operation]) -> BatchResult {
+        let (mut outcomes, ops) = match self.prepare(operations).await {
+            Ok(prepared) => prepared,
+            Err(result) => return result,
+        };
+        let sendable: Vec<usize> = (0..ops.len()).filter(|i| outcomes[*i].is_none()).collect();
+        if sendable.is_empty() {
+            return BatchResult::PerRow(outcomes.into_iter().flatten().collect());
+        }
+        let batch: Vec<Operation> = sendable.iter().map(|i| ops[*i].clone()).collect();
+        let result = if self.bulk_run().is_some()
+            && operations.len() > self.client.config().bulk_threshold
+        {
+            self.send_jobs(&batch).await
+        } else {
+            self.send_collections(&batch).await
+        };
+        merge(outcomes.as_mut_slice(), &sendable, result)
+    }
+
+    /// The run's Bulk journal, when it sends through jobs.
+    fn bulk_run(&self) -> Option<(i64, Arc<BulkJobStore>)> {
+        self.bulk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|b| (b.run_id, b.jobs.clone()))
+    }
+
+    /// Sends a batch through sObject Collections, 200 rows a call (a Bulk run's batches of a
+    /// kind below the threshold are larger than one call).
+    async fn send_collections(&self, batch: &[Operation]) -> BatchResult {
+        let max = connector_salesforce::MAX_BATCH_SIZE;
+        if batch.len() <= max {
+            return self.client.send_batch(batch).await;
+        }
+        let mut rows = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(max) {
+            if rows.is_empty() {
+                // Nothing answered yet: the first call's whole-batch answer is the batch's.
+                match self.client.send_batch(chunk).await {
+                    BatchResult::PerRow(answered) => rows.extend(answered),
+                    other => return other,
+                }
+            } else {
+                self.options.budget.ready().await;
+                rows.extend(spread(self.client.send_batch(chunk).await, chunk.len()));
+            }
+        }
+        BatchResult::PerRow(rows)
+    }
+
+    /// Sends a batch through Bulk API 2.0 jobs (several when it is too large for one): each
+    /// job is created, its id journaled with its rows' keys, and only then uploaded. A job
+    /// this run already journaled for the same rows (the executor retrying the batch after a
+    /// poll ran out of time) is resumed, never created and uploaded again.
+    async fn send_jobs(&self, batch: &[Operation]) -> BatchResult {
+        let Some((run_id, jobs)) = self.bulk_run() else {
+            return self.send_collections(batch).await;
+        };
+        let mut rows: Vec<RowOutcome> = Vec::with_capacity(batch.len());
+        for chunk in job_chunks(batch) {
+            let keys: Vec<String> = chunk.iter().map(|op| op.key.clone()).collect();
+            let known = jobs
+                .of_run(run_id)
+                .ok()
+                .and_then(|all| all.into_iter().find(|j| j.keys == keys));
+            let job_id = match known {
+                Some(job) => job.job_id,
+                None => {
+                    self.options.budget.ready().await;
+                    match self.client.create_bulk_job(chunk).await {
+                        Ok(id) => {
+                            let job = BulkJob {
+                                run_id,
+                                sync: self.sync.clone(),
+                                job_id: id.clone(),
+                                keys,
+                            };
+                            if let Err(e) = jobs.record(&job) {
+                                // Nothing is uploaded to a job the journal does not hold.
+                                return BatchResult::Fatal(crate::state_error(e).note(format!(
+                                    "the Bulk job `{id}` was created and nothing was uploaded to it"
+                                )));
+                            }
+                            id
+                        }
+                        Err(result) if rows.is_empty() => return result,
+                        Err(result) => {
+                            rows.extend(spread(result, chunk.len()));
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.options.budget.ready().await;
+            let result = self.client.resume_bulk(&job_id, chunk).await;
+            if rows.is_empty() && !matches!(result, BatchResult::PerRow(_)) {
+                return result;
+            }
+            rows.extend(spread(result, chunk.len()));
+        }
+        BatchResult::PerRow(rows)
+    }
+
+    /// Finishes the Bulk jobs run `run_id` journaled for any of `keys` (rows whose batch was
+    /// never answered): each job is resumed with the operations it was created for, rebuilt
+    /// from the run's plan and the cascade (whose answers the look-up cache keeps), so an
+    /// uploaded job is only polled. Returns each of its rows' final journal row.
+    async fn resume_jobs(
+        &self,
+        plan: &SyncPlan,
+        run_id: i64,
+        state_dir: &Path,
+        keys: &[String],
+    ) -> Result<Vec<JournalRow>, Diagnostic> {
+        let jobs = BulkJobStore::open(state_dir).map_err(crate::state_error)?;
+        let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let journaled: Vec<BulkJob> = jobs
+            .of_run(run_id)
+            .map_err(crate::state_error)?
+            .into_iter()
+            .filter(|j| j.keys.iter().any(|k| wanted.contains(k.as_str())))
+            .collect();
+        if journaled.is_empty() {
+            return Ok(Vec::new());
+        }
+        let planned = engine_executor::operations_for(plan).map_err(|e| {
+            Diagnostic::error("state::io", format!("cannot read the run's changes: {e}"))
+        })?;
+        let mut by_key: HashMap<String, engine_executor::PlannedOperation> = planned
+            .operations
+            .into_iter()
+            .map(|p| (p.operation.key.clone(), p))
+            .collect();
+        let mut answered = Vec::new();
+        for job in journaled {
+            let planned: Vec<engine_executor::PlannedOperation> =
+                job.keys.iter().filter_map(|k| by_key.remove(k)).collect();
+            if planned.len() != job.keys.len() {
+                return Err(Diagnostic::error(
+                    "salesforce::bulk_resume",
+                    format!(
+                        "the Bulk job `{}` holds rows the run's plan does not: it cannot be matched to its rows",
+                        job.job_id
+                    ),
+                ));
+            }
+            let operations: Vec<Operation> = planned.iter().map(|p| p.operation.clone()).collect();
+            let (mut outcomes, ops) = match self.prepare(&operations).await {
+                Ok(prepared) => prepared,
+                Err(result) => return Err(unfinished(&job.job_id, result)),
+            };
+            let sendable: Vec<usize> = (0..ops.len()).filter(|i| outcomes[*i].is_none()).collect();
+            let batch: Vec<Operation> = sendable.iter().map(|i| ops[*i].clone()).collect();
+            tracing::warn!(
+                job = %job.job_id,
+                run_id,
+                rows = batch.len(),
+                "Resuming the Bulk job of the interrupted run: polling it for its results, not uploading its rows again."
+            );
+            self.options.budget.ready().await;
+            let result = if batch.is_empty() {
+                BatchResult::PerRow(Vec::new())
+            } else {
+                self.client.resume_bulk(&job.job_id, &batch).await
+            };
+            let rows = match merge(&mut outcomes, &sendable, result) {
+                BatchResult::PerRow(rows) => rows,
+                other => return Err(unfinished(&job.job_id, other)),
+            };
+            for (p, outcome) in planned.iter().zip(rows) {
+                let (state, destination_id, message) = match outcome {
+                    RowOutcome::Succeeded { destination_id, .. } => {
+                        (RowState::Succeeded, Some(destination_id), None)
+                    }
+                    RowOutcome::Skipped { reason } => (RowState::Succeeded, None, Some(reason)),
+                    RowOutcome::Rejected { message } => (RowState::Rejected, None, Some(message)),
+                    RowOutcome::Retry { reason, .. } => (RowState::GaveUp, None, Some(reason)),
+                };
+                answered.push(JournalRow {
+                    key: p.operation.key.clone(),
+                    action: p.action.to_string(),
+                    state,
+                    destination_id,
+                    message,
+                });
+            }
+        }
+        Ok(answered)
+    }
+
+    /// The cascade on a batch: each row's outcome when the cascade decided it (rejected), and
+    /// every operation without the cascade's columns, its lookup fields filled.
+    async fn prepare(
+        &self,
+        operations: &[Operation],
+    ) -> Result<(Vec<Option<RowOutcome>>, Vec<Operation>), BatchResult> {
         let Some(cascade) = &self.cascade else {
-            return self.client.send_batch(operations).await;
+            return Ok((vec![None; operations.len()], operations.to_vec()));
         };
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; operations.len()];
         let mut ops: Vec<Operation> = Vec::with_capacity(operations.len());
@@ -417,12 +709,12 @@ impl SalesforceConnection {
             let resolved = match self.client.resolve_cascade(&rows).await {
                 Ok(resolved) => resolved,
                 Err(diagnostic) if is_passing(&diagnostic) => {
-                    return BatchResult::RetryAll {
+                    return Err(BatchResult::RetryAll {
                         reason: diagnostic.message,
                         after: None,
-                    };
+                    });
                 }
-                Err(diagnostic) => return BatchResult::Fatal(diagnostic),
+                Err(diagnostic) => return Err(BatchResult::Fatal(diagnostic)),
             };
             let mut found: Vec<(String, String)> = Vec::new();
             for ((index, input), result) in to_resolve.iter().zip(resolved) {
@@ -489,31 +781,96 @@ impl SalesforceConnection {
                     .push((lead_field.value.clone(), lead.unwrap_or_default()));
             }
         }
-        let sendable: Vec<usize> = (0..ops.len()).filter(|i| outcomes[*i].is_none()).collect();
-        if sendable.is_empty() {
-            return BatchResult::PerRow(outcomes.into_iter().flatten().collect());
-        }
-        let batch: Vec<Operation> = sendable.iter().map(|i| ops[*i].clone()).collect();
-        match self.client.send_batch(&batch).await {
-            BatchResult::PerRow(rows) => {
-                for (index, row) in sendable.iter().zip(rows) {
-                    outcomes[*index] = Some(row);
-                }
-                BatchResult::PerRow(
-                    outcomes
-                        .into_iter()
-                        .map(|o| {
-                            o.unwrap_or_else(|| RowOutcome::Retry {
-                                reason: "Salesforce gave no result for the row".into(),
-                                after: None,
-                            })
-                        })
-                        .collect(),
-                )
-            }
-            other => other,
-        }
+        Ok((outcomes, ops))
     }
+}
+
+/// Puts the answer for the `sendable` rows beside the rows the cascade decided; a
+/// whole-batch answer (retry, unreachable, fatal) is the batch's answer.
+fn merge(
+    outcomes: &mut [Option<RowOutcome>],
+    sendable: &[usize],
+    result: BatchResult,
+) -> BatchResult {
+    let rows = match result {
+        BatchResult::PerRow(rows) => rows,
+        other => return other,
+    };
+    for (index, row) in sendable.iter().zip(rows) {
+        outcomes[*index] = Some(row);
+    }
+    BatchResult::PerRow(
+        outcomes
+            .iter_mut()
+            .map(|o| {
+                o.take().unwrap_or_else(|| RowOutcome::Retry {
+                    reason: "Salesforce gave no result for the row".into(),
+                    after: None,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A whole-batch answer as one outcome per row: a passing failure (or one that stops the run)
+/// asks for each row again, so rows answered beside it keep their outcomes.
+fn spread(result: BatchResult, count: usize) -> Vec<RowOutcome> {
+    let (reason, after) = match result {
+        BatchResult::PerRow(rows) => return rows,
+        BatchResult::RetryAll { reason, after } => (reason, after),
+        BatchResult::Unreachable { target, reason } => (format!("{target}: {reason}"), None),
+        BatchResult::Fatal(diagnostic) => (diagnostic.message, None),
+    };
+    (0..count)
+        .map(|_| RowOutcome::Retry {
+            reason: reason.clone(),
+            after,
+        })
+        .collect()
+}
+
+/// A batch's operations in jobs of at most [`BULK_JOB_BYTES`] of CSV (a generous estimate:
+/// every cell quoted, every quote doubled).
+fn job_chunks(batch: &[Operation]) -> Vec<&[Operation]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, op) in batch.iter().enumerate() {
+        let row: usize = op
+            .properties
+            .iter()
+            .map(|(_, v)| 2 * v.len() + 3)
+            .sum::<usize>()
+            + op.key.len()
+            + 64;
+        if index > start && bytes + row > BULK_JOB_BYTES {
+            chunks.push(&batch[start..index]);
+            start = index;
+            bytes = 0;
+        }
+        bytes += row;
+    }
+    if start < batch.len() {
+        chunks.push(&batch[start..]);
+    }
+    chunks
+}
+
+/// A Bulk job recovery could not finish now: the apply stops and the next one tries again
+/// (by polling, never uploading again).
+fn unfinished(job_id: &str, result: BatchResult) -> Diagnostic {
+    let said = match result {
+        BatchResult::Fatal(diagnostic) => return diagnostic,
+        BatchResult::RetryAll { reason, .. } => reason,
+        BatchResult::Unreachable { target, reason } => format!("{target}: {reason}"),
+        BatchResult::PerRow(_) => "no result".to_string(),
+    };
+    Diagnostic::error(
+        "salesforce::bulk_resume",
+        format!("the Bulk job `{job_id}` of the interrupted run could not be finished yet"),
+    )
+    .note(said)
+    .hint("run `engine apply` again: the job is polled, never uploaded twice")
 }
 
 /// A cached record id as a match: Contacts start with `003`, Leads with `00Q` (FACTS I3).
@@ -587,5 +944,46 @@ fn locate(diagnostic: Diagnostic, sync: &SyncSpec, destination: &DestinationSpec
             diagnostic.at(span.clone())
         }
         _ => diagnostic.at(destination.name.span.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(key: &str, value_len: usize) -> Operation {
+        Operation {
+            key: key.to_string(),
+            kind: OperationKind::Upsert,
+            destination_id: None,
+            match_value: Some(key.to_string()),
+            properties: vec![("Text__c".to_string(), "x".repeat(value_len))],
+        }
+    }
+
+    #[test]
+    fn a_batch_too_large_for_one_job_is_split_by_bytes() {
+        let small: Vec<Operation> = (0..3).map(|i| op(&i.to_string(), 10)).collect();
+        assert_eq!(job_chunks(&small).len(), 1);
+        // Each row is estimated at over 40 MB of CSV: two fit a job of 100 MB, not three.
+        let large: Vec<Operation> = (0..5).map(|i| op(&i.to_string(), 20_000_000)).collect();
+        let chunks = job_chunks(&large);
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+    }
+
+    #[test]
+    fn a_whole_batch_answer_asks_for_each_row_again() {
+        let rows = spread(
+            BatchResult::RetryAll {
+                reason: "busy".into(),
+                after: None,
+            },
+            2,
+        );
+        assert_eq!(rows.len(), 2);
+        assert!(matches!(&rows[0], RowOutcome::Retry { reason, .. } if reason == "busy"));
     }
 }
