@@ -157,33 +157,11 @@ fn a_missing_target_or_an_unknown_label_is_named() {
 
 #[test]
 fn a_link_made_only_for_created_records_skips_records_that_existed() {
-    let project = TestProject::new("id,email,first_name,domains,deals\n");
-    project.write("models/users.yaml", MODEL);
-    project.write(
-        &format!("syncs/{SYNC}.yaml"),
-        &sync_file().replace("    remove_stale: true\n", "    when: created\n"),
-    );
-    let acme = project
-        .sandbox
-        .create_record("companies", &json!({"domain": "acme.example"}));
-    let theirs = project
-        .sandbox
-        .create_record("contacts", &json!({"email": "bob@example.com"}));
-    project.write_csv(
-        "id,email,first_name,domains,deals\n\
-         1,ada@example.com,Ada,acme.example,\n\
-         2,bob@example.com,Bob,acme.example,\n",
-    );
-    project.engine(&["apply"]).assert_code(0);
-    let companies = links(&project, "companies");
-    assert_eq!(
-        companies.len(),
-        1,
-        "only the new contact is linked: {companies:?}"
-    );
-    let ((from, to), _) = companies.iter().next().expect("a link");
-    assert_ne!(from, &theirs);
-    assert_eq!(to, &acme);
+    for mode in ["upsert", "insert"] {
+        let (project, acme, bob) = created_only_project(mode);
+        project.engine(&["apply"]).assert_code(0);
+        assert_only_ada_linked(&project, &acme, &bob, mode);
+    }
 }
 
 /// A kill after the records were written but before their links went out: the rerun must
@@ -226,15 +204,17 @@ fn a_crash_between_the_records_and_their_links_loses_no_link() {
         .assert_code(0);
 }
 
-/// The sync of `a_link_made_only_for_created_records_skips_records_that_existed`, in `mode`.
-fn created_only_sync(mode: &str) -> String {
-    sync_file().replace("    remove_stale: true\n", "    when: created\n")
-        + &format!("mode: {mode}\n")
-}
-
-/// Ada is new; Bob's contact existed before the sync (with no first name).
-fn ada_and_bob(project: &TestProject) -> (String, String) {
+/// A project whose sync links contacts to companies by domain only when it creates them
+/// (`when: created`), in `mode`, with Ada new and Bob's contact existing before the sync (with
+/// no first name); returns it with Acme's and Bob's record ids.
+fn created_only_project(mode: &str) -> (TestProject, String, String) {
+    let project = TestProject::new("id,email,first_name,domains,deals\n");
     project.write("models/users.yaml", MODEL);
+    project.write(
+        &format!("syncs/{SYNC}.yaml"),
+        &(sync_file().replace("    remove_stale: true\n", "    when: created\n")
+            + &format!("mode: {mode}\n")),
+    );
     let acme = project
         .sandbox
         .create_record("companies", &json!({"domain": "acme.example"}));
@@ -246,7 +226,17 @@ fn ada_and_bob(project: &TestProject) -> (String, String) {
          1,ada@example.com,Ada,acme.example,\n\
          2,bob@example.com,Bob,acme.example,\n",
     );
-    (acme, bob)
+    (project, acme, bob)
+}
+
+/// Exactly one link: Ada's new contact to Acme (Bob's contact existed, so it gets none).
+#[track_caller]
+fn assert_only_ada_linked(project: &TestProject, acme: &str, bob: &str, mode: &str) {
+    let companies = links(project, "companies");
+    assert_eq!(companies.len(), 1, "{mode}: {companies:?}");
+    let ((from, to), _) = companies.iter().next().expect("a link");
+    assert_ne!(from, bob, "{mode}: the contact that existed is not linked");
+    assert_eq!(to, acme, "{mode}");
 }
 
 /// A portal that answers the links 429 just after the records were written: the row is sent
@@ -254,20 +244,14 @@ fn ada_and_bob(project: &TestProject) -> (String, String) {
 #[test]
 fn a_link_for_a_created_record_survives_a_busy_portal() {
     for mode in ["insert", "upsert"] {
-        let project = TestProject::new("id,email,first_name,domains,deals\n");
-        project.write(&format!("syncs/{SYNC}.yaml"), &created_only_sync(mode));
-        let (acme, bob) = ada_and_bob(&project);
+        let (project, acme, bob) = created_only_project(mode);
         project.sandbox.set_faults(json!({"busy_link_writes": 1}));
         project.engine(&["apply"]).assert_code(0);
         assert!(
             project.sandbox.stats()["rate_limited"].as_u64() >= Some(1),
             "{mode}: the links were refused once"
         );
-        let companies = links(&project, "companies");
-        assert_eq!(companies.len(), 1, "{mode}: {companies:?}");
-        let ((from, to), _) = companies.iter().next().expect("a link");
-        assert_ne!(from, &bob, "{mode}: the contact that existed is not linked");
-        assert_eq!(to, &acme);
+        assert_only_ada_linked(&project, &acme, &bob, mode);
         project
             .engine(&["plan", "--detailed-exitcode"])
             .assert_code(0);
@@ -280,9 +264,7 @@ fn a_link_for_a_created_record_survives_a_busy_portal() {
 #[test]
 fn a_crash_before_the_links_of_created_records_loses_none() {
     for mode in ["insert", "upsert"] {
-        let project = TestProject::new("id,email,first_name,domains,deals\n");
-        project.write(&format!("syncs/{SYNC}.yaml"), &created_only_sync(mode));
-        let (acme, bob) = ada_and_bob(&project);
+        let (project, acme, bob) = created_only_project(mode);
         // In upsert mode Bob's record holds what the apply sent, so only its age tells it
         // from a record the apply created.
         std::thread::sleep(std::time::Duration::from_millis(2500));
@@ -309,11 +291,7 @@ fn a_crash_before_the_links_of_created_records_loses_none() {
             .engine(&["apply"])
             .assert_code(0)
             .assert_stderr_contains("Recovered run 1");
-        let companies = links(&project, "companies");
-        assert_eq!(companies.len(), 1, "{mode}: {companies:?}");
-        let ((from, to), _) = companies.iter().next().expect("a link");
-        assert_ne!(from, &bob, "{mode}: the contact that existed is not linked");
-        assert_eq!(to, &acme);
+        assert_only_ada_linked(&project, &acme, &bob, mode);
         assert_eq!(project.contacts().len(), 2, "{mode}: no duplicate record");
         project
             .engine(&["plan", "--detailed-exitcode"])
