@@ -93,6 +93,11 @@ pub(crate) async fn recover(
         let mut resumed = false;
         if !unanswered.is_empty() && generation.generation == run.base_generation {
             let connection = registry.connect(project, sync)?;
+            // The look-up cache gives a resumed job's rows the matches they were sent with.
+            let lookups =
+                engine_state::LookupStore::open(&project.state_dir, crate::lookups::LOOKUP_TTL)
+                    .map_err(fail)?;
+            connection.use_lookup_cache(std::sync::Arc::new(crate::lookups::StateLookups(lookups)));
             let keys: Vec<String> = unanswered.iter().map(|r| r.key.clone()).collect();
             let answered = connection
                 .resume_unanswered(&plan, run.id, &project.state_dir, &keys)

@@ -466,9 +466,10 @@ impl SalesforceConnection {
             return BatchResult::PerRow(outcomes.into_iter().flatten().collect());
         }
         let batch: Vec<Operation> = sendable.iter().map(|i| ops[*i].clone()).collect();
-        let result = if self.bulk_run().is_some()
-            && operations.len() > self.client.config().bulk_threshold
-        {
+        // A full batch always goes by Bulk (a threshold above the batch size would otherwise
+        // never be reached); a smaller one when it is above the threshold.
+        let bulk_above = self.client.config().bulk_threshold.min(BULK_BATCH_ROWS - 1);
+        let result = if self.bulk_run().is_some() && operations.len() > bulk_above {
             self.send_jobs(&batch).await
         } else {
             self.send_collections(&batch).await
@@ -583,14 +584,30 @@ impl SalesforceConnection {
         if journaled.is_empty() {
             return Ok(Vec::new());
         }
-        let planned = engine_executor::operations_for(plan).map_err(|e| {
-            Diagnostic::error("state::io", format!("cannot read the run's changes: {e}"))
-        })?;
-        let mut by_key: HashMap<String, engine_executor::PlannedOperation> = planned
-            .operations
-            .into_iter()
-            .map(|p| (p.operation.key.clone(), p))
+        // The jobs' operations, rebuilt from the run's plan as the executor built them; the
+        // plan is streamed, so only the jobs' rows are held.
+        let in_jobs: HashSet<&str> = journaled
+            .iter()
+            .flat_map(|j| j.keys.iter().map(String::as_str))
             .collect();
+        let unreadable = |e: std::io::Error| {
+            Diagnostic::error("state::io", format!("cannot read the run's changes: {e}"))
+        };
+        let mut steps = engine_executor::stream_steps(plan, BULK_BATCH_ROWS).map_err(unreadable)?;
+        let mut by_key: HashMap<String, engine_executor::PlannedOperation> = HashMap::new();
+        for step in steps.by_ref() {
+            if let engine_executor::Step::Batch(batch) = step {
+                by_key.extend(
+                    batch
+                        .into_iter()
+                        .filter(|p| in_jobs.contains(p.operation.key.as_str()))
+                        .map(|p| (p.operation.key.clone(), p)),
+                );
+            }
+        }
+        if let Some(e) = steps.take_error() {
+            return Err(unreadable(e));
+        }
         let mut answered = Vec::new();
         for job in journaled {
             let planned: Vec<engine_executor::PlannedOperation> =
