@@ -218,8 +218,8 @@ impl HubspotDestination {
                         c.add
                             .iter()
                             .chain(&c.remove)
-                            .map(|t| t.to.to_lowercase())
-                            .chain(c.unlink.iter().map(|t| t.to_lowercase()))
+                            .map(|t| t.to.clone())
+                            .chain(c.unlink.iter().cloned())
                     })
                     .collect();
                 self.target_ids(&to, by, values).await?
@@ -313,9 +313,10 @@ impl HubspotDestination {
         Ok(failed)
     }
 
-    /// The record ids of `to` records whose unique property `by` holds one of `values` (lower
-    /// case): from the look-up cache where it has them, the others read in batches and
-    /// cached. Also returns the values whose ids came from the cache.
+    /// The record ids of `to` records whose unique property `by` holds one of `values`, keyed
+    /// by the value in lower case: from the look-up cache where it has them, the others read
+    /// (as written: a custom property may compare case) in batches and cached. Also returns
+    /// the (lower-case) values whose ids came from the cache.
     async fn target_ids(
         &self,
         to: &str,
@@ -324,15 +325,18 @@ impl HubspotDestination {
     ) -> Result<(HashMap<String, String>, Vec<String>), BatchResult> {
         values.sort();
         values.dedup();
+        let keys: Vec<String> = values.iter().map(|v| v.to_lowercase()).collect();
         let scope = self.lookup_scope(to, by);
         let mut ids = match self.lookups.get() {
-            Some(cache) => cache.get(&scope, &values),
+            Some(cache) => cache.get(&scope, &keys),
             None => HashMap::new(),
         };
         let cached: Vec<String> = ids.keys().cloned().collect();
         let missing: Vec<String> = values
             .into_iter()
-            .filter(|v| !ids.contains_key(v))
+            .zip(&keys)
+            .filter(|(_, key)| !ids.contains_key(*key))
+            .map(|(value, _)| value)
             .collect();
         if !missing.is_empty() {
             let found = self
