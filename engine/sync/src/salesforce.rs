@@ -538,9 +538,15 @@ impl SalesforceConnection {
                             };
                             if let Err(e) = jobs.record(&job) {
                                 // Nothing is uploaded to a job the journal does not hold.
-                                return BatchResult::Fatal(crate::state_error(e).note(format!(
+                                let stop = BatchResult::Fatal(crate::state_error(e).note(format!(
                                     "the Bulk job `{id}` was created and nothing was uploaded to it"
                                 )));
+                                if rows.is_empty() {
+                                    return stop;
+                                }
+                                // Earlier jobs of the batch were answered: keep their rows.
+                                rows.extend(spread(stop, chunk.len()));
+                                continue;
                             }
                             id
                         }
