@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine_sandbox::{SandboxConfig, SandboxHandle};
+use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::{Value, json};
 
 /// The token the sandbox accepts and the engine sends; distinctive, so a leak is easy to spot.
@@ -678,7 +678,7 @@ impl Sandbox {
             ..SandboxConfig::default()
         };
         let handle = runtime
-            .block_on(engine_sandbox::spawn(config))
+            .block_on(hubspot_sandbox::spawn(config))
             .expect("the sandbox starts");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

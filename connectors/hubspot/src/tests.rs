@@ -63,7 +63,7 @@ fn encode(ops: &[Operation]) -> EncodedBatch {
 
 /// Checks a body against the official contract of the contacts API.
 fn assert_contract(path_template: &str, body: &Value) {
-    if let Err(errors) = engine_sandbox::contract::validate_request(
+    if let Err(errors) = hubspot_sandbox::contract::validate_request(
         "crm-objects-contacts-v3.json",
         "POST",
         path_template,

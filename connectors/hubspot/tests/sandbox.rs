@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use connector_core::{BatchResult, Destination, Operation, OperationKind, RowOutcome};
 use connector_hubspot::{HubspotConfig, HubspotDestination, SecretString, check_properties};
-use engine_sandbox::{SandboxConfig, SandboxHandle};
+use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 use serde_json::Value;
 
 async fn sandbox(config: SandboxConfig) -> SandboxHandle {
-    engine_sandbox::spawn(config)
+    hubspot_sandbox::spawn(config)
         .await
         .expect("the sandbox binds a local port")
 }

@@ -149,7 +149,7 @@ pub enum SandboxKind {
         token: String,
         /// Rate limits and injected faults (all off by default).
         #[command(flatten)]
-        limits: engine_sandbox::SandboxArgs,
+        limits: hubspot_sandbox::SandboxArgs,
     },
     /// A Salesforce-compatible API (OAuth token endpoint, describe, SOQL, sObject Collections,
     /// Bulk API 2.0 ingest), with the org's daily allocation and injectable faults.

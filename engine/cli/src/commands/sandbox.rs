@@ -15,7 +15,7 @@ pub async fn run(kind: SandboxKind) -> u8 {
         } => {
             let config = limits.into_config(token);
             serve("HubSpot", port, |listener| {
-                engine_sandbox::serve(config, listener)
+                hubspot_sandbox::serve(config, listener)
             })
             .await
         }

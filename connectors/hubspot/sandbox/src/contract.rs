@@ -18,7 +18,7 @@
 //! use `nullable`, so no `null` is ever accepted where the contract says string. `format` is
 //! validated (`date-time` matters for timestamps); unknown formats such as `int32` are ignored.
 //!
-//! The contracts folder is found next to the workspace (`../../../shared/contracts/hubspot`
+//! The contracts folder is found next to the workspace (`../../../../shared/contracts/hubspot`
 //! from this crate's manifest), or else at `$ENGINE_CONTRACTS_DIR` (either the `contracts`
 //! folder or its `hubspot` folder). Compiled validators are cached per process.
 
@@ -30,7 +30,7 @@ use jsonschema::{Draft, Validator};
 use serde_json::{Map, Value, json};
 
 /// The URI the OpenAPI document is registered under inside a validator.
-const RESOURCE_URI: &str = "urn:engine-sandbox:openapi";
+const RESOURCE_URI: &str = "urn:hubspot-sandbox:openapi";
 
 /// The environment variable that points at the contracts when the workspace layout does not.
 pub const CONTRACTS_DIR_ENV: &str = "ENGINE_CONTRACTS_DIR";
@@ -49,7 +49,7 @@ fn specs() -> &'static Mutex<HashMap<String, Arc<Spec>>> {
 /// The folder holding HubSpot's OpenAPI files (`crm-objects-contacts-v3.json`, …).
 pub fn contracts_dir() -> Result<PathBuf, String> {
     let beside =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/contracts/hubspot");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/contracts/hubspot");
     if beside.is_dir() {
         return Ok(beside);
     }

@@ -278,7 +278,7 @@
 //!
 //! The store's mutex is held only while a request reads or changes records, never across an
 //! `.await`. Nothing is logged per request (held writes and fault changes are logged at
-//! `info`). `cargo bench -p engine-sandbox --bench throughput` prints records per second at several
+//! `info`). `cargo bench -p hubspot-sandbox --bench throughput` prints records per second at several
 //! store sizes, the CPU time per record and the memory per record. On a shared 2-core machine,
 //! batch upserts of 100 contacts ran at 30,000 to 80,000 records per second (the machine's
 //! other load decides where in that range) using 10 to 15 µs of CPU per record, sandbox and

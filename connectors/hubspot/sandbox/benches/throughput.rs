@@ -17,8 +17,8 @@
 //! sizes mean the cost of a request does not grow with the store.
 //!
 //! ```sh
-//! cargo bench -p engine-sandbox --bench throughput
-//! SANDBOX_BENCH_SIZES=0,10000 SANDBOX_BENCH_REQUESTS=200 cargo bench -p engine-sandbox --bench throughput
+//! cargo bench -p hubspot-sandbox --bench throughput
+//! SANDBOX_BENCH_SIZES=0,10000 SANDBOX_BENCH_REQUESTS=200 cargo bench -p hubspot-sandbox --bench throughput
 //! ```
 //!
 //! Knobs (environment): `SANDBOX_BENCH_SIZES` (store sizes, ascending; default
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use engine_sandbox::{SandboxConfig, SandboxHandle};
+use hubspot_sandbox::{SandboxConfig, SandboxHandle};
 
 const TOKEN: &str = "bench-token";
 const BATCH: usize = 100;
@@ -332,7 +332,7 @@ fn main() {
         ..SandboxConfig::default()
     };
     let sandbox = server
-        .block_on(engine_sandbox::spawn(config))
+        .block_on(hubspot_sandbox::spawn(config))
         .expect("the sandbox binds a loopback port");
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -1,10 +1,10 @@
 //! Contract tests of the HubSpot sandbox: a real server on a free port, real HTTP, and every
 //! response (successes and errors) checked against HubSpot's OpenAPI files with
-//! `engine_sandbox::contract`; the requests these tests send are checked too.
+//! `hubspot_sandbox::contract`; the requests these tests send are checked too.
 
 use std::time::{Duration, Instant};
 
-use engine_sandbox::{PORTAL_ID, SandboxConfig, SandboxHandle, contract, spawn};
+use hubspot_sandbox::{PORTAL_ID, SandboxConfig, SandboxHandle, contract, spawn};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method};
 use serde_json::{Value, json};

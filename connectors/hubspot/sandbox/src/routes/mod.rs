@@ -430,7 +430,7 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     ApiError::not_found(format!(
-        "The sandbox does not serve {method} {}; see the route table in engine-sandbox's docs",
+        "The sandbox does not serve {method} {}; see the route table in hubspot-sandbox's docs",
         uri.path()
     ))
     .into_response()
