@@ -171,6 +171,21 @@ pub trait LookupCache: Send + Sync + std::fmt::Debug {
     fn forget(&self, scope: &str, values: &[String]);
 }
 
+/// An error and its sources, joined with `: `, without repeating a message: what a transport
+/// failure (refused, DNS, TLS, a reset) says in a connector's messages.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    parts.join(": ")
+}
+
 /// How the values passed to a record read identify records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordRef {
@@ -191,4 +206,45 @@ pub struct Record {
     /// When the destination created the record (RFC 3339), when it says: crash recovery
     /// tells a record the crashed apply created from one that existed before it.
     pub created_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// An error whose message may repeat its source's, as `reqwest`'s do.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        let error = Layer(
+            "error sending request",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer("Connection refused (os error 111)", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&error),
+            "error sending request: client error (Connect): Connection refused (os error 111)"
+        );
+        let repeated = Layer(
+            "tcp connect error",
+            Some(Box::new(Layer("connect error", None))),
+        );
+        assert_eq!(error_chain(&repeated), "tcp connect error");
+    }
 }

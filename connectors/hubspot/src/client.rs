@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connector_core::Diagnostic;
+use connector_core::{Diagnostic, error_chain};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 
 use crate::config::HubspotConfig;
@@ -187,18 +187,4 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     } else {
         TransportError::Other(detail)
     }
-}
-
-/// An error and its sources, joined with `: `, without repeating a message.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(error);
-    while let Some(error) = current {
-        let text = error.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        current = error.source();
-    }
-    parts.join(": ")
 }

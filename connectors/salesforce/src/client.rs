@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connector_core::{Diagnostic, SecretString};
+use connector_core::{Diagnostic, SecretString, error_chain};
 use reqwest::Method;
 use reqwest::header::{self, HeaderValue};
 
@@ -280,20 +280,6 @@ pub(crate) fn transport_error(error: reqwest::Error) -> TransportError {
     } else {
         TransportError::Other(detail)
     }
-}
-
-/// An error and its sources, joined with `: `, without repeating a message.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(error);
-    while let Some(error) = current {
-        let text = error.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        current = error.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
