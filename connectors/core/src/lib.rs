@@ -76,6 +76,9 @@ pub enum RowOutcome {
     Skipped {
         /// Why, with the existing record's id when the destination named it.
         reason: String,
+        /// The existing record's id, when the destination named it (a connector that created
+        /// the record itself moments ago, and is sent the row again, takes it back as its own).
+        existing_id: Option<String>,
     },
     /// Not written for a passing reason (rate limit, server error, timeout); try again.
     Retry {

@@ -773,6 +773,7 @@ impl HubspotDestination {
                             &value,
                             &format!("record {id}"),
                         ),
+                        existing_id: Some(id.clone()),
                     });
                 }
                 (Found::One { id, .. }, _) => {
@@ -968,9 +969,20 @@ fn explain_existing(
                     op.match_value.as_deref().unwrap_or_default(),
                     &format!("HubSpot said: {message}"),
                 ),
+                existing_id: existing_id(message).map(str::to_string),
             }
         })
     })
+}
+
+/// The record id in HubSpot's conflict message (`… already exists. Existing ID: 401`).
+fn existing_id(message: &str) -> Option<&str> {
+    const MARKER: &str = "Existing ID: ";
+    let rest = &message[message.find(MARKER)? + MARKER.len()..];
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 /// Why a create was skipped.
@@ -1074,8 +1086,12 @@ fn redact_result(result: BatchResult, token: &SecretString) -> BatchResult {
                     RowOutcome::Rejected { message } => RowOutcome::Rejected {
                         message: token.redact_in(&message),
                     },
-                    RowOutcome::Skipped { reason } => RowOutcome::Skipped {
+                    RowOutcome::Skipped {
+                        reason,
+                        existing_id,
+                    } => RowOutcome::Skipped {
                         reason: token.redact_in(&reason),
+                        existing_id,
                     },
                     succeeded @ RowOutcome::Succeeded { .. } => succeeded,
                 })

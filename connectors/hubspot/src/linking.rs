@@ -163,13 +163,14 @@ impl HubspotDestination {
                     destination_id,
                     created: was_created,
                 } if created.contains(destination_id) => *was_created = true,
-                RowOutcome::Skipped { reason } if op.kind == OperationKind::Create => {
-                    if let Some(id) = existing_id(reason).filter(|id| created.contains(*id)) {
-                        *outcome = RowOutcome::Succeeded {
-                            destination_id: id.to_string(),
-                            created: true,
-                        };
-                    }
+                RowOutcome::Skipped {
+                    existing_id: Some(id),
+                    ..
+                } if op.kind == OperationKind::Create && created.contains(id.as_str()) => {
+                    *outcome = RowOutcome::Succeeded {
+                        destination_id: id.clone(),
+                        created: true,
+                    };
                 }
                 _ => {}
             }
@@ -533,19 +534,6 @@ impl HubspotDestination {
     }
 }
 
-/// The record id a skipped create names: HubSpot's `Existing ID: N`, or the `record N` a
-/// look-up found.
-fn existing_id(reason: &str) -> Option<&str> {
-    let start = ["Existing ID: ", "(record "]
-        .iter()
-        .find_map(|marker| reason.find(marker).map(|at| at + marker.len()))?;
-    let rest = &reason[start..];
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    (end > 0).then(|| &rest[..end])
-}
-
 /// The same outcome for each of `rows`, from a result about all of them.
 fn each(rows: &[usize], result: &BatchResult) -> Vec<(usize, RowOutcome)> {
     let outcome = match result {
@@ -658,23 +646,5 @@ impl HubspotDestination {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::existing_id;
-
-    #[test]
-    fn a_skipped_create_names_its_record() {
-        assert_eq!(
-            existing_id(
-                "… exists already (HubSpot said: Contact already exists. Existing ID: 401); …"
-            ),
-            Some("401")
-        );
-        assert_eq!(existing_id("… exists already (record 77); …"), Some("77"));
-        assert_eq!(existing_id("Existing ID: none"), None);
-        assert_eq!(existing_id("no id here"), None);
     }
 }

@@ -1269,8 +1269,19 @@ fn only_a_per_input_conflict_makes_an_insert_row_skipped() {
     let split = classify(&ctx(Endpoint::Create), &ops, &respond(207, body));
     let split = rows(crate::explain(&config(), &ops, 207, split));
     assert!(
-        matches!(&split[0], RowOutcome::Skipped { reason } if reason.contains("Existing ID: 7")),
+        matches!(&split[0], RowOutcome::Skipped { reason, existing_id: Some(id) }
+            if reason.contains("Existing ID: 7") && id == "7"),
         "{split:?}"
     );
     assert_eq!(split[1], succeeded("8", true));
+}
+
+#[test]
+fn a_conflict_message_names_the_existing_record() {
+    assert_eq!(
+        crate::existing_id("Contact already exists. Existing ID: 401"),
+        Some("401")
+    );
+    assert_eq!(crate::existing_id("Existing ID: none"), None);
+    assert_eq!(crate::existing_id("no id here"), None);
 }

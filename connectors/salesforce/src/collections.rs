@@ -320,6 +320,7 @@ impl SalesforceDestination {
                             self.config.external_id_field.as_deref().unwrap_or_default(),
                             op.match_value.as_deref().unwrap_or_default()
                         ),
+                        existing_id: None,
                     }
                 } else {
                     RowOutcome::Rejected { message }

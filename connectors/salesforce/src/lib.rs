@@ -397,8 +397,12 @@ fn redact_result(result: BatchResult, secrets: &[SecretString]) -> BatchResult {
                     RowOutcome::Rejected { message } => RowOutcome::Rejected {
                         message: clean(message),
                     },
-                    RowOutcome::Skipped { reason } => RowOutcome::Skipped {
+                    RowOutcome::Skipped {
+                        reason,
+                        existing_id,
+                    } => RowOutcome::Skipped {
                         reason: clean(reason),
+                        existing_id,
                     },
                     succeeded @ RowOutcome::Succeeded { .. } => succeeded,
                 })

@@ -365,7 +365,7 @@ async fn collections_write_records_and_split_failures_per_row() {
             .await,
     );
     assert!(
-        matches!(&inserted[0], RowOutcome::Skipped { reason } if reason.contains("exists already")),
+        matches!(&inserted[0], RowOutcome::Skipped { reason, .. } if reason.contains("exists already")),
         "{inserted:?}"
     );
     let (id7, created) = succeeded(&inserted[1]);

@@ -156,7 +156,7 @@ pub(crate) async fn send_with_retries<D: Destination>(
                         RowOutcome::Rejected { message } => {
                             finals[*index] = Some(Final::Rejected(message))
                         }
-                        RowOutcome::Skipped { reason } => {
+                        RowOutcome::Skipped { reason, .. } => {
                             finals[*index] = Some(Final::Skipped(reason))
                         }
                         RowOutcome::Retry { reason: why, after } => {

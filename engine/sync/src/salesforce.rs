@@ -655,7 +655,7 @@ impl SalesforceConnection {
                     RowOutcome::Succeeded { destination_id, .. } => {
                         (RowState::Succeeded, Some(destination_id), None)
                     }
-                    RowOutcome::Skipped { reason } => (RowState::Succeeded, None, Some(reason)),
+                    RowOutcome::Skipped { reason, .. } => (RowState::Succeeded, None, Some(reason)),
                     RowOutcome::Rejected { message } => (RowState::Rejected, None, Some(message)),
                     RowOutcome::Retry { reason, .. } => (RowState::GaveUp, None, Some(reason)),
                 };
