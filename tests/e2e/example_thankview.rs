@@ -181,3 +181,91 @@ fn a_renamed_lookup_field_and_a_missing_required_field_are_named_at_plan() {
         "nothing written"
     );
 }
+
+/// Every file under `dir`, read as text where it is text.
+fn texts_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(texts_under(&path));
+        } else if let Ok(bytes) = fs_err::read(&path) {
+            found.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_example_signs_in_with_the_jwt_bearer_flow_and_keeps_the_key_out_of_state() {
+    let project = TestProject::example("thankview-salesforce");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../connectors/salesforce/tests/fixtures");
+    let (sandbox, [ada, ..]) = org_with(
+        &project,
+        salesforce_sandbox::SandboxConfig {
+            jwt_public_key: Some(fixtures.join("jwt-test-key.pub.pem")),
+            ..salesforce_sandbox::SandboxConfig::default()
+        },
+    );
+    project.edit(
+        "engine.yaml",
+        "      consumer_secret: \"${env:SALESFORCE_CONSUMER_SECRET}\"\n      refresh_token: \"${env:SALESFORCE_REFRESH_TOKEN}\"",
+        "      username: \"${env:SALESFORCE_USERNAME}\"\n      private_key: \"${env:SALESFORCE_PRIVATE_KEY}\"",
+    );
+    let key = fs_err::read_to_string(fixtures.join("jwt-test-key.pem")).expect("the test key");
+    let key_body = key.lines().nth(3).unwrap_or_default().to_string();
+    let env: Vec<(&str, Option<&str>)> = sandbox
+        .env()
+        .into_iter()
+        .filter(|(name, _)| !name.contains("SECRET") && !name.contains("REFRESH"))
+        .chain([
+            ("SALESFORCE_USERNAME", Some("sandbox@example.com")),
+            ("SALESFORCE_PRIVATE_KEY", Some(key.as_str())),
+        ])
+        .collect();
+
+    project
+        .engine_with(&["apply"], &env)
+        .assert_code(1)
+        .assert_contains(&format!(
+            "sync `{SYNC}`: 4 created/upserted, 0 updated, 0 removed, 1 failed"
+        ));
+    let records = thankviews(&sandbox);
+    assert_eq!(records.len(), 4, "{records:#?}");
+    assert_eq!(records["S-1001"]["Contact__c"].as_str(), Some(ada.as_str()));
+
+    // Another certificate's key: a clear refusal, nothing written, the key never shown.
+    let other = fs_err::read_to_string(fixtures.join("jwt-other-key.pem")).expect("a key");
+    let env_other: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|(name, value)| {
+            if *name == "SALESFORCE_PRIVATE_KEY" {
+                (*name, Some(other.as_str()))
+            } else {
+                (*name, *value)
+            }
+        })
+        .collect();
+    project.write(
+        "data/engagement.csv",
+        &project.read("data/engagement_v2.csv"),
+    );
+    let refused = project.engine_with(&["apply"], &env_other);
+    refused
+        .assert_code(1)
+        .assert_contains("salesforce::jwt_refused")
+        .assert_contains("certificate uploaded to the connected app");
+    assert_eq!(thankviews(&sandbox).len(), 4, "nothing written");
+
+    for (path, text) in texts_under(&project.path()) {
+        assert!(
+            !text.contains("PRIVATE KEY") && !text.contains(&key_body),
+            "{} holds the private key",
+            path.display()
+        );
+    }
+}

@@ -30,23 +30,39 @@ pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     config: &SalesforceConfig,
 ) -> Result<Session, CallError> {
-    let Auth::RefreshToken {
-        consumer_key,
-        consumer_secret,
-        refresh_token,
-    } = &config.auth
-    else {
-        // `SalesforceConfig::check` refuses the JWT flow before a client exists.
-        return Err(CallError::Auth(jwt_not_supported()));
-    };
     let url = format!("{}/services/oauth2/token", config.login.url());
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", consumer_key.as_str()),
-        ("client_secret", consumer_secret.expose()),
-        ("refresh_token", refresh_token.expose()),
-        ("format", "json"),
-    ];
+    let assertion;
+    let form: Vec<(&str, &str)> = match &config.auth {
+        Auth::RefreshToken {
+            consumer_key,
+            consumer_secret,
+            refresh_token,
+        } => vec![
+            ("grant_type", "refresh_token"),
+            ("client_id", consumer_key.as_str()),
+            ("client_secret", consumer_secret.expose()),
+            ("refresh_token", refresh_token.expose()),
+            ("format", "json"),
+        ],
+        Auth::JwtBearer {
+            consumer_key,
+            username,
+            private_key_pem,
+        } => {
+            assertion = jwt_assertion(
+                consumer_key,
+                username,
+                config.login.audience(),
+                private_key_pem,
+            )
+            .map_err(CallError::Auth)?;
+            vec![
+                ("grant_type", JWT_GRANT),
+                ("assertion", assertion.as_str()),
+                ("format", "json"),
+            ]
+        }
+    };
     let response = http
         .post(url)
         .header(reqwest::header::ACCEPT, "application/json")
@@ -61,6 +77,66 @@ pub(crate) async fn fetch_token(
         .map_err(|e| CallError::Transport(transport_error(e)))?
         .to_vec();
     parse_token(config, &RawResponse { status, body })
+}
+
+/// The grant type of the JWT bearer flow (RFC 7523).
+const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// How long an assertion is valid: Salesforce allows at most three minutes.
+const ASSERTION_LIFETIME_SECONDS: i64 = 180;
+
+/// The claims of a JWT bearer assertion.
+#[derive(serde::Serialize)]
+struct AssertionClaims<'a> {
+    /// The connected app's consumer key.
+    iss: &'a str,
+    /// The user the session acts as.
+    sub: &'a str,
+    /// The authorization server.
+    aud: &'a str,
+    /// Expiry, seconds since the epoch.
+    exp: i64,
+}
+
+/// Reads the connected app certificate's private key (PEM, PKCS#1 or PKCS#8); the error never
+/// shows the key.
+pub(crate) fn signing_key(pem: &SecretString) -> Result<jsonwebtoken::EncodingKey, Diagnostic> {
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose().as_bytes()).map_err(|_| {
+        Diagnostic::error(
+            "salesforce::private_key",
+            "the JWT bearer flow's private key is not an RSA private key in PEM form",
+        )
+        .note("the value should start with `-----BEGIN PRIVATE KEY-----` or `-----BEGIN RSA PRIVATE KEY-----`")
+        .hint("put the private key of the certificate uploaded to the connected app (Use digital signatures) into the variable `private_key` reads, line breaks included")
+    })
+}
+
+/// Signs a JWT bearer assertion (RS256) for the consumer key and user, valid three minutes.
+pub(crate) fn jwt_assertion(
+    consumer_key: &str,
+    username: &str,
+    audience: &str,
+    private_key_pem: &SecretString,
+) -> Result<String, Diagnostic> {
+    let key = signing_key(private_key_pem)?;
+    let claims = AssertionClaims {
+        iss: consumer_key,
+        sub: username,
+        aud: audience,
+        exp: chrono::Utc::now().timestamp() + ASSERTION_LIFETIME_SECONDS,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map_err(|e| {
+        Diagnostic::error(
+            "salesforce::private_key",
+            format!("could not sign the JWT bearer assertion: {e}"),
+        )
+        .hint("check that `private_key` holds an RSA key of at least 2048 bits")
+    })
 }
 
 /// Reads the token endpoint's answer: a session, or why there is none.
@@ -122,6 +198,9 @@ fn token_refused(
     } else {
         format!("{error}: {description}")
     };
+    if let (Auth::JwtBearer { username, .. }, "invalid_grant") = (&config.auth, error) {
+        return jwt_refused(username, &said, description);
+    }
     match error {
         "invalid_grant" => Diagnostic::error(
             "salesforce::reconnect",
@@ -160,6 +239,30 @@ fn token_refused(
     }
 }
 
+/// The diagnostic for a JWT bearer assertion Salesforce refused, by what it said.
+fn jwt_refused(username: &str, said: &str, description: &str) -> Diagnostic {
+    let refused = Diagnostic::error(
+        "salesforce::jwt_refused",
+        format!("Salesforce refused the JWT bearer assertion for `{username}`"),
+    )
+    .note(format!("Salesforce said: {said}"));
+    let description = description.to_ascii_lowercase();
+    if description.contains("approved") {
+        refused
+            .note("the user has not been allowed to use the connected app")
+            .hint("in the connected app's policies set \"Permitted Users\" to \"Admin approved users are pre-authorized\" and add the user's profile or a permission set")
+            .hint("check that `username` is the user's Salesforce username, not their email")
+    } else if description.contains("audience") {
+        refused.hint("set `login` to `login` for a production org or `test` for a sandbox org (the assertion's audience follows it)")
+    } else if description.contains("expired") {
+        refused.hint("the assertion's expiry is three minutes from this machine's clock: check that the clock is right")
+    } else {
+        refused
+            .hint("check that the certificate uploaded to the connected app (Use digital signatures) is the one whose private key `private_key` holds")
+            .hint("a new connected app can take up to ten minutes before Salesforce accepts it")
+    }
+}
+
 /// True when an API answer says the session is not (or no longer) valid (FACTS E1, O4).
 pub(crate) fn is_invalid_session(response: &RawResponse) -> bool {
     response.status == 401
@@ -177,17 +280,6 @@ pub(crate) fn session_refused(config: &SalesforceConfig) -> Diagnostic {
     .note("the API answered 401 `INVALID_SESSION_ID` right after a token refresh")
     .hint("check that the connected app's OAuth scopes include `api` and `refresh_token`")
     .hint(RECONNECT_HINT)
-}
-
-/// The JWT bearer flow is refused (no approved RS256 signer).
-pub(crate) fn jwt_not_supported() -> Diagnostic {
-    Diagnostic::error(
-        "salesforce::jwt_not_supported",
-        "the Salesforce JWT bearer flow is not supported yet",
-    )
-    .hint(
-        "use the refresh-token flow: a connected app's consumer key and secret and a refresh token",
-    )
 }
 
 /// The diagnostic for a call that could not be made or answered, outside a batch (describe,

@@ -64,6 +64,33 @@ impl LoginHost {
             Self::Url(url) => url.trim_end_matches('/'),
         }
     }
+
+    /// The `aud` of a JWT bearer assertion: the authorization server, which Salesforce names
+    /// as `https://login.salesforce.com` for production orgs and `https://test.salesforce.com`
+    /// for sandbox orgs even when tokens are asked of a My Domain; any other URL (an
+    /// Experience Cloud site, the bundled sandbox) is its own audience.
+    pub fn audience(&self) -> &str {
+        match self {
+            Self::Production => PRODUCTION_LOGIN,
+            Self::Sandbox => SANDBOX_LOGIN,
+            Self::Url(url) => {
+                let host = url
+                    .split_once("://")
+                    .map_or(url.as_str(), |(_, rest)| rest)
+                    .split(['/', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                if host.ends_with(".sandbox.my.salesforce.com") || host == "test.salesforce.com" {
+                    SANDBOX_LOGIN
+                } else if host.ends_with(".my.salesforce.com") || host == "login.salesforce.com" {
+                    PRODUCTION_LOGIN
+                } else {
+                    url.trim_end_matches('/')
+                }
+            }
+        }
+    }
 }
 
 /// How the connector gets an access token.
@@ -79,9 +106,9 @@ pub enum Auth {
         /// The refresh token the user's authorization gave.
         refresh_token: SecretString,
     },
-    /// The OAuth 2.0 JWT bearer flow: an assertion signed with the connected app's
-    /// certificate key. Not supported yet (no approved RS256 signing crate): the connector
-    /// refuses it with `salesforce::jwt_not_supported`.
+    /// The OAuth 2.0 JWT bearer flow: an RS256 assertion signed with the private key of the
+    /// certificate uploaded to the connected app, for servers that run with no person to
+    /// authorize them (no refresh token to expire or revoke).
     JwtBearer {
         /// The connected app's consumer key (the assertion's `iss`).
         consumer_key: String,
@@ -314,7 +341,10 @@ impl SalesforceConfig {
             } => {
                 let missing = [
                     ("consumer key", consumer_key.trim().is_empty()),
-                    ("consumer secret", consumer_secret.expose().trim().is_empty()),
+                    (
+                        "consumer secret",
+                        consumer_secret.expose().trim().is_empty(),
+                    ),
                     ("refresh token", refresh_token.expose().trim().is_empty()),
                 ];
                 if let Some((what, _)) = missing.iter().find(|(_, empty)| *empty) {
@@ -326,12 +356,25 @@ impl SalesforceConfig {
                 }
                 Ok(())
             }
-            Auth::JwtBearer { .. } => Err(Diagnostic::error(
-                "salesforce::jwt_not_supported",
-                "the Salesforce JWT bearer flow is not supported yet",
-            )
-            .note("signing the assertion needs an RS256 implementation the project has not approved")
-            .hint("use the refresh-token flow: a connected app's consumer key and secret and a refresh token")),
+            Auth::JwtBearer {
+                consumer_key,
+                username,
+                private_key_pem,
+            } => {
+                let missing = [
+                    ("consumer key", consumer_key.trim().is_empty()),
+                    ("username", username.trim().is_empty()),
+                    ("private key", private_key_pem.expose().trim().is_empty()),
+                ];
+                if let Some((what, _)) = missing.iter().find(|(_, empty)| *empty) {
+                    return Err(Diagnostic::error(
+                        "salesforce::auth",
+                        format!("the Salesforce {what} is empty"),
+                    )
+                    .hint("set the connected app's consumer key, the API user's username and the certificate's private key, each from `${env:…}`"));
+                }
+                crate::auth::signing_key(private_key_pem).map(|_| ())
+            }
         }
     }
 
@@ -375,6 +418,25 @@ mod tests {
     }
 
     #[test]
+    fn jwt_audiences_name_the_authorization_server() {
+        assert_eq!(LoginHost::Production.audience(), PRODUCTION_LOGIN);
+        assert_eq!(LoginHost::Sandbox.audience(), SANDBOX_LOGIN);
+        let url = |u: &str| LoginHost::Url(u.into());
+        assert_eq!(
+            url("https://acme.my.salesforce.com/").audience(),
+            PRODUCTION_LOGIN
+        );
+        assert_eq!(
+            url("https://acme--uat.sandbox.my.salesforce.com").audience(),
+            SANDBOX_LOGIN
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8080/").audience(),
+            "http://127.0.0.1:8080"
+        );
+    }
+
+    #[test]
     fn login_hosts_and_versions() {
         assert_eq!(LoginHost::parse("login").url(), PRODUCTION_LOGIN);
         assert_eq!(LoginHost::parse("test").url(), SANDBOX_LOGIN);
@@ -411,8 +473,10 @@ mod tests {
         );
         assert_eq!(
             jwt.check().err().map(|d| d.code).as_deref(),
-            Some("salesforce::jwt_not_supported")
+            Some("salesforce::private_key")
         );
+        let shown = jwt.check().err().map(|d| d.to_string()).unwrap_or_default();
+        assert!(!shown.contains("pem"), "{shown}");
         let mut share = SalesforceConfig::new(auth(), "Contact", WriteMode::Insert);
         share.stop_at_share = 1.5;
         assert!(share.check().is_err());

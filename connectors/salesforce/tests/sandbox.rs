@@ -483,6 +483,98 @@ async fn a_revoked_refresh_token_stops_with_how_to_reconnect() {
     assert_eq!(error.code, "salesforce::invalid_client");
 }
 
+/// A fixture of `tests/fixtures` (test-only RSA keys).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A ThankView destination signing in with the JWT bearer flow and the given private key.
+fn jwt_thankview(sandbox: &SandboxHandle, key: &str, username: &str) -> SalesforceDestination {
+    let pem = fs_err::read_to_string(fixture(key)).expect("the fixture key");
+    let mut config =
+        config(sandbox, "ThankView__c", WriteMode::Upsert).with_external_id("Send_Id__c");
+    config.auth = Auth::JwtBearer {
+        consumer_key: "sandbox-client-id".into(),
+        username: username.into(),
+        private_key_pem: SecretString::new(pem),
+    };
+    destination(config)
+}
+
+#[tokio::test]
+async fn the_jwt_bearer_flow_signs_in_with_the_certificate_key() {
+    let sandbox = salesforce_sandbox::spawn(SandboxConfig {
+        custom_objects: objects(),
+        jwt_public_key: Some(fixture("jwt-test-key.pub.pem")),
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox binds a local port");
+    let dest = jwt_thankview(&sandbox, "jwt-test-key.pem", "sandbox@example.com");
+    let outcome = rows(
+        dest.send_batch(&[upsert("r1", "S-1", &[("Name", "a")])])
+            .await,
+    );
+    assert!(succeeded(&outcome[0]).1, "{outcome:?}");
+    // An expired session is refreshed by a new assertion, not a refresh token.
+    admin_post(&sandbox, "/_sandbox/expire-sessions", json!({})).await;
+    let outcome = rows(
+        dest.send_batch(&[upsert("r2", "S-2", &[("Name", "b")])])
+            .await,
+    );
+    assert!(succeeded(&outcome[0]).1, "{outcome:?}");
+    let stats = admin_get(&sandbox, "/_sandbox/stats").await;
+    assert_eq!(stats["token_grants"], 2, "{stats}");
+    assert_eq!(records(&sandbox, "ThankView__c").await.len(), 2);
+
+    // A key that is not the certificate's: refused, the message says which certificate.
+    let wrong_key = jwt_thankview(&sandbox, "jwt-other-key.pem", "sandbox@example.com");
+    let diagnostic = fatal(
+        wrong_key
+            .send_batch(&[upsert("r3", "S-3", &[("Name", "c")])])
+            .await,
+    );
+    assert_eq!(diagnostic.code, "salesforce::jwt_refused", "{diagnostic}");
+    assert!(
+        diagnostic.to_string().contains("invalid assertion"),
+        "{diagnostic}"
+    );
+    assert!(diagnostic.hints[0].contains("certificate"), "{diagnostic}");
+    assert!(
+        !diagnostic.to_string().contains("PRIVATE KEY"),
+        "{diagnostic}"
+    );
+    // A user the app does not know: the hint says how to pre-authorize.
+    let stranger = jwt_thankview(&sandbox, "jwt-test-key.pem", "someone@example.com");
+    let diagnostic = fatal(
+        stranger
+            .send_batch(&[upsert("r3", "S-3", &[("Name", "c")])])
+            .await,
+    );
+    assert_eq!(diagnostic.code, "salesforce::jwt_refused", "{diagnostic}");
+    assert!(
+        diagnostic.hints[0].contains("pre-authorized"),
+        "{diagnostic}"
+    );
+    assert_eq!(records(&sandbox, "ThankView__c").await.len(), 2);
+
+    // Not a key at all: refused before any request, without showing the value.
+    let mut config =
+        config(&sandbox, "ThankView__c", WriteMode::Upsert).with_external_id("Send_Id__c");
+    config.auth = Auth::JwtBearer {
+        consumer_key: "sandbox-client-id".into(),
+        username: "sandbox@example.com".into(),
+        private_key_pem: SecretString::new("not-a-key-value"),
+    };
+    let Err(diagnostic) = SalesforceDestination::new(config) else {
+        panic!("a value that is no key is refused");
+    };
+    assert_eq!(diagnostic.code, "salesforce::private_key");
+    assert!(!diagnostic.to_string().contains("not-a-key-value"));
+}
+
 #[tokio::test]
 async fn the_run_stops_at_the_configured_share_of_the_daily_allocation() {
     let sandbox = sandbox().await;

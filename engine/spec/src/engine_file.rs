@@ -26,7 +26,16 @@ const DESTINATION_KEYS: &[&str] = &[
     "api_version",
 ];
 const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "daily_share"];
-const AUTH_KEYS: &[&str] = &["consumer_key", "consumer_secret", "refresh_token"];
+const AUTH_KEYS: &[&str] = &[
+    "consumer_key",
+    "consumer_secret",
+    "refresh_token",
+    "username",
+    "private_key",
+];
+/// The keys of each OAuth flow `auth:` can describe.
+const REFRESH_TOKEN_KEYS: &[&str] = &["consumer_secret", "refresh_token"];
+const JWT_BEARER_KEYS: &[&str] = &["username", "private_key"];
 /// Keys only a HubSpot destination takes, and only a Salesforce one.
 const HUBSPOT_ONLY: &[&str] = &["base_url", "token"];
 const SALESFORCE_ONLY: &[&str] = &["login", "auth", "api_version"];
@@ -462,7 +471,7 @@ fn other_kinds_keys(
             HUBSPOT_ONLY,
             "salesforce",
             "HubSpot",
-            "a Salesforce destination signs in with `login:` and `auth: { consumer_key, consumer_secret, refresh_token }`",
+            "a Salesforce destination signs in with `login:` and `auth: { consumer_key, consumer_secret, refresh_token }` (or `auth: { consumer_key, username, private_key }` for the JWT bearer flow)",
         ),
     };
     for key in foreign {
@@ -535,7 +544,8 @@ fn login(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
     })
 }
 
-/// `auth:` the refresh-token flow's three values, each a `${env:NAME}` reference.
+/// `auth:` the refresh-token flow's three values or the JWT bearer flow's three, each a
+/// `${env:NAME}` reference; the flow is told by its keys, and keys of both are refused.
 fn auth(
     cx: &mut Cx<'_>,
     node: &Node,
@@ -549,10 +559,41 @@ fn auth(
         let suggested = format!("{prefix}_{}", key.to_ascii_uppercase());
         secret(cx, node, key, noun, &suggested)
     };
+    let has = |keys: &'static [&'static str]| -> Option<&'static str> {
+        keys.iter().find(|k| fields.key(k).is_some()).copied()
+    };
+    let jwt = match (has(REFRESH_TOKEN_KEYS), has(JWT_BEARER_KEYS)) {
+        (Some(refresh), Some(jwt)) => {
+            let at = fields.key(jwt).map(|k| k.span.clone());
+            let mut diagnostic = Diagnostic::error(
+                "spec::mixed_auth",
+                format!(
+                    "`auth` mixes the refresh-token flow (`{refresh}`) and the JWT bearer flow (`{jwt}`)"
+                ),
+            )
+            .hint("keep `consumer_key`, `consumer_secret` and `refresh_token` for the refresh-token flow, or `consumer_key`, `username` and `private_key` for the JWT bearer flow");
+            if let Some(at) = at {
+                diagnostic = diagnostic.at(at);
+            }
+            cx.push(diagnostic);
+            return None;
+        }
+        (None, Some(_)) => true,
+        _ => false,
+    };
     let consumer_key = read(cx, "consumer_key", "consumer key");
+    if jwt {
+        let username = read(cx, "username", "Salesforce username");
+        let private_key = read(cx, "private_key", "certificate's private key (PEM)");
+        return Some(SalesforceAuthSpec::JwtBearer {
+            consumer_key: consumer_key?,
+            username: username?,
+            private_key: private_key?,
+        });
+    }
     let consumer_secret = read(cx, "consumer_secret", "consumer secret");
     let refresh_token = read(cx, "refresh_token", "refresh token");
-    Some(SalesforceAuthSpec {
+    Some(SalesforceAuthSpec::RefreshToken {
         consumer_key: consumer_key?,
         consumer_secret: consumer_secret?,
         refresh_token: refresh_token?,

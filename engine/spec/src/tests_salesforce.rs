@@ -64,7 +64,10 @@ fn a_salesforce_destination_and_sync_load() {
     );
     assert_eq!(destination.daily_share, Some(0.5));
     let auth = destination.auth.as_ref().expect("auth");
-    assert_eq!(auth.refresh_token.raw, "${env:SALESFORCE_REFRESH_TOKEN}");
+    let SalesforceAuthSpec::RefreshToken { refresh_token, .. } = auth else {
+        panic!("the refresh-token flow: {auth:?}");
+    };
+    assert_eq!(refresh_token.raw, "${env:SALESFORCE_REFRESH_TOKEN}");
     let extra = project.salesforce_sync("thankviews").expect("settings");
     assert_eq!(extra.bulk_threshold.as_ref().map(|b| b.value), Some(50));
     let records = extra.match_records.as_ref().expect("match_records");
@@ -145,7 +148,7 @@ bulk_threshold: 10
           |
         9 |     token: "${env:SALESFORCE_TOKEN}"
           |     ^^^^^
-          = note: a Salesforce destination signs in with `login:` and `auth: { consumer_key, consumer_secret, refresh_token }`
+          = note: a Salesforce destination signs in with `login:` and `auth: { consumer_key, consumer_secret, refresh_token }` (or `auth: { consumer_key, username, private_key }` for the JWT bearer flow)
           = hint: remove `token`, or change `type:`
 
         error[spec::invalid_login]: `login` must be `login`, `test` or an http(s) URL, found `prod`
@@ -221,4 +224,46 @@ bulk_threshold: 10
            |                 ^^^^^^
            = hint: valid values are `fail` and `most_recent`
     "#);
+}
+
+#[test]
+fn the_jwt_bearer_flow_is_told_by_its_keys_and_never_mixed() {
+    let jwt = ENGINE.replace(
+        "      consumer_secret: \"${env:SALESFORCE_CONSUMER_SECRET}\"\n      refresh_token: \"${env:SALESFORCE_REFRESH_TOKEN}\"",
+        "      username: \"${env:SALESFORCE_USERNAME}\"\n      private_key: \"${env:SALESFORCE_PRIVATE_KEY}\"",
+    );
+    let (_dir, project, _) = load(&[
+        ("engine.yaml", &jwt),
+        ("syncs/contacts_to_hubspot.yaml", ""),
+        ("syncs/thankviews.yaml", SYNC),
+    ]);
+    let auth = project.destinations[0].auth.as_ref().expect("auth");
+    let SalesforceAuthSpec::JwtBearer {
+        username,
+        private_key,
+        ..
+    } = auth
+    else {
+        panic!("the JWT bearer flow: {auth:?}");
+    };
+    assert_eq!(username.raw, "${env:SALESFORCE_USERNAME}");
+    assert_eq!(private_key.raw, "${env:SALESFORCE_PRIVATE_KEY}");
+
+    let mixed = ENGINE.replace(
+        "      refresh_token: \"${env:SALESFORCE_REFRESH_TOKEN}\"",
+        "      refresh_token: \"${env:SALESFORCE_REFRESH_TOKEN}\"\n      private_key: |\n        -----BEGIN PRIVATE KEY-----",
+    );
+    let shown = errors(&[("engine.yaml", &mixed), ("syncs/thankviews.yaml", SYNC)]);
+    assert!(shown.contains("spec::mixed_auth"), "{shown}");
+    assert!(shown.contains("engine.yaml:15:7"), "{shown}");
+    let pasted = jwt.replace(
+        "      private_key: \"${env:SALESFORCE_PRIVATE_KEY}\"",
+        "      private_key: |\n        -----BEGIN PRIVATE KEY-----\n        MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    );
+    let shown = errors(&[("engine.yaml", &pasted), ("syncs/thankviews.yaml", SYNC)]);
+    assert!(shown.contains("spec::literal_secret"), "{shown}");
+    assert!(
+        !shown.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        "{shown}"
+    );
 }

@@ -159,16 +159,30 @@ pub struct DestinationSpec {
     pub daily_share: Option<f64>,
 }
 
-/// `auth:` of a Salesforce destination: the OAuth 2.0 refresh-token flow. Every value is a
-/// `${env:NAME}` reference, resolved only by the command that connects.
+/// `auth:` of a Salesforce destination: one of the two OAuth 2.0 flows a server can run
+/// unattended. Every value is a `${env:NAME}` reference, resolved only by the command that
+/// connects.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SalesforceAuthSpec {
-    /// `consumer_key:` the connected app's consumer key.
-    pub consumer_key: EnvTemplate,
-    /// `consumer_secret:` the connected app's consumer secret.
-    pub consumer_secret: EnvTemplate,
-    /// `refresh_token:` the refresh token a user's authorization gave.
-    pub refresh_token: EnvTemplate,
+pub enum SalesforceAuthSpec {
+    /// The refresh-token flow: a user authorized the connected app once.
+    RefreshToken {
+        /// `consumer_key:` the connected app's consumer key.
+        consumer_key: EnvTemplate,
+        /// `consumer_secret:` the connected app's consumer secret.
+        consumer_secret: EnvTemplate,
+        /// `refresh_token:` the refresh token a user's authorization gave.
+        refresh_token: EnvTemplate,
+    },
+    /// The JWT bearer flow: assertions signed with the private key of the certificate
+    /// uploaded to the connected app, for a pre-authorized user.
+    JwtBearer {
+        /// `consumer_key:` the connected app's consumer key.
+        consumer_key: EnvTemplate,
+        /// `username:` the Salesforce username the engine acts as.
+        username: EnvTemplate,
+        /// `private_key:` the certificate's RSA private key, PEM.
+        private_key: EnvTemplate,
+    },
 }
 
 /// What the record-matching cascade does when several records share one email.

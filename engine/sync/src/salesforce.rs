@@ -42,7 +42,7 @@ use engine_mapping::{SyncMapping, ValueKind};
 use engine_plan::SyncPlan;
 use engine_spec::{
     DestinationKind, DestinationSpec, MATCH_RECORDS_EMAIL_PROPERTY, MATCH_RECORDS_ID_PROPERTY,
-    MatchRecordsSpec, OnDuplicate, Project, SyncMode, SyncSpec,
+    MatchRecordsSpec, OnDuplicate, Project, SalesforceAuthSpec, SyncMode, SyncSpec,
 };
 use engine_state::{BulkJob, BulkJobStore, JournalRow, RowState};
 use futures_util::future::BoxFuture;
@@ -52,6 +52,30 @@ use crate::{Failure, concurrency_limits, read_with_backoff, retry_policy};
 
 /// Serves `type: salesforce` destinations (an org, or the bundled sandbox).
 pub(crate) struct SalesforceConnector;
+
+/// The connector's credentials from the spec's `auth:`, read from the environment.
+fn resolve_auth(auth: &SalesforceAuthSpec) -> Result<Auth, Failure> {
+    Ok(match auth {
+        SalesforceAuthSpec::RefreshToken {
+            consumer_key,
+            consumer_secret,
+            refresh_token,
+        } => Auth::RefreshToken {
+            consumer_key: consumer_key.resolve().map_err(|d| vec![d])?,
+            consumer_secret: consumer_secret.resolve_secret().map_err(|d| vec![d])?,
+            refresh_token: refresh_token.resolve_secret().map_err(|d| vec![d])?,
+        },
+        SalesforceAuthSpec::JwtBearer {
+            consumer_key,
+            username,
+            private_key,
+        } => Auth::JwtBearer {
+            consumer_key: consumer_key.resolve().map_err(|d| vec![d])?,
+            username: username.resolve().map_err(|d| vec![d])?,
+            private_key_pem: private_key.resolve_secret().map_err(|d| vec![d])?,
+        },
+    })
+}
 
 impl Connector for SalesforceConnector {
     fn kind(&self) -> DestinationKind {
@@ -72,13 +96,16 @@ impl Connector for SalesforceConnector {
                     format!("destination `{}` has no `auth`", destination.name.value),
                 )
                 .at(destination.name.span.clone())
-                .hint("add `auth: { consumer_key: ${env:SALESFORCE_CONSUMER_KEY}, consumer_secret: ${env:SALESFORCE_CONSUMER_SECRET}, refresh_token: ${env:SALESFORCE_REFRESH_TOKEN} }`")
+                .hint("add `auth: { consumer_key: ${env:SALESFORCE_CONSUMER_KEY}, consumer_secret: ${env:SALESFORCE_CONSUMER_SECRET}, refresh_token: ${env:SALESFORCE_REFRESH_TOKEN} }`, or `auth: { consumer_key, username, private_key }` for the JWT bearer flow")
                 .hint("docs/connectors/salesforce.md says how to create the connected app and get a refresh token"),
             ]);
         };
-        let consumer_key = auth.consumer_key.resolve().map_err(|d| vec![d])?;
-        let consumer_secret = auth.consumer_secret.resolve_secret().map_err(|d| vec![d])?;
-        let refresh_token = auth.refresh_token.resolve_secret().map_err(|d| vec![d])?;
+        let auth = resolve_auth(auth)?;
+        let consumer_key = match &auth {
+            Auth::RefreshToken { consumer_key, .. } | Auth::JwtBearer { consumer_key, .. } => {
+                consumer_key.clone()
+            }
+        };
         let login = match &destination.login {
             Some(login) => LoginHost::parse(&login.resolve().map_err(|d| vec![d])?),
             None => LoginHost::Production,
@@ -90,17 +117,9 @@ impl Connector for SalesforceConnector {
         };
         let extra = project.salesforce_sync(&sync.name.value);
         let cascade = extra.and_then(|e| e.match_records.clone());
-        let mut config = SalesforceConfig::new(
-            Auth::RefreshToken {
-                consumer_key: consumer_key.clone(),
-                consumer_secret,
-                refresh_token,
-            },
-            sync.object.value.clone(),
-            mode,
-        )
-        .with_login(login)
-        .with_external_id(sync.match_on.property.value.clone());
+        let mut config = SalesforceConfig::new(auth, sync.object.value.clone(), mode)
+            .with_login(login)
+            .with_external_id(sync.match_on.property.value.clone());
         if let Some(version) = &destination.api_version {
             config.api_version = version.value.clone();
         }

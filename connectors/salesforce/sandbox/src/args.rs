@@ -27,6 +27,10 @@ pub struct SandboxArgs {
     /// The API user's username, the `sub` a JWT assertion must name (default: `sandbox@example.com`).
     #[arg(long, value_name = "USERNAME")]
     pub username: Option<String>,
+    /// The connected app certificate's public key (PEM): JWT bearer assertions must be signed
+    /// with its private key (RS256). Without it, their signatures are not checked.
+    #[arg(long, value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
     /// The daily API allocation; past it, 403 `REQUEST_LIMIT_EXCEEDED` [default: 100000].
     #[arg(long, value_name = "N")]
     pub api_allocation: Option<u64>,
@@ -72,6 +76,7 @@ impl SandboxArgs {
             client_secret: self.client_secret.unwrap_or(defaults.client_secret),
             refresh_token: self.refresh_token.unwrap_or(defaults.refresh_token),
             username: self.username.unwrap_or(defaults.username),
+            jwt_public_key: self.jwt_public_key,
             api_allocation: self.api_allocation.unwrap_or(defaults.api_allocation),
             token_ttl_requests: self.token_ttl_requests,
             token_ttl_seconds: self.token_ttl_seconds,

@@ -165,6 +165,10 @@ pub struct SandboxConfig {
     pub refresh_token: String,
     /// The API user's username (the JWT grant's `sub`).
     pub username: String,
+    /// The public key (PEM) of the certificate uploaded to the connected app: when set, a JWT
+    /// bearer assertion must carry an RS256 signature it verifies; when not, the assertion's
+    /// claims are checked and its signature is not.
+    pub jwt_public_key: Option<PathBuf>,
     /// The daily API allocation (FACTS L2: 100,000 and more); past it, 403
     /// `REQUEST_LIMIT_EXCEEDED`.
     pub api_allocation: u64,
@@ -195,6 +199,7 @@ impl Default for SandboxConfig {
             client_secret: "sandbox-client-secret".to_owned(),
             refresh_token: "sandbox-refresh-token".to_owned(),
             username: "sandbox@example.com".to_owned(),
+            jwt_public_key: None,
             api_allocation: 100_000,
             token_ttl_requests: None,
             token_ttl_seconds: None,
@@ -215,6 +220,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("client_secret", &"<redacted>")
             .field("refresh_token", &"<redacted>")
             .field("username", &self.username)
+            .field("jwt_public_key", &self.jwt_public_key)
             .field("api_allocation", &self.api_allocation)
             .field("token_ttl_requests", &self.token_ttl_requests)
             .field("token_ttl_seconds", &self.token_ttl_seconds)

@@ -78,6 +78,8 @@ pub(crate) struct Client {
     pub(crate) secret: String,
     pub(crate) refresh_token: String,
     pub(crate) username: String,
+    /// Verifies JWT bearer assertions' RS256 signatures (none: signatures are not checked).
+    pub(crate) jwt_key: Option<jsonwebtoken::DecodingKey>,
 }
 
 /// Everything the handlers share.
@@ -101,12 +103,27 @@ impl Shared {
     /// load.
     pub(crate) fn new(config: SandboxConfig) -> std::io::Result<Self> {
         let store = fresh_store(&config)?;
+        let jwt_key = match &config.jwt_public_key {
+            Some(path) => Some(
+                jsonwebtoken::DecodingKey::from_rsa_pem(&fs_err::read(path)?).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} is not an RSA public key in PEM form: {e}",
+                            path.display()
+                        ),
+                    )
+                })?,
+            ),
+            None => None,
+        };
         Ok(Shared {
             client: Client {
                 id: config.client_id.clone(),
                 secret: config.client_secret.clone(),
                 refresh_token: config.refresh_token.clone(),
                 username: config.username.clone(),
+                jwt_key,
             },
             store: Mutex::new(store),
             sessions: Mutex::new(Sessions::new(

@@ -513,27 +513,29 @@ async fn token_errors_are_oauth_shaped() {
     );
 }
 
-/// A JWT bearer assertion with these claims (unsigned: the sandbox does not verify it).
-fn assertion(claims: Value) -> String {
-    fn b64url(bytes: &[u8]) -> String {
-        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-            for i in 0..=chunk.len() {
-                out.push(char::from(table[((n >> (18 - 6 * i)) & 63) as usize]));
-            }
-        }
-        out
-    }
-    format!(
-        "{}.{}.c2lnbmF0dXJl",
-        b64url(br#"{"alg":"RS256"}"#),
-        b64url(claims.to_string().as_bytes())
+/// The test-only RSA keys the connector's tests use too.
+fn jwt_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+/// A JWT bearer assertion with these claims, signed (RS256) with a fixture key.
+fn signed_assertion(claims: &Value, key: &str) -> String {
+    let pem = fs_err::read(jwt_fixture(key)).expect("the fixture key");
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("an RSA key");
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        claims,
+        &key,
     )
+    .expect("signed")
+}
+
+/// A JWT bearer assertion with these claims (signed with the test key; the default sandbox
+/// does not verify signatures).
+fn assertion(claims: Value) -> String {
+    signed_assertion(&claims, "jwt-test-key.pem")
 }
 
 #[tokio::test]
@@ -1245,4 +1247,52 @@ fn fs_create(dir: &std::path::Path) {
         .recursive(true)
         .create(dir)
         .expect("a temp dir");
+}
+
+#[tokio::test]
+async fn with_the_certificate_the_jwt_grant_verifies_the_signature() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        jwt_public_key: Some(jwt_fixture("jwt-test-key.pub.pem")),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let exp = chrono::Utc::now().timestamp() + 120;
+    let claims = json!({"iss": "sandbox-client-id", "sub": "sandbox@example.com", "aud": "https://login.salesforce.com", "exp": exp});
+    let grant = |assertion: String| {
+        Body::Form(vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+            ),
+            ("assertion", assertion),
+        ])
+    };
+    let token = "/services/oauth2/token";
+    sandbox
+        .send(
+            None,
+            Method::POST,
+            token,
+            grant(signed_assertion(&claims, "jwt-test-key.pem")),
+        )
+        .await
+        .expect(200);
+    for forged in [
+        signed_assertion(&claims, "jwt-other-key.pem"),
+        // The right claims under another signature.
+        format!(
+            "{}.c2lnbmF0dXJl",
+            signed_assertion(&claims, "jwt-test-key.pem")
+                .rsplit_once('.')
+                .map(|(head, _)| head.to_owned())
+                .unwrap_or_default()
+        ),
+    ] {
+        let reply = sandbox.send(None, Method::POST, token, grant(forged)).await;
+        reply.expect(400);
+        assert_eq!(
+            reply.body,
+            json!({"error": "invalid_grant", "error_description": "invalid assertion"})
+        );
+    }
 }

@@ -13,7 +13,8 @@
 //! a JWT whose `aud` is not a login URL `invalid_grant` "audience is invalid", one whose
 //! `sub` is not the API user `invalid_grant` "user hasn't approved this consumer", one with
 //! no `exp` or a past one `invalid_grant` "expired authorization code", one that is not three
-//! base64url parts with a JSON payload `invalid_grant` "invalid assertion"; a revoke of an
+//! base64url parts with a JSON payload, or whose RS256 signature the configured public key does
+//! not verify, `invalid_grant` "invalid assertion"; a revoke of an
 //! unknown token `unsupported_token_type` "this token type is not supported".
 
 use std::collections::HashMap;
@@ -135,8 +136,9 @@ fn grant(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response,
     })))
 }
 
-/// Checks a JWT bearer assertion's claims (the signature is not verified): `iss` is the
-/// client id, `sub` the API user, `aud` a login URL or the sandbox's own, `exp` not past.
+/// Checks a JWT bearer assertion: its RS256 signature when the sandbox holds the connected
+/// app's public key, then its claims: `iss` is the client id, `sub` the API user, `aud` a
+/// login URL or the sandbox's own, `exp` not past.
 fn jwt_claims(shared: &Shared, headers: &HeaderMap, assertion: &str) -> Result<(), OAuthError> {
     let invalid = || OAuthError::new("invalid_grant", "invalid assertion");
     let mut parts = assertion.split('.');
@@ -145,6 +147,14 @@ fn jwt_claims(shared: &Shared, headers: &HeaderMap, assertion: &str) -> Result<(
     else {
         return Err(invalid());
     };
+    if let Some(key) = &shared.client.jwt_key {
+        // Only the signature here: the claims are checked below, with Salesforce's answers.
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(assertion, key, &validation).map_err(|_| invalid())?;
+    }
     let claims: Value = encoding::base64_decode(payload)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(invalid)?;
