@@ -1,6 +1,7 @@
 //! The matching cascade (the ThankView guide's "How Contact Matching Works"): per row, the
 //! record-id column if it holds the id of an existing Contact; else a Contact by email; else
-//! a Lead by email; else no match, reported per row and not synced.
+//! a Lead by email; else no match, reported per row and not synced. Converted Leads are never
+//! matched (`IsConverted = false`): once converted, the person is the Contact it became.
 //!
 //! Look-ups are batched: one SOQL `IN` query per URL-sized chunk of ids or emails
 //! (`soql.rs`), never one query per row, with every email escaped as a SOQL literal
@@ -234,7 +235,12 @@ impl SalesforceDestination {
         object: &str,
         emails: &[&str],
     ) -> Result<HashMap<String, Vec<Found>>, Diagnostic> {
-        let select = format!("SELECT Id, Email, LastModifiedDate FROM {object}");
+        // A converted Lead lives on as the Contact (or Account) it became: never a match.
+        let select = if object == "Lead" {
+            "SELECT Id, Email, LastModifiedDate FROM Lead WHERE IsConverted = false".to_string()
+        } else {
+            format!("SELECT Id, Email, LastModifiedDate FROM {object}")
+        };
         let mut found: HashMap<String, Vec<Found>> = HashMap::new();
         for query in crate::soql::in_queries(&select, "Email", emails, self.query_url_overhead()) {
             for record in self.query(&query).await.map_err(|d| self.redact(d))? {

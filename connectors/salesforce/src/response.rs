@@ -7,7 +7,8 @@
 //! | --- | --- |
 //! | 200 (Collections) | per record, below |
 //! | 400 `INVALID_TYPE` | `Fatal` `salesforce::no_access`: the user cannot see the object |
-//! | 400 other (`JSON_PARSER_ERROR`, `INVALID_FIELD`, …) | every row `Rejected` with the message |
+//! | 400 `INVALID_FIELD` | `Fatal` `salesforce::mapping_changed`: a mapped field is gone since the plan, every batch would fail alike |
+//! | 400 other (`JSON_PARSER_ERROR`, …) | every row `Rejected` with the message |
 //! | 401 (after the one refresh) | `Fatal` (`client.rs` refreshes once first) |
 //! | 403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests" | `Fatal` `salesforce::daily_limit` |
 //! | 403 `REQUEST_LIMIT_EXCEEDED` (concurrency) | `RetryAll` |
@@ -165,6 +166,22 @@ pub(crate) fn refused_batch(object: &str, count: usize, response: &RawResponse) 
         return BatchResult::Fatal(diagnostic);
     }
     let summary = summary(response);
+    let first_code = errors_of(&response.body)
+        .first()
+        .map(|e| e.code.clone())
+        .unwrap_or_default();
+    if response.status == 400 && first_code == "INVALID_FIELD" {
+        // A field the describe check passed is gone: every batch would be refused alike.
+        return BatchResult::Fatal(
+            Diagnostic::error(
+                "salesforce::mapping_changed",
+                format!("a field the mapping sets no longer exists on `{object}`"),
+            )
+            .note(format!("Salesforce said: {summary}"))
+            .note("the field was deleted or renamed, or its access removed, after the plan was made; rows not written stay pending")
+            .hint("run `engine plan` again: it checks the mapping against the object's fields and names the one to fix"),
+        );
+    }
     match response.status {
         403 | 408 | 420 | 429 | 500..=599 => BatchResult::RetryAll {
             reason: format!("Salesforce is busy: {summary}"),
@@ -337,6 +354,15 @@ mod tests {
             panic!("fatal");
         };
         assert_eq!(d.code, "salesforce::no_access");
+        let gone = answer(
+            400,
+            r#"[{"message":"No such column 'Views__c' on sobject of type ThankView__c","errorCode":"INVALID_FIELD"}]"#,
+        );
+        let BatchResult::Fatal(d) = refused_batch("ThankView__c", 2, &gone) else {
+            panic!("fatal");
+        };
+        assert_eq!(d.code, "salesforce::mapping_changed");
+        assert!(d.notes[0].contains("Views__c"), "{d}");
         let parse = answer(
             400,
             r#"[{"message":"Cannot deserialize","errorCode":"JSON_PARSER_ERROR"}]"#,

@@ -56,12 +56,18 @@ pub fn encode_component(value: &str) -> String {
 
 /// `{select} WHERE {field} IN (…)` queries covering `values` (each once), as many as needed
 /// for every request URL to stay under [`MAX_URL_CHARS`], given `fixed_len` characters of
-/// URL before the encoded query (instance, path, `?q=`).
+/// URL before the encoded query (instance, path, `?q=`). A `select` that has a `WHERE`
+/// already keeps it: `… WHERE IsConverted = false AND Email IN (…)`.
 pub fn in_queries(select: &str, field: &str, values: &[&str], fixed_len: usize) -> Vec<String> {
     let mut unique: Vec<&str> = values.to_vec();
     unique.sort_unstable();
     unique.dedup();
-    let head = format!("{select} WHERE {field} IN (");
+    let joiner = if select.contains(" WHERE ") {
+        " AND"
+    } else {
+        " WHERE"
+    };
+    let head = format!("{select}{joiner} {field} IN (");
     let head_len = fixed_len + encode_component(&head).len() + encode_component(")").len();
     let mut queries = Vec::new();
     let mut current: Vec<String> = Vec::new();
@@ -184,5 +190,14 @@ mod tests {
         let dupes = in_queries("SELECT Id FROM Lead", "Email", &["a@x.com", "a@x.com"], 0);
         assert_eq!(dupes, ["SELECT Id FROM Lead WHERE Email IN ('a@x.com')"]);
         assert!(in_queries("SELECT Id FROM Lead", "Email", &[], 0).is_empty());
+        assert_eq!(
+            in_queries(
+                "SELECT Id FROM Lead WHERE IsConverted = false",
+                "Email",
+                &["a@x.com"],
+                0
+            ),
+            ["SELECT Id FROM Lead WHERE IsConverted = false AND Email IN ('a@x.com')"]
+        );
     }
 }

@@ -858,6 +858,25 @@ async fn the_cascade_matches_by_id_then_contact_email_then_lead_email() {
         }
     );
 
+    // A converted Lead is no match: the person is the Contact it became.
+    admin_post(
+        &sandbox,
+        &format!("/_sandbox/convert-lead/{lead}"),
+        json!({}),
+    )
+    .await;
+    let converted = dest
+        .resolve_cascade(&rows_in[3..4])
+        .await
+        .expect("look-ups");
+    let CascadeMatch::Unmatched { reason } = &converted[0].matched else {
+        panic!("a converted Lead is unmatched: {:?}", converted[0]);
+    };
+    assert!(
+        reason.contains("no Contact or Lead has email `lead@example.com`"),
+        "{reason}"
+    );
+
     // The cascade's result fills the lookup fields of a write.
     let write = rows(
         dest.send_batch(&[

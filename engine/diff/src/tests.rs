@@ -57,7 +57,7 @@ fn sync(max_deletes: Option<u64>) -> SyncSpec {
             max_deletes,
             max_change_ratio: None,
         },
-        batch_size: 100,
+        batch_size: None,
         associations: Vec::new(),
         event: None,
         list: None,

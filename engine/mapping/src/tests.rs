@@ -83,7 +83,7 @@ fn sync(mapping: Vec<MappingSpec>) -> SyncSpec {
         mapping,
         on_remove: OnRemove::Nothing,
         guards: Guards::default(),
-        batch_size: 100,
+        batch_size: None,
         associations: Vec::new(),
         event: None,
         list: None,

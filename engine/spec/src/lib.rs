@@ -33,5 +33,5 @@ mod tests_salesforce;
 
 pub use check::MAX_NAME_LENGTH;
 pub use project::load_project;
-pub use sync::MAX_BATCH_SIZE;
+pub use sync::{MAX_BATCH_SIZE, MAX_HUBSPOT_BATCH_SIZE};
 pub use types::*;

@@ -8,7 +8,7 @@ use engine_diag::{Diagnostic, Location, SourceSpan};
 use crate::check::Cx;
 use crate::engine_file::{self, EngineFile, names_list, suggest};
 use crate::model::{self, ModelFile};
-use crate::sync::{self, SyncFile};
+use crate::sync::{self, MAX_HUBSPOT_BATCH_SIZE, SyncFile};
 use crate::types::{DestinationKind, Located, Project};
 use crate::yaml::{self, Node, Value};
 
@@ -147,8 +147,8 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     Ok((project, diagnostics))
 }
 
-/// Refuses a sync's Salesforce-only keys (`match_records:`, `bulk_threshold:`) when its
-/// destination is not a Salesforce one.
+/// Refuses a sync's Salesforce-only keys (`match_records:`, `bulk_threshold:`) and a
+/// `batch_size` above HubSpot's when its destination is not a Salesforce one.
 fn salesforce_only(
     sync: &SyncFile,
     destination: &Located<String>,
@@ -165,6 +165,29 @@ fn salesforce_only(
     };
     if kind == DestinationKind::Salesforce {
         return;
+    }
+    if let Some(batch_size) = sync
+        .spec
+        .as_ref()
+        .and_then(|s| s.batch_size.as_ref())
+        .filter(|b| b.value > MAX_HUBSPOT_BATCH_SIZE)
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                "spec::out_of_range",
+                format!(
+                    "`batch_size` must be between 1 and {MAX_HUBSPOT_BATCH_SIZE} for HubSpot, found {}",
+                    batch_size.value
+                ),
+            )
+            .at(batch_size.span.clone())
+            .note(format!(
+                "HubSpot's batch endpoints take at most {MAX_HUBSPOT_BATCH_SIZE} records a request"
+            ))
+            .hint(format!(
+                "use {MAX_HUBSPOT_BATCH_SIZE} or less, or leave `batch_size` out"
+            )),
+        );
     }
     for key in &sync.salesforce_keys {
         diagnostics.push(

@@ -52,8 +52,13 @@ const ASSOCIATION_KEYS: &[&str] = &[
     "remove_stale",
 ];
 
-/// The largest `batch_size` (HubSpot's batch endpoints take at most 100 records).
-pub const MAX_BATCH_SIZE: usize = 100;
+/// The largest `batch_size` any destination takes (Salesforce's sObject Collections: 200
+/// records a call); HubSpot's batch endpoints take at most [`MAX_HUBSPOT_BATCH_SIZE`], which
+/// the project check holds HubSpot syncs to.
+pub const MAX_BATCH_SIZE: usize = 200;
+
+/// The largest `batch_size` of a sync to HubSpot (its batch endpoints take 100 records).
+pub const MAX_HUBSPOT_BATCH_SIZE: usize = 100;
 
 /// What a sync file yields: names for the cross-file checks, and the sync when it checked out.
 pub(crate) struct SyncFile {
@@ -206,11 +211,17 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> SyncFile {
         Some(node) => guards(cx, node, &fields),
     };
     let batch_size = match fields.get("batch_size") {
-        None => Some(MAX_BATCH_SIZE),
+        None => Some(None),
         Some(node) => {
             // The range keeps the value small, so the conversion cannot fail.
             cx.integer_in(node, "batch_size", 1, Some(MAX_BATCH_SIZE as i128))
                 .and_then(|n| usize::try_from(n).ok())
+                .map(|value| {
+                    Some(Located {
+                        value,
+                        span: node.span.clone(),
+                    })
+                })
         }
     };
     let associations = match fields.get("associations") {

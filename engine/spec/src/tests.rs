@@ -38,7 +38,7 @@ sql: |
   FROM users
 ";
 
-const SYNC: &str = r#"name: contacts_to_hubspot
+pub(crate) const SYNC: &str = r#"name: contacts_to_hubspot
 model: contacts
 destination: hubspot
 object: contacts
@@ -166,7 +166,7 @@ fn good_project_loads_with_defaults_and_spans() {
             max_change_ratio: Some(0.5)
         }
     );
-    assert_eq!(sync.batch_size, 50);
+    assert_eq!(sync.batch_size.as_ref().map(|b| b.value), Some(50));
     let properties: Vec<_> = sync
         .mapping
         .iter()
@@ -594,12 +594,12 @@ batch_size: 500
            |                     ^^^
            = hint: write a fraction such as `0.5` (half of the synced rows)
 
-        error[spec::out_of_range]: `batch_size` must be between 1 and 100, found 500
+        error[spec::out_of_range]: `batch_size` must be between 1 and 200, found 500
           --> syncs/contacts_to_hubspot.yaml:25:13
            |
         25 | batch_size: 500
            |             ^^^
-           = hint: use a value between 1 and 100
+           = hint: use a value between 1 and 200
         ");
 }
 
@@ -702,7 +702,8 @@ fn static_values_keep_their_spelling_and_strict_booleans() {
     let (_dir, project, _) = load(&[("syncs/contacts_to_hubspot.yaml", &sync)]);
     let sync = &project.syncs[0];
     assert!(matches!(&sync.mapping[2].source, MappingSource::Value(v) if v.value == "007"));
-    assert_eq!(sync.batch_size, MAX_BATCH_SIZE);
+    assert_eq!(sync.batch_size, None);
+    assert_eq!(sync.batch_size_or(MAX_HUBSPOT_BATCH_SIZE), 100);
 
     // `yes` is a string under YAML 1.2, not a boolean.
     let engine = ENGINE.replace("has_header: true", "has_header: yes");

@@ -267,3 +267,39 @@ fn the_jwt_bearer_flow_is_told_by_its_keys_and_never_mixed() {
         "{shown}"
     );
 }
+
+#[test]
+fn batch_size_goes_to_200_for_salesforce_and_100_for_hubspot() {
+    let (_dir, project, _) = load(&[
+        ("engine.yaml", ENGINE),
+        ("syncs/contacts_to_hubspot.yaml", ""),
+        ("syncs/thankviews.yaml", &format!("{SYNC}batch_size: 200\n")),
+    ]);
+    let sync = project.sync("thankviews").expect("sync");
+    assert_eq!(sync.batch_size_or(200), 200);
+    let (_dir, project, _) = load(&[
+        ("engine.yaml", ENGINE),
+        ("syncs/contacts_to_hubspot.yaml", ""),
+        ("syncs/thankviews.yaml", SYNC),
+    ]);
+    let sync = project.sync("thankviews").expect("sync");
+    assert_eq!(sync.batch_size, None, "the destination's largest is used");
+    assert_eq!(sync.batch_size_or(200), 200);
+
+    let hubspot = crate::tests::SYNC.replace("batch_size: 50", "batch_size: 150");
+    let shown = errors(&[("syncs/contacts_to_hubspot.yaml", &hubspot)]);
+    assert!(
+        shown.contains("`batch_size` must be between 1 and 100 for HubSpot, found 150"),
+        "{shown}"
+    );
+    let too_big = format!("{SYNC}batch_size: 201\n");
+    let shown = errors(&[
+        ("engine.yaml", ENGINE),
+        ("syncs/contacts_to_hubspot.yaml", ""),
+        ("syncs/thankviews.yaml", &too_big),
+    ]);
+    assert!(
+        shown.contains("`batch_size` must be between 1 and 200, found 201"),
+        "{shown}"
+    );
+}

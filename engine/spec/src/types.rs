@@ -440,8 +440,9 @@ pub struct SyncSpec {
     pub on_remove: OnRemove,
     /// `guards:`.
     pub guards: Guards,
-    /// `batch_size:` (default 100, at most 100 for HubSpot).
-    pub batch_size: usize,
+    /// `batch_size:` records per write request, when the sync sets it; otherwise the
+    /// destination's largest ([`SyncSpec::batch_size_or`]). At most 200, and 100 for HubSpot.
+    pub batch_size: Option<Located<usize>>,
     /// `associations:` in the order written.
     pub associations: Vec<AssociationSpec>,
     /// `event:` for `object: events`: the sync sends events instead of writing records.
@@ -452,6 +453,14 @@ pub struct SyncSpec {
 }
 
 impl SyncSpec {
+    /// Records per write request: the sync's `batch_size:`, else `largest` (what the
+    /// destination's write endpoint takes).
+    pub fn batch_size_or(&self, largest: usize) -> usize {
+        self.batch_size
+            .as_ref()
+            .map_or(largest, |b| b.value.min(largest))
+    }
+
     /// True when the sync sends events (`object: events`) rather than writing records: every
     /// added row is one event, sent once; changed and removed rows send nothing.
     pub fn sends_events(&self) -> bool {

@@ -90,7 +90,7 @@ impl Connector for HubspotConnector {
         let budget =
             AccountBudgets::global().budget(&client.config().account_key(), requests_per_second);
         let options = ExecutorOptions {
-            batch_size: sync.batch_size,
+            batch_size: sync.batch_size_or(engine_spec::MAX_HUBSPOT_BATCH_SIZE),
             budget,
             concurrency: concurrency_limits(),
             retry: retry_policy(),

@@ -145,7 +145,7 @@ impl Connector for SalesforceConnector {
         let account = format!("salesforce {login_shown} {consumer_key}");
         let budget = AccountBudgets::global().budget(&account, requests_per_second);
         let options = ExecutorOptions {
-            batch_size: sync.batch_size.min(connector_salesforce::MAX_BATCH_SIZE),
+            batch_size: sync.batch_size_or(connector_salesforce::MAX_BATCH_SIZE),
             budget,
             concurrency: concurrency_limits(),
             retry: retry_policy(),

@@ -66,6 +66,7 @@
 //! | GET | `/_sandbox/faults` | every knob below with its value |
 //! | POST | `/_sandbox/faults` | any knob below; a key left out keeps its value, `null` turns it off; an unknown key or bad value is a 400 and changes nothing |
 //! | POST | `/_sandbox/expire-sessions` | every access token expires now; `{"expired": n}` |
+//! | POST | `/_sandbox/convert-lead/{id}` | marks a Lead converted (`IsConverted` true), as conversion in Salesforce does; the Lead, or 404 `NOT_FOUND` |
 //! | POST | `/_sandbox/reset` | a fresh org: the configured custom objects again, no records, cursors or jobs, usage 0; sessions, limits and faults stay |
 //!
 //! # Knobs

@@ -207,3 +207,30 @@ pub(super) async fn reset(State(shared): State<Arc<Shared>>) -> Response {
         Err(e) => ApiError::bad_request(code::INVALID_INPUT, e.to_string()).into_response(),
     }
 }
+
+/// `POST /_sandbox/convert-lead/{id}`: marks a Lead converted (`IsConverted` true), as Lead
+/// conversion in Salesforce's UI or SOAP API does; answers the Lead. 404 `NOT_FOUND` when no
+/// Lead has this id.
+pub(super) async fn convert_lead(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Response {
+    let mut store = lock(&shared.store);
+    let Some(key) = store.object("Lead") else {
+        return ApiError::not_found().into_response();
+    };
+    if store.table(key).get(&id).is_none() {
+        return ApiError::not_found().into_response();
+    }
+    store.update(
+        key,
+        &id,
+        vec![("IsConverted".to_owned(), json!(true))],
+        chrono::Utc::now(),
+        None,
+    );
+    match store.table(key).get(&id) {
+        Some(record) => respond::ok(&store.render(key, record, None, LATEST_VERSION)),
+        None => ApiError::not_found().into_response(),
+    }
+}

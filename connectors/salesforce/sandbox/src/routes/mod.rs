@@ -58,6 +58,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/_sandbox/expire-sessions", post(control::expire_sessions))
         .route("/_sandbox/reset", post(control::reset))
+        .route("/_sandbox/convert-lead/{id}", post(control::convert_lead))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
