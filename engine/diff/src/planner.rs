@@ -13,7 +13,7 @@ use engine_diag::Diagnostic;
 use engine_mapping::SyncMapping;
 use engine_plan::{
     Action, ChangeSet, ChangeWriter, FieldChange, GuardCheck, HeldRow, RemoveBehaviour, RowChange,
-    SkippedRow, Summary, SyncPlan, WriteMode, match_key,
+    RowsAre, SkippedRow, Summary, SyncPlan, WriteMode, match_key,
 };
 use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec};
 use futures_util::StreamExt;
@@ -473,6 +473,13 @@ fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
             SyncMode::Upsert => WriteMode::Upsert,
             SyncMode::Update => WriteMode::Update,
             SyncMode::Insert => WriteMode::Insert,
+        },
+        rows_are: if input.sync.sends_events() {
+            RowsAre::Events
+        } else if input.sync.list.is_some() {
+            RowsAre::Memberships
+        } else {
+            RowsAre::Records
         },
         match_case_insensitive: input.match_case_insensitive,
         guards: Vec::new(),

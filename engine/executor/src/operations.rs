@@ -5,7 +5,7 @@
 
 use connector_core::association::LINKS_OWED;
 use connector_core::{AssociationChange, Operation, OperationKind, is_association};
-use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
+use engine_plan::{Action, RemoveBehaviour, RowChange, RowsAre, SyncPlan, WriteMode};
 use engine_state::RunCounts;
 
 /// A plan as operations, plus the rows that need no request and those that cannot be sent.
@@ -144,7 +144,9 @@ pub(crate) fn plan_change(plan: &SyncPlan, change: RowChange, out: &mut PlannedO
         // Insert mode never changes a record: the state takes the row's new values, except
         // for links owed to a record the sync created (a crash came between the record and
         // its links). A list sync's rows are memberships: a changed match value moves one.
-        Action::Update if plan.mode == WriteMode::Insert && plan.object != "lists" => {
+        Action::Update
+            if plan.mode == WriteMode::Insert && plan.rows_are != RowsAre::Memberships =>
+        {
             out.counts.planned_update += 1;
             let owed: Vec<(String, String)> = fields
                 .into_iter()

@@ -20,6 +20,7 @@ fn plan(changes: Vec<RowChange>) -> SyncPlan {
         clear_on_null: vec!["phone".into()],
         on_remove: RemoveBehaviour::ClearFields,
         mode: WriteMode::Upsert,
+        rows_are: engine_plan::RowsAre::Records,
         match_case_insensitive: true,
         skipped: vec![],
         held: vec![],

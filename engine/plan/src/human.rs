@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use connector_core::{AssociationChange, is_association};
 
-use crate::{Action, FieldChange, Plan, RemoveBehaviour, RowChange, SyncPlan, WriteMode};
+use crate::{Action, FieldChange, Plan, RemoveBehaviour, RowChange, RowsAre, SyncPlan, WriteMode};
 
 /// Knobs for the human view.
 #[derive(Debug, Clone, Copy)]
@@ -175,8 +175,8 @@ fn render_change(out: &mut String, sync: &SyncPlan, change: &RowChange) {
         Action::Update => ('~', "update"),
         Action::Remove => ('-', "remove"),
     };
-    let events = sync.object == "events";
-    let list = sync.object == "lists";
+    let events = sync.rows_are == RowsAre::Events;
+    let list = sync.rows_are == RowsAre::Memberships;
     let (sign, verb) = match change.action {
         Action::Create if events => ('+', "send event for"),
         Action::Create if list => ('+', "add to the list"),

@@ -20,6 +20,7 @@ fn sample() -> Plan {
             clear_on_null: vec![],
             on_remove: RemoveBehaviour::ClearFields,
             mode: WriteMode::Upsert,
+            rows_are: RowsAre::Records,
             match_case_insensitive: false,
             skipped: vec![],
             held: vec![],

@@ -60,6 +60,28 @@ impl WriteMode {
     }
 }
 
+/// What a sync's rows are at the destination: records (the default), events sent once, or
+/// memberships of a list. Read by the executor (a membership row whose match value changes
+/// moves, even in insert mode) and the human view, so neither tests the object's name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowsAre {
+    /// One record per row.
+    #[default]
+    Records,
+    /// One event per added row (`object: events`).
+    Events,
+    /// One list membership per row (`object: lists`).
+    Memberships,
+}
+
+impl RowsAre {
+    /// True for the default, which plans leave out.
+    pub fn is_records(&self) -> bool {
+        *self == RowsAre::Records
+    }
+}
+
 /// The plan of one sync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncPlan {
@@ -84,6 +106,9 @@ pub struct SyncPlan {
     /// How new rows reach records (absent in a plan file: upsert).
     #[serde(default, skip_serializing_if = "WriteMode::is_upsert")]
     pub mode: WriteMode,
+    /// What the rows are at the destination (absent in a plan file: records).
+    #[serde(default, skip_serializing_if = "RowsAre::is_records")]
+    pub rows_are: RowsAre,
     /// True when the destination compares match values case-insensitively (HubSpot's
     /// `email` and `domain`): two values differing only in case are one record.
     #[serde(default)]
