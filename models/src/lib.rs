@@ -8,6 +8,7 @@
 //! sorts and aggregations spill to the state directory instead of exhausting the machine.
 
 mod errors;
+pub mod warehouse;
 
 use std::path::Path;
 use std::sync::Arc;
