@@ -73,6 +73,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 
@@ -466,6 +467,17 @@ impl WarehouseError {
             DataFusionError::External(inner) => inner.downcast_ref::<WarehouseError>(),
             DataFusionError::Context(_, inner) => WarehouseError::from_datafusion(inner),
             DataFusionError::Shared(inner) => WarehouseError::from_datafusion(inner),
+            // Operators that run batches through Arrow kernels wrap errors once more.
+            DataFusionError::ArrowError(inner, _) => match inner.as_ref() {
+                ArrowError::ExternalError(source) => {
+                    source.downcast_ref::<WarehouseError>().or_else(|| {
+                        source
+                            .downcast_ref::<DataFusionError>()
+                            .and_then(WarehouseError::from_datafusion)
+                    })
+                }
+                _ => None,
+            },
             _ => None,
         }
     }

@@ -202,6 +202,12 @@ fn error_messages_name_the_place_and_say_what_to_do() {
         WarehouseError::from_datafusion(&wrapped),
         Some(WarehouseError::Timeout { .. })
     ));
+    let through_arrow =
+        DataFusionError::ArrowError(Box::new(ArrowError::ExternalError(Box::new(wrapped))), None);
+    assert!(matches!(
+        WarehouseError::from_datafusion(&through_arrow),
+        Some(WarehouseError::Timeout { .. })
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -853,7 +859,7 @@ async fn postgres_tls_modes() {
 }
 
 /// Streams 1,000,000 rows of (bigint, text, numeric, timestamptz) and prints the rate; run with
-/// `cargo test -p engine-models --release warehouse_rate -- --ignored --nocapture`.
+/// `cargo test -p engine-models --release postgres_streaming_rate -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn postgres_streaming_rate() {
