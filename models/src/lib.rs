@@ -1,6 +1,7 @@
 //! Evaluates models: one DataFusion `SessionContext` per run, with the project's file tables
 //! (CSV, Parquet, NDJSON) registered under their names, and each model's SQL planned and run
-//! against them.
+//! against them; a model with `source:` runs in that warehouse instead (`sources.rs`,
+//! `warehouse/`), its rows streamed back as the same Arrow batches.
 //!
 //! SQL problems become diagnostics that point into the model's YAML file: DataFusion reports a
 //! line and column inside the SQL text, and [`sql_position_to_file`] shifts it by where the
@@ -8,6 +9,7 @@
 //! sorts and aggregations spill to the state directory instead of exhausting the machine.
 
 mod errors;
+mod sources;
 pub mod warehouse;
 
 use std::path::Path;
@@ -27,6 +29,7 @@ use engine_diag::Diagnostic;
 use engine_spec::{FileFormat, ModelSpec, Project, TableSpec};
 
 pub use errors::{model_error, sql_position_to_file};
+pub use sources::is_unreachable;
 
 /// Default memory bound for one run's DataFusion work (joins, sorts, aggregations).
 pub const DEFAULT_MEMORY_LIMIT: usize = 1536 * 1024 * 1024;
@@ -37,6 +40,8 @@ pub struct ModelEngine {
     /// The absolute paths of the registered tables, to put back the leading `/` that
     /// DataFusion's object-store paths drop from its messages about reading them.
     table_paths: Vec<String>,
+    /// The project's warehouses, for models with `source:`.
+    sources: sources::Sources,
 }
 
 /// How the engine's DataFusion session is set up.
@@ -96,6 +101,7 @@ impl ModelEngine {
         Ok(ModelEngine {
             ctx: SessionContext::new_with_config_rt(config, runtime),
             table_paths: Vec::new(),
+            sources: sources::Sources::default(),
         })
     }
 
@@ -106,6 +112,7 @@ impl ModelEngine {
         options: &EngineOptions,
     ) -> Result<ModelEngine, Vec<Diagnostic>> {
         let mut engine = ModelEngine::empty(options).map_err(|d| vec![d])?;
+        engine.sources = sources::Sources::new(project);
         let mut problems = Vec::new();
         for table in &project.tables {
             if let Err(d) = engine.register_table(table).await {
@@ -179,6 +186,9 @@ impl ModelEngine {
     /// Plans the model's SQL without running it and returns its output schema; every SQL
     /// problem points into the model's YAML.
     pub async fn schema(&self, model: &ModelSpec) -> Result<SchemaRef, Diagnostic> {
+        if model.source.is_some() {
+            return self.sources.schema(model).await;
+        }
         let df = self.plan(model).await?;
         Ok(Arc::clone(df.schema().inner()))
     }
@@ -188,10 +198,25 @@ impl ModelEngine {
         &self,
         model: &ModelSpec,
     ) -> Result<SendableRecordBatchStream, Diagnostic> {
+        if model.source.is_some() {
+            return self.sources.execute(model).await;
+        }
         let df = self.plan(model).await?;
         df.execute_stream()
             .await
             .map_err(|e| model_error(model, &e))
+    }
+
+    /// The diagnostic for an error a warehouse model's rows stopped with (a statement
+    /// timeout, a value that cannot be read), pointing at what to fix; `None` for other
+    /// models and errors.
+    pub fn stream_error(
+        &self,
+        model: &ModelSpec,
+        error: &datafusion::error::DataFusionError,
+    ) -> Option<Diagnostic> {
+        model.source.as_ref()?;
+        self.sources.stream_error(model, error)
     }
 
     /// Plans the model's query; anything but one query is refused before it can change the

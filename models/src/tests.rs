@@ -23,6 +23,7 @@ fn model(sql: &str) -> ModelSpec {
         },
         file: PathBuf::from("models/m.yaml"),
         description: None,
+        source: None,
         primary_key: vec![Located {
             value: "id".into(),
             span: span(2, 15),

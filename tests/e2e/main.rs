@@ -21,6 +21,7 @@
 //! | `example_thankview` | `examples/thankview-salesforce`: one `ThankView__c` per send, the Contact/Lead cascade, an unmatched row reported, updates in place, plan-time describe errors |
 //! | `salesforce_bulk` | Salesforce syncs above `bulk_threshold`: one Bulk API 2.0 job, failed rows reported and sent again once fixed, a kill while the job runs resumed by polling it; an ignored test measuring rows per second |
 //! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
+//! | `warehouse` | models in PostgreSQL (a join of two tables) and MariaDB synced to the sandbox and followed through data changes; a missing table, a syntax error, DDL, a statement timeout and an unreachable warehouse, each pointing at what to fix with no password shown |
 //! | `sandboxes` | `engine sandbox salesforce` started as a user starts it: OAuth, describe, SOQL |
 //! | `corpus` | 50+ bad inputs (YAML, names, SQL, templates, properties, CSV, state damage, saved plans): exit code, error code, location, nothing written |
 //!
@@ -44,3 +45,4 @@ mod salesforce_bulk;
 mod sandboxes;
 mod state;
 mod support;
+mod warehouse;

@@ -23,7 +23,9 @@ mod sort;
 
 pub use fingerprint::{FP_VERSION, fingerprint_row};
 pub use fold::{FoldOutcome, RunOutcomes, Written, fold_run, fold_snapshot};
-pub use planner::{Pending, PlanProgress, PlanStage, SyncDiffInput, plan_sync};
+pub use planner::{
+    Pending, PlanProgress, PlanStage, SyncDiffInput, no_stream_diagnostic, plan_sync,
+};
 pub use snapshot::{
     FP_COLUMN, ID_COLUMN, KEY_COLUMN, SORTED_METADATA, SnapshotWriter, read_snapshot_rows,
     snapshot_is_sorted, snapshot_row_count,

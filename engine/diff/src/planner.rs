@@ -46,6 +46,15 @@ pub struct SyncDiffInput<'a> {
     pub work_dir: &'a Path,
     /// Told what the plan is doing, for a progress display.
     pub progress: &'a dyn PlanProgress,
+    /// The diagnostic for an error the model's stream ended with, when its producer knows it
+    /// better than "the model failed" (a warehouse's statement timeout, a value it cannot
+    /// read); `None` leaves the generic one.
+    pub stream_error: &'a dyn Fn(&datafusion::error::DataFusionError) -> Option<Diagnostic>,
+}
+
+/// For [`SyncDiffInput::stream_error`]: no better diagnostic than the generic one.
+pub fn no_stream_diagnostic(_: &datafusion::error::DataFusionError) -> Option<Diagnostic> {
+    None
 }
 
 /// What a plan is doing.
@@ -162,6 +171,9 @@ pub async fn plan_sync(
     let mut mapped_rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| {
+            if let Some(diagnostic) = (input.stream_error)(&e) {
+                return vec![diagnostic];
+            }
             let root = e.find_root();
             let hint = if matches!(root, datafusion::error::DataFusionError::ResourcesExhausted(_)) {
                 "the model's query needs more memory than `ENGINE_MEMORY_LIMIT` (bytes) allows: raise it, or make the model's joins smaller (e.g. join onto the small table, filter first)"

@@ -122,6 +122,7 @@ async fn plan(
             match_case_insensitive: true,
             work_dir: work,
             progress: &(),
+            stream_error: &crate::no_stream_diagnostic,
         },
     )
     .await

@@ -1,4 +1,5 @@
-//! `engine.yaml`: the project's name, where state lives, file tables and destinations.
+//! `engine.yaml`: the project's name, where state lives, file tables, warehouse sources
+//! (`sources.rs`) and destinations.
 
 use std::path::{Path, PathBuf};
 
@@ -8,11 +9,18 @@ use crate::check::{Cx, Fields, list};
 use crate::env::{self, Piece};
 use crate::types::{
     DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, Retention,
-    SalesforceAuthSpec, TableSpec,
+    SalesforceAuthSpec, SourceSpec, TableSpec,
 };
 use crate::yaml::{Node, Value};
 
-const ROOT_KEYS: &[&str] = &["version", "project", "state", "tables", "destinations"];
+const ROOT_KEYS: &[&str] = &[
+    "version",
+    "project",
+    "state",
+    "tables",
+    "sources",
+    "destinations",
+];
 const STATE_KEYS: &[&str] = &["path", "retention"];
 const RETENTION_KEYS: &[&str] = &["runs", "days"];
 const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
@@ -53,6 +61,11 @@ pub(crate) struct EngineFile {
     pub retention: Retention,
     /// Tables that checked out.
     pub tables: Vec<TableSpec>,
+    /// Warehouse sources that checked out.
+    pub sources: Vec<SourceSpec>,
+    /// Every source name written, for models' references; `None` when `sources:` could not
+    /// be read at all.
+    pub source_names: Option<Vec<Located<String>>>,
     /// Destinations that checked out.
     pub destinations: Vec<DestinationSpec>,
     /// Every destination name written, for syncs' references; `None` when `destinations:`
@@ -86,28 +99,45 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
     if let Some(tables) = fields.get("tables") {
         out.tables = check_tables(cx, root, tables, fields.key("tables"));
     }
+    match fields.get_raw("sources") {
+        None => out.source_names = Some(Vec::new()),
+        Some(node) if matches!(node.value, Value::Null) => out.source_names = Some(Vec::new()),
+        Some(node) => {
+            if matches!(node.value, Value::Map(_)) {
+                out.source_names = Some(map_keys(node));
+            }
+            out.sources = crate::sources::check_sources(cx, root, node, fields.key("sources"));
+        }
+    }
     match fields.get_raw("destinations") {
         None => out.destination_names = Some(Vec::new()),
         Some(node) if matches!(node.value, Value::Null) => out.destination_names = Some(Vec::new()),
         Some(node) => {
-            if let Value::Map(entries) = &node.value {
-                let mut names: Vec<Located<String>> = Vec::new();
-                for (key, _) in entries {
-                    if let Value::Str(name) = &key.value
-                        && !names.iter().any(|n| n.value == *name)
-                    {
-                        names.push(Located {
-                            value: name.clone(),
-                            span: key.span.clone(),
-                        });
-                    }
-                }
-                out.destination_names = Some(names);
+            if matches!(node.value, Value::Map(_)) {
+                out.destination_names = Some(map_keys(node));
             }
             out.destinations = check_destinations(cx, node, fields.key("destinations"));
         }
     }
     out
+}
+
+/// The names written as keys of a mapping (each once), for references to them.
+fn map_keys(node: &Node) -> Vec<Located<String>> {
+    let mut names: Vec<Located<String>> = Vec::new();
+    if let Value::Map(entries) = &node.value {
+        for (key, _) in entries {
+            if let Value::Str(name) = &key.value
+                && !names.iter().any(|n| n.value == *name)
+            {
+                names.push(Located {
+                    value: name.clone(),
+                    span: key.span.clone(),
+                });
+            }
+        }
+    }
+    names
 }
 
 /// `state:`: where the state lives (default `.engine`) and how much history it keeps.
@@ -692,7 +722,7 @@ fn base_url(cx: &mut Cx<'_>, node: &Node) -> Option<EnvTemplate> {
 
 /// True when a URL's user information holds a password written out rather than a
 /// `${env:NAME}` reference (`https://user:secret@host`).
-fn has_literal_password(url: &str) -> bool {
+pub(crate) fn has_literal_password(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };
@@ -833,7 +863,7 @@ fn rate_limit(
 }
 
 /// The key's text as a name, for checking an entry whose name was refused.
-fn placeholder(cx: &Cx<'_>, key: &Node) -> Located<String> {
+pub(crate) fn placeholder(cx: &Cx<'_>, key: &Node) -> Located<String> {
     Located {
         value: key.scalar_text(cx.source).unwrap_or_default(),
         span: key.span.clone(),
@@ -841,7 +871,11 @@ fn placeholder(cx: &Cx<'_>, key: &Node) -> Located<String> {
 }
 
 /// "`x` is defined twice" for two entries of one mapping (tables, destinations).
-fn duplicate_entry(kind: &str, name: &Located<String>, first: &Located<String>) -> Diagnostic {
+pub(crate) fn duplicate_entry(
+    kind: &str,
+    name: &Located<String>,
+    first: &Located<String>,
+) -> Diagnostic {
     Diagnostic::error(
         "spec::duplicate_name",
         format!("{kind} `{}` is defined twice", name.value),

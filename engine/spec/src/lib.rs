@@ -22,6 +22,7 @@ mod engine_file;
 mod env;
 mod model;
 mod project;
+mod sources;
 mod sync;
 mod types;
 mod yaml;
@@ -30,6 +31,8 @@ mod yaml;
 mod tests;
 #[cfg(test)]
 mod tests_salesforce;
+#[cfg(test)]
+mod tests_sources;
 
 pub use check::MAX_NAME_LENGTH;
 pub use project::load_project;

@@ -6,7 +6,7 @@ use crate::check::Cx;
 use crate::types::{Located, ModelSpec};
 use crate::yaml::{self, Node, ScalarStyle, Value};
 
-const MODEL_KEYS: &[&str] = &["name", "description", "primary_key", "sql"];
+const MODEL_KEYS: &[&str] = &["name", "description", "source", "primary_key", "sql"];
 
 /// What a model file yields: its name (for duplicate and reference checks, even when the
 /// rest has errors) and the model when it checked out.
@@ -33,17 +33,27 @@ pub(crate) fn check(cx: &mut Cx<'_>, node: &Node) -> ModelFile {
         Some(d) => cx.string(d, "description").map(|d| Some(d.value)),
         None => Some(None),
     };
+    let source = match fields.get("source") {
+        Some(node) => cx.name(node, "source", "source").map(Some),
+        None => Some(None),
+    };
     let primary_key = cx
         .required(&fields, "primary_key")
         .and_then(|n| primary_key(cx, n));
     let sql = cx.required(&fields, "sql").and_then(|n| sql(cx, n));
-    if let (Some(name), Some(description), Some(primary_key), Some((sql, sql_span, sql_indent))) =
-        (out.name.clone(), description, primary_key, sql)
+    if let (
+        Some(name),
+        Some(description),
+        Some(source),
+        Some(primary_key),
+        Some((sql, sql_span, sql_indent)),
+    ) = (out.name.clone(), description, source, primary_key, sql)
     {
         out.spec = Some(ModelSpec {
             name,
             file: cx.file.to_path_buf(),
             description,
+            source,
             primary_key,
             sql,
             sql_span,

@@ -73,6 +73,17 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
     // broken model file would also show up as "unknown model" in each of its syncs.
     let model_names: Option<Vec<Located<String>>> = models.iter().map(|m| m.name.clone()).collect();
     let destination_names = engine.as_ref().and_then(|e| e.destination_names.clone());
+    let source_names = engine.as_ref().and_then(|e| e.source_names.clone());
+    for model in &models {
+        if let (Some(source), Some(names)) = (
+            model.spec.as_ref().and_then(|m| m.source.as_ref()),
+            &source_names,
+        ) {
+            check_reference(source, "source", names, &mut diagnostics, |name| {
+                format!("add `{name}:` under `sources:` in `engine.yaml`")
+            });
+        }
+    }
     for sync in &syncs {
         if let (Some(model), Some(names)) = (&sync.model, &model_names) {
             check_reference(model, "model", names, &mut diagnostics, |name| {
@@ -117,6 +128,7 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         state_dir: Some(state_dir),
         retention,
         tables,
+        sources,
         destinations,
         ..
     }) = engine
@@ -139,6 +151,7 @@ pub fn load_project(dir: &Path) -> Result<(Project, Vec<Diagnostic>), Vec<Diagno
         state_dir,
         retention,
         tables,
+        sources,
         destinations,
         models,
         syncs,

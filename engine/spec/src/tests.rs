@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use crate::env::{self, Piece, Problem};
 use crate::*;
 
-const ENGINE: &str = r#"version: 1
+pub(crate) const ENGINE: &str = r#"version: 1
 project: quickstart
 state:
   path: .engine
@@ -30,7 +30,7 @@ destinations:
       requests_per_second: 10
 "#;
 
-const MODEL: &str = "name: contacts
+pub(crate) const MODEL: &str = "name: contacts
 description: Active users as HubSpot contacts
 primary_key: [user_id]
 sql: |
@@ -278,7 +278,7 @@ fn unknown_and_missing_keys_and_wrong_types() {
           |
         4 | colour: red
           | ^^^^^^
-          = hint: valid keys are `name`, `description`, `primary_key` and `sql`
+          = hint: valid keys are `name`, `description`, `source`, `primary_key` and `sql`
 
         error[spec::missing_key]: `match` is missing the required key `column`
          --> syncs/contacts_to_hubspot.yaml:5:1

@@ -55,6 +55,8 @@ pub struct Project {
     pub retention: Retention,
     /// File tables visible to every model's SQL.
     pub tables: Vec<TableSpec>,
+    /// Warehouses that models with `source:` run in.
+    pub sources: Vec<SourceSpec>,
     /// Destinations (a CRM account), reused by many syncs.
     pub destinations: Vec<DestinationSpec>,
     /// Models, sorted by name.
@@ -69,6 +71,11 @@ impl Project {
     /// The model with this name.
     pub fn model(&self, name: &str) -> Option<&ModelSpec> {
         self.models.iter().find(|m| m.name.value == name)
+    }
+
+    /// The warehouse source with this name.
+    pub fn source(&self, name: &str) -> Option<&SourceSpec> {
+        self.sources.iter().find(|s| s.name.value == name)
     }
 
     /// The destination with this name.
@@ -132,6 +139,46 @@ pub struct EnvTemplate {
     pub raw: String,
     /// Where it was written.
     pub span: SourceSpan,
+}
+
+/// The kind of warehouse a source is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// PostgreSQL (and wire-compatible warehouses).
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+/// How a source's connection uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceTls {
+    /// Never (a local database, a trusted network).
+    Disable,
+    /// When the server offers it (the default, as `sslmode=prefer`).
+    Prefer,
+    /// Always; the certificate is not checked against a CA.
+    Require,
+    /// Always, with the certificate checked against the system's (or `ca_file`'s) CAs and
+    /// the host name.
+    VerifyFull,
+}
+
+/// A warehouse models can run in: `sources.<name>` of `engine.yaml`.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// The key under `sources:`.
+    pub name: Located<String>,
+    /// `type:`.
+    pub kind: SourceKind,
+    /// `url:` the connection URL, with any password from `${env:…}`.
+    pub url: EnvTemplate,
+    /// `tls:`; `None`: as the URL's `sslmode` / `ssl-mode` says, else `prefer`.
+    pub tls: Option<SourceTls>,
+    /// `ca_file:` resolved against the project root.
+    pub ca_file: Option<PathBuf>,
+    /// `statement_timeout:` how long a model's query may run.
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// A destination: one CRM account and how to reach it.
@@ -243,6 +290,8 @@ pub struct ModelSpec {
     pub file: PathBuf,
     /// `description:`.
     pub description: Option<String>,
+    /// `source:` the warehouse the SQL runs in; `None`: the project's file tables.
+    pub source: Option<Located<String>>,
     /// `primary_key:` (one or more columns).
     pub primary_key: Vec<Located<String>>,
     /// `sql:` text.

@@ -217,6 +217,7 @@ pub async fn plan_one(
                 sync: &sync.name.value,
                 reporter,
             },
+            stream_error: &|e| engine.stream_error(model, e),
         },
     )
     .await

@@ -81,6 +81,7 @@ pub async fn rebuild(
                     match_case_insensitive: case_insensitive,
                     work_dir: &work_dir,
                     progress: &(),
+                    stream_error: &|e| engine.stream_error(model, e),
                 },
             )
             .await

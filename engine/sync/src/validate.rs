@@ -10,7 +10,8 @@ use engine_spec::Project;
 use crate::{load_project, model_engine_readonly};
 
 /// Validates the project in `dir`: the spec, unset `${env:…}` variables (warnings), every
-/// model's SQL and every sync's mapping against its model's schema. Returns the project when
+/// model's SQL (a warehouse model's against its warehouse, or a warning when it cannot be
+/// reached) and every sync's mapping against its model's schema. Returns the project when
 /// it loaded, and every diagnostic found.
 pub async fn validate(dir: &Path) -> (Option<Project>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
@@ -49,6 +50,11 @@ pub async fn validate(dir: &Path) -> (Option<Project>, Vec<Diagnostic>) {
                     Ok(schema) => {
                         schemas.insert(model.name.value.clone(), schema);
                     }
+                    // A warehouse out of reach (no VPN, a laptop) is said plainly, and the
+                    // rest of the project is still validated.
+                    Err(d) if engine_models::is_unreachable(&d) => {
+                        diagnostics.push(unchecked_model(model, d));
+                    }
                     Err(d) => diagnostics.push(d),
                 }
             }
@@ -66,4 +72,24 @@ pub async fn validate(dir: &Path) -> (Option<Project>, Vec<Diagnostic>) {
         }
     }
     (Some(project), diagnostics)
+}
+
+/// The warning for a warehouse model whose source could not be reached: its SQL and the
+/// mappings of its syncs were not checked.
+fn unchecked_model(model: &engine_spec::ModelSpec, unreachable: Diagnostic) -> Diagnostic {
+    let source = model.source.as_ref().map_or("", |s| s.value.as_str());
+    let mut warning = Diagnostic::warning(
+        "source::not_checked",
+        format!(
+            "model `{}` was not checked: source `{source}` cannot be reached from here",
+            model.name.value
+        ),
+    )
+    .note(unreachable.message.clone());
+    if let Some(location) = unreachable.location.clone() {
+        warning.location = Some(location);
+    }
+    warning
+        .note("its SQL and the mappings of the syncs reading it are checked when the warehouse can be reached (by `engine validate` there, and by every `engine plan`)")
+        .hint("run `engine validate` where the warehouse is reachable (CI, a VPN), or fix the source's `url`")
 }
