@@ -72,6 +72,25 @@ pub(crate) fn not_a_query(model: &ModelSpec, found: &str, underline: usize) -> D
     .hint("write the rows the sync keeps as one `SELECT`; declare the files it reads under `tables:` in `engine.yaml`")
 }
 
+/// What a statement that is not a query is, for [`not_a_query`]: "a `DROP TABLE` statement"
+/// and how many characters of its first line to underline.
+pub(crate) fn statement_found(sql: &str) -> (String, usize) {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(2)
+        .map(str::to_uppercase)
+        .collect();
+    let keyword = match words.as_slice() {
+        [first, second] if matches!(first.as_str(), "CREATE" | "DROP" | "ALTER") => {
+            format!("{first} {second}")
+        }
+        [first, ..] => first.clone(),
+        [] => String::new(),
+    };
+    let underline = keyword.chars().count();
+    (format!("a `{keyword}` statement"), underline)
+}
+
 fn span_len(span: &datafusion::common::Span) -> usize {
     if span.end.line == span.start.line && span.end.column > span.start.column {
         (span.end.column - span.start.column) as usize

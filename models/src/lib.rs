@@ -244,23 +244,7 @@ impl ModelEngine {
             {
                 return Ok(());
             }
-            Ok(_) => {
-                let words: Vec<String> = model
-                    .sql
-                    .split_whitespace()
-                    .take(2)
-                    .map(str::to_uppercase)
-                    .collect();
-                let keyword = match words.as_slice() {
-                    [first, second] if matches!(first.as_str(), "CREATE" | "DROP" | "ALTER") => {
-                        format!("{first} {second}")
-                    }
-                    [first, ..] => first.clone(),
-                    [] => String::new(),
-                };
-                let underline = keyword.chars().count();
-                (format!("a `{keyword}` statement"), underline)
-            }
+            Ok(_) => errors::statement_found(&model.sql),
             Err(error) if error.to_string().contains("single SQL statement") => (
                 "more than one statement".to_string(),
                 first_line.chars().count(),

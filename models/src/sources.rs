@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use engine_diag::{Diagnostic, SourceSpan};
 use engine_spec::{ModelSpec, Project, SourceKind, SourceSpec, SourceTls};
 
-use crate::errors::not_a_query;
+use crate::errors::{not_a_query, statement_found};
 use crate::sql_position_to_file;
 use crate::warehouse::{
     DEFAULT_BATCH_ROWS, TlsMode, Warehouse, WarehouseConfig, WarehouseError, WarehouseKind,
@@ -193,27 +193,8 @@ fn check_is_query(model: &ModelSpec, kind: SourceKind) -> Result<(), Diagnostic>
         [Statement::Query(_)] => Ok(()),
         [] => Ok(()),
         [_] => {
-            let words: Vec<String> = model
-                .sql
-                .split_whitespace()
-                .take(2)
-                .map(str::to_uppercase)
-                .collect();
-            let keyword = match words.as_slice() {
-                [first, second]
-                    if matches!(first.as_str(), "CREATE" | "DROP" | "ALTER" | "INSERT") =>
-                {
-                    format!("{first} {second}")
-                }
-                [first, ..] => first.clone(),
-                [] => String::new(),
-            };
-            let underline = keyword.chars().count();
-            Err(not_a_query(
-                model,
-                &format!("a `{keyword}` statement"),
-                underline,
-            ))
+            let (found, underline) = statement_found(&model.sql);
+            Err(not_a_query(model, &found, underline))
         }
         _ => Err(not_a_query(
             model,

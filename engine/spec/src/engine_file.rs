@@ -187,35 +187,56 @@ fn retention(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Retention {
 }
 
 fn check_tables(cx: &mut Cx<'_>, root: &Path, node: &Node, key: Option<&Node>) -> Vec<TableSpec> {
+    named_entries(
+        cx,
+        node,
+        key,
+        ("tables", "table", "a mapping of table names to files"),
+        table_name,
+        |cx, name, key, value| check_table(cx, root, name, key, value),
+    )
+}
+
+/// The entries of a mapping keyed by names (`tables:`, `sources:`, `destinations:`): each
+/// name read by `name`, each body by `check` (even under a bad or repeated name, so every
+/// problem is reported at once); a repeated name is an error and keeps the first entry.
+/// `what` is (the section's key, the noun of one entry, what the section must be).
+pub(crate) fn named_entries<T>(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    key: Option<&Node>,
+    what: (&str, &str, &str),
+    name: impl Fn(&mut Cx<'_>, &Node) -> Option<Located<String>>,
+    mut check: impl FnMut(&mut Cx<'_>, Located<String>, &Node, &Node) -> Option<T>,
+) -> Vec<T> {
+    let (section, noun, expected) = what;
     let Value::Map(entries) = &node.value else {
-        cx.wrong_type_in(node, key, "tables", "a mapping of table names to files");
+        cx.wrong_type_in(node, key, section, expected);
         return Vec::new();
     };
-    let mut tables: Vec<TableSpec> = Vec::new();
+    let mut out: Vec<T> = Vec::new();
     let mut seen: Vec<Located<String>> = Vec::new();
     for (key, value) in entries {
-        // The body is checked even under a bad or repeated name, to report all at once.
-        let name = table_name(cx, key);
+        let name = name(cx, key);
         let first = name
             .as_ref()
-            .and_then(|n| seen.iter().find(|t| t.value == n.value).cloned());
-        let checked = check_table(
+            .and_then(|n| seen.iter().find(|s| s.value == n.value).cloned());
+        let checked = check(
             cx,
-            root,
             name.clone().unwrap_or_else(|| placeholder(cx, key)),
             key,
             value,
         );
         match (name, first) {
-            (Some(name), Some(first)) => cx.push(duplicate_entry("table", &name, &first)),
+            (Some(name), Some(first)) => cx.push(duplicate_entry(noun, &name, &first)),
             (Some(name), None) => {
                 seen.push(name);
-                tables.extend(checked);
+                out.extend(checked);
             }
             (None, _) => {}
         }
     }
-    tables
+    out
 }
 
 /// Table names are SQL identifiers; DataFusion folds unquoted names to lowercase.
@@ -376,39 +397,18 @@ fn delimiter(cx: &mut Cx<'_>, node: &Node) -> Option<u8> {
 }
 
 fn check_destinations(cx: &mut Cx<'_>, node: &Node, key: Option<&Node>) -> Vec<DestinationSpec> {
-    let Value::Map(entries) = &node.value else {
-        cx.wrong_type_in(
-            node,
-            key,
+    named_entries(
+        cx,
+        node,
+        key,
+        (
             "destinations",
+            "destination",
             "a mapping of destination names to settings",
-        );
-        return Vec::new();
-    };
-    let mut destinations: Vec<DestinationSpec> = Vec::new();
-    let mut seen: Vec<Located<String>> = Vec::new();
-    for (key, value) in entries {
-        // The body is checked even under a bad or repeated name, to report all at once.
-        let name = cx.name(key, "destinations", "destination");
-        let first = name
-            .as_ref()
-            .and_then(|n| seen.iter().find(|d| d.value == n.value).cloned());
-        let checked = check_destination(
-            cx,
-            name.clone().unwrap_or_else(|| placeholder(cx, key)),
-            key,
-            value,
-        );
-        match (name, first) {
-            (Some(name), Some(first)) => cx.push(duplicate_entry("destination", &name, &first)),
-            (Some(name), None) => {
-                seen.push(name);
-                destinations.extend(checked);
-            }
-            (None, _) => {}
-        }
-    }
-    destinations
+        ),
+        |cx, key| cx.name(key, "destinations", "destination"),
+        check_destination,
+    )
 }
 
 fn check_destination(

@@ -19,10 +19,10 @@ use std::time::Duration;
 use engine_diag::Diagnostic;
 
 use crate::check::Cx;
-use crate::engine_file::{duplicate_entry, has_literal_password, placeholder};
+use crate::engine_file::{has_literal_password, named_entries};
 use crate::env::{self, Piece};
 use crate::types::{EnvTemplate, Located, SourceKind, SourceSpec, SourceTls};
-use crate::yaml::{Node, Value};
+use crate::yaml::Node;
 
 const SOURCE_KEYS: &[&str] = &["type", "url", "tls", "ca_file", "statement_timeout"];
 const SOURCE_TYPES: &[&str] = &["postgres", "mysql"];
@@ -35,40 +35,18 @@ pub(crate) fn check_sources(
     node: &Node,
     key: Option<&Node>,
 ) -> Vec<SourceSpec> {
-    let Value::Map(entries) = &node.value else {
-        cx.wrong_type_in(
-            node,
-            key,
+    named_entries(
+        cx,
+        node,
+        key,
+        (
             "sources",
+            "source",
             "a mapping of source names to warehouses",
-        );
-        return Vec::new();
-    };
-    let mut sources: Vec<SourceSpec> = Vec::new();
-    let mut seen: Vec<Located<String>> = Vec::new();
-    for (key, value) in entries {
-        // The body is checked even under a bad or repeated name, to report all at once.
-        let name = cx.name(key, "sources", "source");
-        let first = name
-            .as_ref()
-            .and_then(|n| seen.iter().find(|s| s.value == n.value).cloned());
-        let checked = check_source(
-            cx,
-            root,
-            name.clone().unwrap_or_else(|| placeholder(cx, key)),
-            key,
-            value,
-        );
-        match (name, first) {
-            (Some(name), Some(first)) => cx.push(duplicate_entry("source", &name, &first)),
-            (Some(name), None) => {
-                seen.push(name);
-                sources.extend(checked);
-            }
-            (None, _) => {}
-        }
-    }
-    sources
+        ),
+        |cx, key| cx.name(key, "sources", "source"),
+        |cx, name, key, value| check_source(cx, root, name, key, value),
+    )
 }
 
 fn check_source(
