@@ -19,6 +19,7 @@
 //! | `lists` | contacts join and leave a static list created on the first run; missing contacts and active lists named |
 //! | `example_hightouch` | `examples/hightouch`: companies, contacts with typed dates and labelled links, events and a list, the guide's 409 and 429 |
 //! | `example_thankview` | `examples/thankview-salesforce`: one `ThankView__c` per send, the Contact/Lead cascade, an unmatched row reported, updates in place, plan-time describe errors |
+//! | `example_warehouse` | `examples/warehouse-postgres`: its own seed and change SQL in PostgreSQL, a join run in the warehouse synced to contacts (text, number, checkbox and datetime properties), then the change applied from a saved plan |
 //! | `salesforce_bulk` | Salesforce syncs above `bulk_threshold`: one Bulk API 2.0 job, failed rows reported and sent again once fixed, a kill while the job runs resumed by polling it; an ignored test measuring rows per second |
 //! | `examples` | the integration examples (`thnks`, `clientsuccess`, `timerex`): setup, apply, data changes, final records and links |
 //! | `warehouse` | models in PostgreSQL (a join of two tables) and MariaDB synced to the sandbox and followed through data changes; a missing table, a syntax error, DDL, a statement timeout and an unreachable warehouse, each pointing at what to fix with no password shown |
@@ -35,6 +36,7 @@ mod errors;
 mod events;
 mod example_hightouch;
 mod example_thankview;
+mod example_warehouse;
 mod examples;
 mod identity;
 mod lists;
