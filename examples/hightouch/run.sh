@@ -53,7 +53,7 @@ say "engine plan --detailed-exitcode (0: nothing left to do)"
 "$engine" plan --detailed-exitcode
 
 say "What the sandbox holds: contacts, their links to companies, events, lists"
-curl -s "$url/_sandbox/records/contacts" | head -c 2500; echo
+curl -s "$url/_sandbox/records/contacts" | cut -c1-2500; echo
 curl -s "$url/_sandbox/associations/contacts/companies"; echo
-curl -s "$url/_sandbox/events" | head -c 1500; echo
+curl -s "$url/_sandbox/events" | cut -c1-1500; echo
 curl -s "$url/_sandbox/lists"; echo

@@ -35,6 +35,6 @@ say "engine runs"
 "$engine" runs
 
 say "What the sandbox holds now"
-curl -s "$url/_sandbox/records/contacts" | head -c 2000; echo
+curl -s "$url/_sandbox/records/contacts" | cut -c1-2000; echo
 
 say "Done. The project copy and its state (.engine/) are in $work"

@@ -72,7 +72,7 @@ say "engine apply (Dee's row: invalid Donor ID and an unknown email, reported an
 "$engine" runs show 1 || true
 
 say "What Salesforce holds: ThankView__c records"
-curl -s "$url/_sandbox/records/ThankView__c" | head -c 3000; echo
+curl -s "$url/_sandbox/records/ThankView__c" | cut -c1-3000; echo
 
 say "The engagement changes; Dee's Donor ID is cleared and her email fixed"
 cp data/engagement_v2.csv data/engagement.csv
@@ -87,4 +87,4 @@ say "engine plan --detailed-exitcode (0: nothing left to do)"
 "$engine" plan --detailed-exitcode
 
 say "What Salesforce holds now: the same records, updated, and Dee's"
-curl -s "$url/_sandbox/records/ThankView__c" | head -c 4000; echo
+curl -s "$url/_sandbox/records/ThankView__c" | cut -c1-4000; echo

@@ -57,6 +57,6 @@ say "engine runs"
 "$engine" runs
 
 say "What the sandbox holds now"
-curl -s "$url/_sandbox/records/contacts" | head -c 6000; echo
+curl -s "$url/_sandbox/records/contacts" | cut -c1-6000; echo
 
 say "Done. The project copy and its state (.engine/) are in $work; the warehouse schema engine_example is left in place"
