@@ -102,11 +102,12 @@ impl Drop for Schema {
 
 type Contacts = BTreeMap<String, BTreeMap<String, String>>;
 
-/// The sandbox's contacts by email, with the sync's properties only.
+/// The sandbox's contacts by email, with the sync's properties only; one contact per email.
+#[track_caller]
 fn contacts(project: &TestProject) -> Contacts {
-    project
-        .contacts()
-        .into_iter()
+    let records = project.contacts();
+    let found: Contacts = records
+        .iter()
         .map(|c| {
             let mapped = c
                 .properties
@@ -116,7 +117,13 @@ fn contacts(project: &TestProject) -> Contacts {
                 .collect();
             (c.get("email").unwrap_or_default().to_string(), mapped)
         })
-        .collect()
+        .collect();
+    assert_eq!(
+        found.len(),
+        records.len(),
+        "one contact per email: {found:#?}"
+    );
+    found
 }
 
 /// One contact's properties: `values` in the order of [`PROPERTIES`], `""` for a property it
