@@ -256,9 +256,14 @@ pub(crate) fn diagnostic(
         }
         WarehouseError::Other { .. } => at_url("source::error"),
     };
-    match error.hint() {
-        Some(hint) if !matches!(error, WarehouseError::Timeout { .. }) => diagnostic.hint(hint),
-        _ => diagnostic,
+    match (error, error.hint()) {
+        (WarehouseError::Timeout { .. }, _) => diagnostic,
+        (_, Some(hint)) => diagnostic.hint(hint),
+        (WarehouseError::Syntax { .. } | WarehouseError::Query { .. }, None) => diagnostic
+            .hint("fix the model's SQL at the marked place; it runs in the warehouse's own dialect"),
+        (_, None) => diagnostic.hint(
+            "check that the warehouse is up and the source's `url` is right; `RUST_LOG=debug` shows the driver's detail",
+        ),
     }
 }
 

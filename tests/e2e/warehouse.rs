@@ -217,7 +217,9 @@ fn warehouse_problems_point_at_what_to_fix_and_write_nothing() {
     // A syntax error: at its line and column in the model's file.
     let typo = project("postgres", &good.replace("FROM", "FORM"), "");
     let plan = typo.engine_with(&["plan"], &env);
-    plan.assert_code(1).assert_contains("model::sql_syntax");
+    plan.assert_code(1)
+        .assert_contains("model::sql_syntax")
+        .assert_contains("fix the model's SQL at the marked place");
     assert!(plan.stderr.contains("models/users.yaml:8:3"), "{plan}");
 
     // Not a query: refused before anything reaches the warehouse.
