@@ -28,7 +28,7 @@ user+sys CPU from the kernel's rusage of that one child):
 
 and once, apply throughput: `engine apply plan.json` of a first backfill of `--apply-rows` rows
 against the sandbox, unthrottled and then with the sandbox's `--rate-limit` (the engine is
-configured with the same limit): rows/s, requests/s, 429s, engine and sandbox CPU per row. The
+configured with the same limit): rows/s, admitted requests/s (a 429 is not counted), 429s, engine and sandbox CPU per row. The
 unthrottled apply runs `--apply-repeats` times on fresh projects and sandboxes, and the run of
 median engine CPU is reported with the range: one run on a shared machine is noisy.
 
@@ -630,9 +630,11 @@ def build_state(
             total.max_rss_kb = max(total.max_rss_kb, m.max_rss_kb)
             total.returncode, total.killed_at_kb, total.log = m.returncode, m.killed_at_kb, m.log
             total.extra.update(m.extra)
+            total.extra.setdefault("step_rss_mb", []).append(m.max_rss_kb / 1024)
             if not m.ok:
                 break
     total.extra["steps"] = len(bounds)
+    total.extra["chunk"] = chunk
     write_project(project, csv, 1_000_000)
     return total
 
@@ -796,6 +798,9 @@ def print_size_table(n: int, r: list[Measured]) -> None:
         f"- state build (`engine apply` of the backfill{f' in {steps} steps' if steps > 1 else ''}, "
         f"against a destination that keeps nothing): {build.time_text()}, peak RSS {build.rss_text()}{rate}"
     )
+    if len(build.extra.get("step_rss_mb", [])) > 1:
+        peaks = ", ".join(f"{mb:,.0f}" for mb in build.extra["step_rss_mb"])
+        print(f"  peak RSS of each step (MB; step k plans k x {fmt_rows(build.extra.get('chunk', 0))} rows against the snapshot of the steps before): {peaks}")
     for m in (first, incremental, duck_first, duck_incremental, build):
         if m.skipped:
             continue
@@ -812,7 +817,7 @@ def print_size_table(n: int, r: list[Measured]) -> None:
 
 def print_apply_table(r: list[Measured]) -> None:
     print("\n## Apply throughput (first backfill, `engine apply plan.json`)\n")
-    print("| rows | sandbox rate limit | time | rows/s | requests/s | 429s | engine CPU per row | sandbox CPU per row | engine peak RSS |")
+    print("| rows | sandbox rate limit | time | rows/s | admitted requests/s | 429s | engine CPU per row | sandbox CPU per row | engine peak RSS |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for m in r:
         rows = m.extra.get("rows")
@@ -820,7 +825,8 @@ def print_apply_table(r: list[Measured]) -> None:
             print(f"| {m.label} | | {m.time_text()} | | | | | | {m.rss_text()} |")
             continue
         limit = m.extra["limit"]
-        rps = m.extra["requests"] / m.wall
+        # Requests the sandbox admitted (a 429 writes nothing): the share of the limit used.
+        rps = (m.extra["requests"] - m.extra["rate_limited"]) / m.wall
         limit_text = f"{limit} req/s" if limit else "none"
         rps_text = f"{rps:,.1f}" + (f" ({rps / limit:.0%} of the limit)" if limit else "")
         cpu_text = f"{m.cpu / rows * 1e6:,.1f} µs"

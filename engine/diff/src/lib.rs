@@ -2,20 +2,22 @@
 //! last time, and the snapshot fold that records what an apply actually wrote.
 //!
 //! ```text
-//! model stream ─► mapping ─► key + fingerprint ─► rows.parquet ─┐
-//!                                                               ├─ DataFusion FULL JOIN on key,
-//! previous snapshot (Parquet: key, destination id, fp, values) ─┘  fp IS DISTINCT FROM
-//!                                    │
-//!                                    ▼  changed keys only (small)
-//!                 field-level before → after read back from both files ─► SyncPlan
+//! model stream ─► mapping ─► key + fingerprint + values ─► rows.parquet
+//!
+//! first backfill:  rows sorted by key ───────────────────────────────► creates ─► change file
+//! incremental:     keys + fingerprints sorted by key ⋈ snapshot (in key order)
+//!                    ─► diff rows file (keys that differ, match values before/after)
+//!                    ─► record assignment for contested match values only
+//!                    ─► whole rows of those keys, sorted ⋈ snapshot ─► changes ─► change file
 //! ```
 //!
-//! Only key and fingerprint take part in the join, under DataFusion's bounded memory pool;
-//! whole rows are read back in Rust just for the keys that changed. Nothing here holds a map
-//! of all rows.
+//! Sorts run under DataFusion's bounded memory pool and spill to the state directory; every
+//! merge is a stream in key order. Nothing here holds a map of all rows, nor of all the rows
+//! that differ: a plan's memory is bounded whether one row changed or all of them.
 
 mod fingerprint;
 mod fold;
+mod incremental;
 mod ownership;
 mod planner;
 mod snapshot;

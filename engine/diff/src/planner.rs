@@ -18,13 +18,10 @@ use engine_plan::{
 use engine_spec::{OnInvalidMatch, OnNull, OnRemove, SyncMode, SyncSpec};
 use futures_util::StreamExt;
 
-use crate::ownership::{self, OldRecord, Release, Target};
-use crate::snapshot::{
-    KeyFingerprints, SnapshotRow, SnapshotWriter, read_snapshot_rows, snapshot_row_count,
-};
+use crate::snapshot::SnapshotWriter;
 
 /// How many offending keys a key error names.
-const SHOWN_KEYS: usize = 5;
+pub(crate) const SHOWN_KEYS: usize = 5;
 
 /// Everything [`plan_sync`] needs besides the model's row stream.
 pub struct SyncDiffInput<'a> {
@@ -86,7 +83,7 @@ impl PlanProgress for () {
 }
 
 /// How many changes are written between two progress reports.
-const PROGRESS_EVERY: u64 = 65_536;
+pub(crate) const PROGRESS_EVERY: u64 = 65_536;
 
 /// A row that failed last time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +121,7 @@ impl InvalidValues {
 
 /// The rows left out of the plan: for their match value, then for a value of the wrong type,
 /// in key order.
-fn with_invalid_values(
+pub(crate) fn with_invalid_values(
     skipped: Vec<SkippedRow>,
     invalid_values: BTreeMap<String, SkippedRow>,
 ) -> Vec<SkippedRow> {
@@ -221,7 +218,6 @@ pub async fn plan_sync(
         &input,
         &properties,
         &rows_table,
-        &rows_path,
         model_rows,
         invalid_values.rows,
     )
@@ -235,7 +231,6 @@ async fn diff_registered(
     input: &SyncDiffInput<'_>,
     properties: &[String],
     rows_table: &str,
-    rows_path: &Path,
     model_rows: u64,
     invalid_values: BTreeMap<String, SkippedRow>,
 ) -> Result<SyncPlan, Vec<Diagnostic>> {
@@ -257,210 +252,20 @@ async fn diff_registered(
         return first_backfill(ctx, input, properties, rows_table, model_rows, skipped).await;
     };
 
-    // 3. Which keys changed: the model rows sorted by key (DataFusion sorts under its memory
-    // pool, spilling to disk) merged with the snapshot, which is kept in key order. Duplicate
-    // keys come side by side in the sorted rows.
-    crate::sort_snapshot(ctx, snapshot)
-        .await
-        .map_err(|e| internal(&e))?;
-    let previous_rows = snapshot_row_count(snapshot).map_err(|e| internal(&e))?;
-    let KeyDiff {
-        mut added,
-        mut changed,
-        mut removed,
-        duplicates,
-    } = diff_keys(ctx, rows_table, snapshot)
-        .await
-        .map_err(|e| internal(&e))?;
-    if let Some(duplicates) = duplicates {
-        return Err(vec![duplicates.diagnostic(input)]);
-    }
-    let skipped = check_all_match_values(ctx, input, rows_table, &match_property)
-        .await
-        .map_err(|e| internal(&e))??;
-    let skipped = with_invalid_values(skipped, invalid_values);
-    // A skipped row is left as it was: neither written nor removed.
-    for row in &skipped {
-        added.remove(&row.key);
-        changed.remove(&row.key);
-        removed.remove(&row.key);
-    }
-    let mut new_rows: HashMap<String, SnapshotRow> = HashMap::new();
-
-    // 4. Read back whole rows for the changed keys only.
-    let mut old_rows: HashMap<String, SnapshotRow> = HashMap::new();
-    let wanted_new: HashSet<String> = added.union(&changed).cloned().collect();
-    read_snapshot_rows(rows_path, Some(&wanted_new), |key, row| {
-        new_rows.insert(key.to_string(), row);
-        Ok(())
-    })
-    .map_err(|e| internal(&e))?;
-    let wanted_old: HashSet<String> = changed.union(&removed).cloned().collect();
-    read_snapshot_rows(snapshot, Some(&wanted_old), |key, row| {
-        old_rows.insert(key.to_string(), row);
-        Ok(())
-    })
-    .map_err(|e| internal(&e))?;
-
-    // 5. Which record each changed row writes (see `ownership`).
-    // Events have no record to own: every added row is a new event, whatever its contact.
-    let identity = !input.sync.sends_events();
-    let normalize = |value: Option<&str>| {
-        value
-            .filter(|_| identity)
-            .map(|v| match_key(v, input.match_case_insensitive))
-    };
-    let old_records: BTreeMap<String, OldRecord> = old_rows
-        .iter()
-        .map(|(key, row)| {
-            (
-                key.clone(),
-                OldRecord {
-                    match_value: normalize(row.get(&match_property)),
-                    continuing: changed.contains(key),
-                },
-            )
-        })
-        .collect();
-    let new_matches: BTreeMap<String, Option<String>> = new_rows
-        .iter()
-        .filter(|(key, _)| added.contains(*key) || changed.contains(*key))
-        .map(|(key, row)| (key.clone(), normalize(row.get(&match_property))))
-        .collect();
-    let assignment = ownership::assign(&old_records, &new_matches);
-
-    let mut changes = Vec::with_capacity(added.len() + changed.len() + removed.len());
-    for (key, target) in &assignment.targets {
-        let Some(new) = new_rows.get(key) else {
-            continue;
-        };
-        let values = aligned(new, properties);
-        let (before, destination_id, rekeyed_from, wave) = match target {
-            Target::Create => (None, None, None, 0),
-            Target::Own { wave } => {
-                let old = old_rows.get(key);
-                (old, old.and_then(|o| o.destination_id.clone()), None, *wave)
-            }
-            Target::Take(from) => {
-                let old = old_rows.get(from);
-                (
-                    old,
-                    old.and_then(|o| o.destination_id.clone()),
-                    Some(from.clone()),
-                    0,
-                )
-            }
-        };
-        let Some(before) = before else {
-            changes.push(RowChange {
-                fields: created_fields(properties, &values),
-                values: Some(values),
-                ..change(Action::Create, key, None, &input.pending)
-            });
-            continue;
-        };
-        let fields = changed_fields(properties, &values, before);
-        if fields.is_empty() && rekeyed_from.is_none() {
-            continue; // only unmapped or reordered properties differ: nothing to send
-        }
-        changes.push(RowChange {
-            fields,
-            values: Some(values),
-            rekeyed_from,
-            wave,
-            ..change(Action::Update, key, destination_id, &input.pending)
-        });
-    }
-    for (key, release) in &assignment.releases {
-        let (record_row, vacated_by) = match release {
-            Release::Own => (old_rows.get(key), None),
-            Release::Vacated(moved) => (old_rows.get(moved), Some(moved.clone())),
-            // Its record now belongs to the row that took it over; the fold forgets the key.
-            Release::Absorbed => continue,
-        };
-        let Some(old) = record_row else {
-            continue;
-        };
-        let fields = match input.sync.on_remove {
-            OnRemove::Nothing | OnRemove::Delete => Vec::new(),
-            OnRemove::ClearFields => properties
-                .iter()
-                .filter(|p| **p != match_property)
-                .filter_map(|p| {
-                    old.get(p).map(|v| FieldChange {
-                        property: p.clone(),
-                        before: Some(v.to_string()),
-                        after: None,
-                    })
-                })
-                .collect(),
-        };
-        changes.push(RowChange {
-            fields,
-            vacated_by,
-            ..change(
-                Action::Remove,
-                key,
-                old.destination_id.clone(),
-                &input.pending,
-            )
-        });
-    }
-    // Key order, the order of snapshots: the fold merges the two.
-    changes.sort_by(|a, b| a.key.cmp(&b.key));
-
-    // 6. A change the destination rejected before, planned again unchanged, is held back.
-    let mut held = Vec::new();
-    if !input.retry_failed {
-        changes.retain(|c| {
-            let pending = input.pending.get(&c.key);
-            let same = pending.and_then(|p| p.held_fingerprint.as_deref())
-                == Some(c.fingerprint().as_str());
-            if same && let Some(p) = pending {
-                held.push(HeldRow {
-                    key: c.key.clone(),
-                    message: p.message.clone(),
-                });
-            }
-            !same
-        });
-    }
-
-    let path = input.work_dir.join(format!("{sync_name}.changes.parquet"));
-    input.progress.stage(PlanStage::Writing {
-        rows: changes.len() as u64,
-    });
-    let mut writer = ChangeWriter::create(&path).map_err(|e| internal(&e))?;
-    for change in &changes {
-        writer.push(change).map_err(|e| internal(&e))?;
-    }
-    writer.finish().map_err(|e| internal(&e))?;
-    let count = |action| changes.iter().filter(|c| c.action == action).count() as u64;
-    let summary = Summary {
+    crate::incremental::plan_incremental(
+        ctx,
+        input,
+        properties,
+        rows_table,
         model_rows,
-        previous_rows,
-        create: count(Action::Create),
-        update: count(Action::Update),
-        remove: count(Action::Remove),
-        unchanged: model_rows
-            .saturating_sub(count(Action::Create) + count(Action::Update))
-            .saturating_sub(skipped.len() as u64 + held.len() as u64),
-        retried: changes.iter().filter(|c| c.last_error.is_some()).count() as u64,
-        skipped: skipped.len() as u64,
-        held: held.len() as u64,
-    };
-    Ok(SyncPlan {
-        guards: guards(input.sync, &summary),
-        summary,
-        changes: ChangeSet::from_files(vec![path], changes.len() as u64),
-        skipped,
-        held,
-        ..header(input, properties)
-    })
+        invalid_values,
+        snapshot,
+    )
+    .await
 }
 
 /// A sync plan without changes or counts: what the sync is and how it maps.
-fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
+pub(crate) fn header(input: &SyncDiffInput<'_>, properties: &[String]) -> SyncPlan {
     SyncPlan {
         sync: input.sync.name.value.clone(),
         model: input.sync.model.value.clone(),
@@ -522,7 +327,7 @@ async fn first_backfill(
     let skipped_keys: HashSet<&str> = skipped.iter().map(|s| s.key.as_str()).collect();
     let columns = properties
         .iter()
-        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .map(|p| quoted(p))
         .collect::<Vec<_>>()
         .join(", ");
     let mut stream = ctx
@@ -643,15 +448,15 @@ async fn check_duplicate_keys(
 
 /// Primary key values that appear more than once in the model.
 #[derive(Debug, Default)]
-struct DuplicateKeys {
+pub(crate) struct DuplicateKeys {
     /// How many key values appear more than once.
-    groups: u64,
+    pub(crate) groups: u64,
     /// The first few, in key order, with how many rows each.
-    shown: Vec<(String, u64)>,
+    pub(crate) shown: Vec<(String, u64)>,
 }
 
 impl DuplicateKeys {
-    fn diagnostic(&self, input: &SyncDiffInput<'_>) -> Diagnostic {
+    pub(crate) fn diagnostic(&self, input: &SyncDiffInput<'_>) -> Diagnostic {
         let sync_name = input.sync.name.value.as_str();
         let keys: Vec<String> = self
             .shown
@@ -666,99 +471,6 @@ impl DuplicateKeys {
         .note(format!("first duplicates: {}", keys.join(", ")))
         .hint("make the model's `primary_key` unique, e.g. with GROUP BY or a ROW_NUMBER() filter in its SQL")
     }
-}
-
-/// The keys that differ between the model rows and the previous snapshot.
-struct KeyDiff {
-    added: HashSet<String>,
-    changed: HashSet<String>,
-    removed: HashSet<String>,
-    /// Set when a key appears more than once in the model: the plan stops.
-    duplicates: Option<DuplicateKeys>,
-}
-
-/// Merges the model rows, sorted by key, with the snapshot (in key order), comparing
-/// fingerprints: only the keys that differ are kept, so memory follows the changes, not the
-/// rows.
-async fn diff_keys(
-    ctx: &SessionContext,
-    rows_table: &str,
-    snapshot: &Path,
-) -> Result<KeyDiff, Box<dyn std::error::Error + Send + Sync>> {
-    let mut old = KeyFingerprints::open(snapshot)?.peekable();
-    let mut diff = KeyDiff {
-        added: HashSet::new(),
-        changed: HashSet::new(),
-        removed: HashSet::new(),
-        duplicates: None,
-    };
-    let mut duplicates = DuplicateKeys::default();
-    // The last model key seen, and how many rows had it so far.
-    let mut last: Option<(String, u64)> = None;
-    let close_run = |last: &Option<(String, u64)>, duplicates: &mut DuplicateKeys| {
-        if let Some((key, rows)) = last
-            && *rows > 1
-        {
-            duplicates.groups += 1;
-            if duplicates.shown.len() < SHOWN_KEYS {
-                duplicates.shown.push((key.clone(), *rows));
-            }
-        }
-    };
-    let mut stream = ctx
-        .sql(&format!(
-            "SELECT __key, __fp FROM {rows_table} ORDER BY __key"
-        ))
-        .await?
-        .execute_stream()
-        .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let keys = utf8(batch.column(0))?;
-        let fps = batch
-            .column(1)
-            .as_fixed_size_binary_opt()
-            .ok_or("the fingerprint column is not 16 bytes wide")?;
-        for row in 0..batch.num_rows() {
-            let key = keys.value(row);
-            if let Some((last_key, rows)) = &mut last
-                && last_key == key
-            {
-                *rows += 1;
-                continue;
-            }
-            close_run(&last, &mut duplicates);
-            last = Some((key.to_string(), 1));
-            // Snapshot keys before this one left the model.
-            while old
-                .peek()
-                .is_some_and(|next| next.as_ref().map_or(true, |(k, _)| k.as_str() < key))
-            {
-                if let Some(next) = old.next() {
-                    diff.removed.insert(next?.0);
-                }
-            }
-            match old.peek() {
-                Some(Ok((old_key, old_fp))) if old_key == key => {
-                    if old_fp.as_slice() != fps.value(row) {
-                        diff.changed.insert(key.to_string());
-                    }
-                    old.next();
-                }
-                _ => {
-                    diff.added.insert(key.to_string());
-                }
-            }
-        }
-    }
-    close_run(&last, &mut duplicates);
-    for rest in old {
-        diff.removed.insert(rest?.0);
-    }
-    if duplicates.groups > 0 {
-        diff.duplicates = Some(duplicates);
-    }
-    Ok(diff)
 }
 
 /// One property rows are matched on, as [`check_match_values`] checks it.
@@ -780,7 +492,7 @@ struct MatchColumn<'a> {
 /// [`check_match_values`] for the match property and then each `match.fallback` property
 /// (compared ignoring case, as search does): a row sharing a fallback value with another row
 /// could reach the record the other writes. Rows skipped by several checks are listed once.
-async fn check_all_match_values(
+pub(crate) async fn check_all_match_values(
     ctx: &SessionContext,
     input: &SyncDiffInput<'_>,
     rows_table: &str,
@@ -840,7 +552,7 @@ async fn check_match_values(
     let match_property = match_column.property;
     let case_insensitive = match_column.case_insensitive;
     let skip = input.sync.match_on.on_invalid == OnInvalidMatch::Skip;
-    let column = format!("\"{}\"", match_property.replace('"', "\"\""));
+    let column = quoted(match_property);
     let normalized = if case_insensitive {
         format!("lower({column})")
     } else {
@@ -1003,7 +715,7 @@ async fn check_match_values(
     }
 }
 
-fn created_fields(properties: &[String], values: &[Option<String>]) -> Vec<FieldChange> {
+pub(crate) fn created_fields(properties: &[String], values: &[Option<String>]) -> Vec<FieldChange> {
     properties
         .iter()
         .zip(values)
@@ -1017,24 +729,7 @@ fn created_fields(properties: &[String], values: &[Option<String>]) -> Vec<Field
         .collect()
 }
 
-fn changed_fields(
-    properties: &[String],
-    values: &[Option<String>],
-    before: &SnapshotRow,
-) -> Vec<FieldChange> {
-    properties
-        .iter()
-        .zip(values)
-        .filter(|(p, v)| before.get(p) != v.as_deref())
-        .map(|(p, v)| FieldChange {
-            property: p.clone(),
-            before: before.get(p).map(str::to_string),
-            after: v.clone(),
-        })
-        .collect()
-}
-
-fn change(
+pub(crate) fn change(
     action: Action,
     key: &str,
     destination_id: Option<String>,
@@ -1047,13 +742,6 @@ fn change(
         last_error: pending.get(key).map(|p| p.message.clone()),
         ..RowChange::default()
     }
-}
-
-fn aligned(row: &SnapshotRow, properties: &[String]) -> Vec<Option<String>> {
-    properties
-        .iter()
-        .map(|p| row.get(p).map(str::to_string))
-        .collect()
 }
 
 /// Evaluates the sync's guards against a plan's counts.
@@ -1095,7 +783,12 @@ fn first_count(array: &ArrayRef) -> datafusion::error::Result<i64> {
 }
 
 /// A string column as plain UTF-8 (Parquet scans may hand back view types).
-fn utf8(array: &ArrayRef) -> datafusion::error::Result<StringArray> {
+/// A SQL identifier for a property name (quoted, inner quotes doubled).
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub(crate) fn utf8(array: &ArrayRef) -> datafusion::error::Result<StringArray> {
     let cast = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
     Ok(cast.as_string::<i32>().clone())
 }

@@ -329,6 +329,34 @@ impl SnapshotReader {
     }
 }
 
+impl SnapshotReader {
+    /// Moves on to `key` and returns its row, or None when the file has no such key (rows
+    /// before it are passed over without being decoded). Keys asked for must ascend, as the
+    /// file's do.
+    pub(crate) fn seek(&mut self, key: &str) -> std::io::Result<Option<StoredRow>> {
+        loop {
+            if let Some(columns) = &self.current {
+                while self.row < columns.rows && columns.keys.value(self.row) < key {
+                    self.row += 1;
+                }
+                if self.row < columns.rows {
+                    if columns.keys.value(self.row) == key {
+                        let (_, row) = columns.row(self.row);
+                        self.row += 1;
+                        return Ok(Some(row));
+                    }
+                    return Ok(None);
+                }
+            }
+            let Some(batch) = self.batches.next() else {
+                return Ok(None);
+            };
+            self.current = Some(Columns::of(&batch.map_err(io_error)?, &self.properties)?);
+            self.row = 0;
+        }
+    }
+}
+
 impl Iterator for SnapshotReader {
     type Item = std::io::Result<(String, StoredRow)>;
 
@@ -356,25 +384,43 @@ impl Iterator for SnapshotReader {
     }
 }
 
-/// Reads only the keys and fingerprints of a snapshot, in file order, checking that keys
-/// strictly ascend (the diff merges them with the model rows sorted by key).
+/// Reads only the keys, fingerprints and one property of a snapshot, in file order,
+/// checking that keys strictly ascend (the diff merges them with the model rows sorted by
+/// key).
 pub(crate) struct KeyFingerprints {
     batches: datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReader,
-    current: Option<(StringArray, datafusion::arrow::array::FixedSizeBinaryArray)>,
+    current: Option<FingerprintColumns>,
+    /// The property read beside key and fingerprint, when the file has it.
+    property: Option<String>,
     row: usize,
     last: Option<String>,
 }
 
+/// A row of [`KeyFingerprints::next_with_value`]: key, fingerprint, the property's value.
+pub(crate) type KeyFingerprintValue = (String, [u8; 16], Option<String>);
+
+/// One batch of [`KeyFingerprints`]: keys, fingerprints and the extra property's values.
+struct FingerprintColumns {
+    keys: StringArray,
+    fps: datafusion::arrow::array::FixedSizeBinaryArray,
+    values: Option<StringArray>,
+}
+
 impl KeyFingerprints {
-    /// Opens `path`, reading its `__key` and `__fp` columns only.
-    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
+    /// Opens `path`, reading `__key`, `__fp` and the column of `property` (its values come
+    /// as None when the file has no such column: a property the mapping gained since).
+    pub(crate) fn open_with(path: &Path, property: Option<&str>) -> std::io::Result<Self> {
         let file = fs_err::File::open(path)?.into_parts().0;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(io_error)?;
         let arrow_schema = builder.schema().clone();
-        let columns = [KEY_COLUMN, FP_COLUMN]
+        let mut columns = [KEY_COLUMN, FP_COLUMN]
             .iter()
             .map(|name| arrow_schema.index_of(name).map_err(io_error))
             .collect::<std::io::Result<Vec<_>>>()?;
+        let property = property.filter(|p| arrow_schema.index_of(p).is_ok());
+        if let Some(index) = property.and_then(|p| arrow_schema.index_of(p).ok()) {
+            columns.push(index);
+        }
         let mask =
             datafusion::parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), columns);
         let batches = builder
@@ -385,9 +431,29 @@ impl KeyFingerprints {
         Ok(KeyFingerprints {
             batches,
             current: None,
+            property: property.map(str::to_string),
             row: 0,
             last: None,
         })
+    }
+
+    /// The next row with the extra property's value (see [`KeyFingerprints::open_with`]).
+    pub(crate) fn next_with_value(&mut self) -> Option<std::io::Result<KeyFingerprintValue>> {
+        let value = |columns: &FingerprintColumns, row: usize| {
+            columns
+                .values
+                .as_ref()
+                .filter(|a| !a.is_null(row))
+                .map(|a| a.value(row).to_string())
+        };
+        // The row `next` is about to return is `self.row` of the current batch, or the
+        // first of the next batch.
+        let (key, fp) = match self.next()? {
+            Ok(row) => row,
+            Err(e) => return Some(Err(e)),
+        };
+        let columns = self.current.as_ref()?;
+        Some(Ok((key, fp, value(columns, self.row - 1))))
     }
 }
 
@@ -396,7 +462,7 @@ impl Iterator for KeyFingerprints {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some((keys, fps)) = &self.current
+            if let Some(FingerprintColumns { keys, fps, .. }) = &self.current
                 && self.row < keys.len()
             {
                 let key = keys.value(self.row).to_string();
@@ -431,7 +497,15 @@ impl Iterator for KeyFingerprints {
                     "the snapshot's fingerprint column is missing",
                 )));
             };
-            self.current = Some((keys, fps));
+            let values = self.property.as_deref().and_then(|p| {
+                let index = batch.schema().index_of(p).ok()?;
+                batch
+                    .column(index)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+            });
+            self.current = Some(FingerprintColumns { keys, fps, values });
             self.row = 0;
         }
     }

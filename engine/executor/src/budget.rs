@@ -32,8 +32,10 @@ impl fmt::Debug for AccountBudget {
 }
 
 impl AccountBudget {
-    /// A budget of `requests_per_second` (a burst of one second's worth); zero, negative or
-    /// not finite means unlimited. Use [`AccountBudgets::budget`] to share it by account.
+    /// A budget of `requests_per_second`, requests evenly spaced a little under it (no burst,
+    /// [`PACING_SHARE`] of the rate: see [`bucket`]);
+    /// zero, negative or not finite means unlimited. Use [`AccountBudgets::budget`] to share
+    /// it by account.
     pub fn new(requests_per_second: f64) -> Self {
         Self {
             requests_per_second,
@@ -85,14 +87,26 @@ impl AccountBudget {
     }
 }
 
+/// The share of `requests_per_second` the bucket paces at (see [`bucket`]).
+pub const PACING_SHARE: f64 = 0.97;
+
+/// The token bucket: one token every `1 / (requests_per_second × PACING_SHARE)`, holding at
+/// most one.
+///
+/// No burst, on purpose: a destination counts requests in windows (HubSpot: per second, and
+/// 100 in any rolling 10 seconds), and a bucket that starts full, or refills during a pause,
+/// sends a second's worth at once on top of the steady rate, so the first window, and the
+/// first after every `Retry-After`, holds nearly twice the limit and answers 429. Evenly
+/// spaced requests put the limit in a window, and a little under it: a window opens when a
+/// request arrives, and a request that left on time after one that left late would arrive a
+/// few milliseconds inside a window already full. 3% of slack (31 ms a second at 5 requests
+/// per second) absorbs that jitter, where a 429 would cost a whole `Retry-After`.
 fn bucket(requests_per_second: f64) -> Option<DefaultDirectRateLimiter> {
     if !(requests_per_second.is_finite() && requests_per_second > 0.0) {
         return None;
     }
-    let period = Duration::from_secs_f64(1.0 / requests_per_second);
-    let burst =
-        NonZeroU32::new(requests_per_second.floor().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-    Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(burst)))
+    let period = Duration::from_secs_f64(1.0 / (requests_per_second * PACING_SHARE));
+    Quota::with_period(period).map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)))
 }
 
 /// The budgets of the accounts this process writes to, one per account identity.

@@ -40,7 +40,7 @@ use connector_core::{Destination, Diagnostic};
 use engine_plan::SyncPlan;
 use engine_state::{RunCounts, StateError, StateStore};
 
-pub use budget::{AccountBudget, AccountBudgets};
+pub use budget::{AccountBudget, AccountBudgets, PACING_SHARE};
 pub use concurrency::{ConcurrencyLimits, DEFAULT_INITIAL_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT};
 pub use operations::{
     InvalidRow, PlannedOperation, PlannedOperations, action_name, operations_for,
