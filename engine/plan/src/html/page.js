@@ -133,6 +133,7 @@
     clearTimeout(timer);
     timer = setTimeout(filter, 120);
   });
+  search.addEventListener("change", filter);
   syncFilter.addEventListener("change", filter);
   actionFilter.addEventListener("change", filter);
   prev.addEventListener("click", function () { page -= 1; render(); });
