@@ -92,11 +92,18 @@ pub fn render_markdown(plan: &Plan, options: MarkdownOptions) -> String {
     // is not shown): reserved up front, so the rows of one sync never crowd out the next.
     let minimal: Vec<String> = plan.syncs.iter().map(minimal_section).collect();
     let mut reserved: usize = minimal.iter().map(String::len).sum::<usize>() + footer.len();
-    for (sync, minimal) in plan.syncs.iter().zip(&minimal) {
+    for (i, (sync, minimal)) in plan.syncs.iter().zip(&minimal).enumerate() {
         reserved -= minimal.len();
         let room = options.limit.saturating_sub(out.len() + reserved);
         if minimal.len() > room {
-            // No room even for this sync's heading: one line says so and the rest is skipped.
+            // No room even for this sync's heading: one line says so, if it fits.
+            let line = format!(
+                "_… and {} more syncs not shown (the comment has reached its size limit); see `engine plan --json`._\n",
+                thousands((plan.syncs.len() - i) as u64)
+            );
+            if out.len() + line.len() + footer.len() <= options.limit {
+                out.push_str(&line);
+            }
             break;
         }
         let section = sync_section(sync, options.max_rows, room);

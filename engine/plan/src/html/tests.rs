@@ -188,3 +188,31 @@ fn long_values_are_cut() {
     assert_eq!(shown.chars().count(), VALUE_CHARS + 1);
     assert!(shown.ends_with('…'));
 }
+
+#[test]
+fn held_and_skipped_rows_are_escaped() {
+    let mut plan = plan(vec![]);
+    plan.syncs[0].held = vec![crate::HeldRow {
+        key: "<b>k</b>".into(),
+        message: SCRIPT_VALUE.into(),
+    }];
+    plan.syncs[0].skipped = vec![crate::SkippedRow {
+        key: "1".into(),
+        match_value: Some("\"><script>x</script>".into()),
+        reason: "shared & <odd>".into(),
+        invalid_value: false,
+    }];
+    let page = render(&plan, HtmlOptions::default());
+    assert!(page.contains("<code>&lt;b&gt;k&lt;/b&gt;</code>"), "{page}");
+    assert!(
+        page.contains("&lt;/script&gt;&lt;script&gt;window.pwned=1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&quot;&gt;&lt;script&gt;x&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("shared &amp; &lt;odd&gt;"), "{page}");
+    assert_eq!(page.matches("</script>").count(), 3, "{page}");
+    assert!(!page.contains("<b>k"), "{page}");
+}
