@@ -73,7 +73,12 @@ pub fn write_html(plan: &Plan, options: HtmlOptions, out: impl Write) -> std::io
     let outlines = plan
         .syncs
         .iter()
-        .map(|s| s.changes.outline().map(|o| [o.create, o.update, o.remove]))
+        .map(|s| {
+            s.changes
+                .outline()
+                .map(|o| [o.create, o.update, o.remove])
+                .map_err(unreadable)
+        })
         .collect::<std::io::Result<Vec<[u64; 3]>>>()?;
     let quotas = quotas(&outlines, options.max_rows);
     let total: u64 = outlines.iter().flatten().sum();
@@ -178,7 +183,7 @@ fn embed_rows(
         return Ok(());
     }
     for chunk in sync.changes.chunks() {
-        for change in chunk? {
+        for change in chunk.map_err(unreadable)? {
             let a = change.action as usize;
             if taken[a] >= quota[a] {
                 if (0..3).all(|a| taken[a] >= quota[a]) {
@@ -226,6 +231,14 @@ fn embed_rows(
         }
     }
     Ok(())
+}
+
+/// The message every error reading the plan's change files starts with, so a caller can tell
+/// them from errors writing the page.
+pub const UNREADABLE_CHANGES: &str = "cannot read the plan's changes";
+
+fn unreadable(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{UNREADABLE_CHANGES}: {e}"))
 }
 
 fn cut(value: Option<&str>) -> Option<String> {

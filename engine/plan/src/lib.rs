@@ -17,7 +17,9 @@ mod seal;
 mod types;
 
 pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeOutline, ChangeSet, ChangeWriter};
-pub use html::{HTML_MAX_ROWS, HtmlOptions, content_security_policy, write_html};
+pub use html::{
+    HTML_MAX_ROWS, HtmlOptions, UNREADABLE_CHANGES, content_security_policy, write_html,
+};
 pub use human::{HumanOptions, render_human};
 pub use kept::{KEPT_PLANS, KeptPlans};
 pub use markdown::{

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use engine_diag::Diagnostic;
 
-use crate::{Action, FieldChange, Plan, RemoveBehaviour, RowChange, SyncPlan};
+use crate::{Action, FieldChange, Plan, RemoveBehaviour, RowChange, RowsAre, SyncPlan, WriteMode};
 
 /// The first line of every comment: the CI workflow finds the comment it posted before by
 /// it, and updates that one instead of adding another.
@@ -398,10 +398,28 @@ impl Section {
                 "| key | record | what happens |\n| --- | --- | --- |\n",
             ),
         };
-        let what = match (action, sync.on_remove) {
-            (Action::Remove, RemoveBehaviour::ClearFields) => " (`on_remove: clear_fields`)",
-            (Action::Remove, RemoveBehaviour::Delete) => " (`on_remove: delete`)",
-            (Action::Remove, RemoveBehaviour::Nothing) => " (`on_remove: nothing`)",
+        let what = match (action, sync.rows_are, sync.on_remove, sync.mode) {
+            (Action::Create, RowsAre::Events, _, _) => ": one event sent per row",
+            (Action::Update | Action::Remove, RowsAre::Events, _, _) => {
+                ": nothing sent (an event is sent once)"
+            }
+            (Action::Create, RowsAre::Memberships, _, _) => ": contacts added to the list",
+            (Action::Remove, RowsAre::Memberships, RemoveBehaviour::Delete, _) => {
+                ": contacts removed from the list"
+            }
+            (Action::Remove, RowsAre::Memberships, _, _) => ": contacts stay in the list",
+            (Action::Create, _, _, WriteMode::Update) => {
+                " (`mode: update`: each updates the record matched on its match value; none is created)"
+            }
+            (Action::Create, _, _, WriteMode::Insert) => {
+                " (`mode: insert`: skipped where a record holds the match value already)"
+            }
+            (Action::Update, _, _, WriteMode::Insert) => {
+                " (`mode: insert`: not sent, no record is changed)"
+            }
+            (Action::Remove, _, RemoveBehaviour::ClearFields, _) => " (`on_remove: clear_fields`)",
+            (Action::Remove, _, RemoveBehaviour::Delete, _) => " (`on_remove: delete`)",
+            (Action::Remove, _, RemoveBehaviour::Nothing, _) => " (`on_remove: nothing`)",
             _ => "",
         };
         Section {

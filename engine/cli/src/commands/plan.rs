@@ -4,8 +4,8 @@ use std::path::Path;
 
 use engine_diag::Diagnostic;
 use engine_plan::{
-    FORMAT_VERSION, HtmlOptions, HumanOptions, MarkdownOptions, Plan, render_human,
-    render_markdown, render_markdown_failure, write_html,
+    FORMAT_VERSION, HtmlOptions, HumanOptions, MarkdownOptions, Plan, UNREADABLE_CHANGES,
+    render_human, render_markdown, render_markdown_failure, write_html,
 };
 use engine_sync::Registry;
 
@@ -121,7 +121,9 @@ fn save_html(plan: &Plan, path: &Path) -> Result<(), Diagnostic> {
         .and_then(|()| fs_err::rename(&partial, path));
     written.map_err(|e| {
         let _ = fs_err::remove_file(&partial);
-        let hint = if engine_state::disk::is_disk_full(&e) {
+        let hint = if e.to_string().starts_with(UNREADABLE_CHANGES) {
+            "the plan's change files under the state directory could not be read: run `engine state check`, then plan again"
+        } else if engine_state::disk::is_disk_full(&e) {
             "the disk holding it is full: free space there, or write the page to another disk"
         } else if path.is_dir() {
             "`--html` takes a file name, such as `plan.html`, not a directory"

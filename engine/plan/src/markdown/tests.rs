@@ -335,3 +335,35 @@ fn thousands_are_separated() {
     assert_eq!(thousands(1_000), "1,000");
     assert_eq!(thousands(1_234_567), "1,234,567");
 }
+
+#[test]
+fn sections_say_what_the_sync_does_with_them() {
+    let mut sync = sync_with("contacts", changes(1, 1, 1, 1, "v"));
+    sync.mode = WriteMode::Insert;
+    sync.on_remove = RemoveBehaviour::Delete;
+    let markdown = render_markdown(&plan_with(vec![sync.clone()]), MarkdownOptions::default());
+    assert!(
+        markdown.contains("**Creates** (1) (`mode: insert`: skipped where"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("**Updates** (1) (`mode: insert`: not sent"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("**Removes** (1) (`on_remove: delete`)"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| delete the record |"), "{markdown}");
+
+    sync.rows_are = RowsAre::Events;
+    let markdown = render_markdown(&plan_with(vec![sync]), MarkdownOptions::default());
+    assert!(
+        markdown.contains("**Creates** (1): one event sent per row"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("**Updates** (1): nothing sent"),
+        "{markdown}"
+    );
+}
