@@ -6,6 +6,8 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | `ci_example` | `examples/ci/engine.yml` parses and has its plan and apply jobs |
+//! | `plan_page` | the plan for people: the markdown comment (counts, rows, escaping, 100,000 rows within GitHub's limit) and the HTML page in a headless Chromium without network (counts, search, filters, an injected script that does not run) |
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
 //! | `objects` | `mode: insert` and `update`, `on_remove: delete`, deals and custom objects |
@@ -29,6 +31,8 @@
 //! Run with `cargo test -p engine-cli --test e2e` (add `-- NAME` to filter).
 
 mod associations;
+mod browser;
+mod ci_example;
 mod corpus;
 mod crash;
 mod disk_full;
@@ -42,6 +46,7 @@ mod identity;
 mod lists;
 mod objects;
 mod plan_apply;
+mod plan_page;
 mod retention;
 mod salesforce_bulk;
 mod sandboxes;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Declarative reverse ETL: SQL models in git, planned and applied to your CRM.
 #[derive(Debug, Parser)]
@@ -42,13 +42,22 @@ pub enum Command {
         /// Save the plan to this file, for `engine apply FILE`.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Print the plan as JSON (docs/plan-format.md).
-        #[arg(long)]
+        /// How to print the plan: `text` for people, `json` (docs/plan-format.md), or
+        /// `markdown`, a pull-request comment within GitHub's size limit (docs/operations.md).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Print the plan as JSON: the same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Also write the plan as one self-contained HTML page to this file, for analysts:
+        /// counts, guards, and a searchable table of the changed rows (docs/operations.md).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Exit 0 with no changes, 2 with changes, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Rows shown per sync in the human view.
+        /// Rows shown per sync in the human view, and per section of each sync in the
+        /// markdown comment.
         #[arg(long, default_value_t = 20)]
         max_rows: usize,
     },
@@ -92,6 +101,17 @@ pub enum Command {
         #[command(subcommand)]
         kind: Box<SandboxKind>,
     },
+}
+
+/// How `engine plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Terraform-style text for people.
+    Text,
+    /// The plan document (docs/plan-format.md).
+    Json,
+    /// A pull-request comment (GitHub-flavoured markdown, at most 60,000 bytes).
+    Markdown,
 }
 
 /// `engine state` subcommands.

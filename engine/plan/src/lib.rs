@@ -1,21 +1,30 @@
 //! The plan: what `engine apply` will do, as a versioned JSON document.
 //!
 //! The JSON form is the source of truth (see `docs/plan-format.md`); the human view
-//! ([`render_human`]) is rendered from the same structs, and a saved plan (`--out`) is this
+//! ([`render_human`]), the pull-request comment ([`render_markdown`]) and the analysts'
+//! page ([`write_html`]) are rendered from the same structs, and a saved plan (`--out`) is this
 //! JSON on disk. Every plan names the state lineage and, per sync, the generation it was
 //! computed against, so `apply` can refuse a plan the state has moved past.
 
 mod changes;
+mod html;
 mod human;
 mod kept;
 mod layout;
+mod markdown;
 mod saved;
 mod seal;
 mod types;
 
 pub use changes::{CHUNK_ROWS, ChangeChunks, ChangeOutline, ChangeSet, ChangeWriter};
+pub use html::{
+    HTML_MAX_ROWS, HtmlOptions, UNREADABLE_CHANGES, content_security_policy, write_html,
+};
 pub use human::{HumanOptions, render_human};
 pub use kept::{KEPT_PLANS, KeptPlans};
+pub use markdown::{
+    COMMENT_MARKER, MARKDOWN_LIMIT, MarkdownOptions, render_markdown, render_markdown_failure,
+};
 pub use seal::digest;
 pub use types::*;
 

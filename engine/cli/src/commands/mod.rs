@@ -7,7 +7,7 @@ mod sandbox;
 mod state;
 mod validate;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, PlanFormat};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> u8 {
@@ -17,19 +17,20 @@ pub async fn run(cli: Cli) -> u8 {
             project,
             syncs,
             out,
+            format,
             json,
+            html,
             detailed_exitcode,
             max_rows,
         } => {
-            plan::run(
-                &project.project,
-                &syncs,
-                out.as_deref(),
-                json,
+            let options = plan::PlanOptions {
+                out: out.as_deref(),
+                format: if json { PlanFormat::Json } else { format },
+                html: html.as_deref(),
                 detailed_exitcode,
                 max_rows,
-            )
-            .await
+            };
+            plan::run(&project.project, &syncs, options).await
         }
         Command::Apply {
             plan,
