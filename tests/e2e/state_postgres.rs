@@ -283,3 +283,37 @@ fn a_state_written_by_a_newer_engine_is_refused_naming_both_versions() {
         .assert_stderr_contains("reads version 1");
     assert_eq!(project.sandbox.write_requests(), 0, "nothing was sent");
 }
+
+#[test]
+fn an_interrupted_run_migrated_to_postgres_is_recovered_without_the_local_directory() {
+    let schema = Schema::new("migrate_crash");
+    let rows = users(4);
+    let project = TestProject::new(&csv(&rows));
+    project.sandbox.set_faults(json!({"hang_before_write": 1}));
+    let mut running = project.spawn_engine(&["apply"]);
+    project.sandbox.wait_for_writes(1, &mut running);
+    running.kill();
+    project.sandbox.clear_faults();
+
+    let local_yaml = project.read("engine.yaml");
+    project.write("engine.yaml", &(local_yaml + &state_section(&schema)));
+    let with_url = [("STATE_URL", Some(STATE_URL))];
+    project
+        .engine_with(&["state", "migrate", "--to", "postgres"], &with_url)
+        .assert_code(0);
+    // Another machine: nothing of the local directory, the run's change files included.
+    fs_err::rename(
+        project.path().join(".engine"),
+        project.path().join("local-before"),
+    )
+    .expect("the local state moves aside");
+    project
+        .engine_with(&["apply"], &with_url)
+        .assert_code(0)
+        .assert_stderr_contains("Recovered run 1");
+    project.assert_contacts_exactly(&rows);
+    assert_eq!(project.contacts().len(), 4, "nothing was created twice");
+    project
+        .engine_with(&["plan", "--detailed-exitcode"], &with_url)
+        .assert_code(0);
+}

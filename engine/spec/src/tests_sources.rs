@@ -134,18 +134,13 @@ fn the_state_can_live_in_postgres() {
 
 #[test]
 fn a_postgres_state_needs_a_url_without_a_written_password_and_a_plain_schema() {
-    let missing = errors(&[(
-        "engine.yaml",
-        &engine_with_state("  backend: postgres\n"),
-    )]);
+    let missing = errors(&[("engine.yaml", &engine_with_state("  backend: postgres\n"))]);
     assert!(missing.contains("`url`"), "{missing}");
     assert!(missing.contains("engine.yaml:"), "{missing}");
 
     let literal = errors(&[(
         "engine.yaml",
-        &engine_with_state(
-            "  backend: postgres\n  url: postgres://ci:hunter2@db:5432/engine\n",
-        ),
+        &engine_with_state("  backend: postgres\n  url: postgres://ci:hunter2@db:5432/engine\n"),
     )]);
     assert!(literal.contains("spec::literal_secret"), "{literal}");
     assert!(literal.contains("`url` of `state`"), "{literal}");
@@ -172,9 +167,6 @@ fn a_postgres_state_needs_a_url_without_a_written_password_and_a_plain_schema() 
     assert!(local.contains("spec::option_for_other_type"), "{local}");
     assert!(local.contains("backend: postgres"), "{local}");
 
-    let backend = errors(&[(
-        "engine.yaml",
-        &engine_with_state("  backend: mysql\n"),
-    )]);
+    let backend = errors(&[("engine.yaml", &engine_with_state("  backend: mysql\n"))]);
     assert!(backend.contains("`local`"), "{backend}");
 }

@@ -8,7 +8,43 @@ use engine_diag::Diagnostic;
 use engine_spec::{Project, StateBackend};
 use engine_state::{State, StateStore, Transferred};
 
+use std::path::PathBuf;
+
 use crate::{Failure, open_local, open_postgres, state_error};
+
+/// The interrupted runs of the source with their change files. Moving to the local backend,
+/// a run whose change files are not on this machine (it was interrupted elsewhere) is refused:
+/// recover it first, where the shared state can give them.
+fn interrupted_runs(
+    from: &State,
+    syncs: &[String],
+    to: MigrateTo,
+) -> Result<Vec<(i64, Vec<PathBuf>)>, Failure> {
+    let fail = |e| vec![state_error(e)];
+    let mut runs = Vec::new();
+    for sync in syncs {
+        for run in from.unfinished_runs(sync).map_err(fail)? {
+            let Ok(stored) = from.run_plan(run.id) else {
+                continue; // stopped before its plan was kept: it sent nothing
+            };
+            let Ok(plan) = crate::run_plan::decode(&stored) else {
+                continue; // named by the recovery that reads it
+            };
+            if to == MigrateTo::Local && crate::run_plan::missing_part(&plan).is_some() {
+                return Err(vec![Diagnostic::error(
+                    "state::migrate_interrupted_run",
+                    format!(
+                        "run {} of sync `{sync}` was interrupted on another machine, and its planned changes are only in the PostgreSQL state",
+                        run.id
+                    ),
+                )
+                .hint("run `engine apply` with the PostgreSQL backend first (it recovers the run), then migrate")]);
+            }
+            runs.push((run.id, plan.changes.files().to_vec()));
+        }
+    }
+    Ok(runs)
+}
 
 /// Where `engine state migrate` moves the state to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +127,16 @@ pub fn migrate_state(project: &Project, to: MigrateTo) -> Result<Migrated, Failu
         locks.push(from.lock_sync(name).map_err(fail)?);
         locks.push(target.lock_sync(name).map_err(fail)?);
     }
-    let moved = engine_state::transfer(&from, &target).map_err(fail);
+    let interrupted = interrupted_runs(&from, &names, to)?;
+    let moved = engine_state::transfer(&from, &target)
+        .and_then(|moved| {
+            // A shared state keeps an interrupted run's change files, so any machine recovers it.
+            for (run_id, files) in &interrupted {
+                target.keep_run_files(*run_id, files)?;
+            }
+            Ok(moved)
+        })
+        .map_err(fail);
     drop(locks);
     if let Some(cache) = cache {
         let _ = fs_err::remove_dir_all(cache);

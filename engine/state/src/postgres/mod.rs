@@ -257,7 +257,6 @@ async fn close_run(
 
 /// Moves `sync` to its next generation (see [`StateStore::commit_generation`]), inside the
 /// caller's transaction.
-#[allow(clippy::too_many_arguments, reason = "the owned fields of a `Commit`")]
 async fn commit_in_transaction(
     client: &Client,
     schema: &str,
