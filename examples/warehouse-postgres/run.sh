@@ -26,7 +26,7 @@ warehouse() {
 }
 
 say "Starting from an empty state: dropping schema engine_example_state (the engine creates it)"
-psql "$STATE_URL" -X -q -c "DROP SCHEMA IF EXISTS engine_example_state CASCADE"
+psql "$STATE_URL" -X -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS engine_example_state CASCADE"
 
 say "Seeding PostgreSQL: schema engine_example, tables companies and users (setup/seed.sql)"
 warehouse setup/seed.sql
