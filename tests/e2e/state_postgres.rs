@@ -120,6 +120,11 @@ fn a_second_machine_with_an_empty_state_directory_plans_no_changes() {
     engine(&first, &first, &["state", "check"])
         .assert_code(0)
         .assert_contains("The state is consistent.");
+    // Run history, the journal behind it and pruning all read the shared state.
+    engine(&first, &first, &["runs", "show", "2"]).assert_code(0);
+    engine(&second, &first, &["state", "gc", "--dry-run"]).assert_code(0);
+    engine(&second, &first, &["state", "gc"]).assert_code(0);
+    engine(&first, &first, &["plan", "--detailed-exitcode"]).assert_code(0);
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn check(dir: &Path) -> Result<u8, Failure> {
         views::out(&format!("{line}\n"));
     }
     match state.sizes() {
-        Ok(sizes) => views::out(&size_lines(&sizes)),
+        Ok(sizes) => views::out(&size_lines(&sizes, !local)),
         Err(e) => problems.push(state_error(e)),
     }
     if problems.is_empty() {
@@ -131,13 +131,21 @@ fn check(dir: &Path) -> Result<u8, Failure> {
 }
 
 /// The state's size by part, for `engine state check`.
-fn size_lines(sizes: &engine_state::StateSizes) -> String {
-    let parts = [
+fn size_lines(sizes: &engine_state::StateSizes, shared: bool) -> String {
+    let (database, snapshots) = if shared {
+        (
+            "PostgreSQL schema (run history, journal, pending rows, snapshots)",
+            "current snapshots cached here",
+        )
+    } else {
         (
             "database (run history, journal, pending rows)",
-            sizes.database,
-        ),
-        ("current snapshots", sizes.snapshots),
+            "current snapshots",
+        )
+    };
+    let parts = [
+        (database, sizes.database),
+        (snapshots, sizes.snapshots),
         ("older snapshots and leftovers", sizes.old_snapshots),
         ("plans of runs in history", sizes.run_plans),
         ("change files of interrupted runs", sizes.change_files),
