@@ -9,11 +9,14 @@
 #
 # Needs `psql` and a PostgreSQL where the URL's user may create a schema (`engine_example`,
 # dropped and created again by setup/seed.sql); the default is the local server,
-# postgres://root@127.0.0.1:5432/test. The first run builds the engine (about 10 minutes on
-# 2 cores); later runs take seconds.
+# postgres://root@127.0.0.1:5432/test. The engine's state is kept in the same server (STATE_URL,
+# by default the warehouse's URL), in schema `engine_example_state`, which this script drops
+# first so each run starts from an empty state against a fresh sandbox. The first run builds
+# the engine (about 10 minutes on 2 cores); later runs take seconds.
 set -euo pipefail
 
 export WAREHOUSE_URL="${WAREHOUSE_URL:-postgres://root@127.0.0.1:5432/test}"
+export STATE_URL="${STATE_URL:-$WAREHOUSE_URL}"
 
 source "$(dirname "$0")/../start.sh"
 
@@ -21,6 +24,9 @@ source "$(dirname "$0")/../start.sh"
 warehouse() {
   psql "$WAREHOUSE_URL" -X -q -v ON_ERROR_STOP=1 -f "$1"
 }
+
+say "Starting from an empty state: dropping schema engine_example_state (the engine creates it)"
+psql "$STATE_URL" -X -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS engine_example_state CASCADE"
 
 say "Seeding PostgreSQL: schema engine_example, tables companies and users (setup/seed.sql)"
 warehouse setup/seed.sql
@@ -53,10 +59,13 @@ say "engine apply plan.json"
 say "engine plan --detailed-exitcode (exit code 0: nothing left to do)"
 "$engine" plan --detailed-exitcode
 
-say "engine runs"
+say "engine runs (run history is in PostgreSQL, schema engine_example_state)"
 "$engine" runs
+
+say "engine state check"
+"$engine" state check
 
 say "What the sandbox holds now"
 curl -s "$url/_sandbox/records/contacts" | cut -c1-6000; echo
 
-say "Done. The project copy and its state (.engine/) are in $work; the warehouse schema engine_example is left in place"
+say "Done. The project copy (with its snapshot cache in .engine/) is in $work; the schemas engine_example and engine_example_state are left in place"

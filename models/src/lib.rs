@@ -29,7 +29,7 @@ use engine_diag::Diagnostic;
 use engine_spec::{FileFormat, ModelSpec, Project, TableSpec};
 
 pub use errors::{model_error, sql_position_to_file};
-pub use sources::is_unreachable;
+pub use sources::{apply_tls, is_unreachable};
 
 /// Default memory bound for one run's DataFusion work (joins, sorts, aggregations).
 pub const DEFAULT_MEMORY_LIMIT: usize = 1536 * 1024 * 1024;

@@ -14,6 +14,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -150,23 +151,29 @@ fn config(spec: &SourceSpec) -> Result<WarehouseConfig, Diagnostic> {
         .at(spec.url.span.clone())
         .hint("make the URL's scheme match `type:` (`postgres://` or `mysql://`)"));
     }
-    if let Some(tls) = spec.tls {
+    apply_tls(&mut config, spec.tls, spec.ca_file.as_ref());
+    config.statement_timeout = spec.statement_timeout;
+    Ok(config)
+}
+
+/// Applies `tls:` and `ca_file:` of a spec (a source's, or the PostgreSQL state's) over what
+/// the URL says: `tls:` wins; a `ca_file:` fills in a `verify-full` URL's missing CA.
+pub fn apply_tls(config: &mut WarehouseConfig, tls: Option<SourceTls>, ca_file: Option<&PathBuf>) {
+    if let Some(tls) = tls {
         config.tls = match tls {
             SourceTls::Disable => TlsMode::Disable,
             SourceTls::Prefer => TlsMode::Prefer,
             SourceTls::Require => TlsMode::Require,
             SourceTls::VerifyFull => TlsMode::VerifyFull {
-                ca_file: spec.ca_file.clone(),
+                ca_file: ca_file.cloned(),
             },
         };
     } else if let (Some(ca_file), TlsMode::VerifyFull { ca_file: from_url }) =
-        (&spec.ca_file, &mut config.tls)
+        (ca_file, &mut config.tls)
         && from_url.is_none()
     {
         *from_url = Some(ca_file.clone());
     }
-    config.statement_timeout = spec.statement_timeout;
-    Ok(config)
 }
 
 fn type_name(kind: SourceKind) -> &'static str {

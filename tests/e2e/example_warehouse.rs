@@ -76,6 +76,11 @@ impl Schema {
         text.replace(EXAMPLE_SCHEMA, &self.0)
     }
 
+    /// This run's schema for the engine's state (the example keeps it in PostgreSQL).
+    fn state(&self) -> String {
+        format!("{}_state", self.0)
+    }
+
     /// Runs one of the example's setup files (`setup/NAME.sql`) against this run's schema.
     fn run(&self, project: &TestProject, file: &str) {
         psql(&self.rename(&project.read(&format!("setup/{file}.sql"))));
@@ -86,7 +91,11 @@ impl Drop for Schema {
     fn drop(&mut self) {
         let dropped = Command::new("psql")
             .args([PG_URL, "-X", "-q", "-c"])
-            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
+            .arg(format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE",
+                self.0,
+                self.state()
+            ))
             .output();
         if !std::thread::panicking() {
             let out = dropped.expect("psql runs");
@@ -226,7 +235,12 @@ fn warehouse_postgres_syncs_a_join_run_in_postgres_and_follows_its_changes() {
     let model = "models/contacts.yaml";
     project.write(model, &schema.rename(&project.read(model)));
     schema.run(&project, "seed");
-    let env = [("WAREHOUSE_URL", Some(PG_URL))];
+    project.edit(
+        "engine.yaml",
+        "schema: engine_example_state",
+        &format!("schema: {}", schema.state()),
+    );
+    let env = [("WAREHOUSE_URL", Some(PG_URL)), ("STATE_URL", Some(PG_URL))];
 
     project.engine_with(&["validate"], &env).assert_code(0);
     project

@@ -15,6 +15,7 @@
 //! | `retention` | run history within `state.retention`, `engine state gc`, a kill while pruning |
 //! | `disk_full` | a full disk during plan and apply at several points, then the repairing run |
 //! | `state` | damaged state named (`state::corrupt`), `engine state check` and `rebuild` |
+//! | `state_postgres` | the state in PostgreSQL: a second project directory plans "no changes", the lock across machines and recovery after its holder dies, `engine state migrate` both ways, a wrong login, a missing `url`, a newer schema |
 //! | `errors` | inputs refused before any request, with the state left untouched |
 //! | `associations` | links by id and by property, labels, one-to-many, `when: created`, stale links removed, missing targets and unknown labels named |
 //! | `events` | one event per added row, nothing for changed or removed rows, plan-time checks, exactly once across a crash |
@@ -51,5 +52,6 @@ mod retention;
 mod salesforce_bulk;
 mod sandboxes;
 mod state;
+mod state_postgres;
 mod support;
 mod warehouse;

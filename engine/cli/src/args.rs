@@ -138,6 +138,23 @@ pub enum StateCommand {
         #[arg(long)]
         apply: bool,
     },
+    /// Move the state between `state.path` and the PostgreSQL schema `state.url` names (both
+    /// from engine.yaml): lineage, generations and snapshots, run history, journal and pending
+    /// rows. The target must be empty; the source is left as it was.
+    Migrate {
+        /// Where to move the state: `postgres` (from `state.path`) or `local` (into it).
+        #[arg(long, value_enum)]
+        to: MigrateTarget,
+    },
+}
+
+/// The backends `engine state migrate --to` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateTarget {
+    /// The PostgreSQL schema of `state.url` / `state.schema`.
+    Postgres,
+    /// The directory `state.path`.
+    Local,
 }
 
 /// `engine runs` subcommands.

@@ -8,8 +8,8 @@ use engine_diag::{Diagnostic, did_you_mean};
 use crate::check::{Cx, Fields, list};
 use crate::env::{self, Piece};
 use crate::types::{
-    DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located, Retention,
-    SalesforceAuthSpec, SourceSpec, TableSpec,
+    DEFAULT_STATE_SCHEMA, DestinationKind, DestinationSpec, EnvTemplate, FileFormat, Located,
+    Retention, SalesforceAuthSpec, SourceSpec, StateBackend, StatePostgresSpec, TableSpec,
 };
 use crate::yaml::{Node, Value};
 
@@ -21,7 +21,18 @@ const ROOT_KEYS: &[&str] = &[
     "sources",
     "destinations",
 ];
-const STATE_KEYS: &[&str] = &["path", "retention"];
+const STATE_KEYS: &[&str] = &[
+    "backend",
+    "path",
+    "retention",
+    "url",
+    "schema",
+    "tls",
+    "ca_file",
+];
+const STATE_BACKENDS: &[&str] = &["local", "postgres"];
+/// The keys only `backend: postgres` takes.
+const POSTGRES_STATE_KEYS: &[&str] = &["url", "schema", "tls", "ca_file"];
 const RETENTION_KEYS: &[&str] = &["runs", "days"];
 const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
 const DESTINATION_KEYS: &[&str] = &[
@@ -59,6 +70,8 @@ pub(crate) struct EngineFile {
     pub state_dir: Option<PathBuf>,
     /// `state.retention:` (defaults where not given).
     pub retention: Retention,
+    /// `state.backend:` and its settings.
+    pub state_backend: StateBackend,
     /// Tables that checked out.
     pub tables: Vec<TableSpec>,
     /// Warehouse sources that checked out.
@@ -95,7 +108,7 @@ pub(crate) fn check(cx: &mut Cx<'_>, root: &Path, node: &Node) -> EngineFile {
     if let Some(project) = cx.required(&fields, "project") {
         out.name = cx.name(project, "project", "project").map(|n| n.value);
     }
-    (out.state_dir, out.retention) = state_settings(cx, root, &fields);
+    (out.state_dir, out.retention, out.state_backend) = state_settings(cx, root, &fields);
     if let Some(tables) = fields.get("tables") {
         out.tables = check_tables(cx, root, tables, fields.key("tables"));
     }
@@ -140,18 +153,19 @@ fn map_keys(node: &Node) -> Vec<Located<String>> {
     names
 }
 
-/// `state:`: where the state lives (default `.engine`) and how much history it keeps.
+/// `state:`: where the state lives (default `.engine`), how much history it keeps, and which
+/// backend holds it.
 fn state_settings(
     cx: &mut Cx<'_>,
     root: &Path,
     fields: &Fields<'_>,
-) -> (Option<PathBuf>, Retention) {
+) -> (Option<PathBuf>, Retention, StateBackend) {
     let default = root.join(".engine");
     let Some(state) = fields.get("state") else {
-        return (Some(default), Retention::DEFAULT);
+        return (Some(default), Retention::DEFAULT, StateBackend::Local);
     };
     let Some(state) = cx.mapping(state, fields.key("state"), "state", "`state`", STATE_KEYS) else {
-        return (None, Retention::DEFAULT);
+        return (None, Retention::DEFAULT, StateBackend::Local);
     };
     let dir = match state.get("path") {
         None => Some(default),
@@ -163,7 +177,95 @@ fn state_settings(
         None => Retention::DEFAULT,
         Some(node) => retention(cx, node, state.key("retention")),
     };
-    (dir, retention)
+    let postgres = match state.get("backend") {
+        None => false,
+        Some(node) => match cx.choice(node, "backend", STATE_BACKENDS, &[]) {
+            Some("postgres") => true,
+            Some(_) => false,
+            None => return (None, retention, StateBackend::Local),
+        },
+    };
+    if !postgres {
+        let mut ok = true;
+        for key in POSTGRES_STATE_KEYS {
+            if let Some(k) = state.key(key) {
+                cx.push(
+                    Diagnostic::error(
+                        "spec::option_for_other_type",
+                        format!("`state.{key}` applies only to the PostgreSQL state backend"),
+                    )
+                    .at(k.span.clone())
+                    .hint(format!(
+                        "add `backend: postgres` to `state:` to keep the state in PostgreSQL, or remove `{key}`"
+                    )),
+                );
+                ok = false;
+            }
+        }
+        return (dir.filter(|_| ok), retention, StateBackend::Local);
+    }
+    let url_node = cx.required(&state, "url");
+    let url = url_node.and_then(|node| {
+        crate::sources::url(
+            cx,
+            node,
+            Some(crate::types::SourceKind::Postgres),
+            "`state`",
+            "STATE_URL",
+        )
+    });
+    let schema = match state.get("schema") {
+        None => url_node.map(|node| Located {
+            value: DEFAULT_STATE_SCHEMA.to_string(),
+            span: node.span.clone(),
+        }),
+        Some(node) => schema_name(cx, node),
+    };
+    let tls = crate::sources::tls_mode(cx, state.get("tls"));
+    let ca_file = match state.get("ca_file") {
+        None => Some(None),
+        Some(node) => cx
+            .non_empty_string(node, "ca_file")
+            .map(|p| Some(root.join(p.value))),
+    };
+    let backend = match (url, schema, tls, ca_file) {
+        (Some(url), Some(schema), Some(tls), Some(ca_file)) => {
+            Some(StateBackend::Postgres(StatePostgresSpec {
+                url,
+                schema,
+                tls,
+                ca_file,
+            }))
+        }
+        _ => None,
+    };
+    match backend {
+        Some(backend) => (dir, retention, backend),
+        None => (None, retention, StateBackend::Local),
+    }
+}
+
+/// `state.schema:` a plain lowercase SQL identifier (it is written into statements).
+fn schema_name(cx: &mut Cx<'_>, node: &Node) -> Option<Located<String>> {
+    let name = cx.non_empty_string(node, "schema")?;
+    let mut chars = name.value.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.value.len() <= 63;
+    if !valid {
+        cx.push(
+            Diagnostic::error(
+                "spec::invalid_value",
+                format!("`schema` must be a lowercase SQL identifier, found `{}`", name.value),
+            )
+            .at(node.span.clone())
+            .hint("use lowercase letters, digits and `_`, starting with a letter or `_` (at most 63), e.g. `schema: engine_state`"),
+        );
+        return None;
+    }
+    Some(name)
 }
 
 /// `state.retention: { runs: N, days: D }`; each defaults on its own.

@@ -64,20 +64,12 @@ fn check_source(
             _ => Some(SourceKind::Mysql),
         }
     });
+    let owner = format!("source `{}`", name.value);
+    let variable = format!("{}_URL", name.value.to_ascii_uppercase().replace('-', "_"));
     let url = cx
         .required(&fields, "url")
-        .and_then(|n| url(cx, n, kind, &name.value));
-    let tls = match fields.get("tls") {
-        None => Some(None),
-        Some(node) => cx
-            .choice(node, "tls", TLS_MODES, &[])
-            .map(|mode| match mode {
-                "disable" => Some(SourceTls::Disable),
-                "prefer" => Some(SourceTls::Prefer),
-                "require" => Some(SourceTls::Require),
-                _ => Some(SourceTls::VerifyFull),
-            }),
-    };
+        .and_then(|n| url(cx, n, kind, &owner, &variable));
+    let tls = tls_mode(cx, fields.get("tls"));
     let ca_file = match fields.get("ca_file") {
         None => Some(None),
         Some(node) => cx
@@ -98,13 +90,31 @@ fn check_source(
     })
 }
 
+/// `tls:` of a source or of the PostgreSQL state: `None` on error, `Some(None)` when not given.
+pub(crate) fn tls_mode(cx: &mut Cx<'_>, node: Option<&Node>) -> Option<Option<SourceTls>> {
+    match node {
+        None => Some(None),
+        Some(node) => cx
+            .choice(node, "tls", TLS_MODES, &[])
+            .map(|mode| match mode {
+                "disable" => Some(SourceTls::Disable),
+                "prefer" => Some(SourceTls::Prefer),
+                "require" => Some(SourceTls::Require),
+                _ => Some(SourceTls::VerifyFull),
+            }),
+    }
+}
+
 /// `url:` a `postgres://` / `mysql://` URL, or `${env:NAME}` (a password must come from the
-/// environment: a whole-URL reference, or `${env:…}` in its place).
-fn url(
+/// environment: a whole-URL reference, or `${env:…}` in its place). `owner` names what the
+/// URL belongs to (``source `warehouse` ``, `` `state` ``) and `variable` the variable a hint
+/// suggests.
+pub(crate) fn url(
     cx: &mut Cx<'_>,
     node: &Node,
     kind: Option<SourceKind>,
-    source: &str,
+    owner: &str,
+    variable: &str,
 ) -> Option<EnvTemplate> {
     let s = cx.non_empty_string(node, "url")?;
     let pieces = match env::parse(&s.value) {
@@ -119,11 +129,10 @@ fn url(
         Ok(pieces) => pieces,
     };
     if has_literal_password(&s.value) {
-        let variable = format!("{}_URL", source.to_ascii_uppercase().replace('-', "_"));
         cx.push(
             Diagnostic::error(
                 "spec::literal_secret",
-                format!("a password is written in the `url` of source `{source}`; secrets must come from the environment"),
+                format!("a password is written in the `url` of {owner}; secrets must come from the environment"),
             )
             .at(node.span.clone())
             .note("a password committed to git is leaked: change it")

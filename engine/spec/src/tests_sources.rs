@@ -97,3 +97,76 @@ fn sources_refuse_passwords_unknown_names_and_bad_values() {
         "{shown}"
     );
 }
+
+/// The test project's `engine.yaml` with a `state:` section.
+fn engine_with_state(state: &str) -> String {
+    ENGINE.replace("state:\n  path: .engine\n", &format!("state:\n{state}"))
+}
+
+#[test]
+fn the_state_can_live_in_postgres() {
+    let (dir, project, warnings) = load(&[(
+        "engine.yaml",
+        &engine_with_state(
+            "  backend: postgres\n  url: \"${env:STATE_URL}\"\n  schema: ci_state\n  tls: require\n  path: cache\n",
+        ),
+    )]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let StateBackend::Postgres(spec) = &project.state_backend else {
+        panic!("expected the PostgreSQL backend");
+    };
+    assert_eq!(spec.url.raw, "${env:STATE_URL}");
+    assert_eq!(spec.schema.value, "ci_state");
+    assert_eq!(spec.tls, Some(SourceTls::Require));
+    assert_eq!(project.state_dir, dir.path().join("cache"));
+
+    let (_, project, _) = load(&[(
+        "engine.yaml",
+        &engine_with_state("  backend: postgres\n  url: \"${env:STATE_URL}\"\n"),
+    )]);
+    let StateBackend::Postgres(spec) = &project.state_backend else {
+        panic!("expected the PostgreSQL backend");
+    };
+    assert_eq!(spec.schema.value, DEFAULT_STATE_SCHEMA);
+    let (_, project, _) = load(&[]);
+    assert!(matches!(project.state_backend, StateBackend::Local));
+}
+
+#[test]
+fn a_postgres_state_needs_a_url_without_a_written_password_and_a_plain_schema() {
+    let missing = errors(&[("engine.yaml", &engine_with_state("  backend: postgres\n"))]);
+    assert!(missing.contains("`url`"), "{missing}");
+    assert!(missing.contains("engine.yaml:"), "{missing}");
+
+    let literal = errors(&[(
+        "engine.yaml",
+        &engine_with_state("  backend: postgres\n  url: postgres://ci:hunter2@db:5432/engine\n"),
+    )]);
+    assert!(literal.contains("spec::literal_secret"), "{literal}");
+    assert!(literal.contains("`url` of `state`"), "{literal}");
+    assert!(!literal.contains("hunter2"), "{literal}");
+
+    let scheme = errors(&[(
+        "engine.yaml",
+        &engine_with_state("  backend: postgres\n  url: mysql://db/engine\n"),
+    )]);
+    assert!(scheme.contains("spec::invalid_url"), "{scheme}");
+
+    let schema = errors(&[(
+        "engine.yaml",
+        &engine_with_state(
+            "  backend: postgres\n  url: ${env:STATE_URL}\n  schema: \"Engine State\"\n",
+        ),
+    )]);
+    assert!(schema.contains("lowercase SQL identifier"), "{schema}");
+
+    let local = errors(&[(
+        "engine.yaml",
+        &engine_with_state("  url: ${env:STATE_URL}\n"),
+    )]);
+    assert!(local.contains("spec::option_for_other_type"), "{local}");
+    assert!(local.contains("backend: postgres"), "{local}");
+
+    let backend = errors(&[("engine.yaml", &engine_with_state("  backend: mysql\n"))]);
+    assert!(backend.contains("`local`"), "{backend}");
+}

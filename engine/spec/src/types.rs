@@ -42,6 +42,33 @@ impl Default for Retention {
     }
 }
 
+/// Which backend holds the state (`state.backend` in `engine.yaml`).
+#[derive(Debug, Clone, Default)]
+pub enum StateBackend {
+    /// Files under `state.path` (the default).
+    #[default]
+    Local,
+    /// A PostgreSQL schema shared by every machine that reaches it; `state.path` keeps the
+    /// snapshot cache and scratch files.
+    Postgres(StatePostgresSpec),
+}
+
+/// `state:` with `backend: postgres`.
+#[derive(Debug, Clone)]
+pub struct StatePostgresSpec {
+    /// `url:` the connection URL; a password only through `${env:…}`.
+    pub url: EnvTemplate,
+    /// `schema:` the schema that holds the state's tables (default `engine_state`).
+    pub schema: Located<String>,
+    /// `tls:`; `None`: as the URL's `sslmode` says, else `prefer`.
+    pub tls: Option<SourceTls>,
+    /// `ca_file:` resolved against the project root.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The schema that holds the state when `state.schema` is not given.
+pub const DEFAULT_STATE_SCHEMA: &str = "engine_state";
+
 /// A whole project: `engine.yaml` plus every file under `models/` and `syncs/`.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -53,6 +80,8 @@ pub struct Project {
     pub state_dir: PathBuf,
     /// How long run history is kept (`state.retention`).
     pub retention: Retention,
+    /// Which backend holds the state (`state.backend`).
+    pub state_backend: StateBackend,
     /// File tables visible to every model's SQL.
     pub tables: Vec<TableSpec>,
     /// Warehouses that models with `source:` run in.

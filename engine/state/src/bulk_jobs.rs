@@ -4,9 +4,11 @@
 //! A connector that writes a batch through a job (Salesforce Bulk API 2.0) creates the job
 //! first, records its id here with the keys of the rows it carries, and only then uploads
 //! anything. After a crash, recovery finds the job of the run's unanswered rows here and
-//! asks the destination for its results. The store has its own connection to `state.db`
-//! (as [`crate::LookupStore`] does), so a connector can write it from its request tasks
-//! while the apply writes the journal through [`crate::LocalState`].
+//! asks the destination for its results. With the local backend the store has its own
+//! connection to `state.db` (as [`crate::LookupStore`] does), so a connector can write it from
+//! its request tasks while the apply writes the journal through [`crate::LocalState`]; with
+//! the PostgreSQL backend it is the `bulk_jobs` table of the shared schema, so recovery on
+//! another machine finds the jobs too.
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -43,7 +45,16 @@ pub struct BulkJob {
 /// The bulk jobs of one project's state.
 #[derive(Debug)]
 pub struct BulkJobStore {
-    conn: Mutex<Connection>,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Local(Mutex<Connection>),
+    Postgres {
+        worker: crate::postgres::Worker,
+        schema: String,
+    },
 }
 
 impl BulkJobStore {
@@ -53,13 +64,55 @@ impl BulkJobStore {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(BULK_JOBS_TABLE)?;
         Ok(BulkJobStore {
-            conn: Mutex::new(conn),
+            backend: Backend::Local(Mutex::new(conn)),
         })
+    }
+
+    /// The bulk jobs of a state kept in PostgreSQL.
+    pub(crate) fn postgres(state: &crate::PostgresState) -> BulkJobStore {
+        BulkJobStore {
+            backend: Backend::Postgres {
+                worker: state.worker().clone(),
+                schema: state.schema().to_string(),
+            },
+        }
+    }
+
+    fn local(&self) -> Option<std::sync::MutexGuard<'_, Connection>> {
+        match &self.backend {
+            Backend::Local(conn) => Some(conn.lock().unwrap_or_else(PoisonError::into_inner)),
+            Backend::Postgres { .. } => None,
+        }
     }
 
     /// Records a job before anything is uploaded to it.
     pub fn record(&self, job: &BulkJob) -> Result<(), StateError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(conn) = self.local() else {
+            return self.pg(|schema| {
+                let job = job.clone();
+                async move |client: &tokio_postgres::Client| {
+                    client
+                        .execute(
+                            &format!(
+                                "INSERT INTO {schema}.bulk_jobs (run_id, sync, first_key, job_id, keys)
+                                 VALUES ($1, $2, $3, $4, $5)
+                                 ON CONFLICT (run_id, first_key) DO UPDATE SET sync = excluded.sync,
+                                     job_id = excluded.job_id, keys = excluded.keys"
+                            ),
+                            &[
+                                &job.run_id,
+                                &job.sync,
+                                &job.keys.first().map(String::as_str).unwrap_or_default(),
+                                &job.job_id,
+                                &job.keys.join("\n"),
+                            ],
+                        )
+                        .await
+                        .map_err(crate::postgres::pg_error)?;
+                    Ok(())
+                }
+            });
+        };
         conn.execute(
             "INSERT OR REPLACE INTO bulk_jobs (run_id, sync, first_key, job_id, keys) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -75,7 +128,31 @@ impl BulkJobStore {
 
     /// The jobs run `run_id` created, oldest first.
     pub fn of_run(&self, run_id: i64) -> Result<Vec<BulkJob>, StateError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(conn) = self.local() else {
+            return self.pg(|schema| async move |client: &tokio_postgres::Client| {
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT sync, job_id, keys FROM {schema}.bulk_jobs WHERE run_id = $1 ORDER BY seq"
+                        ),
+                        &[&run_id],
+                    )
+                    .await
+                    .map_err(crate::postgres::pg_error)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| {
+                        let keys: String = row.get(2);
+                        BulkJob {
+                            run_id,
+                            sync: row.get(0),
+                            job_id: row.get(1),
+                            keys: keys.lines().map(str::to_string).collect(),
+                        }
+                    })
+                    .collect())
+            });
+        };
         let mut statement = conn.prepare_cached(
             "SELECT sync, job_id, keys FROM bulk_jobs WHERE run_id = ?1 ORDER BY rowid",
         )?;
@@ -95,9 +172,38 @@ impl BulkJobStore {
 
     /// Forgets the jobs of run `run_id` (its journal holds their outcomes now).
     pub fn forget_run(&self, run_id: i64) -> Result<(), StateError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(conn) = self.local() else {
+            return self.pg(|schema| {
+                async move |client: &tokio_postgres::Client| {
+                    client
+                        .execute(
+                            &format!("DELETE FROM {schema}.bulk_jobs WHERE run_id = $1"),
+                            &[&run_id],
+                        )
+                        .await
+                        .map_err(crate::postgres::pg_error)?;
+                    Ok(())
+                }
+            });
+        };
         conn.execute("DELETE FROM bulk_jobs WHERE run_id = ?1", [run_id])?;
         Ok(())
+    }
+}
+
+impl BulkJobStore {
+    /// Runs a query of the PostgreSQL backend, given the schema (only called on it).
+    fn pg<T, F>(&self, job: impl FnOnce(String) -> F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: AsyncFnOnce(&tokio_postgres::Client) -> Result<T, StateError> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Postgres { worker, schema } => worker.call(job(schema.clone())),
+            Backend::Local(_) => Err(StateError::Incompatible(
+                "this is a bug in engine: a local bulk job store queried PostgreSQL".into(),
+            )),
+        }
     }
 }
 

@@ -15,20 +15,32 @@
 //! written and renamed into place, so a crash at any point leaves the previous generation in
 //! force. The journal records each batch before it is sent and each outcome after, so a
 //! crashed run can be folded into the next generation without sending anything twice.
+//!
+//! The shared backend ([`PostgresState`], `postgres/`) keeps the same things in a PostgreSQL
+//! schema, with the snapshots cached under the project's state directory; [`State`] is either,
+//! and [`transfer`] moves a state from one to the other.
 
+mod backend;
+#[cfg(test)]
+mod backend_tests;
 mod batch_codec;
 mod bulk_jobs;
 pub mod disk;
 mod local;
 mod lock;
 mod lookups;
+pub mod postgres;
 mod prune;
+mod transfer;
 
+pub use backend::State;
 pub use bulk_jobs::{BulkJob, BulkJobStore};
 pub use local::LocalState;
 pub use lock::SyncLock;
 pub use lookups::LookupStore;
+pub use postgres::{PostgresOptions, PostgresState};
 pub use prune::{Keep, Pruned, StateSizes};
+pub use transfer::{Transferred, transfer};
 
 use std::path::PathBuf;
 
@@ -79,6 +91,13 @@ pub enum StateError {
         /// What could not be written.
         message: String,
     },
+    /// The shared state's database answered with an error (or its connection was lost).
+    #[error("state database error: {0}")]
+    Postgres(String),
+    /// The shared state's database cannot be reached or refused the login; the message names
+    /// the server and user, never the password.
+    #[error("cannot open the state database: {0}")]
+    Connect(String),
     /// A sync name that cannot be a file name (from a hand-made plan, say).
     #[error(
         "`{0}` is not a valid sync name; names use ASCII letters, digits, `_` and `-` (at most 100)"
@@ -504,8 +523,8 @@ pub struct PendingRow {
     pub held_fingerprint: Option<String>,
 }
 
-/// The state backend interface; [`LocalState`] is the embedded one, a PostgreSQL backend
-/// comes later for teams and CI.
+/// The state backend interface; [`LocalState`] is the embedded one, [`PostgresState`] the
+/// shared one for teams and CI (see [`State`]).
 pub trait StateStore {
     /// The state's identity, created once; a saved plan records it.
     fn lineage(&self) -> &str;
@@ -587,6 +606,23 @@ pub trait StateStore {
     fn journal_counts(&self, run_id: i64) -> Result<JournalCounts, StateError>;
     /// The saved plan of a run.
     fn run_plan(&self, run_id: i64) -> Result<Vec<u8>, StateError>;
+    /// Keeps a copy of a run's change files (what crash recovery replays) where another
+    /// machine can read them, until the run closes. The local backend keeps nothing: the files
+    /// stay under its own directory.
+    fn keep_run_files(&self, run_id: i64, files: &[PathBuf]) -> Result<(), StateError> {
+        let _ = (run_id, files);
+        Ok(())
+    }
+    /// Writes the change files [`StateStore::keep_run_files`] kept for run `run_id` into
+    /// `dir` and returns their paths in order; `None` when this store keeps none.
+    fn restore_run_files(
+        &self,
+        run_id: i64,
+        dir: &std::path::Path,
+    ) -> Result<Option<Vec<PathBuf>>, StateError> {
+        let _ = (run_id, dir);
+        Ok(None)
+    }
     /// Runs left `running` for a sync (crashed, since the caller holds the lock).
     fn unfinished_runs(&self, sync: &str) -> Result<Vec<RunRecord>, StateError>;
     /// Where the next generation's snapshot must be written.

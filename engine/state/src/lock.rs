@@ -9,7 +9,23 @@ use crate::StateError;
 /// Held while an apply of one sync runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct SyncLock {
-    _file: File,
+    _held: Held,
+}
+
+/// What keeps the lock: an open file with an OS lock (local state), or the PostgreSQL
+/// connection that holds an advisory lock (closing it releases the lock).
+enum Held {
+    File(#[allow(dead_code, reason = "held for its lock")] File),
+    Connection(#[allow(dead_code, reason = "held for its lock")] Box<dyn Send>),
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::File(file) => f.debug_tuple("File").field(file).finish(),
+            Held::Connection(_) => f.write_str("Connection"),
+        }
+    }
 }
 
 impl SyncLock {
@@ -50,11 +66,24 @@ impl SyncLock {
         file.seek(SeekFrom::Start(0))?;
         file.write_all(who.as_bytes())?;
         file.flush()?;
-        Ok(SyncLock { _file: file })
+        Ok(SyncLock {
+            _held: Held::File(file),
+        })
     }
 }
 
-fn hostname() -> String {
+impl SyncLock {
+    /// A lock held by a connection (PostgreSQL's advisory lock): released when `connection`,
+    /// and with it the session, is dropped, or when the process dies.
+    pub(crate) fn held_by(connection: Box<dyn Send>) -> SyncLock {
+        SyncLock {
+            _held: Held::Connection(connection),
+        }
+    }
+}
+
+/// This machine's name, for lock holders.
+pub(crate) fn hostname() -> String {
     fs_err::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .ok()

@@ -32,7 +32,7 @@ pub struct Keep {
 }
 
 /// Scratch files (`tmp/`) older than this belong to no running command.
-const SCRATCH_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const SCRATCH_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// What pruning removed, or would remove on a dry run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Pruned {
             && self.database_bytes == 0
     }
 
-    fn absorb(&mut self, other: Pruned) {
+    pub(crate) fn absorb(&mut self, other: Pruned) {
         self.runs += other.runs;
         self.journal_rows += other.journal_rows;
         self.files.extend(other.files);
@@ -395,7 +395,7 @@ impl LocalState {
 }
 
 /// The RFC 3339 time `days` days ago, comparable with the runs' `started_at`.
-fn cutoff(days: u32) -> String {
+pub(crate) fn cutoff(days: u32) -> String {
     let now = chrono::Utc::now();
     let then = now - chrono::Duration::days(i64::from(days));
     // The format `started_at` is written in, so the two compare as text.
@@ -404,7 +404,7 @@ fn cutoff(days: u32) -> String {
 
 /// Change-file directories under `runs/` (`<plan id>-<sync>`, the plan id a UUID) that `doomed`
 /// picks, given the plan id and the sync.
-fn change_dirs(runs: &Path, doomed: impl Fn(&str, &str) -> bool) -> Vec<PathBuf> {
+pub(crate) fn change_dirs(runs: &Path, doomed: impl Fn(&str, &str) -> bool) -> Vec<PathBuf> {
     const UUID_LEN: usize = 36;
     let mut out = Vec::new();
     let Ok(entries) = fs_err::read_dir(runs) else {
@@ -430,7 +430,7 @@ fn change_dirs(runs: &Path, doomed: impl Fn(&str, &str) -> bool) -> Vec<PathBuf>
 
 /// Removes `paths` (files or directories), recording each with its size; a path already gone
 /// (a prune that was killed after removing it) is skipped.
-fn remove_all(paths: Vec<PathBuf>, dry_run: bool, pruned: &mut Pruned) {
+pub(crate) fn remove_all(paths: Vec<PathBuf>, dry_run: bool, pruned: &mut Pruned) {
     for path in paths {
         let bytes = size_of(&path);
         let removed = if dry_run {
@@ -450,7 +450,7 @@ fn remove_all(paths: Vec<PathBuf>, dry_run: bool, pruned: &mut Pruned) {
 }
 
 /// Bytes of a file, or of everything under a directory.
-fn size_of(path: &Path) -> u64 {
+pub(crate) fn size_of(path: &Path) -> u64 {
     let Ok(meta) = fs_err::symlink_metadata(path) else {
         return 0;
     };

@@ -8,7 +8,7 @@ use engine_diag::Diagnostic;
 use engine_executor::execute;
 use engine_plan::{Plan, SyncPlan, WriteMode};
 use engine_spec::Project;
-use engine_state::{LocalState, RunCounts, RunStatus, StateStore};
+use engine_state::{RunCounts, RunStatus, State, StateStore};
 
 use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
 use crate::events::{Event, Reporter};
@@ -274,7 +274,7 @@ fn check_saved_plan(plan: &Plan, sealed: bool, project: &Project) -> Result<(), 
 async fn apply_sync(
     registry: &Registry,
     project: &Project,
-    state: &LocalState,
+    state: &State,
     plan: &SyncPlan,
     plan_id: &str,
     apply_options: ApplyOptions,
@@ -308,13 +308,17 @@ async fn apply_sync(
             counts,
         )
         .map_err(fail)?;
+    // A shared state keeps the change files too, so any machine can recover this run.
+    if let Err(e) = state.keep_run_files(run_id, plan.changes.files()) {
+        let message = e.to_string();
+        state
+            .finish_run_without_commit(run_id, RunStatus::Failed, counts, Some(&message))
+            .map_err(fail)?;
+        return Err(fail(e));
+    }
     // The connection sees the plan before its batch size is read: a Salesforce sync above its
     // `bulk_threshold` sends through Bulk API jobs, journaled under the run's id.
-    if let Err(diagnostic) = destination
-        .0
-        .begin_apply(plan, run_id, &project.state_dir)
-        .await
-    {
+    if let Err(diagnostic) = destination.0.begin_apply(plan, run_id, state).await {
         let message = diagnostic.message.clone();
         state
             .finish_run_without_commit(run_id, RunStatus::Failed, counts, Some(&message))

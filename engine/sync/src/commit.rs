@@ -12,8 +12,8 @@ use engine_diff::{RunOutcomes, fold_run, snapshot_is_sorted, sort_snapshot};
 use engine_plan::SyncPlan;
 use engine_spec::Project;
 use engine_state::{
-    Commit, JournalRow, LocalState, MergeByKey, RowState, RunCounts, RunStatus, StateError,
-    StateStore, journal_rows,
+    Commit, JournalRow, MergeByKey, RowState, RunCounts, RunStatus, State, StateError, StateStore,
+    journal_rows,
 };
 
 use crate::{Failure, state_error};
@@ -22,7 +22,7 @@ use crate::{Failure, state_error};
 /// row is not resent. The rejected keys are read from the journal (they are as many as the
 /// fingerprints returned), then the plan's changes once.
 pub(crate) fn held_fingerprints(
-    state: &LocalState,
+    state: &State,
     plan: &SyncPlan,
     run_id: i64,
 ) -> Result<Vec<(String, String)>, Failure> {
@@ -74,7 +74,7 @@ pub(crate) struct Outcome<'a> {
 /// state.
 pub(crate) async fn fold_and_commit(
     project: &Project,
-    state: &LocalState,
+    state: &State,
     plan: &SyncPlan,
     outcome: Outcome<'_>,
 ) -> Result<(), Failure> {

@@ -3,7 +3,7 @@
 //! after it commits ([`prune_after_commit`]).
 
 use engine_spec::Project;
-use engine_state::{Keep, LocalState, Pruned, StateStore};
+use engine_state::{Keep, Pruned, State, StateStore};
 
 use crate::{Failure, open_state, state_error};
 
@@ -40,7 +40,7 @@ pub fn gc(project: &Project, dry_run: bool) -> Result<Pruned, Failure> {
 
 /// Prunes what a committed apply of `sync` made obsolete; the caller holds the sync's lock.
 /// A failure here does not undo the apply: it is logged, and `engine state gc` retries.
-pub(crate) fn prune_after_commit(project: &Project, state: &LocalState, sync: &str) {
+pub(crate) fn prune_after_commit(project: &Project, state: &State, sync: &str) {
     match state.prune_sync(sync, keep(project), false) {
         Ok(pruned) if !pruned.failed.is_empty() => tracing::warn!(
             sync,

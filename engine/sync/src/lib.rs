@@ -21,6 +21,7 @@ mod gc;
 mod guards;
 mod hubspot;
 mod lookups;
+mod migrate;
 mod planning;
 mod project;
 mod rebuild;
@@ -36,6 +37,7 @@ pub use apply::{ApplyOptions, ApplyOutcome, SyncApplied, apply};
 pub use events::{Event, NoReporter, Recovered, Reporter};
 pub use gc::gc;
 pub use guards::guard_breaches;
+pub use migrate::{MigrateTo, Migrated, migrate_state};
 pub use planning::{PlanContext, PlanOptions, ProjectPlan, assemble, plan_one, plan_project};
 pub use project::{
     WorkDir, engine_options, load_project, model_engine, model_engine_readonly, select_syncs,
@@ -45,7 +47,7 @@ pub use rebuild::{Rebuilt, commit_rebuild, rebuild};
 pub use registry::{Connection, Connector, Registry};
 pub use retry::{concurrency_limits, read_with_backoff, retry_policy};
 pub use run_plan::decode as decode_run_plan;
-pub use state::{check_snapshot, open_state, state_error};
+pub use state::{check_snapshot, open_local, open_postgres, open_state, state_error};
 pub use validate::validate;
 
 /// A failed step: the diagnostics to show; the command exits 1.

@@ -10,7 +10,7 @@ use engine_mapping::SyncMapping;
 use engine_models::ModelEngine;
 use engine_plan::{FORMAT_VERSION, KeptPlans, Plan, SyncPlan};
 use engine_spec::{Project, SyncSpec};
-use engine_state::{LocalState, StateStore};
+use engine_state::{State, StateStore};
 
 use crate::events::{Event, Reporter};
 use crate::{
@@ -117,7 +117,7 @@ pub(crate) fn kept_plans(project: &Project) -> KeptPlans {
 
 /// Wraps sync plans into a plan document carrying the state's lineage, not sealed yet: only a
 /// plan that is saved or shown as JSON needs its digest, and computing it reads every change.
-pub fn assemble(project: &Project, state: &LocalState, syncs: Vec<SyncPlan>) -> Plan {
+pub fn assemble(project: &Project, state: &State, syncs: Vec<SyncPlan>) -> Plan {
     Plan {
         format_version: FORMAT_VERSION,
         plan_id: uuid::Uuid::new_v4().to_string(),
@@ -139,7 +139,7 @@ pub struct PlanContext<'a> {
     /// Its query engine.
     pub engine: &'a ModelEngine,
     /// Its state.
-    pub state: &'a LocalState,
+    pub state: &'a State,
     /// Where change files are written (they live as long as this directory).
     pub work_dir: &'a Path,
     /// Told what planning is doing.

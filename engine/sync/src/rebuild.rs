@@ -14,7 +14,7 @@ use engine_diag::Diagnostic;
 use engine_diff::{SnapshotWriter, SyncDiffInput, plan_sync};
 use engine_mapping::SyncMapping;
 use engine_spec::Project;
-use engine_state::{Commit, LocalState, RunCounts, RunStatus, StateError, StateStore};
+use engine_state::{Commit, RunCounts, RunStatus, State, StateError, StateStore};
 
 use crate::events::{Event, Reporter};
 use crate::recovery::records_by_match_value;
@@ -169,7 +169,14 @@ pub fn commit_rebuild(
     rows: u64,
     reporter: &dyn Reporter,
 ) -> Result<(), Failure> {
-    let state = match LocalState::open(&project.state_dir) {
+    let local = match &project.state_backend {
+        engine_spec::StateBackend::Local => {
+            engine_state::LocalState::open(&project.state_dir).map(State::Local)
+        }
+        // The shared state has no database file to lose beside its snapshots.
+        engine_spec::StateBackend::Postgres(_) => Ok(open_state(project)?),
+    };
+    let state = match local {
         Ok(state) => state,
         Err(StateError::Corrupt { .. }) => {
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");

@@ -22,9 +22,7 @@ use connector_core::{Record, RecordRef, is_association};
 use engine_diag::Diagnostic;
 use engine_plan::{Action, RemoveBehaviour, RowChange, SyncPlan, WriteMode, match_key};
 use engine_spec::Project;
-use engine_state::{
-    JournalRow, LocalState, RowState, RunCounts, RunStatus, StateStore, journal_rows,
-};
+use engine_state::{JournalRow, RowState, RunCounts, RunStatus, State, StateStore, journal_rows};
 
 use crate::commit::{Outcome, fold_and_commit, held_fingerprints};
 use crate::events::{Event, Recovered, Reporter};
@@ -36,7 +34,7 @@ use crate::{Failure, Registry, read_with_backoff, state_error};
 pub(crate) async fn recover(
     registry: &Registry,
     project: &Project,
-    state: &LocalState,
+    state: &State,
     sync: &str,
     reporter: &dyn Reporter,
 ) -> Result<(), Failure> {
@@ -73,6 +71,23 @@ pub(crate) async fn recover(
                 format!("the saved plan of run {} cannot be read: {e}", run.id),
             )]
         })?;
+        // Interrupted on another machine: the shared state kept the run's change files.
+        let plan = match crate::run_plan::missing_part(&plan) {
+            Some(_) => {
+                let dir = project
+                    .state_dir
+                    .join("runs")
+                    .join(format!("{}-{sync}", run.plan_id));
+                match state.restore_run_files(run.id, &dir).map_err(fail)? {
+                    Some(parts) => SyncPlan {
+                        changes: engine_plan::ChangeSet::from_files(parts, plan.changes.len()),
+                        ..plan
+                    },
+                    None => plan,
+                }
+            }
+            None => plan,
+        };
         if let Some(part) = crate::run_plan::missing_part(&plan) {
             return Err(vec![state_error(engine_state::StateError::Corrupt {
                 file: part.to_path_buf(),
@@ -100,7 +115,7 @@ pub(crate) async fn recover(
             connection.use_lookup_cache(std::sync::Arc::new(crate::lookups::StateLookups(lookups)));
             let keys: Vec<String> = unanswered.iter().map(|r| r.key.clone()).collect();
             let answered = connection
-                .resume_unanswered(&plan, run.id, &project.state_dir, &keys)
+                .resume_unanswered(&plan, run.id, state, &keys)
                 .await
                 .map_err(|d| {
                     vec![d.note(format!(
@@ -180,7 +195,7 @@ pub(crate) async fn recover(
         crate::run_plan::discard(&plan);
         if resumed {
             // The resumed jobs' outcomes are committed: their ids can go.
-            if let Ok(jobs) = engine_state::BulkJobStore::open(&project.state_dir) {
+            if let Ok(jobs) = state.bulk_jobs() {
                 let _ = jobs.forget_run(run.id);
             }
         }

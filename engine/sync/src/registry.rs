@@ -68,14 +68,14 @@ pub trait Connection: Send + Sync {
 
     /// Readies the connection for run `run_id` of `plan` before anything is sent: a
     /// connector that sends large plans differently (Salesforce's Bulk API jobs) looks at the
-    /// plan's size here and keeps what it must journal under `state_dir`. Called before
+    /// plan's size here and keeps what it must journal in `state`. Called before
     /// [`Connection::capabilities`] and [`Connection::executor_options`] are read for the
     /// run. Connectors that send every plan alike ignore it.
     fn begin_apply<'a>(
         &'a self,
         _plan: &'a engine_plan::SyncPlan,
         _run_id: i64,
-        _state_dir: &'a std::path::Path,
+        _state: &'a engine_state::State,
     ) -> BoxFuture<'a, Result<(), Diagnostic>> {
         Box::pin(async { Ok(()) })
     }
@@ -92,7 +92,7 @@ pub trait Connection: Send + Sync {
         &'a self,
         _plan: &'a engine_plan::SyncPlan,
         _run_id: i64,
-        _state_dir: &'a std::path::Path,
+        _state: &'a engine_state::State,
         _keys: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<engine_state::JournalRow>, Diagnostic>> {
         Box::pin(async { Ok(Vec::new()) })

@@ -25,7 +25,6 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use connector_core::{
@@ -261,7 +260,7 @@ impl Connection for SalesforceConnection {
         &'a self,
         plan: &'a SyncPlan,
         run_id: i64,
-        state_dir: &'a Path,
+        state: &'a engine_state::State,
     ) -> BoxFuture<'a, Result<(), Diagnostic>> {
         Box::pin(async move {
             let threshold = self.client.config().bulk_threshold;
@@ -273,7 +272,7 @@ impl Connection for SalesforceConnection {
             if largest <= threshold {
                 return Ok(());
             }
-            let jobs = BulkJobStore::open(state_dir).map_err(crate::state_error)?;
+            let jobs = state.bulk_jobs().map_err(crate::state_error)?;
             *self.bulk.lock().unwrap_or_else(PoisonError::into_inner) = Some(BulkRun {
                 run_id,
                 jobs: Arc::new(jobs),
@@ -296,10 +295,10 @@ impl Connection for SalesforceConnection {
         &'a self,
         plan: &'a SyncPlan,
         run_id: i64,
-        state_dir: &'a Path,
+        state: &'a engine_state::State,
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<JournalRow>, Diagnostic>> {
-        Box::pin(self.resume_jobs(plan, run_id, state_dir, keys))
+        Box::pin(self.resume_jobs(plan, run_id, state, keys))
     }
 
     fn match_is_case_insensitive(&self) -> bool {
@@ -595,10 +594,10 @@ impl SalesforceConnection {
         &self,
         plan: &SyncPlan,
         run_id: i64,
-        state_dir: &Path,
+        state: &engine_state::State,
         keys: &[String],
     ) -> Result<Vec<JournalRow>, Diagnostic> {
-        let jobs = BulkJobStore::open(state_dir).map_err(crate::state_error)?;
+        let jobs = state.bulk_jobs().map_err(crate::state_error)?;
         let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
         let journaled: Vec<BulkJob> = jobs
             .of_run(run_id)

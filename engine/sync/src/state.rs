@@ -1,16 +1,69 @@
 //! Opening the state, and its errors as diagnostics that say how to repair.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use engine_diag::Diagnostic;
-use engine_spec::Project;
-use engine_state::{LocalState, StateError};
+use engine_models::warehouse::{WarehouseConfig, connect_read_write};
+use engine_spec::{Project, StateBackend, StatePostgresSpec};
+use engine_state::postgres::Connect;
+use engine_state::{LocalState, PostgresOptions, PostgresState, State, StateError};
 
 use crate::Failure;
 
-/// Opens the state, as a diagnostic on failure.
-pub fn open_state(project: &Project) -> Result<LocalState, Failure> {
+/// Opens the project's state with the backend `engine.yaml` names, as a diagnostic on failure.
+pub fn open_state(project: &Project) -> Result<State, Failure> {
+    match &project.state_backend {
+        StateBackend::Local => open_local(project).map(State::Local),
+        StateBackend::Postgres(spec) => {
+            open_postgres(spec, &project.state_dir).map(State::Postgres)
+        }
+    }
+}
+
+/// Opens the state under `state.path`, whatever backend `engine.yaml` names (for moving a
+/// state between backends).
+pub fn open_local(project: &Project) -> Result<LocalState, Failure> {
     LocalState::open(&project.state_dir).map_err(|e| vec![state_error(e)])
+}
+
+/// Opens the PostgreSQL state `spec` describes, with `cache_dir` (`state.path`, normally) as
+/// its snapshot cache and scratch space.
+pub fn open_postgres(spec: &StatePostgresSpec, cache_dir: &Path) -> Result<PostgresState, Failure> {
+    let at_url = |diagnostic: Diagnostic| diagnostic.at(spec.url.span.clone());
+    let url = spec.url.resolve_secret().map_err(|d| vec![d])?;
+    let mut config = WarehouseConfig::from_url(url.expose()).map_err(|e| {
+        vec![at_url(
+            Diagnostic::error("state::invalid_url", format!("`state.url`: {e}")).hint(
+                e.hint()
+                    .unwrap_or("write `url: ${env:STATE_URL}` and export a `postgres://` URL"),
+            ),
+        )]
+    })?;
+    engine_models::apply_tls(&mut config, spec.tls, spec.ca_file.as_ref());
+    let target = config.url.redacted();
+    let config = Arc::new(config);
+    let connect: Connect = Arc::new(move |application_name: String| {
+        let config = Arc::clone(&config);
+        Box::pin(async move {
+            connect_read_write(&config, &application_name)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    PostgresState::open(PostgresOptions {
+        connect,
+        schema: spec.schema.value.clone(),
+        cache_dir: cache_dir.to_path_buf(),
+        target,
+    })
+    .map_err(|e| {
+        let diagnostic = state_error(e);
+        vec![match diagnostic.code.as_str() {
+            "state::unreachable" | "state::incompatible" => at_url(diagnostic),
+            _ => diagnostic,
+        }]
+    })
 }
 
 /// Checks that a snapshot file can be read (its Parquet footer), before a plan relies on it.
@@ -46,6 +99,18 @@ pub fn state_error(error: StateError) -> Diagnostic {
             format!("sync `{sync}` is being applied by another process ({holder})"),
         )
         .hint("wait for that apply to finish; a crashed apply releases its lock by itself"),
+        StateError::Connect(message) => Diagnostic::error(
+            "state::unreachable",
+            format!("cannot open the state database: {message}"),
+        )
+        .hint("nothing was sent; check `state.url` in `engine.yaml` and the variable it reads (server, port, user, password, database), and that the server accepts connections from this machine"),
+        StateError::Incompatible(message) => Diagnostic::error("state::incompatible", message)
+            .hint("nothing was changed; see docs/state.md#migrations"),
+        StateError::Postgres(message) => Diagnostic::error(
+            "state::database",
+            format!("the state database failed: {message}"),
+        )
+        .hint("nothing is lost: a run stopped mid-way is recovered by the next `engine apply`; check the state database's logs and run the command again"),
         other => Diagnostic::error("state::error", other.to_string()).hint(
             "check the state directory (`.engine/` by default) is writable and not corrupted",
         ),

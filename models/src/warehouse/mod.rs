@@ -68,6 +68,8 @@ mod pg_types;
 mod postgres;
 mod tls;
 
+pub use postgres::connect_read_write;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -59,31 +59,53 @@ struct Context {
     connection_error: Mutex<Option<String>>,
 }
 
+/// A read-write PostgreSQL connection for the engine's own use (the shared state backend), with
+/// the same URL reading, TLS and error sorting as a warehouse session, but neither read-only nor
+/// bounded by a statement timeout. `application_name` is what `pg_stat_activity` shows for it.
+/// The connection task is spawned on the caller's runtime and ends when the client is dropped.
+pub async fn connect_read_write(
+    config: &WarehouseConfig,
+    application_name: &str,
+) -> Result<Client, WarehouseError> {
+    let (mut pg, tls, context) = driver_config(config)?;
+    pg.application_name(application_name);
+    let (client, _) = session(&pg, tls.as_ref(), "", &context).await?;
+    Ok(client)
+}
+
+/// The driver's config, the TLS config (`None` for plain TCP) and the error context of a URL.
+fn driver_config(
+    config: &WarehouseConfig,
+) -> Result<(Config, Option<ClientConfig>, Arc<Context>), WarehouseError> {
+    let url = tls::driver_url(config.url.expose());
+    let mut pg: Config =
+        url.parse()
+            .map_err(|e: tokio_postgres::Error| WarehouseError::InvalidUrl {
+                reason: error_chain(&e),
+            })?;
+    pg.connect_timeout(config.connect_timeout);
+    pg.ssl_mode(match config.tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        TlsMode::Require | TlsMode::VerifyFull { .. } => SslMode::Require,
+    });
+    let context = Arc::new(Context::new(&pg, config));
+    let tls = match &config.tls {
+        TlsMode::Disable => None,
+        mode => Some(
+            tls::pg_client_config(mode).map_err(|reason| WarehouseError::Tls {
+                kind: KIND,
+                target: context.target.clone(),
+                reason,
+            })?,
+        ),
+    };
+    Ok((pg, tls, context))
+}
+
 impl PgSource {
     pub(super) async fn connect(config: &WarehouseConfig) -> Result<PgSource, WarehouseError> {
-        let url = tls::driver_url(config.url.expose());
-        let mut pg: Config =
-            url.parse()
-                .map_err(|e: tokio_postgres::Error| WarehouseError::InvalidUrl {
-                    reason: error_chain(&e),
-                })?;
-        pg.connect_timeout(config.connect_timeout);
-        pg.ssl_mode(match config.tls {
-            TlsMode::Disable => SslMode::Disable,
-            TlsMode::Prefer => SslMode::Prefer,
-            TlsMode::Require | TlsMode::VerifyFull { .. } => SslMode::Require,
-        });
-        let context = Arc::new(Context::new(&pg, config));
-        let tls = match &config.tls {
-            TlsMode::Disable => None,
-            mode => Some(
-                tls::pg_client_config(mode).map_err(|reason| WarehouseError::Tls {
-                    kind: KIND,
-                    target: context.target.clone(),
-                    reason,
-                })?,
-            ),
-        };
+        let (pg, tls, context) = driver_config(config)?;
         let mut setup = String::from("SET default_transaction_read_only = on;");
         if let Some(limit) = config.statement_timeout {
             setup.push_str(&format!(
@@ -180,10 +202,12 @@ async fn session(
         None => open(pg, NoTls, context).await?,
         Some(config) => open(pg, MakeRustlsConnect::new(config.clone()), context).await?,
     };
-    client
-        .batch_execute(setup)
-        .await
-        .map_err(|e| context.classify(&e, None))?;
+    if !setup.is_empty() {
+        client
+            .batch_execute(setup)
+            .await
+            .map_err(|e| context.classify(&e, None))?;
+    }
     Ok((client, task))
 }
 

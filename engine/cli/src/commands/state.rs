@@ -12,7 +12,7 @@ use engine_state::{StateError, StateStore};
 use engine_sync::{Failure, Registry, state_error};
 use indicatif::HumanBytes;
 
-use crate::args::StateCommand;
+use crate::args::{MigrateTarget, StateCommand};
 use crate::report::CliReporter;
 use crate::views;
 
@@ -21,6 +21,7 @@ pub async fn run(dir: &Path, command: StateCommand) -> u8 {
         StateCommand::Check => check(dir),
         StateCommand::Gc { dry_run } => gc(dir, dry_run),
         StateCommand::Rebuild { sync, apply } => rebuild(dir, &sync, apply).await,
+        StateCommand::Migrate { to } => migrate(dir, to),
     };
     match result {
         Ok(code) => code,
@@ -35,15 +36,16 @@ pub async fn run(dir: &Path, command: StateCommand) -> u8 {
 fn check(dir: &Path) -> Result<u8, Failure> {
     let (project, _) = engine_sync::load_project(dir)?;
     let db = project.state_dir.join("state.db");
-    if !db.exists() && !project.state_dir.join("snapshots").exists() {
+    let local = matches!(project.state_backend, engine_spec::StateBackend::Local);
+    if local && !db.exists() && !project.state_dir.join("snapshots").exists() {
         views::out("No state yet: nothing has been planned or applied in this project.\n");
         return Ok(0);
     }
     let state = engine_sync::open_state(&project)?;
     let mut problems = Vec::new();
     views::out(&format!(
-        "state `{}` (lineage {})\n",
-        project.state_dir.display(),
+        "state {} (lineage {})\n",
+        state.location(),
         state.lineage()
     ));
     let recorded = state.recorded_syncs().map_err(|e| vec![state_error(e)])?;
@@ -116,7 +118,7 @@ fn check(dir: &Path) -> Result<u8, Failure> {
         views::out(&format!("{line}\n"));
     }
     match state.sizes() {
-        Ok(sizes) => views::out(&size_lines(&sizes)),
+        Ok(sizes) => views::out(&size_lines(&sizes, !local)),
         Err(e) => problems.push(state_error(e)),
     }
     if problems.is_empty() {
@@ -129,13 +131,21 @@ fn check(dir: &Path) -> Result<u8, Failure> {
 }
 
 /// The state's size by part, for `engine state check`.
-fn size_lines(sizes: &engine_state::StateSizes) -> String {
-    let parts = [
+fn size_lines(sizes: &engine_state::StateSizes, shared: bool) -> String {
+    let (database, snapshots) = if shared {
+        (
+            "PostgreSQL schema (run history, journal, pending rows, snapshots)",
+            "current snapshots cached here",
+        )
+    } else {
         (
             "database (run history, journal, pending rows)",
-            sizes.database,
-        ),
-        ("current snapshots", sizes.snapshots),
+            "current snapshots",
+        )
+    };
+    let parts = [
+        (database, sizes.database),
+        (snapshots, sizes.snapshots),
         ("older snapshots and leftovers", sizes.old_snapshots),
         ("plans of runs in history", sizes.run_plans),
         ("change files of interrupted runs", sizes.change_files),
@@ -203,6 +213,30 @@ fn gc(dir: &Path, dry_run: bool) -> Result<u8, Failure> {
         out.push_str("Nothing was changed. Run `engine state gc` to remove them.\n");
     }
     views::out(&out);
+    Ok(0)
+}
+
+/// Moves the state between backends (see `engine_sync::migrate_state`).
+fn migrate(dir: &Path, to: MigrateTarget) -> Result<u8, Failure> {
+    let (project, _) = engine_sync::load_project(dir)?;
+    let to = match to {
+        MigrateTarget::Postgres => engine_sync::MigrateTo::Postgres,
+        MigrateTarget::Local => engine_sync::MigrateTo::Local,
+    };
+    let migrated = engine_sync::migrate_state(&project, to)?;
+    let moved = &migrated.moved;
+    let next = match to {
+        engine_sync::MigrateTo::Postgres => {
+            "`engine.yaml` names the PostgreSQL backend, so the next command uses it"
+        }
+        engine_sync::MigrateTo::Local => {
+            "set `backend: local` under `state:` in `engine.yaml` (or remove `backend:`) to use it"
+        }
+    };
+    views::out(&format!(
+        "Moved the state from {} to {}: {} sync(s) with their snapshots, {} run(s), {} journal row(s), {} pending row(s).\n{next}; the source was left as it was.\n",
+        migrated.from, migrated.to, moved.syncs, moved.runs, moved.journal_rows, moved.pending_rows
+    ));
     Ok(0)
 }
 
