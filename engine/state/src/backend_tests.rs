@@ -743,25 +743,28 @@ mod postgres_only {
     fn a_lock_whose_session_died_is_taken_again() {
         let pg = Postgres::new("lock_died");
         let state = pg.open();
-        let held = state.lock_sync("s").unwrap();
+        let held = state.lock_sync("lock_died").unwrap();
         let other = pg.open_elsewhere();
         assert!(matches!(
-            other.lock_sync("s"),
+            other.lock_sync("lock_died"),
             Err(StateError::Locked { .. })
         ));
+        // (A sync name of this test's own: other tests hold locks on `s` at the same time;
+        // and only the session granted the lock, not one of a refused attempt still closing.)
         // The holder's connection dies (its process was killed, its machine lost): the
         // server ends the session, and the lock with it.
         let terminated = psql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'engine apply s pid=%'",
+            "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'engine apply lock_died pid=%'",
         );
         assert_eq!(terminated.len(), 1, "one session held the lock");
-        let mut taken = other.lock_sync("s");
+        let mut taken = other.lock_sync("lock_died");
         for _ in 0..50 {
             if taken.is_ok() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-            taken = other.lock_sync("s");
+            taken = other.lock_sync("lock_died");
         }
         taken.expect("the lock of a dead session can be taken");
         drop(held);
