@@ -58,7 +58,9 @@ pub fn run(args: &InitArgs) -> u8 {
         ));
         return 1;
     }
-    let mut prompt = Prompt::new(!args.yes && std::io::stdin().is_terminal());
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut prompt = Prompt::new(!args.yes && std::io::stdin().is_terminal(), &mut input);
     let answers = match answers(args, &dir, &mut prompt) {
         Ok(answers) => answers,
         Err(message) => {
@@ -95,14 +97,15 @@ pub fn run(args: &InitArgs) -> u8 {
     }
 }
 
-/// Questions at a terminal; defaults elsewhere.
-struct Prompt {
+/// Questions at a terminal (asked on stderr, answered on `input`); defaults elsewhere.
+struct Prompt<'i> {
     interactive: bool,
+    input: &'i mut dyn BufRead,
 }
 
-impl Prompt {
-    fn new(interactive: bool) -> Prompt {
-        Prompt { interactive }
+impl<'i> Prompt<'i> {
+    fn new(interactive: bool, input: &'i mut dyn BufRead) -> Prompt<'i> {
+        Prompt { interactive, input }
     }
 
     /// `given` when a flag gave it; else the answer to `question` (empty: `default`), or
@@ -122,7 +125,7 @@ impl Prompt {
         };
         let _ = stderr.flush();
         let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
+        match self.input.read_line(&mut line) {
             Ok(0) | Err(_) => {
                 // End of input: take the defaults from here on.
                 self.interactive = false;
@@ -156,7 +159,7 @@ impl Prompt {
     }
 }
 
-fn answers(args: &InitArgs, dir: &Path, prompt: &mut Prompt) -> Result<Answers, String> {
+fn answers(args: &InitArgs, dir: &Path, prompt: &mut Prompt<'_>) -> Result<Answers, String> {
     let default_name = dir
         .canonicalize()
         .ok()
@@ -282,7 +285,7 @@ fn answers(args: &InitArgs, dir: &Path, prompt: &mut Prompt) -> Result<Answers, 
 }
 
 /// `--csv`, `--warehouse-env`, or the question "CSV file, `env:NAME` or nothing".
-fn data(args: &InitArgs, dir: &Path, prompt: &mut Prompt) -> Result<Data, String> {
+fn data(args: &InitArgs, dir: &Path, prompt: &mut Prompt<'_>) -> Result<Data, String> {
     if let Some(env) = &args.warehouse_env {
         check_env_name(env)?;
         return Ok(Data::Warehouse {
@@ -764,4 +767,101 @@ fn next_steps(dir: &Path, a: &Answers) -> String {
         dir.display(),
         schemas.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    fn flags() -> InitArgs {
+        InitArgs {
+            dir: None,
+            name: None,
+            destination: None,
+            object: None,
+            csv: None,
+            warehouse_env: None,
+            warehouse_type: InitWarehouse::Postgres,
+            key: None,
+            match_column: None,
+            match_property: None,
+            yes: false,
+        }
+    }
+
+    /// The answers to `typed` (one line per question) at a terminal.
+    fn interactive(args: &InitArgs, typed: &str) -> Result<Answers, String> {
+        let mut input = Cursor::new(typed.to_string());
+        let mut prompt = Prompt::new(true, &mut input);
+        answers(args, Path::new("acme-crm"), &mut prompt)
+    }
+
+    #[test]
+    fn enter_takes_every_default() {
+        let a = interactive(&flags(), "\n\n\n\n\n\n\n").expect("the defaults are valid");
+        assert_eq!(a.name, "acme-crm");
+        assert_eq!(a.destination, InitDestination::Hubspot);
+        assert_eq!(a.object, "contacts");
+        assert!(matches!(a.data, Data::Sample));
+        assert_eq!((a.key.as_str(), a.match_column.as_str()), ("id", "email"));
+        assert_eq!(a.match_property, "email");
+    }
+
+    #[test]
+    fn a_refused_answer_is_asked_again_and_flags_are_not_asked() {
+        let args = InitArgs {
+            object: Some("Lead".into()),
+            ..flags()
+        };
+        // A bad name, then a good one; a bad destination, then salesforce; the warehouse; a
+        // key; Enter for the match column (the key) and the property.
+        let typed = "9lives\nnine-lives\npipedrive\nsalesforce\nenv:DW_URL\nlead_id\n\n\n";
+        let a = interactive(&args, typed).expect("valid in the end");
+        assert_eq!(a.name, "nine-lives");
+        assert_eq!(a.destination, InitDestination::Salesforce);
+        assert_eq!(a.object, "Lead");
+        assert!(matches!(&a.data, Data::Warehouse { env, .. } if env == "DW_URL"));
+        assert_eq!(
+            (a.key.as_str(), a.match_column.as_str()),
+            ("lead_id", "lead_id")
+        );
+        assert_eq!(a.match_property, "External_Id__c");
+    }
+
+    #[test]
+    fn the_end_of_input_takes_the_defaults_from_there() {
+        let a = interactive(&flags(), "shop\n").expect("defaults after the end of input");
+        assert_eq!(a.name, "shop");
+        assert_eq!(a.destination, InitDestination::Hubspot);
+    }
+
+    #[test]
+    fn without_a_terminal_a_bad_flag_is_the_error() {
+        let args = InitArgs {
+            name: Some("has space".into()),
+            ..flags()
+        };
+        let mut input = Cursor::new(String::new());
+        let mut prompt = Prompt::new(false, &mut input);
+        let error = answers(&args, Path::new("x"), &mut prompt)
+            .err()
+            .expect("a bad name is refused");
+        assert!(
+            error.contains("invalid project name `has space`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn column_names_become_sql_identifiers() {
+        assert_eq!(identifier("First Name", true), "first_name");
+        assert_eq!(identifier("2024 sales", true), "_2024_sales");
+        assert_eq!(identifier("My Project", false), "My_Project");
+        assert_eq!(sql_column("First Name"), "\"First Name\"");
+        assert_eq!(sql_column("email"), "email");
+        assert_eq!(yaml_string("a: b"), "\"a: b\"");
+        assert!(is_email("E-mail".replace('-', "_").as_str()));
+    }
 }
