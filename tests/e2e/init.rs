@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::support::ENGINE;
+use crate::support::{ENGINE, TestProject, csv, users};
 
 const TOKEN: &str = "pat-init-e2e-123";
 
@@ -294,4 +294,30 @@ fn the_modelines_point_at_the_schemas_engine_schema_writes() {
     let none = engine(tmp.path(), &["schema"], &[]);
     assert_eq!(none.status.code(), Some(1), "{}", text(&none));
     assert!(String::from_utf8_lossy(&none.stderr).contains("engine schema --out DIR"));
+}
+
+#[test]
+fn the_fixture_project_validates_against_the_printed_schemas() {
+    let project = TestProject::new(&csv(&users(2)));
+    for (kind, file) in [
+        ("engine", "engine.yaml"),
+        ("model", "models/users.yaml"),
+        ("sync", "syncs/users_to_hubspot.yaml"),
+    ] {
+        let printed = engine(&project.path(), &["schema", kind], &[]);
+        assert_eq!(printed.status.code(), Some(0), "{}", text(&printed));
+        let schema: Value = serde_json::from_slice(&printed.stdout).expect("JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let instance: Value =
+            serde_saphyr::from_str(&project.read(file)).expect("the fixture is YAML");
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:#?}");
+        // And a key no parser knows is refused.
+        let mut wrong = instance.clone();
+        wrong["schedule"] = Value::from("hourly");
+        assert!(!validator.is_valid(&wrong), "{file} with an unknown key");
+    }
 }

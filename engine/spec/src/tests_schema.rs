@@ -374,3 +374,177 @@ fn the_schemas_list_exactly_the_keys_the_parsers_allow() {
         serde_json::json!(sync::SOURCE_KEYS)
     );
 }
+
+/// Specs that use every key the examples leave out; the parser accepts them, and so must the
+/// schemas.
+const EVERY_KEY_ENGINE: &str = r#"version: 1
+project: every-key
+state:
+  backend: local
+  path: .engine
+  retention:
+    runs: 50
+    days: 30
+tables:
+  users:
+    path: data/users.csv
+    format: csv
+    has_header: true
+    delimiter: ";"
+sources:
+  dw:
+    type: postgres
+    url: "${env:DW_URL}"
+    tls: verify_full
+    ca_file: certs/ca.pem
+    statement_timeout: 10m
+destinations:
+  hubspot:
+    type: hubspot
+    base_url: "${env:HUBSPOT_BASE_URL}"
+    token: "${env:HUBSPOT_TOKEN}"
+    rate_limit:
+      requests_per_second: 9.5
+  salesforce:
+    type: salesforce
+    login: test
+    api_version: "v61.0"
+    auth:
+      consumer_key: "${env:SF_KEY}"
+      username: "${env:SF_USER}"
+      private_key: "${env:SF_PRIVATE_KEY}"
+    rate_limit:
+      daily_share: 0.5
+"#;
+
+const EVERY_KEY_POSTGRES_STATE: &str = r#"version: 1
+project: shared-state
+state:
+  backend: postgres
+  url: "${env:STATE_URL}"
+  schema: engine_state
+  tls: require
+  ca_file: certs/ca.pem
+destinations:
+"#;
+
+const EVERY_KEY_SYNC: &str = r#"name: companies
+model: contacts
+destination: hubspot
+object: companies
+match:
+  property: domain
+  column: email
+  on_invalid: skip
+  lookup: search
+  fallback: [name]
+mapping:
+  - property: name
+    column: first_name
+    on_null: keep
+  - property: founded
+    value: 1999
+associations:
+  - name: owner
+    to: contacts
+    column: user_id
+    by: email
+    label: Primary
+    when: always
+    remove_stale: true
+batch_size: 100
+guards:
+  max_deletes: 0
+"#;
+
+const EVERY_KEY_EVENTS: &str = r#"name: signups
+model: contacts
+destination: hubspot
+object: events
+match:
+  property: email
+  column: email
+event:
+  name_column: first_name
+  occurred_at: user_id
+"#;
+
+const EVERY_KEY_LIST: &str = r#"name: newsletter
+model: contacts
+destination: hubspot
+object: lists
+match:
+  property: email
+  column: email
+list:
+  id: 42
+on_remove: delete
+"#;
+
+const EVERY_KEY_SALESFORCE: &str = r#"name: donations
+model: contacts
+destination: salesforce
+object: Donation__c
+match:
+  property: External_Id__c
+  column: user_id
+mapping:
+  - property: Amount__c
+    template: "{{ row.user_id }}"
+match_records:
+  id_column: user_id
+  email_column: email
+  contact_field: Contact__c
+  lead_field: Lead__c
+  on_duplicate: most_recent
+bulk_threshold: 5000
+"#;
+
+const EVERY_KEY_MODEL: &str = "name: warehouse_users
+description: Users, read in the warehouse
+source: dw
+primary_key: id
+sql: SELECT id, email FROM users
+";
+
+#[test]
+fn specs_with_every_key_load_and_validate() {
+    let csv = "id;email;first_name\n1;a@example.com;Ada\n";
+    let files = [
+        ("engine.yaml", EVERY_KEY_ENGINE),
+        ("data/users.csv", csv),
+        ("models/warehouse_users.yaml", EVERY_KEY_MODEL),
+        ("syncs/companies.yaml", EVERY_KEY_SYNC),
+        ("syncs/signups.yaml", EVERY_KEY_EVENTS),
+        ("syncs/newsletter.yaml", EVERY_KEY_LIST),
+        ("syncs/donations.yaml", EVERY_KEY_SALESFORCE),
+    ];
+    let dir = crate::tests::project(&files);
+    if let Err(diagnostics) = crate::load_project(dir.path()) {
+        let messages: Vec<String> = diagnostics
+            .iter()
+            .map(|d| format!("{} {}", d.code, d.message))
+            .collect();
+        panic!("the parser refuses the spec: {messages:#?}");
+    }
+    let state = crate::tests::project(&[
+        ("engine.yaml", EVERY_KEY_POSTGRES_STATE),
+        ("syncs/contacts_to_hubspot.yaml", ""),
+    ]);
+    if let Err(diagnostics) = crate::load_project(state.path()) {
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        panic!("the parser refuses the PostgreSQL state: {messages:#?}");
+    }
+    for (kind, text) in [
+        (SchemaKind::Engine, EVERY_KEY_ENGINE),
+        (SchemaKind::Engine, EVERY_KEY_POSTGRES_STATE),
+        (SchemaKind::Model, EVERY_KEY_MODEL),
+        (SchemaKind::Sync, EVERY_KEY_SYNC),
+        (SchemaKind::Sync, EVERY_KEY_EVENTS),
+        (SchemaKind::Sync, EVERY_KEY_LIST),
+        (SchemaKind::Sync, EVERY_KEY_SALESFORCE),
+    ] {
+        let found = errors(kind, Path::new("every-key.yaml"), text);
+        assert!(found.is_empty(), "{text}\n{found:#?}");
+    }
+}
