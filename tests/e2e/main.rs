@@ -8,6 +8,7 @@
 //! | --- | --- |
 //! | `ci_example` | `examples/ci/engine.yml` parses and has its plan and apply jobs |
 //! | `plan_page` | the plan for people: the markdown comment (counts, rows, escaping, 100,000 rows within GitHub's limit) and the HTML page in a headless Chromium without network (counts, search, filters, an injected script that does not run) |
+//! | `init` | `engine init` from a CSV validates and plans its rows as creates against `engine sandbox hubspot`; no file overwritten; bad flags named; the modelines point at what `engine schema` prints |
 //! | `plan_apply` | create, update, remove, partial 207, 429s, stale plans, guards, examples |
 //! | `identity` | re-keyed rows, moving match values, duplicate and null match values |
 //! | `objects` | `mode: insert` and `update`, `on_remove: delete`, deals and custom objects |
@@ -44,6 +45,7 @@ mod example_thankview;
 mod example_warehouse;
 mod examples;
 mod identity;
+mod init;
 mod lists;
 mod objects;
 mod plan_apply;

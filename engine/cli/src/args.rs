@@ -24,6 +24,24 @@ pub struct ProjectArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a project: engine.yaml, one model, one sync, a .gitignore and the editor schemas.
+    /// Asks a few questions at a terminal; takes flags (and defaults) otherwise.
+    Init(InitArgs),
+    /// Print the JSON Schema of a spec file, for editors (yaml-language-server, VS Code), or
+    /// write all three to a directory with `--out`.
+    Schema {
+        /// The file kind: `engine` (engine.yaml), `model` (models/*.yaml), `sync`
+        /// (syncs/*.yaml).
+        #[arg(value_enum)]
+        kind: Option<SchemaKindArg>,
+        /// The file kind, as an option.
+        #[arg(long = "kind", value_enum, conflicts_with = "kind")]
+        kind_flag: Option<SchemaKindArg>,
+        /// Write engine.schema.json, model.schema.json and sync.schema.json into this
+        /// directory (created if missing) instead of printing one schema.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["kind", "kind_flag"])]
+        out: Option<PathBuf>,
+    },
     /// Check the project's YAML, SQL, mappings and templates, without network.
     Validate {
         #[command(flatten)]
@@ -101,6 +119,76 @@ pub enum Command {
         #[command(subcommand)]
         kind: Box<SandboxKind>,
     },
+}
+
+/// The spec file kinds `engine schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKindArg {
+    /// engine.yaml.
+    Engine,
+    /// models/*.yaml.
+    Model,
+    /// syncs/*.yaml.
+    Sync,
+}
+
+/// The destinations `engine init` can set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitDestination {
+    /// HubSpot (a private-app token).
+    Hubspot,
+    /// Salesforce (a connected app's refresh token).
+    Salesforce,
+}
+
+/// The warehouses `engine init --warehouse-env` can set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitWarehouse {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+/// `engine init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (created if missing; default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// The project's name (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where the rows go.
+    #[arg(long, value_enum)]
+    pub destination: Option<InitDestination>,
+    /// The destination object (default: `contacts` for HubSpot, `Contact` for Salesforce).
+    #[arg(long)]
+    pub object: Option<String>,
+    /// A CSV file the model reads (default: a small sample written to data/users.csv).
+    #[arg(long, value_name = "PATH", conflicts_with = "warehouse_env")]
+    pub csv: Option<PathBuf>,
+    /// Run the model in a warehouse whose URL is in this environment variable, instead of
+    /// over a CSV file.
+    #[arg(long, value_name = "NAME")]
+    pub warehouse_env: Option<String>,
+    /// The kind of warehouse `--warehouse-env` points at.
+    #[arg(long, value_enum, default_value_t = InitWarehouse::Postgres)]
+    pub warehouse_type: InitWarehouse,
+    /// The model's primary key column (default: `id` when the CSV has one, else its first
+    /// column).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The column holding the value records are matched on (default: `email` when the CSV has
+    /// one, else the key).
+    #[arg(long)]
+    pub match_column: Option<String>,
+    /// The destination property records are matched on (default: `email` for HubSpot
+    /// contacts, `domain` for companies; an External ID field for Salesforce).
+    #[arg(long)]
+    pub match_property: Option<String>,
+    /// Take the defaults for everything not given as a flag, without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// How `engine plan` prints the plan.

@@ -13,7 +13,7 @@ use crate::types::{
 };
 use crate::yaml::{Node, Value};
 
-const ROOT_KEYS: &[&str] = &[
+pub(crate) const ROOT_KEYS: &[&str] = &[
     "version",
     "project",
     "state",
@@ -21,7 +21,7 @@ const ROOT_KEYS: &[&str] = &[
     "sources",
     "destinations",
 ];
-const STATE_KEYS: &[&str] = &[
+pub(crate) const STATE_KEYS: &[&str] = &[
     "backend",
     "path",
     "retention",
@@ -30,12 +30,12 @@ const STATE_KEYS: &[&str] = &[
     "tls",
     "ca_file",
 ];
-const STATE_BACKENDS: &[&str] = &["local", "postgres"];
+pub(crate) const STATE_BACKENDS: &[&str] = &["local", "postgres"];
 /// The keys only `backend: postgres` takes.
-const POSTGRES_STATE_KEYS: &[&str] = &["url", "schema", "tls", "ca_file"];
-const RETENTION_KEYS: &[&str] = &["runs", "days"];
-const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
-const DESTINATION_KEYS: &[&str] = &[
+pub(crate) const POSTGRES_STATE_KEYS: &[&str] = &["url", "schema", "tls", "ca_file"];
+pub(crate) const RETENTION_KEYS: &[&str] = &["runs", "days"];
+pub(crate) const TABLE_KEYS: &[&str] = &["path", "format", "has_header", "delimiter"];
+pub(crate) const DESTINATION_KEYS: &[&str] = &[
     "type",
     "base_url",
     "token",
@@ -44,8 +44,8 @@ const DESTINATION_KEYS: &[&str] = &[
     "auth",
     "api_version",
 ];
-const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "daily_share"];
-const AUTH_KEYS: &[&str] = &[
+pub(crate) const RATE_LIMIT_KEYS: &[&str] = &["requests_per_second", "daily_share"];
+pub(crate) const AUTH_KEYS: &[&str] = &[
     "consumer_key",
     "consumer_secret",
     "refresh_token",
@@ -53,13 +53,13 @@ const AUTH_KEYS: &[&str] = &[
     "private_key",
 ];
 /// The keys of each OAuth flow `auth:` can describe.
-const REFRESH_TOKEN_KEYS: &[&str] = &["consumer_secret", "refresh_token"];
-const JWT_BEARER_KEYS: &[&str] = &["username", "private_key"];
+pub(crate) const REFRESH_TOKEN_KEYS: &[&str] = &["consumer_secret", "refresh_token"];
+pub(crate) const JWT_BEARER_KEYS: &[&str] = &["username", "private_key"];
 /// Keys only a HubSpot destination takes, and only a Salesforce one.
-const HUBSPOT_ONLY: &[&str] = &["base_url", "token"];
-const SALESFORCE_ONLY: &[&str] = &["login", "auth", "api_version"];
-const FORMATS: &[&str] = &["csv", "parquet", "ndjson"];
-const DESTINATION_TYPES: &[&str] = &["hubspot", "salesforce"];
+pub(crate) const HUBSPOT_ONLY: &[&str] = &["base_url", "token"];
+pub(crate) const SALESFORCE_ONLY: &[&str] = &["login", "auth", "api_version"];
+pub(crate) const FORMATS: &[&str] = &["csv", "parquet", "ndjson"];
+pub(crate) const DESTINATION_TYPES: &[&str] = &["hubspot", "salesforce"];
 
 /// What `engine.yaml` yields; fields are `None` (or partial) where there were errors.
 #[derive(Default)]

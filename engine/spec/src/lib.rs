@@ -22,6 +22,7 @@ mod engine_file;
 mod env;
 mod model;
 mod project;
+mod schema;
 mod sources;
 mod sync;
 mod types;
@@ -32,9 +33,12 @@ mod tests;
 #[cfg(test)]
 mod tests_salesforce;
 #[cfg(test)]
+mod tests_schema;
+#[cfg(test)]
 mod tests_sources;
 
 pub use check::MAX_NAME_LENGTH;
 pub use project::load_project;
+pub use schema::{SchemaKind, engine_schema, model_schema, sync_schema};
 pub use sync::{MAX_BATCH_SIZE, MAX_HUBSPOT_BATCH_SIZE};
 pub use types::*;

@@ -6,7 +6,7 @@ use crate::check::Cx;
 use crate::types::{Located, ModelSpec};
 use crate::yaml::{self, Node, ScalarStyle, Value};
 
-const MODEL_KEYS: &[&str] = &["name", "description", "source", "primary_key", "sql"];
+pub(crate) const MODEL_KEYS: &[&str] = &["name", "description", "source", "primary_key", "sql"];
 
 /// What a model file yields: its name (for duplicate and reference checks, even when the
 /// rest has errors) and the model when it checked out.

@@ -24,9 +24,9 @@ use crate::env::{self, Piece};
 use crate::types::{EnvTemplate, Located, SourceKind, SourceSpec, SourceTls};
 use crate::yaml::Node;
 
-const SOURCE_KEYS: &[&str] = &["type", "url", "tls", "ca_file", "statement_timeout"];
-const SOURCE_TYPES: &[&str] = &["postgres", "mysql"];
-const TLS_MODES: &[&str] = &["disable", "prefer", "require", "verify_full"];
+pub(crate) const SOURCE_KEYS: &[&str] = &["type", "url", "tls", "ca_file", "statement_timeout"];
+pub(crate) const SOURCE_TYPES: &[&str] = &["postgres", "mysql"];
+pub(crate) const TLS_MODES: &[&str] = &["disable", "prefer", "require", "verify_full"];
 
 /// `sources:` a mapping of source names to warehouses.
 pub(crate) fn check_sources(

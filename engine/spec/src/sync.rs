@@ -12,7 +12,7 @@ use crate::types::{
 };
 use crate::yaml::{Node, Value};
 
-const SYNC_KEYS: &[&str] = &[
+pub(crate) const SYNC_KEYS: &[&str] = &[
     "name",
     "model",
     "destination",
@@ -29,20 +29,20 @@ const SYNC_KEYS: &[&str] = &[
     "match_records",
     "bulk_threshold",
 ];
-const MATCH_RECORDS_KEYS: &[&str] = &[
+pub(crate) const MATCH_RECORDS_KEYS: &[&str] = &[
     "id_column",
     "email_column",
     "contact_field",
     "lead_field",
     "on_duplicate",
 ];
-const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
-const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
-const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
-const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
-const EVENT_KEYS: &[&str] = &["name", "name_column", "occurred_at"];
-const LIST_KEYS: &[&str] = &["name", "id"];
-const ASSOCIATION_KEYS: &[&str] = &[
+pub(crate) const MATCH_KEYS: &[&str] = &["property", "column", "on_invalid", "lookup", "fallback"];
+pub(crate) const MAPPING_KEYS: &[&str] = &["property", "column", "value", "template", "on_null"];
+pub(crate) const SOURCE_KEYS: &[&str] = &["column", "value", "template"];
+pub(crate) const GUARD_KEYS: &[&str] = &["max_deletes", "max_change_ratio"];
+pub(crate) const EVENT_KEYS: &[&str] = &["name", "name_column", "occurred_at"];
+pub(crate) const LIST_KEYS: &[&str] = &["name", "id"];
+pub(crate) const ASSOCIATION_KEYS: &[&str] = &[
     "name",
     "to",
     "column",

@@ -1,9 +1,11 @@
 //! One module per command; each returns the process exit code.
 
 mod apply;
+mod init;
 mod plan;
 mod runs;
 mod sandbox;
+mod schema;
 mod state;
 mod validate;
 
@@ -12,6 +14,12 @@ use crate::args::{Cli, Command, PlanFormat};
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Schema {
+            kind,
+            kind_flag,
+            out,
+        } => schema::run(kind.or(kind_flag), out.as_deref()),
         Command::Validate { project, json } => validate::run(&project.project, json).await,
         Command::Plan {
             project,
