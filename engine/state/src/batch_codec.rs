@@ -13,6 +13,34 @@
 /// What starts the compact encoding (JSON never does).
 const MARK: char = '~';
 
+/// Parses a stored batch: its first key, rows and (once answered) record ids, as every
+/// backend keeps them. `damaged` turns what is wrong ("does not parse: …", "has 3 rows but 2
+/// record ids") into the backend's error, naming where the batch is kept.
+pub(crate) fn decode_batch(
+    first_key: String,
+    rows: &str,
+    written: Option<&str>,
+    damaged: impl Fn(String) -> crate::StateError,
+) -> Result<crate::JournaledBatch, crate::StateError> {
+    let unparsed = |e: String| damaged(format!("does not parse: {e}"));
+    let rows = decode_rows(rows).map_err(unparsed)?;
+    let written = written.map(decode_ids).transpose().map_err(unparsed)?;
+    if let Some(ids) = &written
+        && ids.len() != rows.len()
+    {
+        return Err(damaged(format!(
+            "has {} rows but {} record ids",
+            rows.len(),
+            ids.len()
+        )));
+    }
+    Ok(crate::JournaledBatch {
+        first_key,
+        rows,
+        written,
+    })
+}
+
 /// The rows of a batch: `(key, action)` pairs.
 pub(crate) fn encode_rows(rows: &[(String, String)]) -> String {
     let bytes: usize = rows.iter().map(|(k, a)| k.len() + a.len() + 8).sum();

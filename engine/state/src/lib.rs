@@ -523,6 +523,22 @@ pub struct PendingRow {
     pub held_fingerprint: Option<String>,
 }
 
+/// One page of a run's journal from its two halves, each already in key order and limited to
+/// `limit`: rows kept one by one (`table`) and rows of batches kept as one row (`batched`).
+/// Every backend answers [`StateStore::journal_page`] with it.
+pub(crate) fn merge_journal_page(
+    mut table: Vec<JournalRow>,
+    batched: Vec<JournalRow>,
+    limit: usize,
+) -> Vec<JournalRow> {
+    if !batched.is_empty() {
+        table.extend(batched);
+        table.sort_by(|a, b| a.key.cmp(&b.key));
+        table.truncate(limit);
+    }
+    table
+}
+
 /// The state backend interface; [`LocalState`] is the embedded one, [`PostgresState`] the
 /// shared one for teams and CI (see [`State`]).
 pub trait StateStore {

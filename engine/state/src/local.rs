@@ -498,27 +498,7 @@ fn decode_batch(
         file: PathBuf::from(conn.path().unwrap_or("state.db")),
         message: format!("a batch in the journal of run {run_id} {message}"),
     };
-    let unparsed = |e: String| corrupt(format!("does not parse: {e}"));
-    let rows: Vec<(String, String)> = crate::batch_codec::decode_rows(&rows).map_err(unparsed)?;
-    let written: Option<Vec<Option<String>>> = written
-        .as_deref()
-        .map(crate::batch_codec::decode_ids)
-        .transpose()
-        .map_err(unparsed)?;
-    if let Some(ids) = &written
-        && ids.len() != rows.len()
-    {
-        return Err(corrupt(format!(
-            "has {} rows but {} record ids",
-            rows.len(),
-            ids.len()
-        )));
-    }
-    Ok(JournaledBatch {
-        first_key,
-        rows,
-        written,
-    })
+    crate::batch_codec::decode_batch(first_key, &rows, written.as_deref(), corrupt)
 }
 
 fn journal_row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
@@ -711,15 +691,9 @@ impl StateStore for LocalState {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<JournalRow>, StateError> {
-        let mut rows = self.journal_table_page(run_id, only, after, limit)?;
-        let conn = self.conn();
-        let batched = batch_rows(&conn, run_id, after, only, limit)?;
-        if !batched.is_empty() {
-            rows.extend(batched);
-            rows.sort_by(|a, b| a.key.cmp(&b.key));
-            rows.truncate(limit);
-        }
-        Ok(rows)
+        let rows = self.journal_table_page(run_id, only, after, limit)?;
+        let batched = batch_rows(&self.conn(), run_id, after, only, limit)?;
+        Ok(crate::merge_journal_page(rows, batched, limit))
     }
 
     fn journal_table_page(

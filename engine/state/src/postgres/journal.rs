@@ -132,30 +132,10 @@ pub(crate) fn decode(
         file: PathBuf::from(format!("{schema}.sent_batches")),
         message: format!("a batch in the journal of run {run_id} {message}"),
     };
-    let unparsed = |e: String| corrupt(format!("does not parse: {e}"));
     let first_key: String = row.get(0);
     let rows: String = row.get(1);
     let written: Option<String> = row.get(2);
-    let rows = crate::batch_codec::decode_rows(&rows).map_err(unparsed)?;
-    let written = written
-        .as_deref()
-        .map(crate::batch_codec::decode_ids)
-        .transpose()
-        .map_err(unparsed)?;
-    if let Some(ids) = &written
-        && ids.len() != rows.len()
-    {
-        return Err(corrupt(format!(
-            "has {} rows but {} record ids",
-            rows.len(),
-            ids.len()
-        )));
-    }
-    Ok(JournaledBatch {
-        first_key,
-        rows,
-        written,
-    })
+    crate::batch_codec::decode_batch(first_key, &rows, written.as_deref(), corrupt)
 }
 
 /// Every row of run `run_id`'s batches in state `only` (all when None), in no order.

@@ -534,14 +534,9 @@ impl StateStore for PostgresState {
         let after = after.map(str::to_string);
         self.worker.call(async move |client: &Client| {
             let after = after.as_deref();
-            let mut rows = journal::table_page(client, &schema, run_id, only, after, limit).await?;
+            let rows = journal::table_page(client, &schema, run_id, only, after, limit).await?;
             let batched = journal::batch_rows(client, &schema, run_id, after, only, limit).await?;
-            if !batched.is_empty() {
-                rows.extend(batched);
-                rows.sort_by(|a, b| a.key.cmp(&b.key));
-                rows.truncate(limit);
-            }
-            Ok(rows)
+            Ok(crate::merge_journal_page(rows, batched, limit))
         })
     }
 
