@@ -5,7 +5,6 @@
 //! (an unknown user, a missing `url`, a state written by a newer engine), each refused before
 //! anything is sent, with no password shown.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::json;
@@ -34,31 +33,6 @@ impl Drop for Schema {
     fn drop(&mut self) {
         psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
     }
-}
-
-/// Runs SQL in the local PostgreSQL's `test` database.
-#[track_caller]
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "root",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-q", "-t", "-A", "-c", sql])
-        .output()
-        .expect("psql runs (PostgreSQL's client must be installed)");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The `state:` section of a project whose state is in `schema`.

@@ -1097,3 +1097,29 @@ impl Drop for SalesforceSandbox {
         drop(self.handle.take());
     }
 }
+
+/// Runs one SQL statement in the local PostgreSQL's `test` database and returns its rows as
+/// `psql -t -A` prints them (the warehouse and shared-state tests seed and inspect with it).
+#[track_caller]
+pub fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "root",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-q", "-t", "-A", "-c", sql])
+        .output()
+        .expect("psql runs (PostgreSQL's client must be installed)");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

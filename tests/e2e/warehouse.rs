@@ -23,31 +23,6 @@ fn unique() -> String {
     )
 }
 
-/// Runs SQL in the local PostgreSQL's `test` database.
-#[track_caller]
-fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "root",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-q", "-t", "-A", "-c", sql])
-        .output()
-        .expect("psql runs (PostgreSQL's client must be installed)");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Runs SQL in the local MariaDB's `test` database.
 #[track_caller]
 fn mariadb(sql: &str) {
