@@ -393,7 +393,7 @@ impl Emitter<'_> {
     ) -> std::io::Result<()> {
         if diff.kind != Kind::Removed {
             return Err(crate::snapshot::io_error(format!(
-                "the model row of key `{}` was not read back",
+                "the model row of key `{}` differs from the snapshot but was not read back for the plan; nothing was planned or sent: run `engine plan` again, and report it with the model if it repeats",
                 diff.key
             )));
         }
